@@ -1,0 +1,214 @@
+// Package batch is the userbatch domain and pipeline: operations parsed from a
+// CSV, the Adapter interface that vendors implement, and the run that paces,
+// retries and journals every row. It imports none of adapters, reports or cmd.
+package batch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Action is a canonical operation name, as written in report.csv.
+type Action string
+
+// The canonical actions. Aliases (block, activate, ...) are resolved by ParseAction.
+const (
+	Disable       Action = "disable"
+	Enable        Action = "enable"
+	UpgradeRole   Action = "upgrade-role"
+	DowngradeRole Action = "downgrade-role"
+	ToggleStatus  Action = "toggle-status"
+)
+
+// Actions lists every canonical action in the order help texts show them.
+var Actions = []Action{Disable, Enable, UpgradeRole, DowngradeRole, ToggleStatus}
+
+var actionAliases = map[string]Action{
+	"disable": Disable, "block": Disable, "deactivate": Disable, "suspend": Disable,
+	"enable": Enable, "unblock": Enable, "activate": Enable, "unsuspend": Enable,
+	"upgrade-role":   UpgradeRole,
+	"downgrade-role": DowngradeRole,
+	"toggle-status":  ToggleStatus,
+}
+
+// ParseAction resolves an action name or alias, in any case.
+func ParseAction(s string) (Action, bool) {
+	a, ok := actionAliases[strings.ToLower(strings.TrimSpace(s))]
+	return a, ok
+}
+
+// Roles, as the vendor spells them.
+const (
+	RoleMember            = "Member"
+	RolePreferredCustomer = "Preferred Customer"
+	RoleCustomer          = "Customer"
+)
+
+// Op is one validated operation: one data row of the input.
+type Op struct {
+	Index  int // 0-based position among the data rows
+	Line   int // physical line where the record starts; the header is line 1
+	Target string
+	User   string
+	Action Action
+	// Role is the canonical role name for upgrade-role and downgrade-role.
+	Role string
+	// PlaceGenealogy is epixel's api_place_genealogy on an upgrade.
+	PlaceGenealogy bool
+	// BlockUser is epixel's api_block_user on a downgrade.
+	BlockUser bool
+	// Email overrides the target's msgkart email for this row.
+	Email string
+}
+
+// Key identifies the (target, user) pair whose rows must run in order.
+func (op Op) Key() string { return op.Target + "\x00" + op.User }
+
+// Outcome is how a row ended. Every input data row gets exactly one.
+type Outcome string
+
+// The outcomes, as SPEC.md defines them.
+const (
+	Applied Outcome = "applied"
+	Already Outcome = "already"
+	Planned Outcome = "planned"
+	Invalid Outcome = "invalid"
+	Failed  Outcome = "failed"
+	Unknown Outcome = "unknown"
+	Skipped Outcome = "skipped"
+)
+
+// Outcomes lists every outcome in report order.
+var Outcomes = []Outcome{Applied, Already, Planned, Invalid, Failed, Unknown, Skipped}
+
+// Settled reports whether a row with this outcome must never be sent again.
+// Failed is settled too: a re-run of failed rows goes through failed.csv.
+func (o Outcome) Settled() bool { return o != Skipped && o != "" }
+
+// Result is what happened to one row.
+type Result struct {
+	Index      int           `json:"i"`
+	Line       int           `json:"line"`
+	Target     string        `json:"target"`
+	User       string        `json:"user"`
+	Action     Action        `json:"action"`
+	Outcome    Outcome       `json:"outcome"`
+	Detail     string        `json:"detail,omitempty"`
+	HTTPStatus int           `json:"http_status,omitempty"`
+	Attempts   int           `json:"attempts"`
+	ErrorCode  string        `json:"error_code,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	FinishedAt time.Time     `json:"finished_at"`
+	// Retries counts the attempts after the first, reads included.
+	Retries int `json:"retries,omitempty"`
+}
+
+// Reply is a vendor's answer to a change it accepted.
+type Reply struct {
+	// Already is true when the vendor said the user was already in the requested state.
+	Already    bool
+	HTTPStatus int
+	Message    string
+}
+
+// Adapter sends single operations to one vendor target.
+//
+// Adapters classify; they never retry, sleep or loop. The pipeline wraps them
+// with pacing, concurrency limits and retries.
+type Adapter interface {
+	// Supports reports whether the vendor can perform a.
+	Supports(a Action) bool
+	// Idempotent reports whether sending an op with action a twice has the same
+	// effect as sending it once. Non-idempotent ops are never resent once they
+	// may have reached the vendor.
+	Idempotent(a Action) bool
+	// Apply sends op to the vendor once. A nil error means the vendor accepted
+	// it; otherwise the error is an *Error saying whether it is permanent,
+	// retryable or ambiguous. Errors never contain credentials.
+	Apply(ctx context.Context, op Op) (Reply, error)
+}
+
+// State is what a Reader found.
+type State struct {
+	// InState is true when the user already is in the state the op asks for.
+	InState    bool
+	HTTPStatus int
+	// Current describes the state read, e.g. "disabled" or "userStatus=Busy".
+	Current string
+}
+
+// Reader is implemented by adapters that can read a user's current state
+// (for disable and enable). Reads are idempotent and safe to retry.
+type Reader interface {
+	// Read asks the vendor once whether op's user is already in the state op
+	// asks for. Errors are *Error, as for Apply.
+	Read(ctx context.Context, op Op) (State, error)
+}
+
+// Kind says what a failed request means for a retry.
+type Kind int
+
+// The error kinds.
+const (
+	// Permanent: the vendor refused; sending again will not help.
+	Permanent Kind = iota + 1
+	// Retryable: the vendor provably did not act (429, connection refused).
+	Retryable
+	// Ambiguous: the request may have taken effect (timeout, reset after send, 5xx).
+	// Idempotent ops may be resent; non-idempotent ones end unknown.
+	Ambiguous
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Permanent:
+		return "permanent"
+	case Retryable:
+		return "retryable"
+	case Ambiguous:
+		return "ambiguous"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error codes for report.csv's error_code column.
+const (
+	CodeUnauthorized = "unauthorized" // credentials refused
+	CodeNotFound     = "not_found"    // no such user (or app)
+	CodeConflict     = "conflict"     // the user holds a different state than asked
+	CodeValidation   = "validation"   // the vendor rejected a field
+	CodeRefused      = "refused"      // the vendor refused for another reason
+	CodeRateLimited  = "rate_limited" // 429
+	CodeServer       = "server_error" // 5xx
+	CodeTimeout      = "timeout"      // no answer in time
+	CodeNetwork      = "network"      // connection failed or dropped
+	CodeBadResponse  = "bad_response" // an answer we cannot read
+)
+
+// Error is a classified vendor failure. Message is safe to print: it never
+// holds credentials.
+type Error struct {
+	Kind       Kind
+	Code       string
+	HTTPStatus int
+	Message    string
+	// RetryAfter is how long the vendor asked every caller to wait (0: not said).
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	msg := e.Code
+	if e.HTTPStatus != 0 {
+		msg = fmt.Sprintf("%s (HTTP %d)", msg, e.HTTPStatus)
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
