@@ -212,3 +212,68 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Row is one data record of the input as parsed: the fields as read, the
+// operation they describe, and every problem found in them.
+type Row struct {
+	Index  int
+	Line   int
+	Record []string // the fields as read, in header order
+	Op     Op       // meaningful only when Problems is empty
+	// Problems lists every validation error in the row; empty means valid.
+	Problems []Problem
+}
+
+// Valid reports whether the row passed validation.
+func (r Row) Valid() bool { return len(r.Problems) == 0 }
+
+// Problem is one validation error: where, what was wrong, what is accepted.
+type Problem struct {
+	Line     int
+	Column   string
+	Value    string
+	Msg      string
+	Accepted string
+}
+
+func (p Problem) String() string {
+	s := fmt.Sprintf("line %d, column %s: %s", p.Line, p.Column, p.Msg)
+	if p.Accepted != "" {
+		s += " (accepted: " + p.Accepted + ")"
+	}
+	return s
+}
+
+// The input columns userbatch reads. Any other column is passthrough.
+const (
+	ColTarget         = "target"
+	ColUser           = "user"
+	ColAction         = "action"
+	ColRole           = "role"
+	ColPlaceGenealogy = "place_genealogy"
+	ColBlockUser      = "block_user"
+	ColEmail          = "email"
+)
+
+// KnownColumns lists the columns userbatch reads, in the order it documents them.
+var KnownColumns = []string{ColTarget, ColUser, ColAction, ColRole, ColPlaceGenealogy, ColBlockUser, ColEmail}
+
+// Header is the input's header row.
+type Header struct {
+	// Names are the column names as written in the file (BOM removed).
+	Names []string
+	// Known maps each known column (lower case) to its index in Names.
+	Known map[string]int
+	// Passthrough lists the indexes of the columns userbatch does not read.
+	Passthrough []int
+}
+
+// Field returns the cell of a known column in rec, or "" when the file has no
+// such column.
+func (h Header) Field(rec []string, col string) string {
+	i, ok := h.Known[col]
+	if !ok || i >= len(rec) {
+		return ""
+	}
+	return rec[i]
+}
