@@ -1,0 +1,109 @@
+package clearsquare
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// unauthorizedHint is added to a 401's message: the vendor answers the same
+// 401 for a bad token and for an unknown user id, and an operator reading
+// the report must know to check both.
+const unauthorizedHint = " (bad token, or no such user)"
+
+// classify turns one answer to manage-status into a Reply or a *batch.Error:
+//
+//	2xx, status "error"     → Permanent refused, with the vendor's message
+//	2xx, any other JSON     → applied (an empty body too: the status says so)
+//	2xx, body not JSON      → Ambiguous bad_response: the toggle may have happened
+//	401                     → Permanent unauthorized: bad token or unknown user
+//	429                     → Retryable, with Retry-After (httpcall.Common)
+//	5xx                     → Ambiguous (httpcall.Common)
+//	400, 422                → Permanent validation
+//	403                     → Permanent unauthorized
+//	any other status        → Permanent refused with the vendor's message, or
+//	                          bad_response when the body is not the vendor's envelope
+//
+// Statuses decide; the body's message is only carried into the error.
+// redact scrubs credentials from any text taken from the body.
+func classify(resp *http.Response, body []byte, now time.Time, redact func(string) string) (batch.Reply, error) {
+	msg, parsed := decode(body)
+	msg.Message = redact(msg.Message)
+	if resp.StatusCode/100 == 2 {
+		return success(resp.StatusCode, body, msg, parsed, redact)
+	}
+	if err := httpcall.Common(resp, msg.Message, now); err != nil {
+		return batch.Reply{}, err
+	}
+	return batch.Reply{}, failure(resp, body, msg.Message, redact)
+}
+
+// decode reads the vendor's envelope. parsed is false when body is not JSON.
+func decode(body []byte) (manageStatusResponse, bool) {
+	var m manageStatusResponse
+	if err := json.Unmarshal(body, &m); err != nil {
+		return manageStatusResponse{}, false
+	}
+	return m, true
+}
+
+func success(status int, body []byte, msg manageStatusResponse, parsed bool, redact func(string) string) (batch.Reply, error) {
+	switch {
+	case parsed && strings.EqualFold(msg.Status, statusError):
+		return batch.Reply{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeRefused,
+			HTTPStatus: status, Message: orDefault(msg.Message, "the vendor answered status \"error\"")}
+	case parsed || len(bytes.TrimSpace(body)) == 0:
+		return batch.Reply{HTTPStatus: status, Message: msg.Message}, nil
+	}
+	// A 2xx we cannot read may come from a proxy in front of the vendor, or
+	// from the vendor after it toggled: a toggle must not be resent, so this
+	// is ambiguous rather than permanent.
+	return batch.Reply{}, &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeBadResponse,
+		HTTPStatus: status, Message: "unreadable answer: " + redact(httpcall.Snippet(body))}
+}
+
+func failure(resp *http.Response, body []byte, message string, redact func(string) string) *batch.Error {
+	status := resp.StatusCode
+	switch status {
+	case http.StatusUnauthorized:
+		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeUnauthorized, HTTPStatus: status,
+			Message: orDefault(message, http.StatusText(status)) + unauthorizedHint}
+	case http.StatusForbidden:
+		return refusal(status, batch.CodeUnauthorized, message)
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return refusal(status, batch.CodeValidation, message)
+	}
+	if message == "" {
+		// Not the vendor's envelope (a proxy's page, a wrong base_url): say
+		// what came back rather than guess what it means.
+		e := httpcall.Unexpected(resp, body)
+		e.Message = redact(e.Message)
+		return e
+	}
+	return refusal(status, batch.CodeRefused, message)
+}
+
+func refusal(status int, code, message string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status,
+		Message: orDefault(message, http.StatusText(status))}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// redactToken replaces every occurrence of token in s.
+func redactToken(s, token string) string {
+	if token == "" || !strings.Contains(s, token) {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "[redacted]")
+}

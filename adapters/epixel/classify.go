@@ -1,0 +1,128 @@
+package epixel
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// classify turns epixel's answer to op into a Reply or a *batch.Error. It
+// matches on the status first and on the message text second, tolerating
+// case, whitespace and a missing trailing period in the text.
+//
+//   - 2xx: applied. The HTTP status is what counts: a 2xx whose body is not
+//     the documented envelope is still an accepted change, since the vendor
+//     has acted and reading it as a failure would invite a resend.
+//   - 400: Permanent; CodeNotFound when unique_id's message is "User not exist
+//     or invalid unique id.", otherwise CodeValidation with "field: msg".
+//   - 401: Permanent CodeUnauthorized.
+//   - 403: see forbidden.
+//   - 429, 5xx: httpcall.Common (Retryable, Ambiguous).
+//   - anything else (3xx, 404, 405, ...): httpcall.Unexpected.
+func classify(op batch.Op, resp *http.Response, body []byte, now time.Time) (batch.Reply, error) {
+	if resp.StatusCode/100 == 2 {
+		return batch.Reply{HTTPStatus: resp.StatusCode}, nil
+	}
+	errs := parseErrors(body)
+	if err := httpcall.Common(resp, errs.text(), now); err != nil {
+		return batch.Reply{}, err
+	}
+	switch resp.StatusCode {
+	case http.StatusBadRequest:
+		return batch.Reply{}, invalid(errs, body)
+	case http.StatusUnauthorized:
+		return batch.Reply{}, permanent(batch.CodeUnauthorized, resp.StatusCode, orElse(errs.text(), "credentials refused"))
+	case http.StatusForbidden:
+		return forbidden(op, errs, body)
+	}
+	return batch.Reply{}, httpcall.Unexpected(resp, body)
+}
+
+// invalid classifies a 400. Epixel reports an unknown user as a validation
+// error of unique_id, which is the only way to tell a missing user.
+func invalid(errs vendorErrors, body []byte) *batch.Error {
+	for _, m := range errs[fieldUniqueID] {
+		if normalize(m) == "user not exist or invalid unique id" {
+			return permanent(batch.CodeNotFound, http.StatusBadRequest, m)
+		}
+	}
+	return permanent(batch.CodeValidation, http.StatusBadRequest, orElse(errs.text(), httpcall.Snippet(body)))
+}
+
+// forbidden classifies a 403 ("Request Failed"). A message saying the user
+// already holds exactly the role op asks for is Already: the vendor refused
+// only because there was nothing to do. A message saying the user holds a
+// different role ("User role is already upgraded.", "User already have a
+// downgraded role.", or an "already have a <role>" naming another role) is a
+// Permanent CodeConflict: reporting it as already would hide that the user is
+// not in the state asked for. Any other 403 (free-package messages,
+// "Somthing went wrong.") is a Permanent CodeRefused.
+func forbidden(op batch.Op, errs vendorErrors, body []byte) (batch.Reply, error) {
+	if isRoleAction(op.Action) {
+		for _, m := range errs.all() {
+			switch verdict(op.Role, m) {
+			case held:
+				return batch.Reply{Already: true, HTTPStatus: http.StatusForbidden, Message: m}, nil
+			case different:
+				return batch.Reply{}, permanent(batch.CodeConflict, http.StatusForbidden, m)
+			}
+		}
+	}
+	return batch.Reply{}, permanent(batch.CodeRefused, http.StatusForbidden, orElse(errs.text(), httpcall.Snippet(body)))
+}
+
+// roleState is what a 403 message says about the user's role.
+type roleState int
+
+const (
+	unrelated roleState = iota // the message is not about the user's role
+	held                       // the user already holds the role asked for
+	different                  // the user holds another role that blocks the change
+)
+
+// alreadyHas matches "User already have a member role." and its variants
+// (normalized: lower case, single spaces, no trailing period).
+var alreadyHas = regexp.MustCompile(`^user already ha(?:ve|s) (?:an? )?(member|preferred customer|customer) role$`)
+
+// verdict reads one 403 message for a role change to role.
+func verdict(role, msg string) roleState {
+	n := normalize(msg)
+	switch n {
+	case "user role is already upgraded", "user already have a downgraded role", "user already has a downgraded role":
+		return different
+	}
+	m := alreadyHas.FindStringSubmatch(n)
+	switch {
+	case m == nil:
+		return unrelated
+	case strings.EqualFold(m[1], role):
+		return held
+	}
+	return different
+}
+
+// normalize lowers case, collapses whitespace and drops trailing periods, so
+// that small variations of the vendor's messages still match.
+func normalize(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	return strings.TrimRight(s, ".! ")
+}
+
+func isRoleAction(a batch.Action) bool {
+	return a == batch.UpgradeRole || a == batch.DowngradeRole
+}
+
+func permanent(code string, status int, msg string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: msg}
+}
+
+func orElse(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

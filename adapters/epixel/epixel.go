@@ -1,0 +1,228 @@
+// Package epixel is the adapter for Epixel MLM Software's user API: block
+// and unblock a user, upgrade and downgrade a user's role.
+//
+// Every call is a POST of form fields (multipart, as the vendor's samples
+// send them) to a path under the customer's base_url, with the `apikey`
+// header and a bearer token. All four actions set an explicit state, so they
+// are idempotent and safe to resend. Epixel has no endpoint that reads
+// another user's state, so Client is not a batch.Reader.
+package epixel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Config configures a Client. BaseURL, APIKey and Token are required.
+type Config struct {
+	// BaseURL is everything before the endpoint path, e.g.
+	// https://shop.example.com/api/v2. A path prefix is kept.
+	BaseURL string
+	// APIKey is sent as the `apikey` header.
+	APIKey string
+	// Token is sent as `Authorization: Bearer <Token>`.
+	Token string
+	// Client sends the requests; nil means a client with no timeout of its
+	// own, since the caller bounds every call with its context.
+	Client *http.Client
+	// Now is the clock for Retry-After dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client applies operations to one epixel target. It is safe for concurrent
+// use.
+type Client struct {
+	base   string
+	apiKey string
+	token  string
+	http   *http.Client
+	now    func() time.Time
+}
+
+// New checks cfg and returns a Client. A missing or unusable setting is an
+// error naming its config key (base_url, apikey, token); the error never
+// holds a credential.
+func New(cfg Config) (*Client, error) {
+	if err := checkConfig(cfg); err != nil {
+		return nil, fmt.Errorf("epixel: %w", err)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token,
+		http: noRedirects(cfg.Client), now: now}, nil
+}
+
+func checkConfig(cfg Config) error {
+	switch {
+	case strings.TrimSpace(cfg.BaseURL) == "":
+		return errors.New("base_url is required")
+	case cfg.APIKey == "":
+		return errors.New("apikey is required")
+	case cfg.Token == "":
+		return errors.New("token is required")
+	}
+	u, err := httpcall.URL(cfg.BaseURL, pathBlock)
+	if err != nil {
+		return errors.New("base_url is not a valid URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("base_url must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// noRedirects returns a copy of c (or of a zero client) that does not follow
+// redirects: Go would resend a POST as a GET on 301/302, and would carry the
+// `apikey` header to whatever host the redirect names. A 3xx is classified
+// as an unexpected answer instead.
+func noRedirects(c *http.Client) *http.Client {
+	var cp http.Client
+	if c != nil {
+		cp = *c
+	}
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+// Supports reports whether epixel can perform a: disable, enable,
+// upgrade-role and downgrade-role. toggle-status is not supported.
+func (c *Client) Supports(a batch.Action) bool {
+	switch a {
+	case batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole:
+		return true
+	}
+	return false
+}
+
+// Idempotent reports true for every supported action: each names the state
+// it wants (blocked, unblocked, a role), and a repeat is answered 200 or
+// with an "already" 403.
+func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
+
+// Apply sends op once. It returns a Reply for a 2xx (applied) and for a 403
+// saying the user already holds the role asked for (Already); otherwise a
+// *batch.Error as classify describes. An op epixel cannot express (an
+// unsupported action, a role the endpoint does not take) is a Permanent
+// CodeValidation error and is not sent.
+func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
+	path, fields, err := request(op)
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	req, err := c.newRequest(ctx, path, fields)
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	resp, body, err := httpcall.Do(c.http, req)
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	reply, err := classify(op, resp, body, c.now())
+	return c.redact(reply, err)
+}
+
+// request maps op to its endpoint and form fields. unique_id travels in the
+// body, never in the path, so it needs no path escaping.
+func request(op batch.Op) (string, []field, error) {
+	id := field{fieldUniqueID, op.User}
+	switch op.Action {
+	case batch.Disable:
+		return pathBlock, []field{id}, nil
+	case batch.Enable:
+		return pathUnblock, []field{id}, nil
+	case batch.UpgradeRole:
+		return upgradeRequest(op, id)
+	case batch.DowngradeRole:
+		return downgradeRequest(op, id)
+	}
+	return "", nil, invalidOp(fmt.Sprintf("epixel does not support %s", op.Action))
+}
+
+// upgradeRequest sends api_place_genealogy only for Preferred Customer, where
+// it is required; the vendor documents it for that upgrade alone.
+func upgradeRequest(op batch.Op, id field) (string, []field, error) {
+	role, ok := canonicalRole(op.Role, batch.RoleMember, batch.RolePreferredCustomer)
+	if !ok {
+		return "", nil, invalidOp(fmt.Sprintf("upgrade-role takes %s or %s, not %q",
+			batch.RoleMember, batch.RolePreferredCustomer, op.Role))
+	}
+	fields := []field{id, {fieldUpgradeTo, role}}
+	if role == batch.RolePreferredCustomer {
+		fields = append(fields, field{fieldGenealogy, boolField(op.PlaceGenealogy)})
+	}
+	return pathUpgrade, fields, nil
+}
+
+// downgradeRequest always sends api_block_user: the vendor marks it required
+// even though its own sample leaves it out.
+func downgradeRequest(op batch.Op, id field) (string, []field, error) {
+	role, ok := canonicalRole(op.Role, batch.RoleCustomer, batch.RolePreferredCustomer)
+	if !ok {
+		return "", nil, invalidOp(fmt.Sprintf("downgrade-role takes %s or %s, not %q",
+			batch.RoleCustomer, batch.RolePreferredCustomer, op.Role))
+	}
+	return pathDowngrade, []field{id, {fieldDowngradeTo, role}, {fieldBlockUser, boolField(op.BlockUser)}}, nil
+}
+
+// canonicalRole returns the vendor's spelling of role when it is one of allowed.
+func canonicalRole(role string, allowed ...string) (string, bool) {
+	role = strings.TrimSpace(role)
+	for _, a := range allowed {
+		if strings.EqualFold(role, a) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+func invalidOp(msg string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: msg}
+}
+
+func (c *Client) newRequest(ctx context.Context, path string, fields []field) (*http.Request, error) {
+	u, err := httpcall.URL(c.base, path)
+	if err != nil {
+		return nil, invalidOp(err.Error())
+	}
+	body, contentType, err := encodeMultipart(fields)
+	if err != nil {
+		return nil, invalidOp("encoding the form: " + err.Error())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, invalidOp("building the request: " + err.Error())
+	}
+	req.Header.Set("apikey", c.apiKey)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// redact removes the credentials from the messages of an answer: they carry
+// the vendor's own text, which nothing stops from echoing what it was sent.
+func (c *Client) redact(reply batch.Reply, err error) (batch.Reply, error) {
+	reply.Message = c.scrub(reply.Message)
+	var berr *batch.Error
+	if errors.As(err, &berr) {
+		berr.Message = c.scrub(berr.Message)
+	}
+	return reply, err
+}
+
+func (c *Client) scrub(s string) string {
+	for _, secret := range []string{c.apiKey, c.token} {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
+}

@@ -1,0 +1,142 @@
+package epixel
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime/multipart"
+	"sort"
+	"strings"
+)
+
+// The endpoint paths, appended to base_url. Epixel's paths all end in '/'.
+const (
+	pathBlock     = "/block/user/"
+	pathUnblock   = "/unblock/user/"
+	pathUpgrade   = "/upgrade/user-role/"
+	pathDowngrade = "/downgrade/user-role/"
+)
+
+// The form fields.
+const (
+	fieldUniqueID    = "unique_id"
+	fieldUpgradeTo   = "upgrade_to"
+	fieldGenealogy   = "api_place_genealogy"
+	fieldDowngradeTo = "downgrade_to"
+	fieldBlockUser   = "api_block_user"
+)
+
+// field is one form field; a slice of them keeps the wire order stable.
+type field struct{ name, value string }
+
+// boolField spells a flag the way epixel's choice fields accept it.
+func boolField(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// encodeMultipart writes fields as multipart/form-data, as the vendor's own
+// samples send them, and returns the body and its Content-Type.
+func encodeMultipart(fields []field) ([]byte, string, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, f := range fields {
+		if err := mw.WriteField(f.name, f.value); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), mw.FormDataContentType(), nil
+}
+
+// vendorErrors are the messages of an answer's "errors" object, by key:
+// {"detail":"..."} for 401 and 403, {"unique_id":["..."]} for 400.
+type vendorErrors map[string][]string
+
+// parseErrors reads the messages of an answer. It takes the envelope's
+// "errors" object, or, when the body has none, the top-level object itself
+// (a bare {"detail":"..."} as a framework or proxy in front of the vendor
+// would send). Values may be a string or a list of strings. It returns nil
+// for a body that is not a JSON object.
+func parseErrors(body []byte) vendorErrors {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	obj := top
+	if raw, ok := top["errors"]; ok {
+		obj = nil
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil
+		}
+	} else {
+		delete(obj, "status_code")
+		delete(obj, "data")
+	}
+	errs := vendorErrors{}
+	for k, raw := range obj {
+		if msgs := messages(raw); len(msgs) > 0 {
+			errs[k] = msgs
+		}
+	}
+	return errs
+}
+
+// messages reads a string or a list of strings; anything else is ignored.
+func messages(raw json.RawMessage) []string {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if one = strings.TrimSpace(one); one != "" {
+			return []string{one}
+		}
+		return nil
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range many {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// text is the errors as one message: the detail alone when there is one,
+// otherwise "field: msg" for every field, in field order.
+func (e vendorErrors) text() string {
+	if d := e["detail"]; len(d) > 0 {
+		return strings.Join(d, " ")
+	}
+	parts := make([]string, 0, len(e))
+	for _, k := range e.keys() {
+		parts = append(parts, k+": "+strings.Join(e[k], " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// all lists every message, whatever its key: detail first, then by field
+// name, so that matching is deterministic.
+func (e vendorErrors) all() []string {
+	out := append([]string(nil), e["detail"]...)
+	for _, k := range e.keys() {
+		if k != "detail" {
+			out = append(out, e[k]...)
+		}
+	}
+	return out
+}
+
+func (e vendorErrors) keys() []string {
+	keys := make([]string, 0, len(e))
+	for k := range e {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,100 @@
+package kii
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// classify returns nil for a 2xx answer and a *batch.Error for any other:
+//
+//	404 USER_NOT_FOUND  → Permanent not_found, with Kii's message
+//	404 APP_NOT_FOUND   → Permanent not_found, saying app_id is wrong
+//	404, other body     → Permanent bad_response: not Kii's answer, so base_url is likely wrong
+//	401, 403            → Permanent unauthorized
+//	400                 → Permanent validation
+//	429                 → Retryable, with Retry-After (httpcall.Common)
+//	5xx                 → Ambiguous (httpcall.Common)
+//	any other status    → Permanent refused with Kii's message, or bad_response without one
+//
+// The status decides; errorCode only tells the 404s apart. Text taken from
+// the body is scrubbed of the token.
+func (c *Client) classify(resp *http.Response, body []byte) error {
+	status := resp.StatusCode
+	if status/100 == 2 {
+		return nil
+	}
+	var kerr errorResponse
+	kii := json.Unmarshal(body, &kerr) == nil && (kerr.ErrorCode != "" || kerr.Message != "")
+	message := c.redact(describe(kerr))
+	if err := httpcall.Common(resp, message, c.now()); err != nil {
+		return err
+	}
+	switch {
+	case status == http.StatusNotFound && kerr.ErrorCode == errUserNotFound:
+		return permanent(status, batch.CodeNotFound, message)
+	case status == http.StatusNotFound && kerr.ErrorCode == errAppNotFound:
+		return permanent(status, batch.CodeNotFound,
+			"app not found: check app_id and the site in base_url (Kii: "+message+")")
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+	case status == http.StatusBadRequest:
+		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
+	case kii && status != http.StatusNotFound:
+		return permanent(status, batch.CodeRefused, message)
+	}
+	e := httpcall.Unexpected(resp, body)
+	e.Message = c.redact(e.Message)
+	return e
+}
+
+// describe is Kii's message, prefixed by its errorCode when the message does
+// not already carry it.
+func describe(e errorResponse) string {
+	switch {
+	case e.Message == "":
+		return e.ErrorCode
+	case e.ErrorCode == "" || strings.Contains(e.Message, e.ErrorCode):
+		return e.Message
+	}
+	return e.ErrorCode + ": " + e.Message
+}
+
+func permanent(status int, code, message string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: message}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// decodeStatus reads a 2xx answer to GET .../status. Kii documents its own
+// media type; application/json and other +json types are tolerated, anything
+// else (an HTML page from a proxy) is a bad_response.
+func (c *Client) decodeStatus(resp *http.Response, body []byte) (bool, error) {
+	if !jsonMedia(resp.Header.Get("Content-Type")) {
+		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
+			Message: "answer is " + resp.Header.Get("Content-Type") + ", not " + mediaRetrievalResponse}
+	}
+	var st statusResponse
+	if err := json.Unmarshal(body, &st); err != nil || st.Disabled == nil {
+		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
+			Message: "answer has no boolean \"disabled\": " + c.redact(httpcall.Snippet(body))}
+	}
+	return *st.Disabled, nil
+}
+
+func jsonMedia(contentType string) bool {
+	if contentType == "" {
+		return true // nothing claimed; the body decides
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}

@@ -1,0 +1,80 @@
+package msgkart
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// classify turns one msgkart answer into nil (the call succeeded) or a
+// classified error. It is the only place that reads statuses:
+//
+//   - any 2xx: success; the success body is undocumented and not required.
+//   - 429: Retryable with Retry-After; 5xx: Ambiguous (httpcall.Common).
+//   - 401 (and 403, which msgkart does not document but can only mean the
+//     credential pair may not do this): Permanent unauthorized.
+//   - 404: Permanent not_found.
+//   - 400: Permanent; not_found when the vendor's message says the user is
+//     unknown (VENDORS.md: msgkart may answer an unknown user with 400),
+//     validation otherwise.
+//   - anything else: Permanent bad_response.
+//
+// The message is the vendor's own "message" text when there is one, else a
+// snippet of the body. The caller removes credentials from it.
+func classify(resp *http.Response, body []byte, now time.Time) *batch.Error {
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	text := errorText(body)
+	if err := httpcall.Common(resp, text, now); err != nil {
+		return err
+	}
+	if text == "" {
+		text = http.StatusText(resp.StatusCode)
+	}
+	permanent := func(code string) *batch.Error {
+		return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: resp.StatusCode, Message: text}
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return permanent(batch.CodeUnauthorized)
+	case http.StatusNotFound:
+		return permanent(batch.CodeNotFound)
+	case http.StatusBadRequest:
+		if saysUserUnknown(text) {
+			return permanent(batch.CodeNotFound)
+		}
+		return permanent(batch.CodeValidation)
+	}
+	return httpcall.Unexpected(resp, body)
+}
+
+// errorText is the vendor's message, else a snippet of a non-blank body, else "".
+func errorText(body []byte) string {
+	if msg := messageOf(body); msg != "" {
+		return msg
+	}
+	if strings.TrimSpace(string(body)) == "" {
+		return ""
+	}
+	return httpcall.Snippet(body)
+}
+
+// saysUserUnknown reports whether a 400's text says the user does not exist.
+// The wording is undocumented, so it matches loosely but needs both a user
+// and a not-found phrase: "apikey and email are required" stays validation.
+func saysUserUnknown(text string) bool {
+	lower := strings.ToLower(text)
+	if !strings.Contains(lower, "user") {
+		return false
+	}
+	for _, phrase := range []string{"not found", "not exist", "doesn't exist", "unknown", "no such"} {
+		if strings.Contains(lower, phrase) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,194 @@
+// Package msgkart is the userbatch adapter for the Msgkart business API: it
+// enables and disables users and reads their status.
+//
+// Msgkart takes its credential pair, apikey and the caller's email, in the
+// query string, so the request URL is a secret: no error, reply or message
+// from this package holds the URL or the key.
+package msgkart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Config configures one msgkart target.
+type Config struct {
+	// BaseURL is everything before /api/v1/..., e.g.
+	// https://alb-backend.msgkart.com; a path prefix is kept.
+	BaseURL string
+	// APIKey is the account's API key (config key apikey). Secret.
+	APIKey string
+	// Email is the calling account's email (config key email), used for rows
+	// that carry none. It may be empty when every row has its own.
+	Email string
+	// Client sends the requests; nil means a default client that does not
+	// follow redirects (see defaultClient).
+	Client *http.Client
+	// Now is the clock for Retry-After dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client is a msgkart target. It implements batch.Adapter and batch.Reader
+// and is safe for concurrent use.
+type Client struct {
+	base   string
+	apiKey string
+	email  string
+	client *http.Client
+	now    func() time.Time
+}
+
+// New checks cfg and returns a Client. It fails when base_url or apikey is
+// missing or base_url is not an absolute http(s) URL. An empty email is
+// accepted: rows may carry their own.
+func New(cfg Config) (*Client, error) {
+	if strings.TrimSpace(cfg.BaseURL) == "" {
+		return nil, errors.New("msgkart: base_url is required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("msgkart: base_url %q is not an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("msgkart: apikey is required")
+	}
+	c := &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, email: cfg.Email, client: cfg.Client, now: cfg.Now}
+	if c.client == nil {
+		c.client = defaultClient()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// defaultClient is not http.DefaultClient, a global others may change.
+// Timeouts come from the caller's context. It does not follow redirects:
+// the key is in the query, and a redirect would hand it to whatever host
+// Location names (and turn the POST into a GET); a 3xx is classified instead.
+func defaultClient() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+// Supports reports true for disable and enable, the only changes msgkart has.
+func (c *Client) Supports(a batch.Action) bool { return a == batch.Disable || a == batch.Enable }
+
+// Idempotent reports true for every supported action: enable and disable set
+// an explicit state, and msgkart answers a repeat with 200.
+func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
+
+// Apply POSTs op's enable or disable once. Any 2xx is success; msgkart never
+// says "already", so Reply.Already is always false (a Read tells that).
+// Errors are *batch.Error as classify describes; an op with no email (neither
+// op.Email nor the target's) or an unsupported action is Permanent validation
+// and is not sent.
+func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
+	verb, err := verbFor(op.Action)
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	resp, body, err := c.call(ctx, http.MethodPost, op, verb)
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	return batch.Reply{HTTPStatus: resp.StatusCode, Message: messageOf(body)}, nil
+}
+
+// Read GETs op's user status once. InState is true when the status is
+// Disabled and op disables, or is anything else and op enables. Errors are
+// *batch.Error as for Apply; an answer without a userStatus is Permanent
+// bad_response.
+func (c *Client) Read(ctx context.Context, op batch.Op) (batch.State, error) {
+	if _, err := verbFor(op.Action); err != nil {
+		return batch.State{}, err
+	}
+	resp, body, err := c.call(ctx, http.MethodGet, op, verbStatus)
+	if err != nil {
+		return batch.State{}, err
+	}
+	var st statusResponse
+	if json.Unmarshal(body, &st) != nil || st.UserStatus == "" {
+		return batch.State{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse,
+			HTTPStatus: resp.StatusCode, Message: "status answer without userStatus: " + httpcall.Snippet(body)}
+	}
+	// Compared without case: a respelled "disabled" taken for an enabled
+	// user would skip an enable that is needed.
+	disabled := strings.EqualFold(st.UserStatus, statusDisabled)
+	return batch.State{
+		InState:    disabled == (op.Action == batch.Disable),
+		HTTPStatus: resp.StatusCode,
+		Current:    "userStatus=" + st.UserStatus,
+	}, nil
+}
+
+// verbFor maps a supported action to its path verb.
+func verbFor(a batch.Action) (string, error) {
+	switch a {
+	case batch.Disable:
+		return verbDisable, nil
+	case batch.Enable:
+		return verbEnable, nil
+	}
+	return "", &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation,
+		Message: fmt.Sprintf("msgkart cannot %s (supported: disable, enable)", a)}
+}
+
+// call sends one request for op's user and classifies the answer. It returns
+// the response only when classify called it a success.
+func (c *Client) call(ctx context.Context, method string, op batch.Op, verb string) (*http.Response, []byte, error) {
+	req, err := c.request(ctx, method, op, verb)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, body, err := httpcall.Do(c.client, req)
+	if err != nil {
+		return nil, nil, c.scrub(err)
+	}
+	// Redact the whole body before anything quotes it: a snippet cut at 200
+	// characters could otherwise keep half of an echoed key.
+	body = []byte(c.redact(string(body)))
+	if berr := classify(resp, body, c.now()); berr != nil {
+		return nil, nil, c.scrub(berr)
+	}
+	return resp, body, nil
+}
+
+// request builds base_url + /api/v1/business/user/{userId}/{verb}?apikey=&email=
+// with no body. The query is added only after the URL was parsed, so no
+// parse error can quote the key.
+func (c *Client) request(ctx context.Context, method string, op batch.Op, verb string) (*http.Request, error) {
+	email := op.Email
+	if email == "" {
+		email = c.email
+	}
+	if email == "" {
+		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation,
+			Message: "no email: set email on the target or in the row"}
+	}
+	if op.User == "" {
+		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "empty user id"}
+	}
+	u, err := httpcall.URL(c.base, userPath+httpcall.Segment(op.User)+"/"+verb)
+	if err != nil {
+		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "building the request: " + err.Error()}
+	}
+	// url.Values escapes '+' and '@', so "a+b@example.com" does not arrive as "a b@...".
+	req.URL.RawQuery = url.Values{paramAPIKey: {c.apiKey}, paramEmail: {email}}.Encode()
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}

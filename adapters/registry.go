@@ -1,0 +1,116 @@
+// Package adapters lists the vendor adapters userbatch can drive. The list is
+// written out by hand: no init() registration, so what exists is what you read.
+package adapters
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/userbatch/userbatch/adapters/clearsquare"
+	"github.com/userbatch/userbatch/adapters/epixel"
+	"github.com/userbatch/userbatch/adapters/kii"
+	"github.com/userbatch/userbatch/adapters/msgkart"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Settings are a target's vendor settings from targets.yaml, expanded.
+type Settings struct {
+	BaseURL string
+	APIKey  string
+	Token   string
+	// Extra holds the vendor-specific keys (kii's app_id, msgkart's email).
+	Extra  map[string]string
+	Client *http.Client
+}
+
+// Vendor describes one adapter.
+type Vendor struct {
+	Name    string
+	Summary string
+	Actions []batch.Action
+	// Reads says what the adapter can read back before writing.
+	Reads string
+	// Keys are the vendor-specific config keys; Credentials the ones it needs.
+	Keys        []string
+	Credentials []string
+	// NeedsEmail is true when every row needs an email (in the row or the target).
+	NeedsEmail bool
+	New        func(Settings) (batch.Adapter, error)
+}
+
+// Vendors is every adapter, in the order `userbatch vendors` lists them.
+var Vendors = []Vendor{
+	{
+		Name:        "epixel",
+		Summary:     "Epixel MLM Software: block/unblock users, upgrade/downgrade roles",
+		Actions:     []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole},
+		Reads:       "nothing (no endpoint reads another user's state; dry-run says unknown state)",
+		Credentials: []string{"apikey", "token"},
+		New: func(s Settings) (batch.Adapter, error) {
+			return epixel.New(epixel.Config{BaseURL: s.BaseURL, APIKey: s.APIKey, Token: s.Token, Client: s.Client})
+		},
+	},
+	{
+		Name:        "clearsquare",
+		Summary:     "ClearSquare admin API: toggle a user's status (never resent once it may have arrived)",
+		Actions:     []batch.Action{batch.ToggleStatus},
+		Reads:       "nothing (dry-run says unknown state)",
+		Credentials: []string{"token"},
+		New: func(s Settings) (batch.Adapter, error) {
+			return clearsquare.New(clearsquare.Config{BaseURL: s.BaseURL, Token: s.Token, Client: s.Client})
+		},
+	},
+	{
+		Name:        "kii",
+		Summary:     "Kii Cloud: disable/enable app users by id, LOGIN_NAME:, EMAIL: or PHONE:",
+		Actions:     []batch.Action{batch.Disable, batch.Enable},
+		Reads:       "disabled status (read before every write; already-correct users are not written)",
+		Keys:        []string{"app_id"},
+		Credentials: []string{"token", "app_id"},
+		New: func(s Settings) (batch.Adapter, error) {
+			return kii.New(kii.Config{BaseURL: s.BaseURL, AppID: s.Extra["app_id"], Token: s.Token, Client: s.Client})
+		},
+	},
+	{
+		Name:        "msgkart",
+		Summary:     "Msgkart business API: disable/enable business users",
+		Actions:     []batch.Action{batch.Disable, batch.Enable},
+		Reads:       "userStatus (read before every write; already-correct users are not written)",
+		Keys:        []string{"email"},
+		Credentials: []string{"apikey", "email (or an email column)"},
+		NeedsEmail:  true,
+		New: func(s Settings) (batch.Adapter, error) {
+			return msgkart.New(msgkart.Config{BaseURL: s.BaseURL, APIKey: s.APIKey, Email: s.Extra["email"], Client: s.Client})
+		},
+	},
+}
+
+// Lookup finds a vendor by name.
+func Lookup(name string) (Vendor, bool) {
+	for _, v := range Vendors {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Vendor{}, false
+}
+
+// Names lists the vendor names, sorted.
+func Names() []string {
+	names := make([]string, len(Vendors))
+	for i, v := range Vendors {
+		names[i] = v.Name
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New builds the adapter for a target.
+func New(vendor string, s Settings) (batch.Adapter, error) {
+	v, ok := Lookup(vendor)
+	if !ok {
+		return nil, fmt.Errorf("unknown vendor %q", vendor)
+	}
+	return v.New(s)
+}

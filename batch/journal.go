@@ -1,0 +1,410 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+// JournalName is the journal's file name in the report directory.
+const JournalName = "journal.jsonl"
+
+// JournalHeader is the journal's first record: what the run was over, so
+// that --resume can refuse a different input or config.
+type JournalHeader struct {
+	Type    string `json:"type"` // "header"
+	Version int    `json:"version"`
+	// InputSHA256 is the hex SHA-256 of the input file's bytes.
+	InputSHA256 string `json:"input_sha256"`
+	// Targets are the configured target names, sorted.
+	Targets []string `json:"targets"`
+	// ConfigSHA256 fingerprints what the targets point at (never secrets).
+	ConfigSHA256 string    `json:"config_sha256"`
+	DryRun       bool      `json:"dry_run"`
+	Shard        string    `json:"shard,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+type record struct {
+	Type string `json:"type"` // "intent" | "result" | "run"
+	*Result
+	Attempt   int        `json:"attempt,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+}
+
+// Journal is the write-ahead record of a run: an intent before each request
+// that is not safe to repeat, and an outcome after every row. Intents are
+// synced before the request is sent; outcomes are synced in batches (every
+// SyncEvery rows or SyncInterval), except those of rows with an intent,
+// which are synced at once.
+type Journal struct {
+	mu       sync.Mutex
+	f        *os.File
+	w        *bufio.Writer
+	unsynced int
+	lastSync time.Time
+	intents  map[int]bool
+	err      error
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+// Batching of outcome syncs; see BenchmarkJournal for what it saves.
+const (
+	SyncEvery    = 100
+	SyncInterval = 200 * time.Millisecond
+)
+
+// CreateJournal starts a new journal at path, refusing to overwrite one.
+func CreateJournal(path string, h JournalHeader) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("%s already exists: this report directory holds an earlier run; use --resume to continue it, or another -o directory", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.Type, h.Version = "header", 1
+	j := newJournal(f)
+	if err := j.writeLine(h); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return j, j.syncLocked()
+}
+
+// AppendJournal reopens an existing journal to continue it.
+func AppendJournal(path string) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return newJournal(f), nil
+}
+
+func newJournal(f *os.File) *Journal {
+	j := &Journal{f: f, w: bufio.NewWriterSize(f, 64<<10), intents: map[int]bool{},
+		lastSync: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go j.flushLoop()
+	return j
+}
+
+// flushLoop syncs outcomes that have waited SyncInterval, so a quiet run's
+// last rows are not left unsynced until Close.
+func (j *Journal) flushLoop() {
+	defer close(j.stopped)
+	t := time.NewTicker(SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+			j.mu.Lock()
+			if j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval {
+				_ = j.syncLocked()
+			}
+			j.mu.Unlock()
+		}
+	}
+}
+
+// Started records the start of a run (the first, or a resume).
+func (j *Journal) Started(at time.Time) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	at = at.UTC()
+	if err := j.writeLine(record{Type: "run", StartedAt: &at}); err != nil {
+		return err
+	}
+	return j.syncLocked()
+}
+
+// Intent records that op is about to be sent, and syncs it to disk.
+func (j *Journal) Intent(op Op, attempt int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	res := &Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}
+	if err := j.writeLine(record{Type: "intent", Result: res, Attempt: attempt}); err != nil {
+		return err
+	}
+	j.intents[op.Index] = true
+	return j.syncLocked()
+}
+
+// Result records a finished row.
+func (j *Journal) Result(res Result) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.writeLine(record{Type: "result", Result: &res}); err != nil {
+		return err
+	}
+	j.unsynced++
+	if j.intents[res.Index] {
+		delete(j.intents, res.Index)
+		return j.syncLocked()
+	}
+	if j.unsynced >= SyncEvery || time.Since(j.lastSync) >= SyncInterval {
+		return j.syncLocked()
+	}
+	return nil
+}
+
+func (j *Journal) writeLine(v any) error {
+	if j.err != nil {
+		return j.err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := j.w.Write(append(b, '\n')); err != nil {
+		j.err = fmt.Errorf("writing the journal: %w", err)
+	}
+	return j.err
+}
+
+func (j *Journal) syncLocked() error {
+	if j.err != nil {
+		return j.err
+	}
+	if err := j.w.Flush(); err != nil {
+		j.err = fmt.Errorf("writing the journal: %w", err)
+		return j.err
+	}
+	if err := j.f.Sync(); err != nil {
+		j.err = fmt.Errorf("syncing the journal: %w", err)
+		return j.err
+	}
+	j.unsynced, j.lastSync = 0, time.Now()
+	return nil
+}
+
+// Close syncs and closes the journal, returning the first error it met.
+func (j *Journal) Close() error {
+	close(j.stop)
+	<-j.stopped
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.syncLocked()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// JournalState is what a journal says about a run so far.
+type JournalState struct {
+	Header JournalHeader
+	// settled marks the rows with a recorded outcome, by index.
+	settled []uint64
+	// InFlight holds the intents with no outcome after them: requests that
+	// may have been sent when the run died.
+	InFlight map[int]Result
+	// Runs counts the runs recorded (1 + resumes).
+	Runs int
+}
+
+// Settled reports whether row i has an outcome in the journal.
+func (s *JournalState) Settled(i int) bool {
+	w := i / 64
+	return w < len(s.settled) && s.settled[w]&(1<<(uint(i)%64)) != 0
+}
+
+func (s *JournalState) settle(i int) {
+	w := i / 64
+	if w >= len(s.settled) {
+		s.settled = append(s.settled, make([]uint64, w-len(s.settled)+1)...)
+	}
+	s.settled[w] |= 1 << (uint(i) % 64)
+}
+
+// ReadJournal reads the journal at path. Memory is one bit per row plus the
+// rows in flight. A torn last line (the process died mid-write) is ignored.
+func ReadJournal(path string) (*JournalState, error) {
+	st := &JournalState{InFlight: map[int]Result{}}
+	err := scanJournal(path, func(typ string, line []byte, _ int64) error {
+		switch typ {
+		case "header":
+			return json.Unmarshal(line, &st.Header)
+		case "run":
+			st.Runs++
+		case "intent", "result":
+			var rec struct{ Result }
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return err
+			}
+			if typ == "intent" {
+				st.InFlight[rec.Index] = rec.Result
+				return nil
+			}
+			delete(st.InFlight, rec.Index)
+			st.settle(rec.Index)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st.Header.Version == 0 {
+		return nil, fmt.Errorf("%s has no header record: it is not a userbatch journal", path)
+	}
+	return st, nil
+}
+
+// scanJournal calls fn for each complete record with its type and offset.
+func scanJournal(path string, fn func(typ string, line []byte, off int64) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 256<<10)
+	var off int64
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fmt.Errorf("%s line %d: record too long", path, n)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil // a torn last record was never synced: ignore it
+		}
+		if err != nil {
+			return err
+		}
+		var head struct {
+			Type string `json:"type"`
+		}
+		if jerr := json.Unmarshal(line, &head); jerr != nil {
+			return fmt.Errorf("%s line %d: %v", path, n, jerr)
+		}
+		if err := fn(head.Type, line, off); err != nil {
+			return fmt.Errorf("%s line %d: %w", path, n, err)
+		}
+		off += int64(len(line))
+	}
+}
+
+// OutcomeIndex looks rows' results up in a journal by index without holding them
+// in memory: an index file of one offset per row points into the journal.
+type OutcomeIndex struct {
+	journal *os.File
+	index   *os.File
+}
+
+// OpenOutcomeIndex indexes the journal at path. Call Close to remove the index.
+func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
+	idx, err := os.CreateTemp("", "userbatch-index-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(idx.Name()) // unlinked: gone with the process, whatever happens
+	iw := &offsetWriter{f: idx}
+	err = scanJournal(path, func(typ string, line []byte, off int64) error {
+		if typ != "result" {
+			return nil
+		}
+		var rec struct {
+			Index int `json:"i"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return err
+		}
+		return iw.put(rec.Index, off)
+	})
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	j, err := os.Open(path)
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	return &OutcomeIndex{journal: j, index: idx}, nil
+}
+
+type offsetWriter struct{ f *os.File }
+
+// put stores off+1 at slot i (0 means no outcome).
+func (w *offsetWriter) put(i int, off int64) error {
+	var b [8]byte
+	putUint64(b[:], uint64(off)+1)
+	_, err := w.f.WriteAt(b[:], int64(i)*8)
+	return err
+}
+
+func putUint64(b []byte, v uint64) {
+	for k := 0; k < 8; k++ {
+		b[k] = byte(v >> (8 * k))
+	}
+}
+
+func getUint64(b []byte) uint64 {
+	var v uint64
+	for k := 7; k >= 0; k-- {
+		v = v<<8 | uint64(b[k])
+	}
+	return v
+}
+
+// Lookup returns row i's recorded result, if any.
+func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
+	var b [8]byte
+	if _, err := o.index.ReadAt(b[:], int64(i)*8); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Result{}, false, nil
+		}
+		return Result{}, false, err
+	}
+	v := getUint64(b[:])
+	if v == 0 {
+		return Result{}, false, nil
+	}
+	line, err := readLineAt(o.journal, int64(v-1))
+	if err != nil {
+		return Result{}, false, err
+	}
+	var rec struct{ Result }
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return Result{}, false, err
+	}
+	return rec.Result, true, nil
+}
+
+func readLineAt(f *os.File, off int64) ([]byte, error) {
+	buf := make([]byte, 0, 1024)
+	chunk := make([]byte, 1024)
+	for {
+		n, err := f.ReadAt(chunk, off+int64(len(buf)))
+		if i := bytes.IndexByte(chunk[:n], '\n'); i >= 0 {
+			return append(buf, chunk[:i]...), nil
+		}
+		buf = append(buf, chunk[:n]...)
+		if err != nil {
+			return nil, fmt.Errorf("reading the journal at %d: %w", off, err)
+		}
+	}
+}
+
+// Close removes the index and closes the journal.
+func (o *OutcomeIndex) Close() error {
+	return errors.Join(o.index.Close(), o.journal.Close())
+}
+
+// SortedNames returns m's keys, sorted.
+func SortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,412 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gocarina/gocsv"
+)
+
+// MaxUserLen is the longest user id any vendor accepts (epixel's limit).
+const MaxUserLen = 255
+
+// TargetInfo is what validation needs to know of one configured target.
+type TargetInfo struct {
+	Vendor string
+	// Actions lists the actions the target's vendor supports.
+	Actions []Action
+	// NeedsEmail is true for vendors that need a caller email (msgkart).
+	NeedsEmail bool
+	// HasEmail is true when the target sets a default email.
+	HasEmail bool
+}
+
+func (t TargetInfo) supports(a Action) bool {
+	for _, s := range t.Actions {
+		if s == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Targets maps target names to what validation knows of them. A nil map
+// validates the file without a config: targets are not checked.
+type Targets map[string]TargetInfo
+
+func (ts Targets) names() []string {
+	names := make([]string, 0, len(ts))
+	for n := range ts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// fields is what gocsv decodes each record into. Every field is a string:
+// ids such as "0123" must not become numbers.
+type fields struct {
+	Target         string `csv:"target"`
+	User           string `csv:"user"`
+	Action         string `csv:"action"`
+	Role           string `csv:"role"`
+	PlaceGenealogy string `csv:"place_genealogy"`
+	BlockUser      string `csv:"block_user"`
+	Email          string `csv:"email"`
+}
+
+// InputError is a problem with the file as a whole (not one row): empty,
+// not UTF-8, unreadable CSV, a missing column.
+type InputError struct {
+	Line int // 0 when it has none
+	Msg  string
+}
+
+func (e *InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+// Parser streams the rows of an operations CSV, validating each.
+type Parser struct {
+	cr      *csv.Reader
+	um      *gocsv.Unmarshaller
+	header  Header
+	norm    []string // header names, lower case
+	targets Targets
+	// defaultTarget is used when the file has no target column (or an empty
+	// cell) and the config has exactly one target.
+	defaultTarget string
+	index         int
+}
+
+// NewParser reads the header of r and returns a parser for its rows. The
+// header must name at least the user and action columns, in any case.
+func NewParser(r io.Reader, targets Targets) (*Parser, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if err := checkEncoding(br); err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = 0 // every record has the header's field count
+	um, err := gocsv.NewUnmarshaller(cr, fields{})
+	if err != nil {
+		return nil, headerError(err)
+	}
+	h, err := newHeader(um.Headers)
+	if err != nil {
+		return nil, err
+	}
+	// Match column names in any case and with stray spaces.
+	if err := um.RenormalizeHeaders(normalizeNames); err != nil {
+		return nil, headerError(err)
+	}
+	p := &Parser{cr: cr, um: um, header: h, norm: normalizeNames(h.Names), targets: targets}
+	if len(targets) == 1 {
+		p.defaultTarget = targets.names()[0]
+	}
+	if _, ok := h.Known[ColTarget]; !ok && targets != nil && p.defaultTarget == "" {
+		return nil, &InputError{Line: 1, Msg: fmt.Sprintf(
+			"the header has no target column, and the config has %d targets (%s): add a target column",
+			len(targets), strings.Join(targets.names(), ", "))}
+	}
+	return p, nil
+}
+
+// checkEncoding drops a UTF-8 byte order mark and refuses UTF-16 and binary
+// input with a message an operator can act on.
+func checkEncoding(br *bufio.Reader) error {
+	head, _ := br.Peek(512)
+	switch {
+	case len(head) == 0:
+		return &InputError{Msg: "the input is empty: expected a header row such as target,user,action"}
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
+		_, _ = br.Discard(3)
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}), bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		return &InputError{Msg: "the input is UTF-16: save it as \"CSV UTF-8\" and try again"}
+	case bytes.IndexByte(head, 0) >= 0:
+		return &InputError{Msg: "the input is not text (it holds NUL bytes): expected a UTF-8 CSV file"}
+	}
+	return nil
+}
+
+func headerError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return &InputError{Msg: "the input is empty: expected a header row such as target,user,action"}
+	}
+	var perr *csv.ParseError
+	if errors.As(err, &perr) {
+		return &InputError{Line: perr.StartLine, Msg: "the header is not valid CSV: " + perr.Err.Error()}
+	}
+	return &InputError{Line: 1, Msg: "reading the header: " + err.Error()}
+}
+
+func normalizeNames(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(strings.TrimSpace(n))
+	}
+	return out
+}
+
+func newHeader(names []string) (Header, error) {
+	h := Header{Names: names, Known: map[string]int{}}
+	seen := map[string]int{}
+	for i, n := range normalizeNames(names) {
+		if j, dup := seen[n]; dup && n != "" {
+			return h, &InputError{Line: 1, Msg: fmt.Sprintf(
+				"column %q appears twice (columns %d and %d): column names must be distinct", names[i], j+1, i+1)}
+		}
+		seen[n] = i
+		if isKnown(n) {
+			h.Known[n] = i
+		} else {
+			h.Passthrough = append(h.Passthrough, i)
+		}
+	}
+	var missing []string
+	for _, c := range []string{ColUser, ColAction} {
+		if _, ok := h.Known[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return h, &InputError{Line: 1, Msg: fmt.Sprintf(
+			"the header has no %s column (found: %s; expected: %s)",
+			strings.Join(missing, " or "), strings.Join(names, ","), strings.Join(KnownColumns, ","))}
+	}
+	return h, nil
+}
+
+func isKnown(name string) bool {
+	for _, k := range KnownColumns {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Header returns the input's header.
+func (p *Parser) Header() Header { return p.header }
+
+// Next returns the next row, valid or not, or io.EOF after the last one. Any
+// other error is an *InputError that ends the file: CSV that cannot be read
+// past that point.
+func (p *Parser) Next() (Row, error) {
+	v, unmatched, err := p.um.ReadUnmatched()
+	if err != nil {
+		return p.readError(err)
+	}
+	f := v.(fields)
+	line, _ := p.cr.FieldPos(0)
+	row := Row{Index: p.index, Line: line, Record: p.record(f, unmatched)}
+	p.index++
+	p.validate(&row, f)
+	return row, nil
+}
+
+func (p *Parser) readError(err error) (Row, error) {
+	if errors.Is(err, io.EOF) {
+		if p.index == 0 {
+			return Row{}, &InputError{Msg: "the input has a header but no data rows"}
+		}
+		return Row{}, io.EOF
+	}
+	var perr *csv.ParseError
+	if errors.As(err, &perr) && errors.Is(perr.Err, csv.ErrFieldCount) {
+		// The row is unusable, but the rows after it can still be read.
+		row := Row{Index: p.index, Line: perr.StartLine, Record: []string{}}
+		p.index++
+		row.Problems = []Problem{{Line: perr.StartLine, Column: "(row)",
+			Msg:      "the row does not have as many fields as the header",
+			Accepted: fmt.Sprintf("%d comma-separated fields", len(p.header.Names))}}
+		return row, nil
+	}
+	if perr != nil {
+		return Row{}, &InputError{Line: perr.StartLine, Msg: "not valid CSV: " + perr.Err.Error() +
+			" (a quote inside a field must be doubled, and a quoted field must be closed)"}
+	}
+	return Row{}, &InputError{Msg: "reading the input: " + err.Error()}
+}
+
+// record rebuilds the row's cells in header order, as read.
+func (p *Parser) record(f fields, unmatched map[string]string) []string {
+	rec := make([]string, len(p.norm))
+	for i, n := range p.norm {
+		switch n {
+		case ColTarget:
+			rec[i] = f.Target
+		case ColUser:
+			rec[i] = f.User
+		case ColAction:
+			rec[i] = f.Action
+		case ColRole:
+			rec[i] = f.Role
+		case ColPlaceGenealogy:
+			rec[i] = f.PlaceGenealogy
+		case ColBlockUser:
+			rec[i] = f.BlockUser
+		case ColEmail:
+			rec[i] = f.Email
+		default:
+			rec[i] = unmatched[n]
+		}
+	}
+	return rec
+}
+
+// cell trims a cell and undoes the formula neutralisation that userbatch's
+// own reports apply, so that failed.csv and undo.csv can be run again.
+func cell(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 1 && s[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(s[1])) {
+		return s[1:]
+	}
+	return s
+}
+
+func (p *Parser) validate(row *Row, f fields) {
+	v := validator{line: row.Line}
+	op := Op{Index: row.Index, Line: row.Line}
+	op.Target, op.User = cell(f.Target), cell(f.User)
+	info := v.target(p, &op)
+	v.user(op.User)
+	op.Action = v.action(cell(f.Action), info)
+	v.options(&op, f, info)
+	row.Op, row.Problems = op, v.problems
+}
+
+type validator struct {
+	line     int
+	problems []Problem
+}
+
+func (v *validator) add(col, value, msg, accepted string) {
+	v.problems = append(v.problems, Problem{Line: v.line, Column: col, Value: value, Msg: msg, Accepted: accepted})
+}
+
+// target resolves the row's target. It returns nil when the target cannot
+// be checked (no config, or the target is wrong).
+func (v *validator) target(p *Parser, op *Op) *TargetInfo {
+	if op.Target == "" {
+		op.Target = p.defaultTarget
+	}
+	if p.targets == nil {
+		return nil
+	}
+	names := strings.Join(p.targets.names(), ", ")
+	if op.Target == "" {
+		v.add(ColTarget, "", "target is empty", "one of the configured targets: "+names)
+		return nil
+	}
+	info, ok := p.targets[op.Target]
+	if !ok {
+		v.add(ColTarget, op.Target, fmt.Sprintf("unknown target %q", op.Target), "one of the configured targets: "+names)
+		return nil
+	}
+	return &info
+}
+
+func (v *validator) user(u string) {
+	switch {
+	case u == "":
+		v.add(ColUser, u, "user is empty", "the vendor's user id, 1 to 255 characters")
+	case utf8.RuneCountInString(u) > MaxUserLen:
+		v.add(ColUser, u, fmt.Sprintf("user is %d characters long", utf8.RuneCountInString(u)), "at most 255 characters")
+	case !utf8.ValidString(u):
+		v.add(ColUser, u, "user is not valid UTF-8", "a UTF-8 user id")
+	case strings.IndexFunc(u, unicode.IsControl) >= 0:
+		v.add(ColUser, u, "user contains a control character (a line break or tab)", "a user id on one line")
+	}
+}
+
+func (v *validator) action(s string, info *TargetInfo) Action {
+	if s == "" {
+		v.add(ColAction, s, "action is empty", actionHelp)
+		return ""
+	}
+	a, ok := ParseAction(s)
+	if !ok {
+		v.add(ColAction, s, fmt.Sprintf("unknown action %q", s), actionHelp)
+		return ""
+	}
+	if info != nil && !info.supports(a) {
+		v.add(ColAction, s, fmt.Sprintf("vendor %s does not support %s", info.Vendor, a),
+			"for this target: "+joinActions(info.Actions))
+	}
+	return a
+}
+
+const actionHelp = "disable, enable, upgrade-role, downgrade-role, toggle-status " +
+	"(aliases: block/deactivate/suspend = disable; unblock/activate/unsuspend = enable)"
+
+func joinActions(as []Action) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}
+
+func (v *validator) options(op *Op, f fields, info *TargetInfo) {
+	var pgSet bool
+	op.PlaceGenealogy, pgSet = v.boolean(ColPlaceGenealogy, cell(f.PlaceGenealogy))
+	op.BlockUser, _ = v.boolean(ColBlockUser, cell(f.BlockUser))
+	op.Email = cell(f.Email)
+	switch op.Action {
+	case UpgradeRole:
+		op.Role = v.role(cell(f.Role), RoleMember, RolePreferredCustomer)
+		if op.Role == RolePreferredCustomer && !pgSet && cell(f.PlaceGenealogy) == "" {
+			v.add(ColPlaceGenealogy, "", "place_genealogy is required for an upgrade to Preferred Customer", "true or false")
+		}
+	case DowngradeRole:
+		op.Role = v.role(cell(f.Role), RoleCustomer, RolePreferredCustomer)
+	}
+	if op.Email != "" && !strings.Contains(op.Email, "@") {
+		v.add(ColEmail, op.Email, "email has no @", "an email address such as ops@example.com")
+	}
+	if info != nil && info.NeedsEmail && !info.HasEmail && op.Email == "" {
+		v.add(ColEmail, "", fmt.Sprintf("email is empty and target %s has no default email", op.Target),
+			"the caller's email for this vendor, in the row or as the target's email setting")
+	}
+}
+
+func (v *validator) role(s string, allowed ...string) string {
+	accepted := strings.Join(allowed, " or ")
+	if s == "" {
+		v.add(ColRole, s, "role is empty", accepted)
+		return ""
+	}
+	for _, r := range allowed {
+		if strings.EqualFold(s, r) {
+			return r
+		}
+	}
+	v.add(ColRole, s, fmt.Sprintf("role %q is not valid for this action", s), accepted)
+	return ""
+}
+
+// boolean reads a true/false cell. Empty means false and not set.
+func (v *validator) boolean(col, s string) (value, set bool) {
+	switch strings.ToLower(s) {
+	case "":
+		return false, false
+	case "true", "yes", "1":
+		return true, true
+	case "false", "no", "0":
+		return false, true
+	}
+	v.add(col, s, fmt.Sprintf("%s %q is not true or false", col, s), "true/false, yes/no or 1/0, in any case")
+	return false, false
+}

@@ -1,0 +1,201 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+)
+
+// row is one op being processed: its target, its log and its result so far.
+type row struct {
+	op  Op
+	t   *Target
+	log zerolog.Logger
+	res Result
+}
+
+// process runs one op to its outcome. It returns false when the row was
+// abandoned before an outcome (the run was stopped while it waited).
+func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, bool) {
+	start := r.Clock.Now()
+	w := &row{op: op, t: t, res: Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}}
+	w.log = r.Log.With().Int("line", op.Line).Str("target", op.Target).Str("action", string(op.Action)).Logger()
+	if !r.execute(ctx, waitCtx, w) {
+		return Result{}, false
+	}
+	now := r.Clock.Now()
+	w.res.Duration, w.res.FinishedAt = now.Sub(start), now.UTC()
+	w.log.Debug().Str("outcome", string(w.res.Outcome)).Int("attempts", w.res.Attempts).Msg("row done")
+	return w.res, true
+}
+
+func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
+	reader, canRead := w.t.Adapter.(Reader)
+	if canRead && (w.op.Action == Disable || w.op.Action == Enable) {
+		var st State
+		ok, err := r.call(ctx, waitCtx, w, true, func(c context.Context) (err error) {
+			st, err = reader.Read(c, w.op)
+			return err
+		})
+		if !ok {
+			return false
+		}
+		if err != nil {
+			r.fail(w, err, true)
+			return true
+		}
+		w.res.HTTPStatus = st.HTTPStatus
+		switch {
+		case st.InState && r.DryRun:
+			w.res.Outcome, w.res.Detail = Planned, "no change: "+st.Current
+			return true
+		case st.InState:
+			w.res.Outcome, w.res.Detail = Already, "already "+st.Current
+			return true
+		case r.DryRun:
+			w.res.Outcome, w.res.Detail = Planned, "would change: "+st.Current+" now"
+			return true
+		}
+	} else if r.DryRun {
+		w.res.Outcome, w.res.Detail = Planned, "unknown state: this vendor's state cannot be read"
+		return true
+	}
+	return r.apply(ctx, waitCtx, w)
+}
+
+func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
+	idempotent := w.t.Adapter.Idempotent(w.op.Action)
+	var reply Reply
+	ok, err := r.call(ctx, waitCtx, w, idempotent, func(c context.Context) (err error) {
+		reply, err = w.t.Adapter.Apply(c, w.op)
+		return err
+	})
+	if !ok {
+		return false
+	}
+	if err != nil {
+		r.fail(w, err, idempotent)
+		return true
+	}
+	w.res.HTTPStatus, w.res.Message = reply.HTTPStatus, reply.Message
+	w.res.ErrorCode = ""
+	if reply.Already {
+		w.res.Outcome, w.res.Detail = Already, "the vendor says the user already is in this state"
+	} else {
+		w.res.Outcome, w.res.Detail = Applied, appliedDetail(w.op)
+	}
+	return true
+}
+
+func appliedDetail(op Op) string {
+	switch op.Action {
+	case Disable:
+		return "disabled"
+	case Enable:
+		return "enabled"
+	case UpgradeRole, DowngradeRole:
+		return "role set to " + op.Role
+	case ToggleStatus:
+		return "status toggled"
+	}
+	return string(op.Action)
+}
+
+// call sends one request through the target's pacing, retrying as the policy
+// allows. It returns ok=false when the row was abandoned while waiting (the
+// run stopped); otherwise the last error, nil on success.
+func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send func(context.Context) error) (bool, error) {
+	for n := 1; ; n++ {
+		if err := r.ready(waitCtx, w.t); err != nil {
+			return false, nil
+		}
+		if !idempotent {
+			if err := r.intent(w.op, n); err != nil {
+				r.release()
+				return false, nil // the writer failed: the run is ending
+			}
+		}
+		err := r.send(ctx, w, send)
+		if err == nil {
+			return true, nil
+		}
+		var berr *Error
+		if errors.As(err, &berr) && berr.RetryAfter > 0 {
+			w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
+			w.log.Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
+		}
+		if r.Retry.decide(err, n, idempotent) != retry {
+			return true, err
+		}
+		w.res.Retries++
+		wait := r.Retry.backoff(n)
+		w.log.Info().Err(err).Int("attempt", n).Dur("backoff", wait).Msg("retrying")
+		if err := r.Clock.Sleep(waitCtx, wait); err != nil {
+			return false, nil
+		}
+	}
+}
+
+// ready waits for a global slot and the target's turn.
+func (r *run) ready(ctx context.Context, t *Target) error {
+	if err := t.ready(ctx, r.Clock); err != nil {
+		return err
+	}
+	if r.global != nil {
+		return r.global.Acquire(ctx, 1)
+	}
+	return nil
+}
+
+func (r *run) release() {
+	if r.global != nil {
+		r.global.Release(1)
+	}
+}
+
+// send makes one request with the target's timeout.
+func (r *run) send(ctx context.Context, w *row, send func(context.Context) error) error {
+	defer r.release()
+	ctx, cancel := context.WithTimeout(ctx, w.t.Timeout)
+	defer cancel()
+	w.res.Attempts++
+	return send(ctx)
+}
+
+// fail records a failed row: failed when the vendor refused or retries ran
+// out on errors that prove nothing was done, unknown when the last attempt
+// may have taken effect.
+func (r *run) fail(w *row, err error, idempotent bool) {
+	var berr *Error
+	if !errors.As(err, &berr) {
+		berr = &Error{Kind: Ambiguous, Code: "error", Message: err.Error()}
+	}
+	w.res.HTTPStatus, w.res.ErrorCode, w.res.Message = berr.HTTPStatus, berr.Code, berr.Message
+	if berr.Kind == Ambiguous {
+		w.res.Outcome = Unknown
+		w.res.Detail = "the request may have taken effect: check the user by hand before sending it again"
+		if idempotent {
+			w.res.Detail = fmt.Sprintf("no clear answer after %d attempts; the change may have taken effect: check by hand or re-run failed.csv", w.res.Attempts)
+		}
+		return
+	}
+	w.res.Outcome, w.res.Detail = Failed, failHint(berr, w.res.Attempts)
+}
+
+func failHint(e *Error, attempts int) string {
+	switch e.Code {
+	case CodeUnauthorized:
+		return "credentials refused: check the target's apikey/token, then re-run failed.csv"
+	case CodeNotFound:
+		return "no such user at the vendor: check the user id"
+	case CodeConflict:
+		return "the user holds a different role than the row expects: check the row"
+	case CodeValidation:
+		return "the vendor rejected a field: fix the row and re-run failed.csv"
+	case CodeRateLimited, CodeNetwork, CodeServer, CodeTimeout:
+		return fmt.Sprintf("gave up after %d attempts: re-run failed.csv later", attempts)
+	}
+	return "the vendor refused the change"
+}

@@ -1,0 +1,65 @@
+package batch
+
+import (
+	"errors"
+	"io"
+	"strings"
+)
+
+// Replay pairs every row of the input with its outcome, in input order, and
+// passes each to fn. Rows that fail validation are Invalid; rows with no
+// recorded outcome are Skipped with notRun as their detail. Rows that
+// include rejects (another shard's) are left out. outcomes may be nil.
+func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
+	for {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row.Valid() && include != nil && !include(row.Op) {
+			continue
+		}
+		res, err := outcomeOf(p.header, row, outcomes, notRun)
+		if err != nil {
+			return err
+		}
+		if err := fn(row, res); err != nil {
+			return err
+		}
+	}
+}
+
+func outcomeOf(h Header, row Row, outcomes *OutcomeIndex, notRun string) (Result, error) {
+	base := Result{Index: row.Index, Line: row.Line, Target: row.Op.Target, User: row.Op.User, Action: row.Op.Action}
+	if !row.Valid() {
+		base.Outcome, base.ErrorCode = Invalid, "invalid"
+		base.Detail = "fix the row: it was never sent"
+		base.Message = problemText(row.Problems)
+		if base.Action == "" {
+			base.Action = Action(strings.TrimSpace(h.Field(row.Record, ColAction)))
+		}
+		return base, nil
+	}
+	if outcomes != nil {
+		res, ok, err := outcomes.Lookup(row.Index)
+		if err != nil || ok {
+			return res, err
+		}
+	}
+	base.Outcome, base.Detail = Skipped, notRun
+	return base, nil
+}
+
+func problemText(ps []Problem) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Column + ": " + p.Msg
+		if p.Accepted != "" {
+			parts[i] += " (accepted: " + p.Accepted + ")"
+		}
+	}
+	return strings.Join(parts, "; ")
+}

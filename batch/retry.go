@@ -1,0 +1,91 @@
+package batch
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Retry is the retry policy for one row's requests.
+type Retry struct {
+	// Attempts is the most requests one row's call may take (default 5).
+	Attempts int
+	// Base is the first backoff; each retry doubles it (default 200ms).
+	Base time.Duration
+	// Max caps one backoff (default 30s).
+	Max time.Duration
+	// Jitter returns a random fraction in [0,1); nil uses math/rand.
+	Jitter func() float64
+}
+
+// DefaultRetry is the policy SPEC.md documents.
+var DefaultRetry = Retry{Attempts: 5, Base: 200 * time.Millisecond, Max: 30 * time.Second}
+
+func (r Retry) withDefaults() Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = DefaultRetry.Attempts
+	}
+	if r.Base <= 0 {
+		r.Base = DefaultRetry.Base
+	}
+	if r.Max <= 0 {
+		r.Max = DefaultRetry.Max
+	}
+	if r.Jitter == nil {
+		r.Jitter = rand.Float64
+	}
+	return r
+}
+
+// backoff is the wait before attempt n+1 after n failed attempts: full
+// jitter over an exponential ceiling, so a burst of failures does not come
+// back in step.
+func (r Retry) backoff(n int) time.Duration {
+	ceiling := r.Base
+	for i := 1; i < n && ceiling < r.Max; i++ {
+		ceiling *= 2
+	}
+	if ceiling > r.Max {
+		ceiling = r.Max
+	}
+	half := ceiling / 2
+	return half + time.Duration(r.Jitter()*float64(ceiling-half))
+}
+
+// decision is what to do after a failed attempt.
+type decision int
+
+const (
+	giveUp decision = iota // the row ends failed
+	retry                  // send again
+	unsure                 // the row ends unknown: it may have taken effect
+)
+
+// decide applies the policy to err after attempt n of an op whose
+// idempotency is given.
+func (r Retry) decide(err error, n int, idempotent bool) decision {
+	kind := kindOf(err)
+	switch {
+	case kind == Permanent:
+		return giveUp
+	case kind == Ambiguous && !idempotent:
+		// Never resend what may have reached the vendor: a second toggle
+		// would undo the first.
+		return unsure
+	case n >= r.Attempts && kind == Ambiguous:
+		return unsure
+	case n >= r.Attempts:
+		return giveUp
+	}
+	return retry
+}
+
+func kindOf(err error) Kind {
+	var berr *Error
+	if errors.As(err, &berr) {
+		return berr.Kind
+	}
+	// An adapter that returned an unclassified error broke its contract;
+	// assume the worst for safety.
+	return Ambiguous
+}

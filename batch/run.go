@@ -1,0 +1,290 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+)
+
+// Source yields the ops to run, in input order, and io.EOF after the last.
+type Source func() (Op, error)
+
+// Sink keeps the record of a run. Its methods are called one at a time, from
+// a single goroutine. An error from either ends the run: it means the record
+// of outcomes can no longer be kept.
+type Sink interface {
+	// Intent records, durably, that a request that is not safe to repeat is
+	// about to be sent. The request is sent only after it returns nil.
+	Intent(op Op, attempt int) error
+	// Result records a finished row.
+	Result(Result) error
+}
+
+// Runner applies ops to their targets.
+type Runner struct {
+	Targets map[string]*Target
+	Retry   Retry
+	// DryRun reads where the vendor can and sends no change.
+	DryRun bool
+	// Workers caps requests in flight across all targets; 0: no global cap.
+	Workers int
+	// Window caps the rows read ahead of the ones finished (default 4096),
+	// which bounds memory whatever the file's size.
+	Window int
+	// Stop, when closed, stops dispatching: rows not yet started are left
+	// without a Result (they are reported skipped) while rows in flight finish.
+	Stop  <-chan struct{}
+	Clock Clock
+	Log   zerolog.Logger
+}
+
+// Run reads src until io.EOF, runs every op, and passes each Result to sink.
+// Rows for the same (target, user) run in input order, one at a time. It
+// returns nil when every op was run or the run was stopped; an error only for
+// what ends the whole run (src or sink failing, ctx ending).
+func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
+	r.defaults()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	run := &run{
+		Runner: r,
+		window: semaphore.NewWeighted(int64(r.Window)),
+		seq:    sequencer{waiting: map[string][]Op{}},
+		queues: map[string]chan Op{},
+		events: make(chan event, 256),
+	}
+	if r.Workers > 0 {
+		run.global = semaphore.NewWeighted(int64(r.Workers))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	// Waits (pacing, backoff) end on Stop; requests in flight do not.
+	waitCtx, stopWaiting := context.WithCancel(gctx)
+	defer stopWaiting()
+	go func() {
+		select {
+		case <-r.Stop:
+			stopWaiting()
+		case <-waitCtx.Done():
+		}
+	}()
+	for name, t := range r.Targets {
+		q := make(chan Op, r.Window)
+		run.queues[name] = q
+		for i := 0; i < t.Concurrency; i++ {
+			g.Go(func() error { return run.work(gctx, waitCtx, t, q) })
+		}
+	}
+	g.Go(func() error { return run.produce(gctx, src) })
+
+	writeErr := make(chan error, 1)
+	go func() {
+		writeErr <- run.write(sink, cancel)
+	}()
+	err := g.Wait()
+	close(run.events)
+	if werr := <-writeErr; werr != nil {
+		return werr
+	}
+	return err
+}
+
+// event is a message to the single writer: a finished row, or an intent to
+// send whose recording the sender waits for.
+type event struct {
+	res     *Result
+	intent  *Op
+	attempt int
+	ack     chan error
+}
+
+func (r *Runner) defaults() {
+	r.Retry = r.Retry.withDefaults()
+	if r.Window <= 0 {
+		r.Window = 4096
+	}
+	if r.Clock == nil {
+		r.Clock = RealClock{}
+	}
+	for _, t := range r.Targets {
+		if t.Concurrency <= 0 {
+			t.Concurrency = 4
+		}
+		if t.Timeout <= 0 {
+			t.Timeout = 30 * time.Second
+		}
+	}
+}
+
+type run struct {
+	*Runner
+	window *semaphore.Weighted
+	global *semaphore.Weighted
+	seq    sequencer
+	queues map[string]chan Op
+	events chan event
+}
+
+func (r *run) stopped() bool {
+	select {
+	case <-r.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// produce feeds ops to the targets' queues, then, once every op has
+// finished, closes the queues so the workers end.
+func (r *run) produce(ctx context.Context, src Source) error {
+	for !r.stopped() {
+		op, err := src()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := r.queues[op.Target]; !ok {
+			return fmt.Errorf("line %d: target %q is not configured", op.Line, op.Target)
+		}
+		if err := r.acquire(ctx, r.window); err != nil {
+			return err
+		}
+		if r.seq.admit(op) {
+			r.queues[op.Target] <- op // never blocks: a queue holds Window ops
+		}
+	}
+	// Wait for the rows in flight: they may still release parked rows. Only
+	// then may the queues close; on an error they stay open and the workers
+	// end through ctx instead.
+	if err := r.acquire(ctx, r.window, int64(r.Window)); err != nil {
+		return err
+	}
+	for _, q := range r.queues {
+		close(q)
+	}
+	return nil
+}
+
+// acquire waits for n slots of sem, giving up when ctx ends.
+func (r *run) acquire(ctx context.Context, sem *semaphore.Weighted, n ...int64) error {
+	w := int64(1)
+	if len(n) > 0 {
+		w = n[0]
+	}
+	return sem.Acquire(ctx, w)
+}
+
+func (r *run) work(ctx, waitCtx context.Context, t *Target, q chan Op) error {
+	for {
+		var op Op
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case next, ok := <-q:
+			if !ok {
+				return nil
+			}
+			op = next
+		}
+		if r.stopped() {
+			r.finish(op, nil)
+			continue
+		}
+		res, done := r.process(ctx, waitCtx, t, op)
+		if !done && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !done {
+			r.finish(op, nil)
+			continue
+		}
+		r.finish(op, &res)
+	}
+}
+
+// finish hands a row's result to the writer, releases the row's window slot
+// and dispatches the next row for the same (target, user), if any.
+func (r *run) finish(op Op, res *Result) {
+	if res != nil {
+		r.events <- event{res: res}
+	}
+	if next, ok := r.seq.done(op.Key()); ok {
+		r.queues[next.Target] <- next
+	}
+	r.window.Release(1)
+}
+
+// write is the single writer: every intent and result goes through it, in
+// the order they happen. A sink error cancels the run.
+func (r *run) write(sink Sink, cancel context.CancelFunc) error {
+	var err error
+	for ev := range r.events {
+		if err != nil {
+			if ev.ack != nil {
+				ev.ack <- err
+			}
+			continue // drain so workers never block
+		}
+		if ev.intent != nil {
+			err = sink.Intent(*ev.intent, ev.attempt)
+			ev.ack <- err
+		} else {
+			err = sink.Result(*ev.res)
+		}
+		if err != nil {
+			cancel()
+		}
+	}
+	return err
+}
+
+// intent asks the writer to record an intent and waits until it has.
+func (r *run) intent(op Op, attempt int) error {
+	ack := make(chan error, 1)
+	r.events <- event{intent: &op, attempt: attempt, ack: ack}
+	return <-ack
+}
+
+// sequencer keeps rows for the same (target, user) in input order and never
+// in flight together: a row whose key is busy waits until the one before it
+// finishes.
+type sequencer struct {
+	mu      sync.Mutex
+	waiting map[string][]Op // a present key is queued or running
+}
+
+// admit reports whether op may be dispatched now; if not, it is parked.
+func (s *sequencer) admit(op Op) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := op.Key()
+	if q, busy := s.waiting[k]; busy {
+		s.waiting[k] = append(q, op)
+		return false
+	}
+	s.waiting[k] = nil
+	return true
+}
+
+// done marks the key's running row finished and returns the next parked row.
+func (s *sequencer) done(key string) (Op, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.waiting[key]
+	if len(q) == 0 {
+		delete(s.waiting, key)
+		return Op{}, false
+	}
+	next := q[0]
+	q[0] = Op{}
+	s.waiting[key] = q[1:]
+	return next, true
+}

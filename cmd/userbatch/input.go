@@ -1,0 +1,98 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// input is the operations file, readable more than once (validation, the
+// run, the report), with the SHA-256 a resume checks.
+type input struct {
+	path    string
+	sha256  string
+	cleanup func()
+}
+
+// openInput hashes the file at path, or spools stdin ("-") to a private
+// temporary file so it can be read again.
+func openInput(path string, stdin io.Reader) (*input, error) {
+	if path == "-" {
+		return spool(stdin)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	return &input{path: path, sha256: hex.EncodeToString(h.Sum(nil)), cleanup: func() {}}, nil
+}
+
+func spool(r io.Reader) (*input, error) {
+	f, err := os.CreateTemp("", "userbatch-stdin-*.csv")
+	if err != nil {
+		return nil, fmt.Errorf("saving stdin: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("reading stdin: %w", err)
+	}
+	name := f.Name()
+	return &input{path: name, sha256: hex.EncodeToString(h.Sum(nil)), cleanup: func() { os.Remove(name) }}, nil
+}
+
+// openJournal starts a new journal, or for --resume checks that the journal
+// in the report directory is for this very input and config.
+func openJournal(o *runOptions, cfg *config, in *input, targets map[string]*batch.Target) (*batch.Journal, *batch.JournalState, error) {
+	path := filepath.Join(o.reportDir, batch.JournalName)
+	want := batch.JournalHeader{InputSHA256: in.sha256, Targets: batch.SortedNames(targets),
+		ConfigSHA256: cfg.fingerprint(), DryRun: o.dryRun}
+	if !o.resume {
+		j, err := batch.CreateJournal(path, want)
+		if err != nil {
+			return nil, nil, &exitError{code: exitBadInput, err: err}
+		}
+		return j, nil, nil
+	}
+	st, err := batch.ReadJournal(path)
+	if os.IsNotExist(err) {
+		return nil, nil, badInput("--resume: %s has no journal: nothing to resume (run without --resume to start)", o.reportDir)
+	}
+	if err != nil {
+		return nil, nil, badInput("--resume: %v", err)
+	}
+	if err := sameRun(st.Header, want); err != nil {
+		return nil, nil, badInput("--resume refused: %v", err)
+	}
+	j, err := batch.AppendJournal(path)
+	if err != nil {
+		return nil, nil, &exitError{code: exitBadInput, err: err}
+	}
+	return j, st, nil
+}
+
+func sameRun(got, want batch.JournalHeader) error {
+	switch {
+	case got.InputSHA256 != want.InputSHA256:
+		return fmt.Errorf("the input file is not the one this journal was started with (SHA-256 %.12s…, now %.12s…): resume with the same file, or use another -o directory", got.InputSHA256, want.InputSHA256)
+	case !slices.Equal(got.Targets, want.Targets):
+		return fmt.Errorf("the config's targets changed (journal: %v, now: %v)", got.Targets, want.Targets)
+	case got.ConfigSHA256 != want.ConfigSHA256:
+		return fmt.Errorf("the config changed for the same targets (vendor, base_url, app_id or email differ): resume with the config the run started with")
+	case got.DryRun != want.DryRun:
+		return fmt.Errorf("the journal is from a run with dry-run=%v; this one has dry-run=%v", got.DryRun, want.DryRun)
+	}
+	return nil
+}

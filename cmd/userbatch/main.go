@@ -1,0 +1,7 @@
+// Command userbatch applies bulk user status and role changes from a CSV
+// across vendors' admin APIs, and writes a report that accounts for every row.
+package main
+
+import "os"
+
+func main() { os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

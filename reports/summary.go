@@ -1,0 +1,267 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Exit codes of userbatch (SPEC.md, "Exit codes").
+const (
+	ExitOK         = 0 // every row ended applied, already or planned
+	ExitIncomplete = 1 // the run finished, but some rows did not
+	ExitBadInput   = 2 // bad input, config or flags: nothing was sent
+	ExitStopped    = 3 // stopped before finishing: resumable with --resume
+)
+
+// ExitCode returns the exit code of a run with these outcome counts:
+// ExitStopped if it stopped early, else ExitIncomplete if any row ended other
+// than applied, already or planned (failed, unknown, skipped, invalid), else
+// ExitOK. ExitBadInput is the caller's, for input refused before any send.
+func ExitCode(outcomes map[batch.Outcome]int, stopped bool) int {
+	if stopped {
+		return ExitStopped
+	}
+	for o, n := range outcomes {
+		if n > 0 && !done(o) {
+			return ExitIncomplete
+		}
+	}
+	return ExitOK
+}
+
+// done reports whether a row with outcome o needs nothing more.
+func done(o batch.Outcome) bool {
+	return o == batch.Applied || o == batch.Already || o == batch.Planned
+}
+
+// Run describes the run as a whole, for the summary.
+type Run struct {
+	StartedAt, FinishedAt time.Time
+	// Stopped is true when the run stopped early (signal, guard).
+	Stopped bool
+	DryRun  bool
+}
+
+// Counts holds the number of rows per outcome. In a Summary it lists every
+// outcome, zeros included.
+type Counts map[batch.Outcome]int
+
+// Latency holds percentiles of the time rows took, in milliseconds, over the
+// rows that were sent (Attempts > 0), retries and waits included.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Summary is summary.json. Outcomes, each ByTarget entry and each ByAction
+// entry add up to Rows. ByAction is keyed by the canonical action, or by the
+// cell as written for a row whose action is invalid.
+type Summary struct {
+	Rows      int               `json:"rows"`
+	Outcomes  Counts            `json:"outcomes"`
+	ByTarget  map[string]Counts `json:"by_target"`
+	ByAction  map[string]Counts `json:"by_action"`
+	StartedAt time.Time         `json:"started_at"`
+	// FinishedAt is when the run ended, not when the report was written.
+	FinishedAt time.Time `json:"finished_at"`
+	DurationS  float64   `json:"duration_s"`
+	// Sent counts the rows sent at least once (Attempts > 0).
+	Sent int `json:"sent"`
+	// OpsPerS is Sent / DurationS, 0 when the duration is.
+	OpsPerS   float64 `json:"ops_per_s"`
+	LatencyMS Latency `json:"latency_ms"`
+	// Retries counts the attempts after each row's first, reads included.
+	Retries  int  `json:"retries"`
+	Attempts int  `json:"attempts"`
+	ExitCode int  `json:"exit_code"`
+	Stopped  bool `json:"stopped"`
+	DryRun   bool `json:"dry_run"`
+}
+
+// maxKeys bounds the targets and actions the summary counts separately. Only
+// invalid rows carry arbitrary cells there; past the bound they are counted
+// under otherKey, so a file of garbage cannot grow memory without limit.
+const (
+	maxKeys  = 1000
+	otherKey = "(other)"
+)
+
+// tally accumulates the summary row by row, in memory independent of the
+// number of rows.
+type tally struct {
+	rows     int
+	outcomes Counts
+	byTarget map[string]Counts
+	byAction map[string]Counts
+	sent     int
+	attempts int
+	retries  int
+	latency  histogram
+}
+
+func newTally() tally {
+	return tally{outcomes: Counts{}, byTarget: map[string]Counts{}, byAction: map[string]Counts{}}
+}
+
+func (t *tally) add(res batch.Result) {
+	t.rows++
+	t.outcomes[res.Outcome]++
+	entry(t.byTarget, res.Target)[res.Outcome]++
+	entry(t.byAction, string(res.Action))[res.Outcome]++
+	t.attempts += res.Attempts
+	t.retries += res.Retries
+	if res.Attempts > 0 {
+		t.sent++
+		t.latency.add(res.Duration)
+	}
+}
+
+func entry(m map[string]Counts, key string) Counts {
+	if c, ok := m[key]; ok {
+		return c
+	}
+	if len(m) >= maxKeys {
+		key = otherKey
+		if c, ok := m[key]; ok {
+			return c
+		}
+	}
+	c := Counts{}
+	m[key] = c
+	return c
+}
+
+func (t *tally) summary(run Run) *Summary {
+	s := &Summary{
+		Rows:       t.rows,
+		Outcomes:   withZeros(t.outcomes),
+		ByTarget:   map[string]Counts{},
+		ByAction:   map[string]Counts{},
+		StartedAt:  run.StartedAt,
+		FinishedAt: run.FinishedAt,
+		Sent:       t.sent,
+		Retries:    t.retries,
+		Attempts:   t.attempts,
+		ExitCode:   ExitCode(t.outcomes, run.Stopped),
+		Stopped:    run.Stopped,
+		DryRun:     run.DryRun,
+	}
+	for k, c := range t.byTarget {
+		s.ByTarget[k] = withZeros(c)
+	}
+	for k, c := range t.byAction {
+		s.ByAction[k] = withZeros(c)
+	}
+	if d := run.FinishedAt.Sub(run.StartedAt).Seconds(); d > 0 {
+		s.DurationS = round(d, 3)
+		s.OpsPerS = round(float64(t.sent)/d, 2)
+	}
+	s.LatencyMS = Latency{
+		P50: millis(t.latency.quantile(0.50)),
+		P95: millis(t.latency.quantile(0.95)),
+		P99: millis(t.latency.quantile(0.99)),
+		Max: millis(time.Duration(t.latency.max)),
+	}
+	return s
+}
+
+// withZeros copies c with every outcome present, so that readers of
+// summary.json need not tell "none" from "missing".
+func withZeros(c Counts) Counts {
+	out := make(Counts, len(batch.Outcomes))
+	for _, o := range batch.Outcomes {
+		out[o] = 0
+	}
+	for o, n := range c {
+		out[o] = n
+	}
+	return out
+}
+
+func millis(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+
+func round(x float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(x*p) / p
+}
+
+// WriteTable writes a short aligned table for a terminal: the rows per
+// outcome (with a column per target when there are several), then
+// throughput, latency percentiles and retries. Write errors are ignored: it
+// is a courtesy on stderr, the report files are the record.
+func (s *Summary) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	targets := s.targets()
+	fmt.Fprintf(tw, "outcome\trows")
+	for _, t := range targets {
+		fmt.Fprintf(tw, "\t%s", t)
+	}
+	fmt.Fprintln(tw)
+	for _, o := range s.outcomeOrder() {
+		fmt.Fprintf(tw, "%s\t%d", o, s.Outcomes[o])
+		for _, t := range targets {
+			fmt.Fprintf(tw, "\t%d", s.ByTarget[t][o])
+		}
+		fmt.Fprintln(tw)
+	}
+	fmt.Fprintf(tw, "total\t%d", s.Rows)
+	for _, t := range targets {
+		fmt.Fprintf(tw, "\t%d", sum(s.ByTarget[t]))
+	}
+	fmt.Fprintln(tw)
+	tw.Flush()
+
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	duration := time.Duration(s.DurationS * float64(time.Second)).Round(time.Millisecond)
+	fmt.Fprintf(tw, "throughput\t%.1f ops/s (%d sent in %s)\n", s.OpsPerS, s.Sent, duration)
+	fmt.Fprintf(tw, "latency\tp50 %s  p95 %s  p99 %s\n",
+		ms(s.LatencyMS.P50), ms(s.LatencyMS.P95), ms(s.LatencyMS.P99))
+	fmt.Fprintf(tw, "retries\t%d (%d attempts)\n", s.Retries, s.Attempts)
+	tw.Flush()
+}
+
+// targets lists the per-target columns: none for a single target, whose
+// column would repeat the rows column.
+func (s *Summary) targets() []string {
+	if len(s.ByTarget) < 2 {
+		return nil
+	}
+	names := make([]string, 0, len(s.ByTarget))
+	for t := range s.ByTarget {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// outcomeOrder is batch.Outcomes, then any outcome outside it in name order,
+// so that every counted row shows in the table.
+func (s *Summary) outcomeOrder() []batch.Outcome {
+	order := slices.Clone(batch.Outcomes)
+	var extra []batch.Outcome
+	for o := range s.Outcomes {
+		if !slices.Contains(order, o) {
+			extra = append(extra, o)
+		}
+	}
+	slices.Sort(extra)
+	return append(order, extra...)
+}
+
+func sum(c Counts) int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.1fms", v) }
