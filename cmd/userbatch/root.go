@@ -100,12 +100,14 @@ func (g *globalOptions) logger() (zerolog.Logger, error) {
 			format = "console"
 		}
 	}
+	// Workers log concurrently: one locked writer keeps lines whole.
+	out := zerolog.SyncWriter(g.stderr)
 	var w io.Writer
 	switch format {
 	case "json":
-		w = g.stderr
+		w = out
 	case "console":
-		w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: "15:04:05"}
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05"}
 	default:
 		return zerolog.Nop(), badInput("--log-format %q: use console or json", g.logFormat)
 	}

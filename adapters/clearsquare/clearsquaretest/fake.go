@@ -7,6 +7,7 @@ package clearsquaretest
 
 import (
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -139,8 +140,15 @@ func decode(w http.ResponseWriter, r *http.Request) (manageStatus, string) {
 	if err != nil || mt != "application/json" {
 		return manageStatus{}, "Content-Type must be application/json"
 	}
+	// Read to the end, not just one JSON value: net/http notices a client
+	// hanging up (and cancels r.Context, which ends an injected delay) only
+	// once the body has been read to its end.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return manageStatus{}, "The request body could not be read"
+	}
 	var req manageStatus
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return manageStatus{}, "Malformed JSON body"
 	}
 	if req.ID == "" {

@@ -11,6 +11,7 @@ package kiitest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -125,6 +126,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, mediaJSON, kiiError{ErrorCode: "METHOD_NOT_ALLOWED", Message: "Use GET or PUT"})
 		return
 	}
+	// Read the whole body before waiting on the fault injector: net/http
+	// notices a client hanging up (and cancels r.Context, which ends an
+	// injected delay) only once the body has been read to its end.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, mediaJSON, kiiError{ErrorCode: "INVALID_INPUT_DATA", Message: "The request body could not be read"})
+		return
+	}
 	after := s.Faults.Before(w, r, user)
 	if after == nil {
 		return
@@ -140,10 +149,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.get(w, user)
+		s.get(w, user, after)
 		return
 	}
-	s.put(w, r, user, after)
+	s.put(w, r, user, body, after)
 }
 
 // parsePath splits the escaped path itself, so that an escaped '/' inside
@@ -166,7 +175,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && strings.EqualFold(scheme, "Bearer") && s.opts.Token != "" && token == s.opts.Token
 }
 
-func (s *Server) get(w http.ResponseWriter, user string) {
+func (s *Server) get(w http.ResponseWriter, user string, after *fakehttp.After) {
 	st, ok := s.touch(user, nil)
 	if !ok {
 		s.notFound(w, user)
@@ -176,11 +185,13 @@ func (s *Server) get(w http.ResponseWriter, user string) {
 	if st.Disabled {
 		body = bodyDisabled
 	}
-	write(w, http.StatusOK, mediaRetrievalResponse, body)
+	if after.Answer(w) {
+		write(w, http.StatusOK, mediaRetrievalResponse, body)
+	}
 }
 
-func (s *Server) put(w http.ResponseWriter, r *http.Request, user string, after *fakehttp.After) {
-	disabled, msg := decodeUpdate(w, r)
+func (s *Server) put(w http.ResponseWriter, r *http.Request, user string, body []byte, after *fakehttp.After) {
+	disabled, msg := decodeUpdate(r.Header.Get("Content-Type"), body)
 	if msg != "" {
 		writeJSON(w, http.StatusBadRequest, mediaJSON, kiiError{ErrorCode: "INVALID_INPUT_DATA", Message: msg})
 		return
@@ -196,15 +207,15 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, user string, after 
 
 // decodeUpdate reads a PUT body, returning a message for a 400 when it is
 // not a UserStatusUpdateRequest with a boolean "disabled".
-func decodeUpdate(w http.ResponseWriter, r *http.Request) (bool, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+func decodeUpdate(contentType string, body []byte) (bool, string) {
+	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != mediaUpdateRequest {
 		return false, "Content-Type must be application/vnd.kii.UserStatusUpdateRequest+json"
 	}
 	var req struct {
 		Disabled *bool `json:"disabled"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return false, "The request body is not valid: disabled must be a boolean"
 	}
 	if req.Disabled == nil {
