@@ -64,7 +64,16 @@ const (
 
 // CreateJournal starts a new journal at path, refusing to overwrite one.
 func CreateJournal(path string, h JournalHeader) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return createJournal(path, h, os.O_EXCL)
+}
+
+// RestartJournal replaces a journal that has no header (see ErrNoHeader).
+func RestartJournal(path string, h JournalHeader) (*Journal, error) {
+	return createJournal(path, h, os.O_TRUNC)
+}
+
+func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|mode, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("%s already exists: this report directory holds an earlier run; use --resume to continue it, or another -o directory", path)
 	}
@@ -200,6 +209,10 @@ func (j *Journal) Close() error {
 	return err
 }
 
+// ErrNoHeader means a journal holds no header record: the run that made it
+// died before writing one, which it does before sending anything.
+var ErrNoHeader = errors.New("the journal has no header record (the run died before sending anything)")
+
 // JournalState is what a journal says about a run so far.
 type JournalState struct {
 	Header JournalHeader
@@ -254,7 +267,7 @@ func ReadJournal(path string) (*JournalState, error) {
 		return nil, err
 	}
 	if st.Header.Version == 0 {
-		return nil, fmt.Errorf("%s has no header record: it is not a userbatch journal", path)
+		return nil, fmt.Errorf("%s: %w", path, ErrNoHeader)
 	}
 	return st, nil
 }

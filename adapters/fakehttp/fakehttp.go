@@ -89,7 +89,8 @@ func (in *Injector) match(user, method string) (Fault, time.Duration, bool) {
 }
 
 // Before is called once the fake knows the request's user and before it
-// changes any state. It returns a non-nil After when the fake should go on,
+// changes any state. The fake must have read the request body to its end:
+// net/http notices a client that hung up (ending a Delay early) only then. It returns a non-nil After when the fake should go on,
 // and nil when the request was answered or dropped here.
 func (in *Injector) Before(w http.ResponseWriter, r *http.Request, user string) *After {
 	f, latency, ok := in.match(user, r.Method)

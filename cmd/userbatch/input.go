@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -67,6 +68,14 @@ func openJournal(o *runOptions, cfg *config, in *input, targets map[string]*batc
 		return j, nil, nil
 	}
 	st, err := batch.ReadJournal(path)
+	if errors.Is(err, batch.ErrNoHeader) {
+		// The run died before it sent anything: start over in place.
+		j, err := batch.RestartJournal(path, want)
+		if err != nil {
+			return nil, nil, &exitError{code: exitBadInput, err: err}
+		}
+		return j, nil, nil
+	}
 	if os.IsNotExist(err) {
 		return nil, nil, badInput("--resume: %s has no journal: nothing to resume (run without --resume to start)", o.reportDir)
 	}

@@ -49,6 +49,15 @@ type globalOptions struct {
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--version" { // on every command, not only the root
+			fmt.Fprintln(stdout, "userbatch version", version)
+			return exitOK
+		}
+	}
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)
