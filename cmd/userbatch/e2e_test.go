@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,17 +25,26 @@ import (
 // e2e runs the real binary's code path (runMain) over real HTTP against the
 // fake vendors on loopback.
 type e2e struct {
-	t     *testing.T
-	fakes *fakeVendors
-	srv   *httptest.Server
-	dir   string
-	cfg   string
+	t       *testing.T
+	fakes   *fakeVendors
+	srv     *httptest.Server
+	handler atomic.Pointer[http.Handler] // tests swap it to wrap the fakes
+	dir     string
+	cfg     string
 }
+
+func (e *e2e) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*e.handler.Load()).ServeHTTP(w, r)
+}
+
+// serve makes h answer every request from now on.
+func (e *e2e) serve(h http.Handler) { e.handler.Store(&h) }
 
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
 	e := &e2e{t: t, fakes: newFakeVendors(false), dir: t.TempDir()}
-	e.srv = httptest.NewServer(e.fakes.handler())
+	e.serve(e.fakes.handler())
+	e.srv = httptest.NewServer(e)
 	t.Cleanup(e.srv.Close)
 	e.cfg = e.write("targets.yaml", e.fakes.targetsYAML(e.srv.URL, 1000))
 	return e
@@ -375,7 +385,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 func TestRetryAfterPausesTarget(t *testing.T) {
 	e := newE2E(t)
 	rec := &recorder{next: e.fakes.handler()}
-	e.srv.Config.Handler = rec
+	e.serve(rec)
 	for _, id := range []string{"a", "b", "c"} {
 		e.fakes.kii.AddUser(id, kiitest.User{})
 	}

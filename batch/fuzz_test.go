@@ -1,0 +1,108 @@
+package batch
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FuzzParse feeds arbitrary bytes through the parser. Whatever the input, the
+// parser must not panic, must end with io.EOF or an *InputError, and every row
+// it returns must satisfy the invariants the report and the run rely on.
+// Seeds are in testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("target,user,action\nshop,u1,disable\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		targets := Targets{
+			"shop":  {Vendor: "epixel", Actions: []Action{Disable, Enable, UpgradeRole, DowngradeRole}},
+			"admin": {Vendor: "clearsquare", Actions: []Action{ToggleStatus}},
+			"chat":  {Vendor: "msgkart", Actions: []Action{Disable, Enable}, NeedsEmail: true},
+		}
+		p, err := NewParser(bytes.NewReader(data), targets)
+		if err != nil {
+			requireInputError(t, err)
+			return
+		}
+		h := p.Header()
+		if _, ok := h.Known[ColUser]; !ok {
+			t.Fatalf("header %q accepted without a user column", h.Names)
+		}
+		if _, ok := h.Known[ColAction]; !ok {
+			t.Fatalf("header %q accepted without an action column", h.Names)
+		}
+		prev := 1 // the header's line
+		for i := 0; ; i++ {
+			row, err := p.Next()
+			if errors.Is(err, io.EOF) {
+				if i == 0 {
+					t.Fatal("io.EOF before any row: a header-only file is an InputError")
+				}
+				return
+			}
+			if err != nil {
+				requireInputError(t, err)
+				return
+			}
+			if row.Index != i {
+				t.Fatalf("row %d has Index %d", i, row.Index)
+			}
+			// Records start on distinct physical lines, after the header.
+			if row.Line <= prev {
+				t.Fatalf("row %d starts on line %d, after a row on line %d", i, row.Line, prev)
+			}
+			prev = row.Line
+			checkFuzzRow(t, h, row, targets)
+		}
+	})
+}
+
+func requireInputError(t *testing.T, err error) {
+	t.Helper()
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("error %v is %T, want *InputError", err, err)
+	}
+	if ie.Msg == "" || ie.Line < 0 {
+		t.Fatalf("incomplete InputError %+v", ie)
+	}
+}
+
+func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets) {
+	t.Helper()
+	for _, p := range row.Problems {
+		if p.Column == "" || p.Msg == "" || p.Line != row.Line {
+			t.Fatalf("row at line %d: incomplete problem %+v", row.Line, p)
+		}
+	}
+	if !row.Valid() {
+		return
+	}
+	op := row.Op
+	if len(row.Record) != len(h.Names) {
+		t.Fatalf("valid row with %d fields under a %d-column header", len(row.Record), len(h.Names))
+	}
+	if op.Index != row.Index || op.Line != row.Line {
+		t.Fatalf("Op at %d/%d, row at %d/%d", op.Index, op.Line, row.Index, row.Line)
+	}
+	if op.User == "" || op.Action == "" {
+		t.Fatalf("valid row without user or action: %+v", op)
+	}
+	if utf8.RuneCountInString(op.User) > MaxUserLen || !utf8.ValidString(op.User) ||
+		strings.IndexFunc(op.User, unicode.IsControl) >= 0 {
+		t.Fatalf("valid row with user %q", op.User)
+	}
+	info, ok := targets[op.Target]
+	if !ok || !info.supports(op.Action) {
+		t.Fatalf("valid row with target %q and action %s", op.Target, op.Action)
+	}
+	if (op.Action == UpgradeRole || op.Action == DowngradeRole) && op.Role == "" {
+		t.Fatalf("valid %s without a role", op.Action)
+	}
+	if info.NeedsEmail && !info.HasEmail && !strings.Contains(op.Email, "@") {
+		t.Fatalf("valid %s row without an email: %+v", info.Vendor, op)
+	}
+}
