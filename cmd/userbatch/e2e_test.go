@@ -448,3 +448,83 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// TestResumeRefusals: a journal is never overwritten, and --resume refuses a
+// different input or a config that points elsewhere.
+func TestResumeRefusals(t *testing.T) {
+	e := newE2E(t)
+	e.seedAllVendors()
+	in := e.write("ops.csv", allVendorsCSV)
+	out := filepath.Join(e.dir, "report")
+	if res := e.run("run", "-c", e.cfg, "-o", out, in); res.code != exitIncomplete {
+		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
+	}
+	cases := []struct {
+		name, cfg, in string
+		resume        bool
+		want          string
+	}{
+		{"no --resume", e.cfg, in, false, "already exists"},
+		{"other input", e.cfg, e.write("other.csv", allVendorsCSV+"shop,e-new,disable,,,,T18\n"), true, "not the one this journal was started with"},
+		{"other base_url", e.write("moved.yaml", strings.ReplaceAll(e.fakes.targetsYAML(e.srv.URL, 1000), "/kii", "/kii/v2")), in, true, "config changed"},
+		{"other targets", e.write("fewer.yaml", "targets:\n  shop:\n    vendor: epixel\n    base_url: "+e.srv.URL+"/epixel/api/v2\n    apikey: a\n    token: b\n"), in, true, "targets changed"},
+		{"no journal", e.cfg, in, true, "nothing to resume"},
+	}
+	for _, c := range cases {
+		dir := out
+		if c.name == "no journal" {
+			dir = filepath.Join(e.dir, "empty")
+		}
+		args := []string{"run", "-c", c.cfg, "-o", dir, c.in}
+		if c.resume {
+			args = append(args, "--resume")
+		}
+		requests := e.fakes.epixel.Requests()
+		res := e.run(args...)
+		if res.code != exitBadInput || !strings.Contains(res.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %q", c.name, res.code, res.stderr, c.want)
+		}
+		if e.fakes.epixel.Requests() != requests {
+			t.Errorf("%s: a refused run sent requests", c.name)
+		}
+	}
+	// The same input and config resume fine, and send nothing new.
+	writes := e.fakes.epixel.Writes("e-disable")
+	if res := e.run("run", "-c", e.cfg, "-o", out, in, "--resume"); res.code != exitIncomplete {
+		t.Errorf("resume of a finished run: exit %d\n%s", res.code, res.stderr)
+	}
+	if e.fakes.epixel.Writes("e-disable") != writes || e.fakes.clearsquare.Writes("c-toggle") != 1 {
+		t.Errorf("resuming a finished run sent settled rows again")
+	}
+}
+
+// TestReportWriteFailure: when the report cannot be written the run says so,
+// exits non-zero, and --resume writes it once the cause is fixed, without
+// sending anything twice.
+func TestReportWriteFailure(t *testing.T) {
+	e := newE2E(t)
+	e.seedAllVendors()
+	in := e.write("ops.csv", allVendorsCSV)
+	out := filepath.Join(e.dir, "report")
+	blocker := filepath.Join(out, "report.csv", "x") // a directory where the file must go
+	if err := os.MkdirAll(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run("run", "-c", e.cfg, "-o", out, in)
+	if res.code == exitOK || res.code == exitIncomplete || !strings.Contains(res.stderr, "writing the report") ||
+		!strings.Contains(res.stderr, "--resume") {
+		t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	if err := os.RemoveAll(filepath.Join(out, "report.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if res = e.run("run", "-c", e.cfg, "-o", out, in, "--resume"); res.code != exitIncomplete {
+		t.Fatalf("resume: exit %d\n%s", res.code, res.stderr)
+	}
+	if n := len(readCSV(t, filepath.Join(out, "report.csv"))); n != 17 {
+		t.Errorf("report has %d rows", n)
+	}
+	if e.fakes.clearsquare.Writes("c-toggle") != 1 || e.fakes.epixel.Writes("e-disable") != 1 {
+		t.Errorf("the resume sent settled rows again")
+	}
+}

@@ -54,42 +54,55 @@ func spool(r io.Reader) (*input, error) {
 	return &input{path: name, sha256: hex.EncodeToString(h.Sum(nil)), cleanup: func() { os.Remove(name) }}, nil
 }
 
-// openJournal starts a new journal, or for --resume checks that the journal
-// in the report directory is for this very input and config.
-func openJournal(o *runOptions, cfg *config, in *input, targets map[string]*batch.Target) (*batch.Journal, *batch.JournalState, error) {
-	path := filepath.Join(o.reportDir, batch.JournalName)
-	want := batch.JournalHeader{InputSHA256: in.sha256, Targets: batch.SortedNames(targets),
-		ConfigSHA256: cfg.fingerprint(), DryRun: o.dryRun}
+// journalPlan is what the report directory's journal allows, checked
+// before anything is validated or written.
+type journalPlan struct {
+	path   string
+	header batch.JournalHeader
+	// state is the journal so far, for --resume; nil starts a new one.
+	state *batch.JournalState
+	// restart replaces a journal that died before its header.
+	restart bool
+}
+
+// checkJournal refuses a run into a directory that holds a journal (without
+// --resume), and a resume whose journal is for another input or config.
+func checkJournal(o *runOptions, cfg *config, in *input) (*journalPlan, error) {
+	plan := &journalPlan{path: filepath.Join(o.reportDir, batch.JournalName),
+		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: batch.SortedNames(cfg.Targets),
+			ConfigSHA256: cfg.fingerprint(), DryRun: o.dryRun}}
 	if !o.resume {
-		j, err := batch.CreateJournal(path, want)
-		if err != nil {
-			return nil, nil, &exitError{code: exitBadInput, err: err}
+		if _, err := os.Stat(plan.path); err == nil {
+			return nil, badInput("%s already exists: this report directory holds an earlier run; use --resume to continue it, or another -o directory", plan.path)
 		}
-		return j, nil, nil
+		return plan, nil
 	}
-	st, err := batch.ReadJournal(path)
-	if errors.Is(err, batch.ErrNoHeader) {
-		// The run died before it sent anything: start over in place.
-		j, err := batch.RestartJournal(path, want)
-		if err != nil {
-			return nil, nil, &exitError{code: exitBadInput, err: err}
-		}
-		return j, nil, nil
+	st, err := batch.ReadJournal(plan.path)
+	switch {
+	case errors.Is(err, batch.ErrNoHeader):
+		plan.restart = true // the run died before it sent anything
+		return plan, nil
+	case os.IsNotExist(err):
+		return nil, badInput("--resume: %s has no journal: nothing to resume (run without --resume to start)", o.reportDir)
+	case err != nil:
+		return nil, badInput("--resume: %v", err)
 	}
-	if os.IsNotExist(err) {
-		return nil, nil, badInput("--resume: %s has no journal: nothing to resume (run without --resume to start)", o.reportDir)
+	if err := sameRun(st.Header, plan.header); err != nil {
+		return nil, badInput("--resume refused: %v", err)
 	}
-	if err != nil {
-		return nil, nil, badInput("--resume: %v", err)
+	plan.state = st
+	return plan, nil
+}
+
+// open starts, restarts or continues the journal.
+func (p *journalPlan) open() (*batch.Journal, error) {
+	switch {
+	case p.restart:
+		return batch.RestartJournal(p.path, p.header)
+	case p.state != nil:
+		return batch.AppendJournal(p.path)
 	}
-	if err := sameRun(st.Header, want); err != nil {
-		return nil, nil, badInput("--resume refused: %v", err)
-	}
-	j, err := batch.AppendJournal(path)
-	if err != nil {
-		return nil, nil, &exitError{code: exitBadInput, err: err}
-	}
-	return j, st, nil
+	return batch.CreateJournal(p.path, p.header)
 }
 
 func sameRun(got, want batch.JournalHeader) error {

@@ -86,25 +86,30 @@ func execute(ctx context.Context, o *runOptions, cfg *config, log zerolog.Logger
 		return &exitError{code: exitBadInput, err: err}
 	}
 	defer in.cleanup()
+	plan, err := checkJournal(o, cfg, in)
+	if err != nil {
+		return err
+	}
 	infos := cfg.targetInfos()
 	counts, err := validateInput(in.path, infos, o.stderr, 20)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
+	if counts.invalid > 0 && !o.skipInvalid {
+		return refuseInvalid(o, in, infos, counts, plan.state == nil)
+	}
 	if err := os.MkdirAll(o.reportDir, 0o755); err != nil {
 		return badInput("report directory: %v", err)
 	}
-	if counts.invalid > 0 && !o.skipInvalid {
-		return refuseInvalid(o, in, infos, counts)
-	}
-	targets, err := buildTargets(cfg, o.client, o.dryRun)
+	targets, err := buildTargets(cfg, o.client)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	j, st, err := openJournal(o, cfg, in, targets)
+	j, err := plan.open()
 	if err != nil {
-		return err
+		return &exitError{code: exitBadInput, err: err}
 	}
+	st := plan.state
 	started := time.Now()
 	stopped, runErr := applyAll(ctx, o, log, targets, infos, in, j, st)
 	if err := j.Close(); runErr == nil {
@@ -167,20 +172,28 @@ func eachRow(path string, infos batch.Targets, fn func(batch.Header, batch.Row) 
 	}
 }
 
-// refuseInvalid writes a report that shows every problem, sends nothing, and
-// exits 2.
-func refuseInvalid(o *runOptions, in *input, infos batch.Targets, v validation) error {
-	_, err := writeReport(o.reportDir, in.path, infos, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
-		reports.Run{StartedAt: time.Now(), FinishedAt: time.Now(), DryRun: o.dryRun})
-	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
+// refuseInvalid sends nothing and exits 2. When the directory is new it
+// also writes a report marking every problem; an earlier run's report is
+// never overwritten.
+func refuseInvalid(o *runOptions, in *input, infos batch.Targets, v validation, writeNew bool) error {
+	where := "the problems are listed above"
+	if writeNew {
+		if err := os.MkdirAll(o.reportDir, 0o755); err != nil {
+			return badInput("report directory: %v", err)
+		}
+		_, err := writeReport(o.reportDir, in.path, infos, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
+			reports.Run{StartedAt: time.Now(), FinishedAt: time.Now(), DryRun: o.dryRun})
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		where = "report: " + filepath.Join(o.reportDir, "report.csv")
 	}
-	return badInput("%d of %d rows are invalid; nothing was sent. Fix them (report: %s), or use --skip-invalid to send the %d valid rows",
-		v.invalid, v.invalid+v.valid, filepath.Join(o.reportDir, "report.csv"), v.valid)
+	return badInput("%d of %d rows are invalid; nothing was sent. Fix them (%s), or use --skip-invalid to send the %d valid rows",
+		v.invalid, v.invalid+v.valid, where, v.valid)
 }
 
 // buildTargets makes each configured target's adapter and pacing.
-func buildTargets(cfg *config, client *http.Client, dryRun bool) (map[string]*batch.Target, error) {
+func buildTargets(cfg *config, client *http.Client) (map[string]*batch.Target, error) {
 	if client == nil {
 		client = newHTTPClient()
 	}
