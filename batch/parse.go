@@ -84,6 +84,10 @@ type Parser struct {
 	header  Header
 	norm    []string // header names, lower case
 	targets Targets
+	// infos points into a copy of targets, so validation does not allocate.
+	infos map[string]*TargetInfo
+	// opsOnly skips Row.Record: validating and running need only the op.
+	opsOnly bool
 	// defaultTarget is used when the file has no target column (or an empty
 	// cell) and the config has exactly one target.
 	defaultTarget string
@@ -99,7 +103,8 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = 0 // every record has the header's field count
-	um, err := gocsv.NewUnmarshaller(cr, fields{})
+	cr.ReuseRecord = true  // gocsv copies the cells out before the next read
+	um, err := gocsv.NewUnmarshaller(cr, &fields{})
 	if err != nil {
 		return nil, headerError(err)
 	}
@@ -114,6 +119,10 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	p := &Parser{cr: cr, um: um, header: h, norm: normalizeNames(h.Names), targets: targets}
 	if len(targets) == 1 {
 		p.defaultTarget = targets.names()[0]
+	}
+	p.infos = make(map[string]*TargetInfo, len(targets))
+	for name, info := range targets {
+		p.infos[name] = &info
 	}
 	if _, ok := h.Known[ColTarget]; !ok && targets != nil && p.defaultTarget == "" {
 		return nil, &InputError{Line: 1, Msg: fmt.Sprintf(
@@ -197,6 +206,10 @@ func isKnown(name string) bool {
 	return false
 }
 
+// OpsOnly makes Next leave Row.Record empty: the reports need the cells,
+// validating and running need only the op, and skipping them is cheaper.
+func (p *Parser) OpsOnly() { p.opsOnly = true }
+
 // Header returns the input's header.
 func (p *Parser) Header() Header { return p.header }
 
@@ -204,13 +217,25 @@ func (p *Parser) Header() Header { return p.header }
 // other error is an *InputError that ends the file: CSV that cannot be read
 // past that point.
 func (p *Parser) Next() (Row, error) {
-	v, unmatched, err := p.um.ReadUnmatched()
+	var (
+		v         any
+		unmatched map[string]string
+		err       error
+	)
+	if !p.opsOnly && len(p.header.Passthrough) > 0 {
+		v, unmatched, err = p.um.ReadUnmatched()
+	} else {
+		v, err = p.um.Read()
+	}
 	if err != nil {
 		return p.readError(err)
 	}
-	f := v.(fields)
+	f := v.(*fields)
 	line, _ := p.cr.FieldPos(0)
-	row := Row{Index: p.index, Line: line, Record: p.record(f, unmatched)}
+	row := Row{Index: p.index, Line: line}
+	if !p.opsOnly {
+		row.Record = p.record(f, unmatched)
+	}
 	p.index++
 	p.validate(&row, f)
 	return row, nil
@@ -241,7 +266,7 @@ func (p *Parser) readError(err error) (Row, error) {
 }
 
 // record rebuilds the row's cells in header order, as read.
-func (p *Parser) record(f fields, unmatched map[string]string) []string {
+func (p *Parser) record(f *fields, unmatched map[string]string) []string {
 	rec := make([]string, len(p.norm))
 	for i, n := range p.norm {
 		switch n {
@@ -276,7 +301,7 @@ func cell(s string) string {
 	return s
 }
 
-func (p *Parser) validate(row *Row, f fields) {
+func (p *Parser) validate(row *Row, f *fields) {
 	v := validator{line: row.Line}
 	op := Op{Index: row.Index, Line: row.Line}
 	op.Target, op.User = cell(f.Target), cell(f.User)
@@ -305,17 +330,17 @@ func (v *validator) target(p *Parser, op *Op) *TargetInfo {
 	if p.targets == nil {
 		return nil
 	}
-	names := strings.Join(p.targets.names(), ", ")
+	accepted := func() string { return "one of the configured targets: " + strings.Join(p.targets.names(), ", ") }
 	if op.Target == "" {
-		v.add(ColTarget, "", "target is empty", "one of the configured targets: "+names)
+		v.add(ColTarget, "", "target is empty", accepted())
 		return nil
 	}
-	info, ok := p.targets[op.Target]
+	info, ok := p.infos[op.Target]
 	if !ok {
-		v.add(ColTarget, op.Target, fmt.Sprintf("unknown target %q", op.Target), "one of the configured targets: "+names)
+		v.add(ColTarget, op.Target, fmt.Sprintf("unknown target %q", op.Target), accepted())
 		return nil
 	}
-	return &info
+	return info
 }
 
 func (v *validator) user(u string) {
@@ -359,7 +384,7 @@ func joinActions(as []Action) string {
 	return strings.Join(s, ", ")
 }
 
-func (v *validator) options(op *Op, f fields, info *TargetInfo) {
+func (v *validator) options(op *Op, f *fields, info *TargetInfo) {
 	var pgSet bool
 	op.PlaceGenealogy, pgSet = v.boolean(ColPlaceGenealogy, cell(f.PlaceGenealogy))
 	op.BlockUser, _ = v.boolean(ColBlockUser, cell(f.BlockUser))

@@ -158,6 +158,7 @@ func eachRow(path string, infos batch.Targets, fn func(batch.Header, batch.Row) 
 	if err != nil {
 		return err
 	}
+	p.OpsOnly()
 	for {
 		row, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -250,6 +251,7 @@ func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets ma
 	if err != nil {
 		return false, err
 	}
+	p.OpsOnly()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := make(chan struct{})
