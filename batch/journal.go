@@ -89,13 +89,48 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	return j, j.syncLocked()
 }
 
-// AppendJournal reopens an existing journal to continue it.
+// AppendJournal reopens an existing journal to continue it. A torn last
+// record (the run died mid-write) is cut off first, so the next record
+// starts on a line of its own.
 func AppendJournal(path string) (*Journal, error) {
+	if err := cutTornTail(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	return newJournal(f), nil
+}
+
+// cutTornTail truncates the file after its last newline.
+func cutTornTail(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := info.Size()
+	buf := make([]byte, 4096)
+	for end > 0 {
+		start := max(end-int64(len(buf)), 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			if cut := start + int64(i) + 1; cut != info.Size() {
+				return f.Truncate(cut)
+			}
+			return nil
+		}
+		end = start
+	}
+	return f.Truncate(0)
 }
 
 func newJournal(f *os.File) *Journal {

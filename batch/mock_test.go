@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -275,13 +276,14 @@ func (s *memSink) byIndex(t *testing.T) map[int]Result {
 type fakeClock struct {
 	// Slept receives every Sleep duration, when it has room.
 	Slept chan time.Duration
-	// OnNow, when set, is called with the number of Now calls so far.
-	OnNow func(n int)
+	// OnNow, when set, is called at each Now call with the name of the
+	// function that called Now, so a test can tell which step of the
+	// pipeline reached the clock.
+	OnNow func(caller string)
 
 	mu      sync.Mutex
 	now     time.Time
 	manual  bool
-	nows    int
 	sleeps  []time.Duration
 	waiters []clockWaiter
 }
@@ -305,11 +307,14 @@ func newManualClock() *fakeClock {
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
-	c.nows++
-	now, n, hook := c.now, c.nows, c.OnNow
+	now, hook := c.now, c.OnNow
 	c.mu.Unlock()
 	if hook != nil {
-		hook(n)
+		caller := ""
+		if pc, _, _, ok := runtime.Caller(1); ok {
+			caller = runtime.FuncForPC(pc).Name()
+		}
+		hook(caller)
 	}
 	return now
 }

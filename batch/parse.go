@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -82,7 +83,7 @@ type Parser struct {
 	cr      *csv.Reader
 	um      *gocsv.Unmarshaller
 	header  Header
-	norm    []string // header names, lower case
+	keys    []string // gocsv's name for each column
 	targets Targets
 	// infos points into a copy of targets, so validation does not allocate.
 	infos map[string]*TargetInfo
@@ -112,11 +113,14 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Match column names in any case and with stray spaces.
-	if err := um.RenormalizeHeaders(normalizeNames); err != nil {
+	// gocsv matches the known columns in any case and with stray spaces;
+	// every other column gets a key of its own, so that columns with the
+	// same name (or none) keep their own cells.
+	keys := columnKeys(h)
+	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
 		return nil, headerError(err)
 	}
-	p := &Parser{cr: cr, um: um, header: h, norm: normalizeNames(h.Names), targets: targets}
+	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets}
 	if len(targets) == 1 {
 		p.defaultTarget = targets.names()[0]
 	}
@@ -158,6 +162,19 @@ func headerError(err error) error {
 		return &InputError{Line: perr.StartLine, Msg: "the header is not valid CSV: " + perr.Err.Error()}
 	}
 	return &InputError{Line: 1, Msg: "reading the header: " + err.Error()}
+}
+
+// columnKeys names each column for gocsv: a known column by its canonical
+// name, any other by a key no header can spell.
+func columnKeys(h Header) []string {
+	keys := make([]string, len(h.Names))
+	for i := range keys {
+		keys[i] = "\x00" + strconv.Itoa(i)
+	}
+	for name, i := range h.Known {
+		keys[i] = name
+	}
+	return keys
 }
 
 func normalizeNames(names []string) []string {
@@ -267,8 +284,8 @@ func (p *Parser) readError(err error) (Row, error) {
 
 // record rebuilds the row's cells in header order, as read.
 func (p *Parser) record(f *fields, unmatched map[string]string) []string {
-	rec := make([]string, len(p.norm))
-	for i, n := range p.norm {
+	rec := make([]string, len(p.keys))
+	for i, n := range p.keys {
 		switch n {
 		case ColTarget:
 			rec[i] = f.Target

@@ -43,7 +43,7 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 			return false
 		}
 		if err != nil {
-			r.fail(w, err, true)
+			r.readFailed(w, err)
 			return true
 		}
 		w.res.HTTPStatus = st.HTTPStatus
@@ -113,7 +113,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send f
 		}
 		if !idempotent {
 			if err := r.intent(w.op, n); err != nil {
-				r.release()
+				r.release(w.t)
 				return false, nil // the writer failed: the run is ending
 			}
 		}
@@ -138,18 +138,29 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send f
 	}
 }
 
-// ready waits for a global slot and the target's turn.
+// ready takes an in-flight slot of the target and of the run, then waits
+// out any Retry-After pause and for the limiter's token, so that the token
+// is spent right before the request goes: a token taken while waiting for a
+// slot would let requests bunch up past the rate once slots free.
 func (r *run) ready(ctx context.Context, t *Target) error {
-	if err := t.ready(ctx, r.Clock); err != nil {
+	if err := t.slots.acquire(ctx); err != nil {
 		return err
 	}
 	if r.global != nil {
-		return r.global.Acquire(ctx, 1)
+		if err := r.global.Acquire(ctx, 1); err != nil {
+			t.slots.release()
+			return err
+		}
+	}
+	if err := t.ready(ctx, r.Clock); err != nil {
+		r.release(t)
+		return err
 	}
 	return nil
 }
 
-func (r *run) release() {
+func (r *run) release(t *Target) {
+	t.slots.release()
 	if r.global != nil {
 		r.global.Release(1)
 	}
@@ -157,11 +168,14 @@ func (r *run) release() {
 
 // send makes one request with the target's timeout.
 func (r *run) send(ctx context.Context, w *row, send func(context.Context) error) error {
-	defer r.release()
+	defer r.release(w.t)
 	ctx, cancel := context.WithTimeout(ctx, w.t.Timeout)
 	defer cancel()
 	w.res.Attempts++
-	return send(ctx)
+	start := r.Clock.Now()
+	err := send(ctx)
+	w.t.observe(r.Clock.Now().Sub(start))
+	return err
 }
 
 // fail records a failed row: failed when the vendor refused or retries ran
@@ -182,6 +196,16 @@ func (r *run) fail(w *row, err error, idempotent bool) {
 		return
 	}
 	w.res.Outcome, w.res.Detail = Failed, failHint(berr, w.res.Attempts)
+}
+
+// readFailed records a row whose state could not be read. Nothing was
+// changed, so it is failed whatever the error's kind.
+func (r *run) readFailed(w *row, err error) {
+	r.fail(w, err, true)
+	if w.res.Outcome == Unknown {
+		w.res.Outcome = Failed
+		w.res.Detail = fmt.Sprintf("could not read the user's state after %d attempts; nothing was changed: re-run failed.csv later", w.res.Attempts)
+	}
 }
 
 func failHint(e *Error, attempts int) string {

@@ -82,7 +82,7 @@ func (r Retry) decide(err error, n int, idempotent bool) decision {
 
 func kindOf(err error) Kind {
 	var berr *Error
-	if errors.As(err, &berr) {
+	if errors.As(err, &berr) && berr.Kind != 0 {
 		return berr.Kind
 	}
 	// An adapter that returned an unclassified error broke its contract;

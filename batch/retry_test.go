@@ -104,7 +104,6 @@ func TestRetryDecide(t *testing.T) {
 // Kind is as unclassified as a plain error, and must be treated as the worst
 // case, never resent when the op is not idempotent.
 func TestRetryDecideErrorWithoutKind(t *testing.T) {
-	t.Skip("BUG: kindOf returns Kind 0 for an *Error without Kind, which decide treats as retryable, so a non-idempotent toggle is resent")
 	r := Retry{Attempts: 3}
 	err := &Error{Code: CodeServer, HTTPStatus: 500}
 	if got := r.decide(err, 1, false); got != unsure {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -113,12 +112,7 @@ func (r *Runner) defaults() {
 		r.Clock = RealClock{}
 	}
 	for _, t := range r.Targets {
-		if t.Concurrency <= 0 {
-			t.Concurrency = 4
-		}
-		if t.Timeout <= 0 {
-			t.Timeout = 30 * time.Second
-		}
+		t.init()
 	}
 }
 

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -17,12 +18,113 @@ type Target struct {
 	// Limiter paces requests, reads and writes together. Nil: unpaced.
 	Limiter *rate.Limiter
 	// Concurrency caps the requests in flight to this target (default 4).
+	// With AutoConcurrency it is the most the cap may grow to.
 	Concurrency int
+	// AutoConcurrency sizes the cap from the rate and the latency observed
+	// (Little's law: in flight = rate × latency), so a slow vendor still
+	// gets its full rate and a fast one is not flooded.
+	AutoConcurrency bool
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration
 
 	mu          sync.Mutex
 	pausedUntil time.Time
+	slots       *inflight
+	latency     time.Duration // moving average of request durations
+}
+
+// autoStart is the cap before any latency is known.
+const autoStart = 4
+
+func (t *Target) init() {
+	if t.Concurrency <= 0 {
+		t.Concurrency = 4
+	}
+	if t.Timeout <= 0 {
+		t.Timeout = 30 * time.Second
+	}
+	limit := t.Concurrency
+	if t.AutoConcurrency {
+		limit = min(autoStart, t.Concurrency)
+	}
+	t.slots = newInflight(limit)
+}
+
+// observe feeds one request's duration to the auto cap.
+func (t *Target) observe(d time.Duration) {
+	if !t.AutoConcurrency {
+		return
+	}
+	t.mu.Lock()
+	if t.latency == 0 {
+		t.latency = d
+	} else {
+		t.latency = (t.latency*7 + d) / 8
+	}
+	lat := t.latency
+	t.mu.Unlock()
+	t.slots.setLimit(autoLimit(t.Limiter, lat, t.Concurrency))
+}
+
+// autoLimit is Little's law with a margin: enough requests in flight to keep
+// the rate up at this latency, within [1, max].
+func autoLimit(l *rate.Limiter, latency time.Duration, ceiling int) int {
+	if l == nil || l.Limit() == rate.Inf {
+		return ceiling
+	}
+	n := int(math.Ceil(float64(l.Limit())*latency.Seconds()*1.25)) + 1
+	return min(max(n, 1), ceiling)
+}
+
+// inflight is a cap on requests in flight whose limit may change in use.
+type inflight struct {
+	mu    sync.Mutex
+	limit int
+	used  int
+	wake  chan struct{} // closed when a slot frees or the limit grows
+}
+
+func newInflight(limit int) *inflight {
+	return &inflight{limit: limit, wake: make(chan struct{})}
+}
+
+func (f *inflight) acquire(ctx context.Context) error {
+	for {
+		f.mu.Lock()
+		if f.used < f.limit {
+			f.used++
+			f.mu.Unlock()
+			return nil
+		}
+		wake := f.wake
+		f.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (f *inflight) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.used--
+	f.wakeLocked()
+}
+
+func (f *inflight) setLimit(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n > f.limit {
+		f.wakeLocked()
+	}
+	f.limit = n
+}
+
+func (f *inflight) wakeLocked() {
+	close(f.wake)
+	f.wake = make(chan struct{})
 }
 
 // pause holds every request to the target until t: a Retry-After from the
@@ -41,18 +143,36 @@ func (t *Target) resumeAt() time.Time {
 	return t.pausedUntil
 }
 
-// ready waits out any pause, then for the limiter's token. It fails only when
+// ready waits out any pause, then for the limiter's token. A pause that
+// starts while it waits for the token is waited out too. It fails only when
 // ctx ends.
 func (t *Target) ready(ctx context.Context, clock Clock) error {
 	for {
+		if err := t.waitPause(ctx, clock); err != nil {
+			return err
+		}
+		if err := t.waitToken(ctx); err != nil {
+			return err
+		}
+		if !t.resumeAt().After(clock.Now()) {
+			return nil
+		}
+	}
+}
+
+func (t *Target) waitPause(ctx context.Context, clock Clock) error {
+	for {
 		d := t.resumeAt().Sub(clock.Now())
 		if d <= 0 {
-			break
+			return nil
 		}
 		if err := clock.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
+}
+
+func (t *Target) waitToken(ctx context.Context) error {
 	if t.Limiter == nil {
 		return ctx.Err()
 	}

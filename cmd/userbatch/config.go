@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -20,16 +21,17 @@ import (
 
 // targetConfig is one entry under `targets:` in targets.yaml.
 type targetConfig struct {
-	Name         string
-	Line         int
-	Vendor       string
-	Settings     adapters.Settings
-	Rate         float64
-	Burst        int
-	Concurrency  int
-	Timeout      time.Duration
-	Protected    []string
-	InsecureHTTP bool
+	Name            string
+	Line            int
+	Vendor          string
+	Settings        adapters.Settings
+	Rate            float64
+	Burst           int
+	Concurrency     int // with AutoConcurrency, the most it may grow to
+	AutoConcurrency bool
+	Timeout         time.Duration
+	Protected       []string
+	InsecureHTTP    bool
 }
 
 // config is a parsed targets.yaml.
@@ -40,10 +42,12 @@ type config struct {
 // Defaults for a target that does not say; conservative, since vendors
 // rarely document their limits.
 const (
-	defaultRate        = 10
-	defaultBurst       = 1
-	defaultConcurrency = 4
-	defaultTimeout     = 30 * time.Second
+	defaultRate  = 10
+	defaultBurst = 1
+	// autoCeiling bounds concurrency: auto, the default: Little's law sizes
+	// the in-flight cap from the rate and the latency seen, up to this.
+	autoCeiling    = 256
+	defaultTimeout = 30 * time.Second
 )
 
 // commonKeys are the keys every target may set; vendors add their own.
@@ -75,11 +79,16 @@ func parseConfig(data []byte, lookup func(string) (string, bool)) (*config, erro
 		return nil, lineErr(root, "expected a mapping with a `targets:` key")
 	}
 	cfg := &config{Targets: map[string]*targetConfig{}}
+	seen := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Value != "targets" {
 			return nil, lineErr(k, "unknown key %q (expected: targets)", k.Value)
 		}
+		if seen {
+			return nil, lineErr(k, "targets is given twice")
+		}
+		seen = true
 		if err := cfg.parseTargets(v, lookup); err != nil {
 			return nil, err
 		}
@@ -119,6 +128,11 @@ func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) 
 	if err != nil {
 		return nil, err
 	}
+	for key, line := range lines {
+		if !anyVendorKey(key) {
+			return nil, fmt.Errorf("line %d: target %s: unknown key %q (known: %s)", line, name, key, strings.Join(allKeys(), ", "))
+		}
+	}
 	t := &targetConfig{Name: name, Line: n.Line, Vendor: values["vendor"]}
 	vendor, ok := adapters.Lookup(t.Vendor)
 	if !ok {
@@ -139,6 +153,24 @@ func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) 
 		return nil, fmt.Errorf("target %s: %w", name, err)
 	}
 	return t, nil
+}
+
+// allKeys is every key some target may set.
+func allKeys() []string {
+	keys := append([]string{}, commonKeys...)
+	for _, v := range adapters.Vendors {
+		keys = append(keys, v.Keys...)
+	}
+	return keys
+}
+
+func anyVendorKey(key string) bool {
+	for _, k := range allKeys() {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
 
 func allowedKey(v adapters.Vendor, key string) bool {
@@ -237,13 +269,12 @@ func (t *targetConfig) setValues(v map[string]string, lines map[string]int, line
 	if err != nil {
 		return err
 	}
-	conc, err := number(v, "concurrency", defaultConcurrency, at)
-	if err != nil {
-		return err
+	t.Burst = int(burst)
+	if t.Burst < 1 || float64(t.Burst) != burst {
+		return fmt.Errorf("line %d: burst must be a whole number of at least 1", at("burst"))
 	}
-	t.Burst, t.Concurrency = int(burst), int(conc)
-	if t.Burst < 1 || float64(t.Burst) != burst || t.Concurrency < 1 || float64(t.Concurrency) != conc {
-		return fmt.Errorf("line %d: burst and concurrency must be whole numbers of at least 1", at("burst"))
+	if err := t.setConcurrency(v["concurrency"], at("concurrency")); err != nil {
+		return err
 	}
 	if t.Timeout, err = duration(v["timeout"], at("timeout")); err != nil {
 		return err
@@ -255,6 +286,20 @@ func (t *targetConfig) setValues(v map[string]string, lines map[string]int, line
 		return err
 	}
 	return checkBaseURL(t.Settings.BaseURL, t.InsecureHTTP, at("base_url"))
+}
+
+// setConcurrency reads `auto` (the default) or a fixed cap.
+func (t *targetConfig) setConcurrency(s string, line int) error {
+	if s == "" || s == "auto" {
+		t.Concurrency, t.AutoConcurrency = autoCeiling, true
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("line %d: concurrency %q must be auto or a whole number of at least 1", line, s)
+	}
+	t.Concurrency = n
+	return nil
 }
 
 func isCommon(k string) bool {
@@ -272,7 +317,7 @@ func number(v map[string]string, key string, def float64, at func(string) int) (
 		return def, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 {
+	if err != nil || !(f > 0) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("line %d: %s %q must be a number above 0", at(key), key, s)
 	}
 	return f, nil
@@ -324,13 +369,14 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// redactURL drops userinfo and query, either of which may hold a secret.
+// redactURL drops userinfo, query and fragment, any of which may hold a
+// secret; a URL it cannot take apart is not shown at all.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "(not shown: not a URL with a scheme and host)"
 	}
-	u.User, u.RawQuery = nil, ""
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
 }
 

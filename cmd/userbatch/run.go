@@ -207,11 +207,12 @@ func buildTargets(cfg *config, client *http.Client) (map[string]*batch.Target, e
 			return nil, fmt.Errorf("%s: line %d: target %s: %v", "config", tc.Line, name, err)
 		}
 		targets[name] = &batch.Target{
-			Name:        name,
-			Adapter:     a,
-			Limiter:     rate.NewLimiter(rate.Limit(tc.Rate), tc.Burst),
-			Concurrency: tc.Concurrency,
-			Timeout:     tc.Timeout,
+			Name:            name,
+			Adapter:         a,
+			Limiter:         rate.NewLimiter(rate.Limit(tc.Rate), tc.Burst),
+			Concurrency:     tc.Concurrency,
+			AutoConcurrency: tc.AutoConcurrency,
+			Timeout:         tc.Timeout,
 		}
 	}
 	return targets, nil

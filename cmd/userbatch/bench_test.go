@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"mime/multipart"
+	"net/http/httptest"
+	"runtime"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
+)
+
+// BenchmarkScale measures what issue 4 asks of the tool and prints a table:
+//
+//	go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x
+//
+// UB_BENCH_ROWS sets the large file's rows (default 1,000,000).
+func BenchmarkScale(b *testing.B) {
+	rows := 1_000_000
+	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
+		rows, _ = strconv.Atoi(s)
+	}
+	for b.Loop() {
+		var t table
+		benchThroughput(b, &t, 20_000, 8)
+		benchMemory(b, &t, rows)
+		benchPacing(b, &t, 400, 0, 4000)
+		benchPacing(b, &t, 400, 50*time.Millisecond, 4000)
+		t.print(fmt.Sprintf("userbatch bench, %s, %d cores", time.Now().UTC().Format("2006-01-02"), runtimeCPUs()))
+	}
+}
+
+type table struct{ rows [][]string }
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) print(title string) {
+	fmt.Println(title)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "measure\trows\tops/s\treference ops/s\tratio\tpeak RSS\tp50\tp99\tnote")
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i > 0 {
+				fmt.Fprint(w, "\t")
+			}
+			fmt.Fprint(w, c)
+		}
+		fmt.Fprintln(w)
+	}
+	w.Flush()
+}
+
+// benchFake is an epixel fake that creates users on first touch, on loopback.
+func benchFake(b *testing.B, latency time.Duration) (*epixeltest.Server, *httptest.Server, *stamps) {
+	fake := epixeltest.New(epixeltest.Options{APIKey: "bench-key", Token: "bench-token", AutoCreate: true})
+	fake.Faults.SetLatency(latency)
+	st := &stamps{}
+	srv := httptest.NewServer(http.StripPrefix("/api", st.wrap(fake)))
+	b.Cleanup(srv.Close)
+	return fake, srv, st
+}
+
+func benchConfig(url string, rate float64, burst int, conc string) string {
+	return fmt.Sprintf("targets:\n  shop:\n    vendor: epixel\n    base_url: %s/api\n    apikey: bench-key\n    token: bench-token\n"+
+		"    rate: %g\n    burst: %d\n    concurrency: %s\n", url, rate, burst, conc)
+}
+
+func benchCSV(b *testing.B, dir string, n int) string {
+	path := filepath.Join(dir, fmt.Sprintf("ops-%d.csv", n))
+	var buf bytes.Buffer
+	buf.WriteString("target,user,action,ticket\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&buf, "shop,user-%07d,disable,T%d\n", i, i)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// benchThroughput runs the pipeline against a fake with no latency and no
+// limit, then vegeta against the same endpoint with the same concurrency.
+func benchThroughput(b *testing.B, t *table, n, conc int) {
+	_, srv, _ := benchFake(b, 0)
+	dir := b.TempDir()
+	cfg, err := parseConfig([]byte(benchConfig(srv.URL, 1e9, conc, strconv.Itoa(conc))), noEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := &runOptions{globalOptions: &globalOptions{stdout: &out, stderr: &out}, reportDir: filepath.Join(dir, "r"),
+		input: benchCSV(b, dir, n), grace: time.Second}
+	if err := execute(context.Background(), o, cfg, zerolog.Nop()); err != nil {
+		b.Fatalf("%v\n%s", err, out.String())
+	}
+	sum := summaryOf(b, o.reportDir)
+
+	body, ctype := multipartBody(b)
+	target := vegeta.Target{Method: "POST", URL: srv.URL + "/api/block/user/", Body: body,
+		Header: http.Header{"Apikey": {"bench-key"}, "Authorization": {"Bearer bench-token"}, "Content-Type": {ctype}}}
+	atk := vegeta.NewAttacker(vegeta.Workers(uint64(conc)), vegeta.MaxWorkers(uint64(conc)), vegeta.Connections(conc))
+	var m vegeta.Metrics
+	start := time.Now()
+	sent := 0
+	for res := range atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: 0}, 0, "ref") {
+		m.Add(res)
+		if sent++; sent >= n {
+			atk.Stop()
+		}
+	}
+	m.Close()
+	ref := float64(m.Requests) / time.Since(start).Seconds()
+	t.add("throughput (fake, no latency, no limit)", strconv.Itoa(n), fmt.Sprintf("%.0f", sum.OpsPerS), fmt.Sprintf("%.0f", ref),
+		fmt.Sprintf("%.2f", sum.OpsPerS/ref), "", ms(sum.Latency.P50), ms(sum.Latency.P99), fmt.Sprintf("concurrency %d; vegeta as reference", conc))
+}
+
+func multipartBody(b *testing.B) ([]byte, string) {
+	var buf bytes.Buffer
+	w := newMultipart(&buf)
+	if err := w.WriteField("unique_id", "vegeta-user"); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	return buf.Bytes(), w.FormDataContentType()
+}
+
+type benchSummary struct {
+	OpsPerS float64 `json:"ops_per_s"`
+	Latency struct {
+		P50 float64 `json:"p50"`
+		P99 float64 `json:"p99"`
+	} `json:"latency_ms"`
+	Rows int `json:"rows"`
+}
+
+func summaryOf(b *testing.B, dir string) benchSummary {
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s benchSummary
+	if err := json.Unmarshal(raw, &s); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.1fms", v) }
+
+// benchMemory runs the built binary over 100k rows and over rows, for
+// validate, run --dry-run and run, and reads each one's peak RSS.
+func benchMemory(b *testing.B, t *table, rows int) {
+	_, srv, _ := benchFake(b, 0)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(cfg, []byte(benchConfig(srv.URL, 1e9, 16, "16")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	small, large := benchCSV(b, dir, 100_000), benchCSV(b, dir, rows)
+	for _, cmd := range [][]string{{"validate"}, {"run", "--dry-run"}, {"run"}} {
+		var rss [2]int64
+		for i, in := range []string{small, large} {
+			args := append(append([]string{}, cmd...), "-c", cfg, in)
+			if cmd[0] == "run" {
+				args = append(args, "-o", filepath.Join(dir, fmt.Sprintf("%s-%d-%d", cmd[len(cmd)-1], i, rows)))
+			}
+			start := time.Now()
+			rss[i] = peakRSS(b, args...)
+			if cmd[0] == "run" && cmd[len(cmd)-1] == "run" && i == 1 {
+				s := summaryOf(b, args[len(args)-1])
+				t.add("run "+strconv.Itoa(rows), strconv.Itoa(rows), fmt.Sprintf("%.0f", s.OpsPerS), "", "",
+					mib(rss[1]), ms(s.Latency.P50), ms(s.Latency.P99), fmt.Sprintf("took %s", time.Since(start).Round(time.Second)))
+			}
+		}
+		t.add("peak RSS: "+joinArgs(cmd), fmt.Sprintf("100000 / %d", rows), "", "", fmt.Sprintf("%.2f", float64(rss[1])/float64(rss[0])),
+			mib(rss[0])+" / "+mib(rss[1]), "", "", "ratio = RSS(large)/RSS(100k)")
+	}
+}
+
+func joinArgs(a []string) string {
+	s := ""
+	for i, x := range a {
+		if i > 0 {
+			s += " "
+		}
+		s += x
+	}
+	return s
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// peakRSS runs the binary and returns its peak RSS in KiB.
+func peakRSS(b *testing.B, args ...string) int64 {
+	cmd := exec.Command(binPath, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%v: %v\n%s", args, err, stderr.String())
+	}
+	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+// benchPacing runs n rows at rate r against a fake with the given latency,
+// with concurrency auto, and checks what the vendor saw.
+func benchPacing(b *testing.B, t *table, r float64, latency time.Duration, n int) {
+	_, srv, st := benchFake(b, latency)
+	dir := b.TempDir()
+	cfg, err := parseConfig([]byte(benchConfig(srv.URL, r, 1, "auto")), noEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := &runOptions{globalOptions: &globalOptions{stdout: &out, stderr: &out}, reportDir: filepath.Join(dir, "r"),
+		input: benchCSV(b, dir, n), grace: time.Second}
+	if err := execute(context.Background(), o, cfg, zerolog.Nop()); err != nil {
+		b.Fatalf("%v\n%s", err, out.String())
+	}
+	achieved, worst := st.rate()
+	s := summaryOf(b, o.reportDir)
+	t.add(fmt.Sprintf("pacing: rate %g, latency %v", r, latency), strconv.Itoa(n), fmt.Sprintf("%.1f", achieved),
+		fmt.Sprintf("%g", r), fmt.Sprintf("%.3f", achieved/r), "", ms(s.Latency.P50), ms(s.Latency.P99),
+		fmt.Sprintf("busiest 1s window: %d requests (limit %g + burst 1)", worst, r))
+}
+
+// stamps records when the vendor saw each request.
+type stamps struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (s *stamps) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.at = append(s.at, time.Now())
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// rate returns requests per second over the run and the most requests seen
+// in any one-second window.
+func (s *stamps) rate() (float64, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := append([]time.Time(nil), s.at...)
+	sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+	if len(at) < 2 {
+		return 0, len(at)
+	}
+	worst, lo := 0, 0
+	for hi := range at {
+		for at[hi].Sub(at[lo]) >= time.Second {
+			lo++
+		}
+		worst = max(worst, hi-lo+1)
+	}
+	return float64(len(at)-1) / at[len(at)-1].Sub(at[0]).Seconds(), worst
+}
+
+func newMultipart(w *bytes.Buffer) *multipart.Writer { return multipart.NewWriter(w) }
+
+func runtimeCPUs() int { return runtime.NumCPU() }
