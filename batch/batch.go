@@ -64,7 +64,10 @@ type Op struct {
 }
 
 // Key identifies the (target, user) pair whose rows must run in order.
-func (op Op) Key() string { return op.Target + "\x00" + op.User }
+type Key struct{ Target, User string }
+
+// Key returns op's (target, user) pair.
+func (op Op) Key() Key { return Key{op.Target, op.User} }
 
 // Outcome is how a row ended. Every input data row gets exactly one.
 type Outcome string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -27,6 +28,12 @@ func FuzzParse(f *testing.F) {
 			requireInputError(t, err)
 			return
 		}
+		// A second parser in ops-only mode must agree row for row.
+		ops, err := NewParser(bytes.NewReader(data), targets)
+		if err != nil {
+			t.Fatalf("second parse of the same bytes: %v", err)
+		}
+		ops.OpsOnly()
 		h := p.Header()
 		if _, ok := h.Known[ColUser]; !ok {
 			t.Fatalf("header %q accepted without a user column", h.Names)
@@ -37,6 +44,10 @@ func FuzzParse(f *testing.F) {
 		prev := 1 // the header's line
 		for i := 0; ; i++ {
 			row, err := p.Next()
+			opsRow, opsErr := ops.Next()
+			if !sameParse(row, err, opsRow, opsErr) {
+				t.Fatalf("ops-only parse differs at row %d:\n full %+v, %v\n ops  %+v, %v", i, row, err, opsRow, opsErr)
+			}
 			if errors.Is(err, io.EOF) {
 				if i == 0 {
 					t.Fatal("io.EOF before any row: a header-only file is an InputError")
@@ -58,6 +69,20 @@ func FuzzParse(f *testing.F) {
 			checkFuzzRow(t, h, row, targets)
 		}
 	})
+}
+
+// sameParse reports whether a full and an ops-only Next gave the same row
+// (its cells aside) and the same error.
+func sameParse(full Row, fullErr error, ops Row, opsErr error) bool {
+	if (fullErr == nil) != (opsErr == nil) || (fullErr != nil && fullErr.Error() != opsErr.Error()) {
+		return false
+	}
+	if len(ops.Record) != 0 {
+		return false
+	}
+	full.Record = nil
+	ops.Record = nil
+	return reflect.DeepEqual(full, ops)
 }
 
 func requireInputError(t *testing.T, err error) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -51,6 +52,7 @@ type Journal struct {
 	unsynced int
 	lastSync time.Time
 	intents  map[int]bool
+	buf      []byte // reused for encoding records
 	err      error
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -187,7 +189,7 @@ func (j *Journal) Intent(op Op, attempt int) error {
 func (j *Journal) Result(res Result) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.writeLine(record{Type: "result", Result: &res}); err != nil {
+	if err := j.writeBytes(appendResult(j.buf[:0], &res)); err != nil {
 		return err
 	}
 	j.unsynced++
@@ -202,17 +204,65 @@ func (j *Journal) Result(res Result) error {
 }
 
 func (j *Journal) writeLine(v any) error {
-	if j.err != nil {
-		return j.err
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if _, err := j.w.Write(append(b, '\n')); err != nil {
+	return j.writeBytes(append(b, '\n'))
+}
+
+func (j *Journal) writeBytes(b []byte) error {
+	if j.err != nil {
+		return j.err
+	}
+	if _, err := j.w.Write(b); err != nil {
 		j.err = fmt.Errorf("writing the journal: %w", err)
 	}
+	j.buf = b
 	return j.err
+}
+
+// appendResult encodes a result record as json.Marshal would, by hand: it
+// runs once per row on the single writer, where reflection costs show.
+func appendResult(b []byte, r *Result) []byte {
+	b = append(b, `{"type":"result","i":`...)
+	b = strconv.AppendInt(b, int64(r.Index), 10)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, int64(r.Line), 10)
+	b = appendField(b, "target", r.Target)
+	b = appendField(b, "user", r.User)
+	b = appendField(b, "action", string(r.Action))
+	b = appendField(b, "outcome", string(r.Outcome))
+	b = appendField(b, "detail", r.Detail)
+	b = append(b, `,"http_status":`...)
+	b = strconv.AppendInt(b, int64(r.HTTPStatus), 10)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	b = appendField(b, "error_code", r.ErrorCode)
+	b = appendField(b, "message", r.Message)
+	b = append(b, `,"duration_ns":`...)
+	b = strconv.AppendInt(b, int64(r.Duration), 10)
+	b = append(b, `,"finished_at":"`...)
+	b = r.FinishedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","retries":`...)
+	b = strconv.AppendInt(b, int64(r.Retries), 10)
+	return append(b, "}\n"...)
+}
+
+// appendField appends ,"name":"value" with value escaped as JSON.
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(value) // rare: let encoding/json escape it
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, value...)
+	return append(b, '"')
 }
 
 func (j *Journal) syncLocked() error {

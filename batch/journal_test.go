@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -484,5 +485,30 @@ func BenchmarkJournal(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAppendResultMatchesJSON: the hand-written encoder reads back exactly
+// as encoding/json's, escapes included.
+func TestAppendResultMatchesJSON(t *testing.T) {
+	for _, r := range []Result{
+		{Index: 3, Line: 5, Target: "shop", User: "u1", Action: Disable, Outcome: Applied, HTTPStatus: 200, Attempts: 1,
+			Duration: 1500 * time.Microsecond, FinishedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{Index: 0, Line: 2, Target: "t\"q", User: "ü\\x\n<&>", Action: ToggleStatus, Outcome: Unknown,
+			ErrorCode: "network", Message: "connection \x01 dropped", Detail: "check\tby hand", Retries: 2},
+	} {
+		line := appendResult(nil, &r)
+		var got struct{ Result }
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if !reflect.DeepEqual(got.Result, r) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got.Result, r)
+		}
+		var typ struct{ Type string }
+		_ = json.Unmarshal(line, &typ)
+		if typ.Type != "result" || line[len(line)-1] != '\n' {
+			t.Errorf("record %q", line)
+		}
 	}
 }

@@ -101,9 +101,9 @@ type mockAdapter struct {
 	mu       sync.Mutex
 	calls    []call
 	attempts map[string]int // kind+index -> calls so far
-	keys     map[string]int // key -> calls in flight
+	keys     map[Key]int    // key -> calls in flight
 	keyPeak  int
-	order    map[string][]int // key -> indexes in the order calls started
+	order    map[Key][]int // key -> indexes in the order calls started
 	inFlight gauge
 }
 
@@ -144,7 +144,7 @@ func (m *mockAdapter) enter(kind string, op Op) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.attempts == nil {
-		m.attempts, m.keys, m.order = map[string]int{}, map[string]int{}, map[string][]int{}
+		m.attempts, m.keys, m.order = map[string]int{}, map[Key]int{}, map[Key][]int{}
 	}
 	id := fmt.Sprintf("%s/%d", kind, op.Index)
 	m.attempts[id]++

@@ -577,6 +577,38 @@ func TestParseUnnamedPassthrough(t *testing.T) {
 	}
 }
 
+// TestParseOpsOnly: without the cells, rows carry the same ops and problems.
+func TestParseOpsOnly(t *testing.T) {
+	in := "ticket,target,user,action,role,place_genealogy,block_user,email,,\n" +
+		"T1,shop,u1,disable,,,,,a,b\n" +
+		"T2,nowhere,,explode,Admin,maybe,perhaps,nope,,\n" +
+		"T3,shop,u3\n" +
+		"T4,shop,\"u\n4\",upgrade-role,preferred customer,yes,,,,\n" +
+		"T5,chat,u5,enable,,,,ops@example.com,,\n"
+	_, full := parseAll(t, in, testTargets())
+	p, err := NewParser(strings.NewReader(in), testTargets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.OpsOnly()
+	for i, want := range full {
+		got, err := p.Next()
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if len(got.Record) != 0 {
+			t.Errorf("row %d: Record = %q, want none", i, got.Record)
+		}
+		want.Record, got.Record = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("row %d:\n ops only %+v\n full     %+v", i, got, want)
+		}
+	}
+	if _, err := p.Next(); !errors.Is(err, io.EOF) {
+		t.Errorf("after the last row: %v, want io.EOF", err)
+	}
+}
+
 // TestParseFixtures runs the top-level CSV fixtures the docs and other tests
 // point at, so that they stay what their names say.
 func TestParseFixtures(t *testing.T) {

@@ -12,8 +12,18 @@ import (
 type row struct {
 	op  Op
 	t   *Target
-	log zerolog.Logger
+	base zerolog.Logger
+	log  *zerolog.Logger // made on first use: most rows log nothing
 	res Result
+}
+
+// logger is the row's logger, with its line, target and action.
+func (w *row) logger() *zerolog.Logger {
+	if w.log == nil {
+		l := w.base.With().Int("line", w.op.Line).Str("target", w.op.Target).Str("action", string(w.op.Action)).Logger()
+		w.log = &l
+	}
+	return w.log
 }
 
 // process runs one op to its outcome. It returns false when the row was
@@ -21,13 +31,15 @@ type row struct {
 func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, bool) {
 	start := r.Clock.Now()
 	w := &row{op: op, t: t, res: Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}}
-	w.log = r.Log.With().Int("line", op.Line).Str("target", op.Target).Str("action", string(op.Action)).Logger()
+	w.base = r.Log
 	if !r.execute(ctx, waitCtx, w) {
 		return Result{}, false
 	}
 	now := r.Clock.Now()
 	w.res.Duration, w.res.FinishedAt = now.Sub(start), now.UTC()
-	w.log.Debug().Str("outcome", string(w.res.Outcome)).Int("attempts", w.res.Attempts).Msg("row done")
+	if r.Log.GetLevel() <= zerolog.DebugLevel {
+		w.logger().Debug().Str("outcome", string(w.res.Outcome)).Int("attempts", w.res.Attempts).Msg("row done")
+	}
 	return w.res, true
 }
 
@@ -124,14 +136,14 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send f
 		var berr *Error
 		if errors.As(err, &berr) && berr.RetryAfter > 0 {
 			w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
-			w.log.Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
+			w.logger().Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
 		}
 		if r.Retry.decide(err, n, idempotent) != retry {
 			return true, err
 		}
 		w.res.Retries++
 		wait := r.Retry.backoff(n)
-		w.log.Info().Err(err).Int("attempt", n).Dur("backoff", wait).Msg("retrying")
+		w.logger().Info().Err(err).Int("attempt", n).Dur("backoff", wait).Msg("retrying")
 		if err := r.Clock.Sleep(waitCtx, wait); err != nil {
 			return false, nil
 		}

@@ -55,7 +55,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 	run := &run{
 		Runner: r,
 		window: semaphore.NewWeighted(int64(r.Window)),
-		seq:    sequencer{waiting: map[string][]Op{}},
+		seq:    sequencer{waiting: map[Key][]Op{}},
 		queues: map[string]chan Op{},
 		events: make(chan event, 256),
 	}
@@ -252,7 +252,7 @@ func (r *run) intent(op Op, attempt int) error {
 // finishes.
 type sequencer struct {
 	mu      sync.Mutex
-	waiting map[string][]Op // a present key is queued or running
+	waiting map[Key][]Op // a present key is queued or running
 }
 
 // admit reports whether op may be dispatched now; if not, it is parked.
@@ -269,7 +269,7 @@ func (s *sequencer) admit(op Op) bool {
 }
 
 // done marks the key's running row finished and returns the next parked row.
-func (s *sequencer) done(key string) (Op, bool) {
+func (s *sequencer) done(key Key) (Op, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.waiting[key]

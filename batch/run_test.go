@@ -102,7 +102,7 @@ func TestRunSameUserRowsRunInInputOrderOneAtATime(t *testing.T) {
 			if n := len(sink.Results()); n != len(c.ops) {
 				t.Fatalf("%d results for %d ops", n, len(c.ops))
 			}
-			want := map[string][]int{}
+			want := map[Key][]int{}
 			for _, op := range c.ops {
 				want[op.Key()] = append(want[op.Key()], op.Index)
 			}
@@ -871,7 +871,7 @@ func TestRunInputErrors(t *testing.T) {
 }
 
 func TestSequencer(t *testing.T) {
-	s := sequencer{waiting: map[string][]Op{}}
+	s := sequencer{waiting: map[Key][]Op{}}
 	a0, a1, a2 := newOp(0, "t", "alice", Disable), newOp(1, "t", "alice", Enable), newOp(3, "t", "alice", Disable)
 	b := newOp(2, "t", "bob", Disable)
 	other := newOp(4, "u", "alice", Disable) // same user, another target: another key

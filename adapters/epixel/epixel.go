@@ -40,11 +40,12 @@ type Config struct {
 // Client applies operations to one epixel target. It is safe for concurrent
 // use.
 type Client struct {
-	base   string
-	apiKey string
-	token  string
-	http   *http.Client
-	now    func() time.Time
+	boundary string // multipart boundary, made once
+	base     string
+	apiKey   string
+	token    string
+	http     *http.Client
+	now      func() time.Time
 }
 
 // New checks cfg and returns a Client. A missing or unusable setting is an
@@ -59,7 +60,7 @@ func New(cfg Config) (*Client, error) {
 		now = time.Now
 	}
 	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token,
-		http: noRedirects(cfg.Client), now: now}, nil
+		http: noRedirects(cfg.Client), now: now, boundary: newBoundary()}, nil
 }
 
 func checkConfig(cfg Config) error {
@@ -194,7 +195,7 @@ func (c *Client) newRequest(ctx context.Context, path string, fields []field) (*
 	if err != nil {
 		return nil, invalidOp(err.Error())
 	}
-	body, contentType, err := encodeMultipart(fields)
+	body, contentType, err := encodeMultipart(fields, c.boundary)
 	if err != nil {
 		return nil, invalidOp("encoding the form: " + err.Error())
 	}

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"mime/multipart"
+	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -30,18 +30,26 @@ import (
 //
 //	go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x
 //
-// UB_BENCH_ROWS sets the large file's rows (default 1,000,000).
+// UB_BENCH_ROWS sets the large file's rows (default 1,000,000);
+// UB_BENCH_ONLY=throughput|memory|pacing runs one part.
 func BenchmarkScale(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
 		rows, _ = strconv.Atoi(s)
 	}
+	only := os.Getenv("UB_BENCH_ONLY") // throughput, memory or pacing
 	for b.Loop() {
 		var t table
-		benchThroughput(b, &t, 20_000, 8)
-		benchMemory(b, &t, rows)
-		benchPacing(b, &t, 400, 0, 4000)
-		benchPacing(b, &t, 400, 50*time.Millisecond, 4000)
+		if only == "" || only == "throughput" {
+			benchThroughput(b, &t, 20_000, 8)
+		}
+		if only == "" || only == "memory" {
+			benchMemory(b, &t, rows)
+		}
+		if only == "" || only == "pacing" {
+			benchPacing(b, &t, 400, 0, 4000)
+			benchPacing(b, &t, 400, 50*time.Millisecond, 4000)
+		}
 		t.print(fmt.Sprintf("userbatch bench, %s, %d cores", time.Now().UTC().Format("2006-01-02"), runtimeCPUs()))
 	}
 }

@@ -76,11 +76,10 @@ func checkFuzzTarget(t *testing.T, name string, tc *targetConfig) {
 	if !ok {
 		t.Fatalf("target %s: accepted vendor %q", name, tc.Vendor)
 	}
-	// NaN: see TestConfigRateNaN; drop the IsNaN once that is fixed.
-	if !(tc.Rate > 0) && !math.IsNaN(tc.Rate) {
+	if !(tc.Rate > 0) || math.IsInf(tc.Rate, 0) {
 		t.Fatalf("target %s: rate %v", name, tc.Rate)
 	}
-	if tc.Burst < 1 || tc.Concurrency < 1 || tc.Timeout <= 0 {
+	if tc.Burst < 1 || tc.Concurrency < 1 || tc.Timeout <= 0 || (tc.AutoConcurrency && tc.Concurrency != autoCeiling) {
 		t.Fatalf("target %s: burst %d concurrency %d timeout %v", name, tc.Burst, tc.Concurrency, tc.Timeout)
 	}
 	u, err := url.Parse(tc.Settings.BaseURL)
