@@ -10,11 +10,11 @@ import (
 
 // row is one op being processed: its target, its log and its result so far.
 type row struct {
-	op  Op
-	t   *Target
+	op   Op
+	t    *Target
 	base zerolog.Logger
 	log  *zerolog.Logger // made on first use: most rows log nothing
-	res Result
+	res  Result
 }
 
 // logger is the row's logger, with its line, target and action.
