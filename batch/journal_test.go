@@ -361,8 +361,9 @@ func TestReplay(t *testing.T) {
 		"a,,disable,n1\n" + // 1: invalid, empty user
 		"b,u2,enable,n2\n" + // 2: another shard's
 		"a,u3,enable,n3\n" + // 3: never run
-		"b,u4,explode,n4\n" + // 4: invalid, another shard's target all the same
-		"a,u5,block,n5\n" // 5: recorded failed
+		"a,u4,explode,n4\n" + // 4: invalid, unknown action
+		"a,u5,block,n5\n" + // 5: recorded failed
+		"b,,explode,n6\n" // 6: invalid, and another shard's: left out like valid ones
 	j, path := newTestJournal(t)
 	r0, r5 := journalResult(0, Applied), journalResult(5, Failed)
 	if err := errors.Join(j.Result(r0), j.Result(r5)); err != nil {

@@ -9,7 +9,8 @@ import (
 // Replay pairs every row of the input with its outcome, in input order, and
 // passes each to fn. Rows that fail validation are Invalid; rows with no
 // recorded outcome are Skipped with notRun as their detail. Rows that
-// include rejects (another shard's) are left out. outcomes may be nil.
+// include rejects (another shard's, valid or not: an invalid row's op holds
+// its target and user as written) are left out. outcomes may be nil.
 func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
 	for {
 		row, err := p.Next()
@@ -19,7 +20,7 @@ func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun str
 		if err != nil {
 			return err
 		}
-		if row.Valid() && include != nil && !include(row.Op) {
+		if include != nil && !include(row.Op) {
 			continue
 		}
 		res, err := outcomeOf(p.header, row, outcomes, notRun)

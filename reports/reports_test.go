@@ -188,7 +188,7 @@ func TestUndoRules(t *testing.T) {
 		write(t, w, batch.Row{Line: 2 * i, Record: rec, Op: op}, batch.Result{Outcome: batch.Already})
 		write(t, w, batch.Row{Line: 2*i + 1, Record: rec, Op: op}, batch.Result{Outcome: batch.Applied})
 		for _, u := range c.want {
-			want = append(want, []string{"shop", user, u.action, u.role, u.pg, u.bu, "ops@example.com", c.name, u.note})
+			want = append(want, []string{"shop", user, u.action, u.role, u.pg, u.bu, "ops@example.com", c.name, UndoNote(2*i+1, u.note)})
 		}
 	}
 	closeRun(t, w)
@@ -241,9 +241,23 @@ func TestUndoColumns(t *testing.T) {
 		got := readCSV(t, filepath.Join(dir, UndoFile))
 		equal(t, "undo.csv header", got[0], c.want)
 		note := slices.IndexFunc(c.want, func(n string) bool { return strings.TrimSpace(strings.ToLower(n)) == "undo_note" })
-		if got[1][1] != "downgrade-role" || got[1][note] != noteUpgrade {
+		if got[1][1] != "downgrade-role" || got[1][note] != UndoNote(2, noteUpgrade) {
 			t.Errorf("undo.csv row for %q = %q: want downgrade-role with the note in column %d", c.input, got[1], note)
 		}
+	}
+}
+
+func TestUndoNoteRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		line int
+		note string
+	}{{7, ""}, {1234567, noteUpgrade}} {
+		if got := UndoLine(UndoNote(c.line, c.note)); got != c.line {
+			t.Errorf("UndoLine(UndoNote(%d, %q)) = %d", c.line, c.note, got)
+		}
+	}
+	if UndoLine("something else") != 0 {
+		t.Errorf("a note without a line must read as 0")
 	}
 }
 
@@ -299,7 +313,7 @@ func TestNeutralizedInEveryFile(t *testing.T) {
 	equal(t, "failed.csv row", failed[1], append([]string{"shop", "'" + rec[1], "'-disable"}, quoted(triggers)...))
 	undo := readCSV(t, filepath.Join(dir, UndoFile))
 	equal(t, "undo.csv header", undo[0][3:len(names)], quoted(names[3:]))
-	equal(t, "undo.csv row", undo[1], append(append([]string{"shop", "'" + rec[1], "enable"}, quoted(triggers)...), ""))
+	equal(t, "undo.csv row", undo[1], append(append([]string{"shop", "'" + rec[1], "enable"}, quoted(triggers)...), UndoNote(3, "")))
 }
 
 func TestSummary(t *testing.T) {

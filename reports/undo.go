@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/userbatch/userbatch/batch"
@@ -125,7 +126,7 @@ func (u *undoFile) writeHeader() error { return u.csv.write(u.names) }
 func (u *undoFile) write(row batch.Row) error {
 	u.ops = undoOps(u.ops[:0], row.Op)
 	for _, op := range u.ops {
-		if err := u.csv.write(u.line(row.Record, op)); err != nil {
+		if err := u.csv.write(u.line(row.Record, op, row.Line)); err != nil {
 			return err
 		}
 	}
@@ -134,7 +135,7 @@ func (u *undoFile) write(row batch.Row) error {
 
 // line copies rec (target, user, email and the passthrough columns carry over
 // unchanged) and sets the cells op decides.
-func (u *undoFile) line(rec []string, op undoOp) []string {
+func (u *undoFile) line(rec []string, op undoOp, line int) []string {
 	for i := range u.rec {
 		u.rec[i] = ""
 		if i < u.width {
@@ -145,8 +146,32 @@ func (u *undoFile) line(rec []string, op undoOp) []string {
 	u.set(u.role, op.role)
 	u.set(u.placeGenealogy, op.placeGenealogy)
 	u.set(u.blockUser, op.blockUser)
-	u.set(u.note, op.note)
+	u.set(u.note, UndoNote(line, op.note))
 	return u.rec
+}
+
+// UndoNote is an undo row's note: which input line it reverses (so the
+// operator, and `report merge`, can tell), then what to fix, if anything.
+func UndoNote(line int, note string) string {
+	s := "reverses line " + strconv.Itoa(line)
+	if note != "" {
+		s += "; " + note
+	}
+	return s
+}
+
+// UndoLine reads the input line back from an undo note; 0 when it has none.
+func UndoLine(note string) int {
+	rest, ok := strings.CutPrefix(note, "reverses line ")
+	if !ok {
+		return 0
+	}
+	end := strings.IndexByte(rest, ';')
+	if end < 0 {
+		end = len(rest)
+	}
+	n, _ := strconv.Atoi(rest[:end])
+	return n
 }
 
 func (u *undoFile) set(i int, v string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -526,5 +527,52 @@ func TestReportWriteFailure(t *testing.T) {
 	}
 	if e.fakes.clearsquare.Writes("c-toggle") != 1 || e.fakes.epixel.Writes("e-disable") != 1 {
 		t.Errorf("the resume sent settled rows again")
+	}
+}
+
+// TestShardsAndMerge: three shards of one file send every row exactly once
+// between them, and their merged report equals the report of one run.
+func TestShardsAndMerge(t *testing.T) {
+	e := newE2E(t)
+	e.seedAllVendors()
+	in := e.write("ops.csv", allVendorsCSV)
+	var dirs []string
+	for k := 0; k < 3; k++ {
+		dir := filepath.Join(e.dir, fmt.Sprintf("shard-%d", k))
+		dirs = append(dirs, dir)
+		res := e.run("run", "-c", e.cfg, "-o", dir, "--shard", fmt.Sprintf("%d/3", k), in)
+		if res.code != exitOK && res.code != exitIncomplete {
+			t.Fatalf("shard %d: exit %d\n%s", k, res.code, res.stderr)
+		}
+	}
+	merged := filepath.Join(e.dir, "merged")
+	if res := e.run(append([]string{"report", "merge", "-o", merged}, dirs...)...); res.code != exitOK {
+		t.Fatalf("merge: exit %d\n%s", res.code, res.stderr)
+	}
+	e.assertVendorState() // every row applied once, whichever shard had it
+	rows := readCSV(t, filepath.Join(merged, "report.csv"))
+	if len(rows) != 17 {
+		t.Fatalf("merged report has %d rows, want 17", len(rows))
+	}
+	for i, r := range rows {
+		if r["line"] != itoa(i+2) {
+			t.Errorf("merged row %d has line %s", i, r["line"])
+		}
+	}
+	if n := len(readCSV(t, filepath.Join(merged, "failed.csv"))); n != 5 {
+		t.Errorf("merged failed.csv has %d rows, want 5", n)
+	}
+	undo := readCSV(t, filepath.Join(merged, "undo.csv"))
+	if len(undo) != 10 { // 9 applied rows, one of them a downgrade that also blocked
+		t.Errorf("merged undo.csv has %d rows, want 10", len(undo))
+	}
+	sum := readSummary(t, merged)
+	if sum["rows"].(float64) != 17 {
+		t.Errorf("merged summary rows = %v", sum["rows"])
+	}
+	// A shard's journal is its own: resuming it as another shard is refused.
+	res := e.run("run", "-c", e.cfg, "-o", dirs[0], "--shard", "1/3", in, "--resume")
+	if res.code != exitBadInput || !strings.Contains(res.stderr, "shard") {
+		t.Errorf("resume as another shard: exit %d %s", res.code, res.stderr)
 	}
 }

@@ -70,7 +70,7 @@ type journalPlan struct {
 func checkJournal(o *runOptions, cfg *config, in *input) (*journalPlan, error) {
 	plan := &journalPlan{path: filepath.Join(o.reportDir, batch.JournalName),
 		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: batch.SortedNames(cfg.Targets),
-			ConfigSHA256: cfg.fingerprint(), DryRun: o.dryRun}}
+			ConfigSHA256: cfg.fingerprint(), DryRun: o.dryRun, Shard: o.shard.String()}}
 	if !o.resume {
 		if _, err := os.Stat(plan.path); err == nil {
 			return nil, badInput("%s already exists: this report directory holds an earlier run; use --resume to continue it, or another -o directory", plan.path)
@@ -113,6 +113,8 @@ func sameRun(got, want batch.JournalHeader) error {
 		return fmt.Errorf("the config's targets changed (journal: %v, now: %v)", got.Targets, want.Targets)
 	case got.ConfigSHA256 != want.ConfigSHA256:
 		return fmt.Errorf("the config changed for the same targets (vendor, base_url, app_id or email differ): resume with the config the run started with")
+	case got.Shard != want.Shard:
+		return fmt.Errorf("the journal is for shard %q; this run is for shard %q", got.Shard, want.Shard)
 	case got.DryRun != want.DryRun:
 		return fmt.Errorf("the journal is from a run with dry-run=%v; this one has dry-run=%v", got.DryRun, want.DryRun)
 	}

@@ -91,7 +91,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newDemoCmd(g), newSandboxCmd(g), newVendorsCmd(g))
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newDemoCmd(g), newSandboxCmd(g), newVendorsCmd(g), newReportCmd(g))
 	return root
 }
 

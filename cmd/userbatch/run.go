@@ -31,6 +31,10 @@ type runOptions struct {
 	skipInvalid bool
 	workers     int
 	grace       time.Duration
+	shardFlag   string
+	shard       batch.Shard
+	// shardFullRate gives each shard each target's whole rate.
+	shardFullRate bool
 	// signals delivers SIGINT/SIGTERM; tests may supply their own.
 	signals <-chan os.Signal
 	// client, when set, is the HTTP client for every target (demo, tests).
@@ -59,6 +63,8 @@ to REPORT_DIR. A file with any invalid row sends nothing (see --skip-invalid).`,
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "send the valid rows even if some rows are invalid (those are reported invalid)")
 	f.IntVar(&o.workers, "workers", 0, "most requests in flight across all targets (0: each target's concurrency alone)")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
+	f.StringVar(&o.shardFlag, "shard", "", "process only shard K/N: the rows whose (target, user) hashes to K of N (e.g. $(JOB_COMPLETION_INDEX)/8)")
+	f.BoolVar(&o.shardFullRate, "shard-full-rate", false, "with --shard, give this shard each target's whole rate (default: rate divided by N)")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -81,6 +87,12 @@ func execute(ctx context.Context, o *runOptions, cfg *config, log zerolog.Logger
 	if o.workers < 0 {
 		return badInput("--workers must be 0 or more")
 	}
+	if o.shardFlag != "" {
+		var err error
+		if o.shard, err = batch.ParseShard(o.shardFlag); err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+	}
 	in, err := openInput(o.input, o.stdin)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
@@ -101,7 +113,7 @@ func execute(ctx context.Context, o *runOptions, cfg *config, log zerolog.Logger
 	if err := os.MkdirAll(o.reportDir, 0o755); err != nil {
 		return badInput("report directory: %v", err)
 	}
-	targets, err := buildTargets(cfg, o.client)
+	targets, err := buildTargets(cfg, o.client, o.rateShare())
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
@@ -182,7 +194,7 @@ func refuseInvalid(o *runOptions, in *input, infos batch.Targets, v validation, 
 		if err := os.MkdirAll(o.reportDir, 0o755); err != nil {
 			return badInput("report directory: %v", err)
 		}
-		_, err := writeReport(o.reportDir, in.path, infos, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
+		_, err := writeReport(o.reportDir, in.path, infos, nil, o.includes, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
 			reports.Run{StartedAt: time.Now(), FinishedAt: time.Now(), DryRun: o.dryRun})
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
@@ -194,7 +206,18 @@ func refuseInvalid(o *runOptions, in *input, infos batch.Targets, v validation, 
 }
 
 // buildTargets makes each configured target's adapter and pacing.
-func buildTargets(cfg *config, client *http.Client) (map[string]*batch.Target, error) {
+// rateShare is the part of each target's rate this process may use.
+func (o *runOptions) rateShare() float64 {
+	if o.shard.Count > 1 && !o.shardFullRate {
+		return 1 / float64(o.shard.Count)
+	}
+	return 1
+}
+
+// includes reports whether op is this process's to run (its shard's).
+func (o *runOptions) includes(op batch.Op) bool { return o.shard.Includes(op.Target, op.User) }
+
+func buildTargets(cfg *config, client *http.Client, share float64) (map[string]*batch.Target, error) {
 	if client == nil {
 		client = newHTTPClient()
 	}
@@ -258,19 +281,19 @@ func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets ma
 	stop := make(chan struct{})
 	stopped := watchSignals(o, log, stop, cancel)
 	r := &batch.Runner{Targets: targets, DryRun: o.dryRun, Workers: o.workers, Stop: stop, Log: log}
-	err = r.Run(ctx, pending(p, skip), j)
+	err = r.Run(ctx, pending(p, func(row batch.Row) bool { return o.includes(row.Op) && !skip(row.Index) }), j)
 	return stopped(), err
 }
 
-// pending yields the valid rows the journal has no outcome for.
-func pending(p *batch.Parser, skip func(int) bool) batch.Source {
+// pending yields the valid rows that want reports true for.
+func pending(p *batch.Parser, want func(batch.Row) bool) batch.Source {
 	return func() (batch.Op, error) {
 		for {
 			row, err := p.Next()
 			if err != nil {
 				return batch.Op{}, err
 			}
-			if row.Valid() && !skip(row.Index) {
+			if row.Valid() && want(row) {
 				return row.Op, nil
 			}
 		}
@@ -354,7 +377,7 @@ func finish(o *runOptions, in *input, infos batch.Targets, started time.Time, st
 	}
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
-	sum, err := writeReport(o.reportDir, in.path, infos, idx, notRun,
+	sum, err := writeReport(o.reportDir, in.path, infos, idx, o.includes, notRun,
 		reports.Run{StartedAt: started, FinishedAt: time.Now(), Stopped: stopped, DryRun: o.dryRun})
 	if err != nil {
 		return &exitError{code: exitStopped, err: fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run the same command with --resume", err)}
@@ -371,7 +394,8 @@ func finish(o *runOptions, in *input, infos batch.Targets, started time.Time, st
 }
 
 // writeReport replays the input against the recorded outcomes into dir.
-func writeReport(dir, inputPath string, infos batch.Targets, idx *batch.OutcomeIndex, notRun string, run reports.Run) (*reports.Summary, error) {
+func writeReport(dir, inputPath string, infos batch.Targets, idx *batch.OutcomeIndex, include func(batch.Op) bool,
+	notRun string, run reports.Run) (*reports.Summary, error) {
 	f, err := os.Open(inputPath)
 	if err != nil {
 		return nil, err
@@ -385,7 +409,7 @@ func writeReport(dir, inputPath string, infos batch.Targets, idx *batch.OutcomeI
 	if err != nil {
 		return nil, err
 	}
-	err = batch.Replay(p, idx, nil, notRun, w.Write)
+	err = batch.Replay(p, idx, include, notRun, w.Write)
 	sum, cerr := w.Close(run)
 	if err != nil {
 		return nil, err
