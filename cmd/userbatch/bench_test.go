@@ -14,8 +14,8 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -214,15 +214,49 @@ func joinArgs(a []string) string {
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
-// peakRSS runs the binary and returns its peak RSS in KiB.
+// peakRSS runs the binary and returns its peak RSS in KiB, read from its
+// own VmHWM while it runs. (wait4's ru_maxrss would count the memory of the
+// test process the child was forked from.)
 func peakRSS(b *testing.B, args ...string) int64 {
 	cmd := exec.Command(binPath, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("%v: %v\n%s", args, err, stderr.String())
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
 	}
-	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatalf("%v: %v\n%s", args, err, stderr.String())
+			}
+			return peak
+		case <-tick.C:
+			if kb := vmHWM(cmd.Process.Pid); kb > peak {
+				peak = kb
+			}
+		}
+	}
+}
+
+// vmHWM reads a process's peak resident set size in KiB (0 if gone).
+func vmHWM(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // benchPacing runs n rows at rate r against a fake with the given latency,
