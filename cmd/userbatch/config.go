@@ -362,7 +362,7 @@ func checkBaseURL(raw string, insecure bool, line int) error {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

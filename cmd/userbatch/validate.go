@@ -39,6 +39,11 @@ func validateRun(o *validateOptions) error {
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
 		}
+		// Build the adapters too: a missing credential is a config error
+		// that validate should catch before a run does.
+		if _, err := buildTargets(cfg, nil, 1); err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
 		infos = cfg.targetInfos()
 	}
 	in, err := openInput(o.input, o.stdin)
