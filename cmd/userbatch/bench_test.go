@@ -103,8 +103,24 @@ func benchCSV(b *testing.B, dir string, n int) string {
 }
 
 // benchThroughput runs the pipeline against a fake with no latency and no
-// limit, then vegeta against the same endpoint with the same concurrency.
+// limit, then vegeta against the same endpoint with the same concurrency,
+// each on a fresh fake, three times in turn; it keeps each one's best, so
+// that a moment of load on a shared machine does not decide the ratio.
 func benchThroughput(b *testing.B, t *table, n, conc int) {
+	var best benchSummary
+	var ref float64
+	for range 3 {
+		if s := pipelineOnce(b, n, conc); s.OpsPerS > best.OpsPerS {
+			best = s
+		}
+		ref = max(ref, vegetaOnce(b, n, conc))
+	}
+	t.add("throughput (fake, no latency, no limit)", strconv.Itoa(n), fmt.Sprintf("%.0f", best.OpsPerS), fmt.Sprintf("%.0f", ref),
+		fmt.Sprintf("%.2f", best.OpsPerS/ref), "", ms(best.Latency.P50), ms(best.Latency.P99),
+		fmt.Sprintf("concurrency %d, best of 3; vegeta, a new user per request, as reference", conc))
+}
+
+func pipelineOnce(b *testing.B, n, conc int) benchSummary {
 	_, srv, _ := benchFake(b, 0)
 	dir := b.TempDir()
 	cfg, err := parseConfig([]byte(benchConfig(srv.URL, 1e9, conc, strconv.Itoa(conc))), noEnv)
@@ -117,35 +133,45 @@ func benchThroughput(b *testing.B, t *table, n, conc int) {
 	if err := execute(context.Background(), o, cfg, zerolog.Nop()); err != nil {
 		b.Fatalf("%v\n%s", err, out.String())
 	}
-	sum := summaryOf(b, o.reportDir)
+	return summaryOf(b, o.reportDir)
+}
 
-	body, ctype := multipartBody(b)
-	target := vegeta.Target{Method: "POST", URL: srv.URL + "/api/block/user/", Body: body,
-		Header: http.Header{"Apikey": {"bench-key"}, "Authorization": {"Bearer bench-token"}, "Content-Type": {ctype}}}
+func vegetaOnce(b *testing.B, n, conc int) float64 {
+	_, srv, _ := benchFake(b, 0)
 	atk := vegeta.NewAttacker(vegeta.Workers(uint64(conc)), vegeta.MaxWorkers(uint64(conc)), vegeta.Connections(conc))
-	var m vegeta.Metrics
 	start := time.Now()
 	sent := 0
-	for res := range atk.Attack(vegeta.NewStaticTargeter(target), vegeta.Rate{Freq: 0}, 0, "ref") {
-		m.Add(res)
+	for res := range atk.Attack(blockTargeter(b, srv.URL+"/api/block/user/"), vegeta.Rate{Freq: 0}, 0, "ref") {
+		if res.Code != http.StatusOK {
+			b.Fatalf("vegeta: HTTP %d %s", res.Code, res.Error)
+		}
 		if sent++; sent >= n {
 			atk.Stop()
 		}
 	}
-	m.Close()
-	ref := float64(m.Requests) / time.Since(start).Seconds()
-	t.add("throughput (fake, no latency, no limit)", strconv.Itoa(n), fmt.Sprintf("%.0f", sum.OpsPerS), fmt.Sprintf("%.0f", ref),
-		fmt.Sprintf("%.2f", sum.OpsPerS/ref), "", ms(sum.Latency.P50), ms(sum.Latency.P99), fmt.Sprintf("concurrency %d; vegeta as reference", conc))
+	return float64(sent) / time.Since(start).Seconds()
 }
 
-func multipartBody(b *testing.B) ([]byte, string) {
-	var buf bytes.Buffer
-	w := newMultipart(&buf)
-	if err := w.WriteField("unique_id", "vegeta-user"); err != nil {
-		b.Fatal(err)
+// blockTargeter makes vegeta block a new user with each request, as the
+// pipeline does, so that the fake does the same work for both.
+func blockTargeter(b *testing.B, url string) vegeta.Targeter {
+	var mu sync.Mutex
+	n := 0
+	return func(t *vegeta.Target) error {
+		mu.Lock()
+		n++
+		user := fmt.Sprintf("vegeta-%07d", n)
+		mu.Unlock()
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		if err := w.WriteField("unique_id", user); err != nil {
+			b.Error(err)
+		}
+		w.Close()
+		t.Method, t.URL, t.Body = "POST", url, buf.Bytes()
+		t.Header = http.Header{"Apikey": {"bench-key"}, "Authorization": {"Bearer bench-token"}, "Content-Type": {w.FormDataContentType()}}
+		return nil
 	}
-	w.Close()
-	return buf.Bytes(), w.FormDataContentType()
 }
 
 type benchSummary struct {
@@ -315,7 +341,5 @@ func (s *stamps) rate() (float64, int) {
 	}
 	return float64(len(at)-1) / at[len(at)-1].Sub(at[0]).Seconds(), worst
 }
-
-func newMultipart(w *bytes.Buffer) *multipart.Writer { return multipart.NewWriter(w) }
 
 func runtimeCPUs() int { return runtime.NumCPU() }

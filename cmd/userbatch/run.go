@@ -122,15 +122,16 @@ func execute(ctx context.Context, o *runOptions, cfg *config, log zerolog.Logger
 		return &exitError{code: exitBadInput, err: err}
 	}
 	st := plan.state
-	started := time.Now()
+	run := reports.Run{StartedAt: time.Now(), DryRun: o.dryRun}
 	stopped, runErr := applyAll(ctx, o, log, targets, infos, in, j, st)
+	run.FinishedAt, run.Stopped = time.Now(), stopped
 	if err := j.Close(); runErr == nil {
 		runErr = err
 	}
 	if runErr != nil {
 		return &exitError{code: exitStopped, err: fmt.Errorf("%v\nthe journal is consistent: fix the cause, then run the same command with --resume", runErr)}
 	}
-	return finish(o, in, infos, started, stopped)
+	return finish(o, in, infos, run)
 }
 
 type validation struct{ valid, invalid int }
@@ -370,7 +371,7 @@ func watchSignals(o *runOptions, log zerolog.Logger, stop chan struct{}, cancel 
 }
 
 // finish writes the report from the journal and prints the summary.
-func finish(o *runOptions, in *input, infos batch.Targets, started time.Time, stopped bool) error {
+func finish(o *runOptions, in *input, infos batch.Targets, run reports.Run) error {
 	idx, err := batch.OpenOutcomeIndex(filepath.Join(o.reportDir, batch.JournalName))
 	if err != nil {
 		return &exitError{code: exitStopped, err: fmt.Errorf("reading the journal for the report: %v", err)}
@@ -378,13 +379,13 @@ func finish(o *runOptions, in *input, infos batch.Targets, started time.Time, st
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
 	sum, err := writeReport(o.reportDir, in.path, infos, idx, o.includes, notRun,
-		reports.Run{StartedAt: started, FinishedAt: time.Now(), Stopped: stopped, DryRun: o.dryRun})
+		run)
 	if err != nil {
 		return &exitError{code: exitStopped, err: fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run the same command with --resume", err)}
 	}
 	sum.WriteTable(o.stderr)
 	fmt.Fprintf(o.stdout, "report: %s\n", o.reportDir)
-	if stopped {
+	if run.Stopped {
 		fmt.Fprintf(o.stderr, "stopped before finishing: to finish, run the same command again with --resume\n")
 	}
 	if sum.ExitCode != exitOK {
