@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 )
 
 // row is one op being processed: its target, its log and its result so far.
 type row struct {
-	op   Op
-	t    *Target
-	base zerolog.Logger
-	log  *zerolog.Logger // made on first use: most rows log nothing
-	res  Result
+	// firstSent is when the row's first request went out: its duration runs
+	// from there, so time spent queued behind the rate limit is not latency.
+	firstSent time.Time
+	op        Op
+	t         *Target
+	base      zerolog.Logger
+	log       *zerolog.Logger // made on first use: most rows log nothing
+	res       Result
 }
 
 // logger is the row's logger, with its line, target and action.
@@ -29,14 +33,16 @@ func (w *row) logger() *zerolog.Logger {
 // process runs one op to its outcome. It returns false when the row was
 // abandoned before an outcome (the run was stopped while it waited).
 func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, bool) {
-	start := r.Clock.Now()
 	w := &row{op: op, t: t, res: Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}}
 	w.base = r.Log
 	if !r.execute(ctx, waitCtx, w) {
 		return Result{}, false
 	}
 	now := r.Clock.Now()
-	w.res.Duration, w.res.FinishedAt = now.Sub(start), now.UTC()
+	if !w.firstSent.IsZero() {
+		w.res.Duration = now.Sub(w.firstSent)
+	}
+	w.res.FinishedAt = now.UTC()
 	if r.Log.GetLevel() <= zerolog.DebugLevel {
 		w.logger().Debug().Str("outcome", string(w.res.Outcome)).Int("attempts", w.res.Attempts).Msg("row done")
 	}
@@ -185,6 +191,9 @@ func (r *run) send(ctx context.Context, w *row, send func(context.Context) error
 	defer cancel()
 	w.res.Attempts++
 	start := r.Clock.Now()
+	if w.firstSent.IsZero() {
+		w.firstSent = start
+	}
 	err := send(ctx)
 	w.t.observe(r.Clock.Now().Sub(start))
 	return err

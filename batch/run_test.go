@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // checkRow reports how res differs from what op should have produced.
@@ -897,5 +899,29 @@ func TestSequencer(t *testing.T) {
 	}
 	if _, ok := s.done(b.Key()); ok {
 		t.Error("done(bob) returned a row, none was parked")
+	}
+}
+
+// TestSendWindow: however requests wake, no window of windowSpan holds more
+// than rate + burst sends.
+func TestSendWindow(t *testing.T) {
+	w := newSendWindow(rate.NewLimiter(5, 1))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 6; i++ {
+		if d := w.reserve(t0.Add(time.Duration(i) * time.Millisecond)); d != 0 {
+			t.Fatalf("send %d waited %v within rate + burst", i, d)
+		}
+	}
+	if d := w.reserve(t0.Add(500 * time.Millisecond)); d != windowSpan-500*time.Millisecond {
+		t.Errorf("a 7th send in the window waits %v, want %v", d, windowSpan-500*time.Millisecond)
+	}
+	if d := w.reserve(t0.Add(windowSpan)); d != 0 {
+		t.Errorf("once the oldest send left the window, a send waited %v", d)
+	}
+	if d := w.reserve(t0.Add(windowSpan)); d == 0 {
+		t.Errorf("the second-oldest send is still in the window")
+	}
+	if newSendWindow(nil) != nil || newSendWindow(rate.NewLimiter(rate.Inf, 1)) != nil {
+		t.Errorf("an unpaced target needs no window")
 	}
 }

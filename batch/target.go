@@ -30,6 +30,7 @@ type Target struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
 	slots       *inflight
+	window      *sendWindow // nil when unpaced
 	latency     time.Duration // moving average of request durations
 }
 
@@ -48,6 +49,7 @@ func (t *Target) init() {
 		limit = min(autoStart, t.Concurrency)
 	}
 	t.slots = newInflight(limit)
+	t.window = newSendWindow(t.Limiter)
 }
 
 // observe feeds one request's duration to the auto cap.
@@ -151,7 +153,7 @@ func (t *Target) ready(ctx context.Context, clock Clock) error {
 		if err := t.waitPause(ctx, clock); err != nil {
 			return err
 		}
-		if err := t.waitToken(ctx); err != nil {
+		if err := t.waitToken(ctx, clock); err != nil {
 			return err
 		}
 		if !t.resumeAt().After(clock.Now()) {
@@ -172,7 +174,7 @@ func (t *Target) waitPause(ctx context.Context, clock Clock) error {
 	}
 }
 
-func (t *Target) waitToken(ctx context.Context) error {
+func (t *Target) waitToken(ctx context.Context, clock Clock) error {
 	if t.Limiter == nil {
 		return ctx.Err()
 	}
@@ -184,7 +186,61 @@ func (t *Target) waitToken(ctx context.Context) error {
 		}
 		return errors.Join(context.Canceled, err)
 	}
+	for t.window != nil {
+		d := t.window.reserve(clock.Now())
+		if d <= 0 {
+			return nil
+		}
+		if err := clock.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// windowSpan is the window sendWindow keeps: a second, and a little more to
+// absorb the jitter between sending a request and the vendor seeing it.
+const windowSpan = time.Second + 10*time.Millisecond
+
+// sendWindow makes "at most rate + burst requests in any one second" hold
+// at the vendor, not only on average: the token bucket alone lets requests
+// that woke late (GC, a busy scheduler) bunch up with the ones on time. It
+// remembers the last rate+burst send times.
+type sendWindow struct {
+	mu   sync.Mutex
+	at   []time.Time // ring of the latest send times
+	head int         // oldest entry once the ring is full
+}
+
+// maxWindow bounds the ring; faster rates rely on the token bucket alone.
+const maxWindow = 100_000
+
+func newSendWindow(l *rate.Limiter) *sendWindow {
+	if l == nil || l.Limit() == rate.Inf {
+		return nil
+	}
+	n := int(float64(l.Limit())) + l.Burst()
+	if n < 1 || n > maxWindow {
+		return nil
+	}
+	return &sendWindow{at: make([]time.Time, 0, n)}
+}
+
+// reserve records a send at now and returns 0, or returns how long to wait
+// before one may be sent.
+func (w *sendWindow) reserve(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.at) < cap(w.at) {
+		w.at = append(w.at, now)
+		return 0
+	}
+	if wait := w.at[w.head].Add(windowSpan).Sub(now); wait > 0 {
+		return wait
+	}
+	w.at[w.head] = now
+	w.head = (w.head + 1) % len(w.at)
+	return 0
 }
 
 // Clock is the time source the pipeline waits on, injectable for tests.
