@@ -35,6 +35,9 @@ var actionAliases = map[string]Action{
 
 // ParseAction resolves an action name or alias, in any case.
 func ParseAction(s string) (Action, bool) {
+	if a, ok := actionAliases[s]; ok { // the usual case: already canonical
+		return a, true
+	}
 	a, ok := actionAliases[strings.ToLower(strings.TrimSpace(s))]
 	return a, ok
 }
