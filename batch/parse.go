@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -89,6 +90,13 @@ type Parser struct {
 	infos map[string]*TargetInfo
 	// opsOnly skips Row.Record: validating and running need only the op.
 	opsOnly bool
+	// Reading ahead: see nextDecoded.
+	batches   chan []decoded
+	cur       []decoded
+	pos       int
+	endErr    error // the final error, set before batches closes
+	done      chan struct{}
+	closeOnce sync.Once
 	// defaultTarget is used when the file has no target column (or an empty
 	// cell) and the config has exactly one target.
 	defaultTarget string
@@ -120,7 +128,7 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
 		return nil, headerError(err)
 	}
-	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets}
+	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{})}
 	if len(targets) == 1 {
 		p.defaultTarget = targets.names()[0]
 	}
@@ -234,28 +242,101 @@ func (p *Parser) Header() Header { return p.header }
 // other error is an *InputError that ends the file: CSV that cannot be read
 // past that point.
 func (p *Parser) Next() (Row, error) {
+	d := p.nextDecoded()
+	if d.err != nil {
+		return p.readError(d.err)
+	}
+	row := Row{Index: p.index, Line: d.line}
+	if !p.opsOnly {
+		row.Record = p.record(d.f, d.unmatched)
+	}
+	p.index++
+	p.validate(&row, d.f)
+	return row, nil
+}
+
+// Close stops the reading ahead. Call it when not reading to the end.
+func (p *Parser) Close() {
+	p.closeOnce.Do(func() { close(p.done) })
+}
+
+// decoded is one record as the reading goroutine decoded it.
+type decoded struct {
+	f         *fields
+	unmatched map[string]string
+	line      int
+	err       error
+}
+
+// prefetch is how many records the reading goroutine hands over at once.
+const prefetch = 256
+
+// nextDecoded returns the next record. Decoding (encoding/csv and gocsv)
+// runs in a goroutine of its own, ahead of validation, so that on a
+// million-row file the two share the machine's cores.
+func (p *Parser) nextDecoded() decoded {
+	if p.batches == nil {
+		p.batches = make(chan []decoded, 4)
+		go p.decodeAll()
+	}
+	for p.pos >= len(p.cur) {
+		b, ok := <-p.batches
+		if !ok {
+			return decoded{err: p.endErr}
+		}
+		p.cur, p.pos = b, 0
+	}
+	d := p.cur[p.pos]
+	p.cur[p.pos] = decoded{}
+	p.pos++
+	return d
+}
+
+// decodeAll reads every record, in batches, until a final error or Close.
+func (p *Parser) decodeAll() {
+	defer close(p.batches)
+	batch := make([]decoded, 0, prefetch)
+	for {
+		d := p.decode()
+		batch = append(batch, d)
+		final := d.err != nil && !isFieldCount(d.err)
+		if final || len(batch) == prefetch {
+			select {
+			case p.batches <- batch:
+			case <-p.done:
+				return
+			}
+			batch = make([]decoded, 0, prefetch)
+		}
+		if final {
+			p.endErr = d.err
+			return
+		}
+	}
+}
+
+func (p *Parser) decode() decoded {
 	var (
-		v         any
-		unmatched map[string]string
-		err       error
+		v   any
+		d   decoded
+		err error
 	)
 	if !p.opsOnly && len(p.header.Passthrough) > 0 {
-		v, unmatched, err = p.um.ReadUnmatched()
+		v, d.unmatched, err = p.um.ReadUnmatched()
 	} else {
 		v, err = p.um.Read()
 	}
 	if err != nil {
-		return p.readError(err)
+		return decoded{err: err}
 	}
-	f := v.(*fields)
-	line, _ := p.cr.FieldPos(0)
-	row := Row{Index: p.index, Line: line}
-	if !p.opsOnly {
-		row.Record = p.record(f, unmatched)
-	}
-	p.index++
-	p.validate(&row, f)
-	return row, nil
+	d.f = v.(*fields)
+	d.line, _ = p.cr.FieldPos(0)
+	return d
+}
+
+func isFieldCount(err error) bool {
+	var perr *csv.ParseError
+	return errors.As(err, &perr) && errors.Is(perr.Err, csv.ErrFieldCount)
 }
 
 func (p *Parser) readError(err error) (Row, error) {

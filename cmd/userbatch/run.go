@@ -171,6 +171,7 @@ func eachRow(path string, infos batch.Targets, fn func(batch.Header, batch.Row) 
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	p.OpsOnly()
 	for {
 		row, err := p.Next()
@@ -276,6 +277,7 @@ func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets ma
 	if err != nil {
 		return false, err
 	}
+	defer p.Close()
 	p.OpsOnly()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -406,6 +408,7 @@ func writeReport(dir, inputPath string, infos batch.Targets, idx *batch.OutcomeI
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	w, err := reports.Create(dir, p.Header())
 	if err != nil {
 		return nil, err
