@@ -30,7 +30,7 @@ type Target struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
 	slots       *inflight
-	window      *sendWindow // nil when unpaced
+	window      *sendWindow   // nil when unpaced
 	latency     time.Duration // moving average of request durations
 }
 
