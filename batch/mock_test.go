@@ -361,6 +361,22 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
+// Release moves time past every wait and turns the clock automatic: each
+// later Sleep returns at once. Tests call it once the moment they held time
+// for has been checked, so that waits begun in any order still end.
+func (c *fakeClock) Release(d time.Duration) {
+	c.mu.Lock()
+	c.manual = false
+	c.mu.Unlock()
+	c.Advance(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.waiters {
+		close(w.wake)
+	}
+	c.waiters = nil
+}
+
 // Sleeps returns every duration Sleep was called with.
 func (c *fakeClock) Sleeps() []time.Duration {
 	c.mu.Lock()

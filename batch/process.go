@@ -139,11 +139,6 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send f
 		if err == nil {
 			return true, nil
 		}
-		var berr *Error
-		if errors.As(err, &berr) && berr.RetryAfter > 0 {
-			w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
-			w.logger().Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
-		}
 		if r.Retry.decide(err, n, idempotent) != retry {
 			return true, err
 		}
@@ -196,6 +191,13 @@ func (r *run) send(ctx context.Context, w *row, send func(context.Context) error
 	}
 	err := send(ctx)
 	w.t.observe(r.Clock.Now().Sub(start))
+	// Pause before this request's slots are released: a request waiting for
+	// them must find the pause in place.
+	var berr *Error
+	if errors.As(err, &berr) && berr.RetryAfter > 0 {
+		w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
+		w.logger().Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
+	}
 	return err
 }
 
