@@ -92,6 +92,7 @@ type Parser struct {
 	opsOnly bool
 	// Reading ahead: see nextDecoded.
 	batches   chan []decoded
+	free      chan []decoded // used batches, back for reuse
 	cur       []decoded
 	pos       int
 	endErr    error // the final error, set before batches closes
@@ -276,12 +277,19 @@ const prefetch = 256
 // million-row file the two share the machine's cores.
 func (p *Parser) nextDecoded() decoded {
 	if p.batches == nil {
-		p.batches = make(chan []decoded, 4)
+		p.batches, p.free = make(chan []decoded, 4), make(chan []decoded, 6)
 		go p.decodeAll()
 	}
 	for p.pos >= len(p.cur) {
+		if p.cur != nil {
+			select { // hand the used batch back for reuse
+			case p.free <- p.cur[:0]:
+			default:
+			}
+		}
 		b, ok := <-p.batches
 		if !ok {
+			p.cur = nil
 			return decoded{err: p.endErr}
 		}
 		p.cur, p.pos = b, 0
@@ -295,7 +303,7 @@ func (p *Parser) nextDecoded() decoded {
 // decodeAll reads every record, in batches, until a final error or Close.
 func (p *Parser) decodeAll() {
 	defer close(p.batches)
-	batch := make([]decoded, 0, prefetch)
+	batch := p.newBatch()
 	for {
 		d := p.decode()
 		batch = append(batch, d)
@@ -306,12 +314,21 @@ func (p *Parser) decodeAll() {
 			case <-p.done:
 				return
 			}
-			batch = make([]decoded, 0, prefetch)
+			batch = p.newBatch()
 		}
 		if final {
 			p.endErr = d.err
 			return
 		}
+	}
+}
+
+func (p *Parser) newBatch() []decoded {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return make([]decoded, 0, prefetch)
 	}
 }
 
