@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +29,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
+	"github.com/userbatch/userbatch/batch"
 )
 
 // BenchmarkScale measures what issue 4 asks of the tool and prints a table:
@@ -31,7 +37,7 @@ import (
 //	go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x
 //
 // UB_BENCH_ROWS sets the large file's rows (default 1,000,000);
-// UB_BENCH_ONLY=throughput|memory|pacing runs one part.
+// UB_BENCH_ONLY=throughput|memory|parse|pacing runs one part.
 func BenchmarkScale(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
@@ -45,6 +51,9 @@ func BenchmarkScale(b *testing.B) {
 		}
 		if only == "" || only == "memory" {
 			benchMemory(b, &t, rows)
+		}
+		if only == "" || only == "parse" {
+			benchParse(b, &t, rows)
 		}
 		if only == "" || only == "pacing" {
 			benchPacing(b, &t, 400, 0, 4000)
@@ -283,6 +292,66 @@ func vmHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// benchParse times validating a file (parse and validate every row, as
+// `validate` does) against reading it with bare encoding/csv; best of 3 each.
+func benchParse(b *testing.B, t *table, rows int) {
+	path := benchCSV(b, b.TempDir(), rows)
+	bare, ours := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+	for range 3 {
+		bare = min(bare, timed(b, path, readBare))
+		ours = min(ours, timed(b, path, readValidated))
+	}
+	perSec := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(rows)/d.Seconds()) }
+	t.add("parse+validate vs bare encoding/csv", strconv.Itoa(rows), perSec(ours), perSec(bare),
+		fmt.Sprintf("%.2f", float64(bare)/float64(ours)), "", "", "",
+		fmt.Sprintf("%v vs %v: validate takes %.1fx the bare read", ours.Round(time.Millisecond), bare.Round(time.Millisecond), float64(ours)/float64(bare)))
+}
+
+func timed(b *testing.B, path string, read func(io.Reader) error) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	if err := read(f); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func readBare(r io.Reader) error {
+	cr := csv.NewReader(bufio.NewReader(r))
+	for {
+		if _, err := cr.Read(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+func readValidated(r io.Reader) error {
+	targets := batch.Targets{"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable}}}
+	p, err := batch.NewParser(r, targets)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	p.OpsOnly()
+	for {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if !row.Valid() {
+			return fmt.Errorf("line %d: %v", row.Line, row.Problems)
+		}
+	}
 }
 
 // benchPacing runs n rows at rate r against a fake with the given latency,
