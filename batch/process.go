@@ -50,6 +50,11 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 }
 
 func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
+	if w.t.protects(w.op) {
+		w.res.Outcome = Skipped
+		w.res.Detail = "protected user: this target never disables, downgrades or toggles it (protected in targets.yaml)"
+		return true
+	}
 	reader, canRead := w.t.Adapter.(Reader)
 	if canRead && (w.op.Action == Disable || w.op.Action == Enable) {
 		var st State

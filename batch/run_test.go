@@ -926,3 +926,35 @@ func TestSendWindow(t *testing.T) {
 		t.Errorf("an unpaced target needs no window")
 	}
 }
+
+// TestRunProtectedUsers: a protected user is never disabled, downgraded or
+// toggled, and nothing is sent for such a row; giving access back is allowed.
+func TestRunProtectedUsers(t *testing.T) {
+	m := &mockAdapter{}
+	r := newRunner(2, map[string]Adapter{"a": m})
+	r.Targets["a"].Protected = map[string]bool{"admin-1": true}
+	ops := []Op{
+		newOp(0, "a", "admin-1", Disable),
+		newOp(1, "a", "admin-1", Enable),
+		newOp(2, "a", "someone", Disable),
+		newOp(3, "a", "admin-1", ToggleStatus),
+	}
+	sink := &memSink{}
+	if err := r.Run(context.Background(), sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	for i, want := range []Outcome{Skipped, Applied, Applied, Skipped} {
+		if got[i].Outcome != want {
+			t.Errorf("row %d: %s, want %s", i, got[i].Outcome, want)
+		}
+	}
+	if got[0].Attempts != 0 || !strings.Contains(got[0].Detail, "protected") {
+		t.Errorf("protected row: %+v", got[0])
+	}
+	for _, c := range m.Calls() {
+		if c.Op.User == "admin-1" && c.Op.Action != Enable {
+			t.Errorf("a request was sent for protected row %d", c.Op.Index)
+		}
+	}
+}

@@ -26,12 +26,27 @@ type Target struct {
 	AutoConcurrency bool
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration
+	// Protected users are never disabled, downgraded or toggled here: such
+	// rows end skipped without a request.
+	Protected map[string]bool
 
 	mu          sync.Mutex
 	pausedUntil time.Time
 	slots       *inflight
 	window      *sendWindow   // nil when unpaced
 	latency     time.Duration // moving average of request durations
+}
+
+// protects reports whether op would take a protected user's access away.
+func (t *Target) protects(op Op) bool {
+	if !t.Protected[op.User] {
+		return false
+	}
+	switch op.Action {
+	case Disable, DowngradeRole, ToggleStatus:
+		return true
+	}
+	return false
 }
 
 // autoStart is the cap before any latency is known.
