@@ -1,0 +1,112 @@
+package httpcall
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+func TestSegmentStaysOneSegment(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":             "alice",
+		"../x?y=1":          "..%2Fx%3Fy=1",
+		"..":                "%2E%2E",
+		".":                 "%2E",
+		"a/b#c":             "a%2Fb%23c",
+		"PHONE:+8190":       "PHONE:%2B8190",
+		"EMAIL:a@b.example": "EMAIL:a@b.example",
+		"50%":               "50%25",
+	} {
+		got := Segment(in)
+		if got != want {
+			t.Errorf("Segment(%q) = %q, want %q", in, got, want)
+		}
+		u, err := URL("http://h/base", "/users/"+got+"/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(u.EscapedPath(), "/")
+		if len(parts) != 5 || parts[3] != got {
+			t.Errorf("%q: path %q does not keep it as one segment", in, u.EscapedPath())
+		}
+		if back, _ := url.PathUnescape(parts[3]); back != in {
+			t.Errorf("%q: the server would read %q", in, back)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"7":   7 * time.Second,
+		" 30": 30 * time.Second,
+		"0":   0, "-3": 0, "": 0, "soon": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Hour).Format(http.TimeFormat):       0,
+	} {
+		if got := ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestDoClassifiesTransportFailures: a refused connection never reached the
+// vendor (retryable); a timeout may have (ambiguous); no message quotes the
+// URL, whose query may hold a key.
+func TestDoClassifiesTransportFailures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/x?apikey=s3cret"
+	ln.Close()
+	req, _ := http.NewRequest(http.MethodPost, closed, nil)
+	_, _, err = Do(http.DefaultClient, req)
+	wantKind(t, err, batch.Retryable, batch.CodeNetwork)
+
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, slow.URL+"/x?apikey=s3cret", nil)
+	_, _, err = Do(http.DefaultClient, req)
+	wantKind(t, err, batch.Ambiguous, batch.CodeTimeout)
+}
+
+func wantKind(t *testing.T, err error, kind batch.Kind, code string) {
+	t.Helper()
+	var berr *batch.Error
+	if !errors.As(err, &berr) || berr.Kind != kind || berr.Code != code {
+		t.Fatalf("error %v, want %v %s", err, kind, code)
+	}
+	if strings.Contains(err.Error(), "s3cret") || strings.Contains(berr.Message, "s3cret") {
+		t.Errorf("error %q quotes the URL's key", err)
+	}
+}
+
+func TestCommon(t *testing.T) {
+	now := time.Now()
+	for status, want := range map[int]batch.Kind{429: batch.Retryable, 500: batch.Ambiguous, 503: batch.Ambiguous, 404: 0, 200: 0} {
+		resp := &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {"2"}}}
+		err := Common(resp, "", now)
+		if want == 0 {
+			if err != nil {
+				t.Errorf("%d: %v, want nil (the vendor's own code decides)", status, err)
+			}
+			continue
+		}
+		if err == nil || err.Kind != want || err.RetryAfter != 2*time.Second {
+			t.Errorf("%d: %+v, want %v with Retry-After 2s", status, err, want)
+		}
+	}
+}

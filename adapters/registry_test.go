@@ -1,0 +1,41 @@
+package adapters
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// TestRegistry: every vendor builds from complete settings, refuses missing
+// credentials by name, and supports exactly the actions it lists.
+func TestRegistry(t *testing.T) {
+	full := Settings{BaseURL: "https://vendor.example.com/api", APIKey: "k", Token: "t",
+		Extra: map[string]string{"app_id": "app", "email": "ops@example.com"}}
+	if !slices.IsSorted(Names()) || len(Names()) != len(Vendors) {
+		t.Errorf("Names() = %v", Names())
+	}
+	for _, v := range Vendors {
+		a, err := New(v.Name, full)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		for _, act := range batch.Actions {
+			if got, want := a.Supports(act), slices.Contains(v.Actions, act); got != want {
+				t.Errorf("%s: Supports(%s) = %v, the registry says %v", v.Name, act, got, want)
+			}
+		}
+		if _, err := New(v.Name, Settings{BaseURL: full.BaseURL, Extra: map[string]string{}}); err == nil ||
+			!strings.Contains(err.Error(), "required") {
+			t.Errorf("%s without credentials: %v", v.Name, err)
+		}
+		if _, ok := Lookup(v.Name); !ok {
+			t.Errorf("Lookup(%s) failed", v.Name)
+		}
+	}
+	if _, err := New("nosuch", full); err == nil {
+		t.Errorf("an unknown vendor was built")
+	}
+}
