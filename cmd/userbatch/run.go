@@ -123,7 +123,7 @@ func execute(ctx context.Context, o *runOptions, cfg *config, log zerolog.Logger
 	}
 	st := plan.state
 	run := reports.Run{StartedAt: time.Now(), DryRun: o.dryRun}
-	stopped, runErr := applyAll(ctx, o, log, targets, infos, in, j, st)
+	stopped, runErr := applyAll(ctx, o, log, targets, infos, in, j, st, counts.valid)
 	run.FinishedAt, run.Stopped = time.Now(), stopped
 	if err := j.Close(); runErr == nil {
 		runErr = err
@@ -260,7 +260,7 @@ func newHTTPClient() *http.Client {
 // applyAll runs every row not yet settled. It returns whether the run was
 // stopped by a signal.
 func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets map[string]*batch.Target,
-	infos batch.Targets, in *input, j *batch.Journal, st *batch.JournalState) (bool, error) {
+	infos batch.Targets, in *input, j *batch.Journal, st *batch.JournalState, total int) (bool, error) {
 	if err := j.Started(time.Now()); err != nil {
 		return false, err
 	}
@@ -284,7 +284,8 @@ func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets ma
 	stop := make(chan struct{})
 	stopped := watchSignals(o, log, stop, cancel)
 	r := &batch.Runner{Targets: targets, DryRun: o.dryRun, Workers: o.workers, Stop: stop, Log: log}
-	err = r.Run(ctx, pending(p, func(row batch.Row) bool { return o.includes(row.Op) && !skip(row.Index) }), j)
+	sink := newProgress(j, log, total)
+	err = r.Run(ctx, pending(p, func(row batch.Row) bool { return o.includes(row.Op) && !skip(row.Index) }), sink)
 	return stopped(), err
 }
 
