@@ -1,9 +1,10 @@
-// Package fakehttp injects faults into the fake vendor servers: latency,
-// error statuses, 429 with Retry-After, connection resets before a request is
-// processed, and connections dropped after it was. A fake parses a request,
-// asks Before whether to go on, changes its state, and asks After whether to
-// answer. Fakes share this and nothing else: each is written from its
-// vendor's contract alone.
+// Package fakehttp holds what the fake vendor servers share. Injector injects
+// faults: latency, error statuses, 429 with Retry-After, connection resets
+// before a request is processed, and connections dropped after it was. A fake
+// parses a request, asks Before whether to go on, changes its state, and asks
+// After whether to answer. Users is a fake's table of user states and the
+// writes each received. Fakes share these and nothing else: each is written
+// from its vendor's contract alone.
 package fakehttp
 
 import (

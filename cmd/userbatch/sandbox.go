@@ -60,9 +60,14 @@ func sandboxRun(ctx context.Context, o *sandboxOptions, ready chan<- string) err
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Let answers in progress finish; connections a client opened and never
+	// used would hold Shutdown for seconds, so close what remains after that.
+	shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

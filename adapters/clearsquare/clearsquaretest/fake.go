@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
@@ -44,11 +43,6 @@ type User struct {
 	Active bool
 }
 
-type record struct {
-	User
-	writes int
-}
-
 // Server is the fake. It is safe for concurrent use.
 type Server struct {
 	// Faults injects latency, error statuses, resets and drops.
@@ -56,44 +50,23 @@ type Server struct {
 
 	opts     Options
 	requests atomic.Int64
-
-	mu    sync.Mutex
-	users map[string]*record
+	users    *fakehttp.Users[User]
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: map[string]*record{}}
+	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Active: true})}
 }
 
 // AddUser creates or replaces user id in state st, with no writes counted.
-func (s *Server) AddUser(id string, st User) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[id] = &record{User: st}
-}
+func (s *Server) AddUser(id string, st User) { s.users.Add(id, st) }
 
 // User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[id]
-	if !ok {
-		return User{}, false
-	}
-	return rec.User, true
-}
+func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
 
 // Writes counts the toggles processed for id: requests that passed
 // validation and authentication and changed the user's state.
-func (s *Server) Writes(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rec, ok := s.users[id]; ok {
-		return rec.writes
-	}
-	return 0
-}
+func (s *Server) Writes(id string) int { return s.users.Writes(id) }
 
 // Requests counts every request received, rejected ones included.
 func (s *Server) Requests() int { return int(s.requests.Load()) }
@@ -165,22 +138,11 @@ func (s *Server) authorized(r *http.Request, bodyToken string) bool {
 		token == s.opts.Token && bodyToken == s.opts.Token
 }
 
-// toggle flips user id, creating it first under AutoCreate. It reports
-// false for an unknown user.
+// toggle flips user id, creating it first, active, under AutoCreate. It
+// reports false for an unknown user.
 func (s *Server) toggle(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[id]
-	if !ok {
-		if !s.opts.AutoCreate {
-			return false
-		}
-		rec = &record{User: User{Active: true}}
-		s.users[id] = rec
-	}
-	rec.Active = !rec.Active
-	rec.writes++
-	return true
+	_, ok := s.users.Update(id, true, func(u *User) { u.Active = !u.Active })
+	return ok
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -54,44 +53,30 @@ type Server struct {
 
 	opts     Options
 	requests atomic.Int64
-
-	mu     sync.Mutex
-	users  map[string]User
-	writes map[string]int
+	users    *fakehttp.Users[User]
 }
 
 // New returns a fake that accepts opts' credentials and holds no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: map[string]User{}, writes: map[string]int{}}
+	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Role: Customer})}
 }
 
-// AddUser creates or replaces user id.
+// AddUser creates or replaces user id, with no writes counted.
 func (s *Server) AddUser(id string, u User) {
 	if u.Role == "" {
 		u.Role = Customer
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[id] = u
+	s.users.Add(id, u)
 }
 
 // User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[id]
-	return u, ok
-}
+func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
 
 // Writes counts the POSTs for user id that passed authentication and
 // validation and were evaluated against the user: the ones that changed
 // state, repeats that changed nothing, and the ones answered 403 because the
 // user's role did not allow the change (the fake processed those too).
-func (s *Server) Writes(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.writes[id]
-}
+func (s *Server) Writes(id string) int { return s.users.Writes(id) }
 
 // Requests counts every request received, including rejected ones.
 func (s *Server) Requests() int { return int(s.requests.Load()) }
@@ -166,27 +151,39 @@ func readForm(w http.ResponseWriter, r *http.Request) (form url.Values, status i
 // process validates req against the stored user and applies it. It returns
 // the status and body to answer.
 func (s *Server) process(req request, errs fieldErrors) (int, envelope) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[req.id]
-	if !ok && s.opts.AutoCreate {
-		u, ok = User{Role: Customer}, true
-	}
-	// The vendor reports one problem per field: a unique_id that is already
-	// blank or too long is not looked up.
-	if _, bad := errs[fieldUniqueID]; !ok && !bad {
-		errs.add(fieldUniqueID, msgNoUser)
-	}
 	if len(errs) > 0 {
-		return http.StatusBadRequest, envelope{StatusCode: http.StatusBadRequest, Errors: errs}
+		// The vendor reports one problem per field: a unique_id that is
+		// already blank or too long is not looked up. A request that fails
+		// validation creates no user, even under AutoCreate.
+		if _, bad := errs[fieldUniqueID]; !bad && !s.exists(req.id) {
+			errs.add(fieldUniqueID, msgNoUser)
+		}
+		return badRequest(errs)
 	}
-	s.writes[req.id]++
-	u, refusal := apply(u, req)
-	s.users[req.id] = u // also keeps an auto-created user that a 403 left unchanged
-	if refusal != "" {
+	// The role decides a 403 under the lock, so that concurrent role
+	// changes see each other. A 403 counts as a write, and keeps an
+	// auto-created user that it left unchanged.
+	var refusal string
+	_, ok := s.users.Update(req.id, true, func(u *User) { *u, refusal = apply(*u, req) })
+	switch {
+	case !ok:
+		errs.add(fieldUniqueID, msgNoUser)
+		return badRequest(errs)
+	case refusal != "":
 		return http.StatusForbidden, detailEnvelope(http.StatusForbidden, refusal)
 	}
 	return http.StatusOK, envelope{StatusCode: http.StatusOK, Errors: fieldErrors{}}
+}
+
+// exists reports whether user id is known, or would be created on first
+// touch.
+func (s *Server) exists(id string) bool {
+	_, ok := s.users.Get(id)
+	return ok || s.opts.AutoCreate
+}
+
+func badRequest(errs fieldErrors) (int, envelope) {
+	return http.StatusBadRequest, envelope{StatusCode: http.StatusBadRequest, Errors: errs}
 }
 
 // apply changes u as req asks. A non-empty refusal is the vendor's 403

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
@@ -57,11 +56,6 @@ type User struct {
 	Disabled bool
 }
 
-type record struct {
-	User
-	writes int
-}
-
 // Server is the fake. It is safe for concurrent use.
 type Server struct {
 	// Faults injects latency, error statuses, resets and drops.
@@ -69,45 +63,25 @@ type Server struct {
 
 	opts     Options
 	requests atomic.Int64
-
-	mu    sync.Mutex
-	users map[string]*record
+	// users creates unknown users enabled under AutoCreate, on a GET too.
+	users *fakehttp.Users[User]
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: map[string]*record{}}
+	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{})}
 }
 
 // AddUser creates or replaces the user named id (the unescaped path segment,
 // e.g. "LOGIN_NAME:alice") in state st, with no writes counted.
-func (s *Server) AddUser(id string, st User) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[id] = &record{User: st}
-}
+func (s *Server) AddUser(id string, st User) { s.users.Add(id, st) }
 
 // User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[id]
-	if !ok {
-		return User{}, false
-	}
-	return rec.User, true
-}
+func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
 
 // Writes counts the PUTs processed for id, repeats that changed nothing
 // included; rejected requests and GETs are not counted.
-func (s *Server) Writes(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rec, ok := s.users[id]; ok {
-		return rec.writes
-	}
-	return 0
-}
+func (s *Server) Writes(id string) int { return s.users.Writes(id) }
 
 // Requests counts every request received, rejected ones included.
 func (s *Server) Requests() int { return int(s.requests.Load()) }
@@ -176,7 +150,7 @@ func (s *Server) authorized(r *http.Request) bool {
 }
 
 func (s *Server) get(w http.ResponseWriter, user string, after *fakehttp.After) {
-	st, ok := s.touch(user, nil)
+	st, ok := s.users.Update(user, false, nil)
 	if !ok {
 		s.notFound(w, user)
 		return
@@ -196,7 +170,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, user string, body [
 		writeJSON(w, http.StatusBadRequest, mediaJSON, kiiError{ErrorCode: "INVALID_INPUT_DATA", Message: msg})
 		return
 	}
-	if _, ok := s.touch(user, &disabled); !ok {
+	if _, ok := s.users.Update(user, true, func(u *User) { u.Disabled = disabled }); !ok {
 		s.notFound(w, user)
 		return
 	}
@@ -222,27 +196,6 @@ func decodeUpdate(contentType string, body []byte) (bool, string) {
 		return false, "The field disabled is required"
 	}
 	return *req.Disabled, ""
-}
-
-// touch returns user's state, first setting Disabled and counting a write
-// when set is not nil. Under AutoCreate an unknown user is created enabled;
-// otherwise touch reports false for it.
-func (s *Server) touch(user string, set *bool) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[user]
-	if !ok {
-		if !s.opts.AutoCreate {
-			return User{}, false
-		}
-		rec = &record{}
-		s.users[user] = rec
-	}
-	if set != nil {
-		rec.Disabled = *set
-		rec.writes++
-	}
-	return rec.User, true
 }
 
 func (s *Server) notFound(w http.ResponseWriter, user string) {

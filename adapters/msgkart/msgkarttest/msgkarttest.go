@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
@@ -57,53 +56,29 @@ type Server struct {
 
 	opts     Options
 	requests atomic.Int64
-
-	mu    sync.Mutex
-	users map[string]*record
-}
-
-// record is one user and the writes processed for it.
-type record struct {
-	status string
-	writes int
+	users    *fakehttp.Users[User]
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: map[string]*record{}}
+	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Status: StatusAvailable})}
 }
 
-// AddUser creates or replaces user id. An empty Status means Available.
+// AddUser creates or replaces user id, with no writes counted. An empty
+// Status means Available.
 func (s *Server) AddUser(id string, u User) {
 	if u.Status == "" {
 		u.Status = StatusAvailable
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.users[id] = &record{status: u.Status}
+	s.users.Add(id, u)
 }
 
 // User returns a snapshot of user id, and whether it exists.
-func (s *Server) User(id string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[id]
-	if !ok {
-		return User{}, false
-	}
-	return User{Status: rec.status}, true
-}
+func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
 
 // Writes counts the enable and disable POSTs for id that passed the
 // credential check and were processed, repeats that changed nothing included.
-func (s *Server) Writes(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rec, ok := s.users[id]; ok {
-		return rec.writes
-	}
-	return 0
-}
+func (s *Server) Writes(id string) int { return s.users.Writes(id) }
 
 // Requests counts every request received, rejected ones included.
 func (s *Server) Requests() int { return int(s.requests.Load()) }
@@ -201,28 +176,19 @@ func route(escaped string) (id, verb string, ok bool) {
 // touch applies verb to user id and returns the resulting status; found is
 // false for an unknown user unless AutoCreate is set.
 func (s *Server) touch(id, verb string) (status string, found bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.users[id]
-	if !ok {
-		if !s.opts.AutoCreate {
-			return "", false
+	write := verb == "enable" || verb == "disable"
+	st, found := s.users.Update(id, write, func(u *User) {
+		switch verb {
+		case "enable":
+			// Enabling a user who is merely Busy or Away must not reset them.
+			if u.Status == StatusDisabled {
+				u.Status = StatusAvailable
+			}
+		case "disable":
+			u.Status = StatusDisabled
 		}
-		rec = &record{status: StatusAvailable}
-		s.users[id] = rec
-	}
-	switch verb {
-	case "enable":
-		// Enabling a user who is merely Busy or Away must not reset them.
-		if rec.status == StatusDisabled {
-			rec.status = StatusAvailable
-		}
-		rec.writes++
-	case "disable":
-		rec.status = StatusDisabled
-		rec.writes++
-	}
-	return rec.status, true
+	})
+	return st.Status, found
 }
 
 func answer(w http.ResponseWriter, status int, body string) {
