@@ -6,6 +6,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -108,7 +109,8 @@ type Result struct {
 	Message    string        `json:"message,omitempty"`
 	Duration   time.Duration `json:"duration_ns"`
 	FinishedAt time.Time     `json:"finished_at"`
-	// Retries counts the attempts after the first, reads included.
+	// Retries counts the requests that were retries of a failed one (a read
+	// followed by a write is two attempts and no retry).
 	Retries int `json:"retries,omitempty"`
 }
 
@@ -282,4 +284,14 @@ func (h Header) Field(rec []string, col string) string {
 		return ""
 	}
 	return rec[i]
+}
+
+// SortedNames returns m's keys, sorted.
+func SortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

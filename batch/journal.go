@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -495,14 +494,4 @@ func readLineAt(f *os.File, off int64) ([]byte, error) {
 // Close removes the index and closes the journal.
 func (o *OutcomeIndex) Close() error {
 	return errors.Join(o.index.Close(), o.journal.Close())
-}
-
-// SortedNames returns m's keys, sorted.
-func SortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
