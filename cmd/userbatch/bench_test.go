@@ -309,21 +309,21 @@ func benchParse(b *testing.B, t *table, rows int) {
 		fmt.Sprintf("%v vs %v: validate takes %.1fx the bare read", ours.Round(time.Millisecond), bare.Round(time.Millisecond), float64(ours)/float64(bare)))
 }
 
-func timed(b *testing.B, path string, read func(io.Reader) error) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+func timed(b *testing.B, path string, read func(string) error) time.Duration {
 	start := time.Now()
-	if err := read(f); err != nil {
+	if err := read(path); err != nil {
 		b.Fatal(err)
 	}
 	return time.Since(start)
 }
 
-func readBare(r io.Reader) error {
-	cr := csv.NewReader(bufio.NewReader(r))
+func readBare(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cr := csv.NewReader(bufio.NewReader(f))
 	for {
 		if _, err := cr.Read(); errors.Is(err, io.EOF) {
 			return nil
@@ -333,25 +333,15 @@ func readBare(r io.Reader) error {
 	}
 }
 
-func readValidated(r io.Reader) error {
+// readValidated is validate's own loop.
+func readValidated(path string) error {
 	targets := batch.Targets{"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable}}}
-	p, err := batch.NewParser(r, targets)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	p.OpsOnly()
-	for {
-		row, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
+	return eachRow(path, targets, func(_ batch.Header, row batch.Row) error {
 		if !row.Valid() {
 			return fmt.Errorf("line %d: %v", row.Line, row.Problems)
 		}
-	}
+		return nil
+	})
 }
 
 // benchPacing runs n rows at rate r against a fake with the given latency,
