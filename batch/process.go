@@ -72,17 +72,17 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		w.res.HTTPStatus = st.HTTPStatus
 		switch {
 		case st.InState && r.DryRun:
-			w.res.Outcome, w.res.Detail = Planned, "no change: "+st.Current
+			w.res.Outcome, w.res.Detail, w.res.Message = Planned, "no change", "current state: "+st.Current
 			return true
 		case st.InState:
 			w.res.Outcome, w.res.Detail = Already, "already "+st.Current
 			return true
 		case r.DryRun:
-			w.res.Outcome, w.res.Detail = Planned, "would change: "+st.Current+" now"
+			w.res.Outcome, w.res.Detail, w.res.Message = Planned, "would change", "current state: "+st.Current
 			return true
 		}
 	} else if r.DryRun {
-		w.res.Outcome, w.res.Detail = Planned, "unknown state: this vendor's state cannot be read"
+		w.res.Outcome, w.res.Detail, w.res.Message = Planned, "unknown state", "this vendor's state cannot be read"
 		return true
 	}
 	return r.apply(ctx, waitCtx, w)

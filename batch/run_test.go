@@ -506,8 +506,8 @@ func TestRunReader(t *testing.T) {
 	}{
 		{"in state: already, no change sent", true, inState, Disable, false, Already, "already disabled", []string{"read 0 1"}},
 		{"not in state: read, then apply", true, notInState, Disable, false, Applied, "disabled", []string{"read 0 1", "apply 0 1"}},
-		{"dry run, in state", true, inState, Disable, true, Planned, "no change: disabled", []string{"read 0 1"}},
-		{"dry run, not in state", true, notInState, Enable, true, Planned, "would change: enabled now", []string{"read 0 1"}},
+		{"dry run, in state", true, inState, Disable, true, Planned, "no change", []string{"read 0 1"}},
+		{"dry run, not in state", true, notInState, Enable, true, Planned, "would change", []string{"read 0 1"}},
 		{"dry run, no reader", false, nil, Disable, true, Planned, "unknown state", nil},
 		{"dry run, no reader, toggle", false, nil, ToggleStatus, true, Planned, "unknown state", nil},
 		{"reader, action it cannot read", true, inState, UpgradeRole, false, Applied, "role set to", []string{"apply 0 1"}},
@@ -545,8 +545,9 @@ func TestRunReader(t *testing.T) {
 				t.Fatalf("%d results, want 1", len(res))
 			}
 			checkRow(t, res[0], op, c.want)
-			if !strings.HasPrefix(res[0].Detail, c.wantDetail) {
-				t.Errorf("detail %q, want it to start with %q", res[0].Detail, c.wantDetail)
+			// A plan's detail is exactly one of SPEC.md's three phrases.
+			if !strings.HasPrefix(res[0].Detail, c.wantDetail) || (c.want == Planned && res[0].Detail != c.wantDetail) {
+				t.Errorf("detail %q, want %q", res[0].Detail, c.wantDetail)
 			}
 			if got := tr.all(); !slices.Equal(got, c.wantTrace) {
 				t.Errorf("the vendor saw %q, want %q", got, c.wantTrace)

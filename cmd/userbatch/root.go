@@ -42,6 +42,8 @@ func badInput(format string, args ...any) error {
 type globalOptions struct {
 	logFormat string
 	logLevel  string
+	// workers caps requests in flight across all targets (0: no cap).
+	workers int
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
@@ -91,6 +93,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.IntVar(&g.workers, "workers", 0, "most requests in flight across all targets (0: each target's concurrency alone)")
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newDemoCmd(g), newSandboxCmd(g), newVendorsCmd(g), newReportCmd(g))
 	return root
 }

@@ -29,7 +29,6 @@ type runOptions struct {
 	dryRun      bool
 	resume      bool
 	skipInvalid bool
-	workers     int
 	grace       time.Duration
 	shardFlag   string
 	shard       batch.Shard
@@ -61,7 +60,6 @@ to REPORT_DIR. A file with any invalid row sends nothing (see --skip-invalid).`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "read current state where the vendor allows and report the plan; send no change")
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted run recorded in REPORT_DIR's journal")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "send the valid rows even if some rows are invalid (those are reported invalid)")
-	f.IntVar(&o.workers, "workers", 0, "most requests in flight across all targets (0: each target's concurrency alone)")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
 	f.StringVar(&o.shardFlag, "shard", "", "process only shard K/N: the rows whose (target, user) hashes to K of N (e.g. $(JOB_COMPLETION_INDEX)/8)")
 	f.BoolVar(&o.shardFullRate, "shard-full-rate", false, "with --shard, give this shard each target's whole rate (default: rate divided by N)")
