@@ -44,9 +44,9 @@ type globalOptions struct {
 	logLevel  string
 	// workers caps requests in flight across all targets (0: no cap).
 	workers int
-	stdin     io.Reader
-	stdout    io.Writer
-	stderr    io.Writer
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
