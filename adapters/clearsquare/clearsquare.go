@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/userbatch/userbatch/adapters/httpcall"
@@ -47,20 +46,14 @@ type Client struct {
 // New checks cfg and returns a Client. It fails when base_url is missing or
 // not an absolute http(s) URL, or when token is missing.
 func New(cfg Config) (*Client, error) {
-	if cfg.BaseURL == "" {
-		return nil, errors.New("clearsquare: base_url is required")
-	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("clearsquare: base_url must be an absolute http(s) URL")
+	if err := httpcall.CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("clearsquare: %w", err)
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("clearsquare: token is required")
 	}
 	c := &Client{base: cfg.BaseURL, token: cfg.Token, client: cfg.Client, now: cfg.Now}
-	if c.client == nil {
-		c.client = &http.Client{}
-	}
+	c.client = httpcall.NoRedirects(c.client)
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -60,39 +60,20 @@ func New(cfg Config) (*Client, error) {
 		now = time.Now
 	}
 	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token,
-		http: noRedirects(cfg.Client), now: now, boundary: newBoundary()}, nil
+		http: httpcall.NoRedirects(cfg.Client), now: now, boundary: newBoundary()}, nil
 }
 
 func checkConfig(cfg Config) error {
+	if err := httpcall.CheckBaseURL(cfg.BaseURL); err != nil {
+		return err
+	}
 	switch {
-	case strings.TrimSpace(cfg.BaseURL) == "":
-		return errors.New("base_url is required")
 	case cfg.APIKey == "":
 		return errors.New("apikey is required")
 	case cfg.Token == "":
 		return errors.New("token is required")
 	}
-	u, err := httpcall.URL(cfg.BaseURL, pathBlock)
-	if err != nil {
-		return errors.New("base_url is not a valid URL")
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("base_url must be an absolute http or https URL")
-	}
 	return nil
-}
-
-// noRedirects returns a copy of c (or of a zero client) that does not follow
-// redirects: Go would resend a POST as a GET on 301/302, and would carry the
-// `apikey` header to whatever host the redirect names. A 3xx is classified
-// as an unexpected answer instead.
-func noRedirects(c *http.Client) *http.Client {
-	var cp http.Client
-	if c != nil {
-		cp = *c
-	}
-	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cp
 }
 
 // Supports reports whether epixel can perform a: disable, enable,

@@ -144,13 +144,40 @@ func Segment(s string) string {
 }
 
 // URL joins base (which may carry its own path prefix) and an already-escaped
-// path, keeping the escapes on the wire.
+// path, keeping the escapes on the wire. Its error does not quote base, which
+// may hold credentials.
 func URL(base, escapedPath string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/") + escapedPath)
 	if err != nil {
-		return nil, fmt.Errorf("base_url: %w", err)
+		return nil, errors.New("base_url is not a valid URL")
 	}
 	return u, nil
+}
+
+// CheckBaseURL is every adapter's check of its base_url: present, absolute,
+// http or https. Its errors name the key and never quote the value.
+func CheckBaseURL(base string) error {
+	if strings.TrimSpace(base) == "" {
+		return errors.New("base_url is required")
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("base_url must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// NoRedirects returns a copy of c (nil: a new client) that does not follow
+// redirects: Go would resend a POST as a GET on 301/302 and carry custom
+// credential headers, or a key in the query, to whatever host the redirect
+// names. The adapters classify a 3xx as an unexpected answer instead.
+func NoRedirects(c *http.Client) *http.Client {
+	var cp http.Client
+	if c != nil {
+		cp = *c
+	}
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // Snippet is a short, single-line excerpt of a body for messages.

@@ -110,3 +110,38 @@ func TestCommon(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckBaseURL(t *testing.T) {
+	for base, want := range map[string]string{
+		"https://h.example.com/api": "", "http://127.0.0.1:8080": "",
+		"": "required", "  ": "required", "ftp://h": "absolute", "h.example.com/api": "absolute",
+		"admin:hunter2@h.example.com": "absolute",
+	} {
+		err := CheckBaseURL(base)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckBaseURL(%q) = %v, want %q", base, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("CheckBaseURL quotes the URL: %v", err)
+		}
+	}
+}
+
+func TestNoRedirects(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the redirect was followed to %s", r.URL)
+	}))
+	defer target.Close()
+	srv := httptest.NewServer(http.RedirectHandler(target.URL+"/elsewhere", http.StatusFound))
+	defer srv.Close()
+	given := &http.Client{Timeout: time.Minute}
+	c := NoRedirects(given)
+	resp, err := c.Post(srv.URL, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || c.Timeout != time.Minute || given.CheckRedirect != nil {
+		t.Errorf("status %d, timeout %v, caller's client changed: %v", resp.StatusCode, c.Timeout, given.CheckRedirect != nil)
+	}
+}

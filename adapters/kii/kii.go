@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -51,12 +50,8 @@ type Client struct {
 // New checks cfg and returns a Client. It fails when base_url is missing or
 // not an absolute http(s) URL, or when app_id or token is missing.
 func New(cfg Config) (*Client, error) {
-	if cfg.BaseURL == "" {
-		return nil, errors.New("kii: base_url is required")
-	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("kii: base_url must be an absolute http(s) URL")
+	if err := httpcall.CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("kii: %w", err)
 	}
 	if cfg.AppID == "" {
 		return nil, errors.New("kii: app_id is required")
@@ -65,9 +60,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("kii: token is required")
 	}
 	c := &Client{base: cfg.BaseURL, appID: cfg.AppID, token: cfg.Token, client: cfg.Client, now: cfg.Now}
-	if c.client == nil {
-		c.client = &http.Client{}
-	}
+	c.client = httpcall.NoRedirects(c.client)
 	if c.now == nil {
 		c.now = time.Now
 	}

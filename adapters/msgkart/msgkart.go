@@ -30,8 +30,8 @@ type Config struct {
 	// Email is the calling account's email (config key email), used for rows
 	// that carry none. It may be empty when every row has its own.
 	Email string
-	// Client sends the requests; nil means a default client that does not
-	// follow redirects (see defaultClient).
+	// Client sends the requests (nil: a default client). A copy that does
+	// not follow redirects is used: see httpcall.NoRedirects.
 	Client *http.Client
 	// Now is the clock for Retry-After dates; nil means time.Now.
 	Now func() time.Time
@@ -51,34 +51,18 @@ type Client struct {
 // missing or base_url is not an absolute http(s) URL. An empty email is
 // accepted: rows may carry their own.
 func New(cfg Config) (*Client, error) {
-	if strings.TrimSpace(cfg.BaseURL) == "" {
-		return nil, errors.New("msgkart: base_url is required")
-	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("msgkart: base_url %q is not an absolute http(s) URL", cfg.BaseURL)
+	if err := httpcall.CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("msgkart: %w", err)
 	}
 	if cfg.APIKey == "" {
 		return nil, errors.New("msgkart: apikey is required")
 	}
 	c := &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, email: cfg.Email, client: cfg.Client, now: cfg.Now}
-	if c.client == nil {
-		c.client = defaultClient()
-	}
+	c.client = httpcall.NoRedirects(c.client)
 	if c.now == nil {
 		c.now = time.Now
 	}
 	return c, nil
-}
-
-// defaultClient is not http.DefaultClient, a global others may change.
-// Timeouts come from the caller's context. It does not follow redirects:
-// the key is in the query, and a redirect would hand it to whatever host
-// Location names (and turn the POST into a GET); a 3xx is classified instead.
-func defaultClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
 }
 
 // Supports reports true for disable and enable, the only changes msgkart has.

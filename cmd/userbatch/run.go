@@ -241,18 +241,12 @@ func buildTargets(cfg *config, client *http.Client, share float64) (map[string]*
 	return targets, nil
 }
 
-// newHTTPClient is shared by every target. It does not follow redirects: a
-// redirected admin call means a wrong base_url, and Go would turn the POST
-// into a GET.
+// newHTTPClient is shared by every target; each adapter uses a copy that
+// does not follow redirects (httpcall.NoRedirects).
 func newHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
-	return &http.Client{
-		Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return &http.Client{Transport: tr}
 }
 
 // applyAll runs every row not yet settled. It returns whether the run was
