@@ -256,6 +256,23 @@ func (p *Parser) Next() (Row, error) {
 	return row, nil
 }
 
+// Each calls fn for every remaining row, in order, and returns nil at the
+// end of the input, or the first error of Next or fn.
+func (p *Parser) Each(fn func(Row) error) error {
+	for {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+}
+
 // Close stops the reading ahead. Call it when not reading to the end.
 func (p *Parser) Close() {
 	p.closeOnce.Do(func() { close(p.done) })

@@ -1,10 +1,6 @@
 package batch
 
-import (
-	"errors"
-	"io"
-	"strings"
-)
+import "strings"
 
 // Replay pairs every row of the input with its outcome, in input order, and
 // passes each to fn. Rows that fail validation are Invalid; rows with no
@@ -12,25 +8,16 @@ import (
 // include rejects (another shard's, valid or not: an invalid row's op holds
 // its target and user as written) are left out. outcomes may be nil.
 func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
-	for {
-		row, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return p.Each(func(row Row) error {
 		if include != nil && !include(row.Op) {
-			continue
+			return nil
 		}
 		res, err := outcomeOf(p.header, row, outcomes, notRun)
 		if err != nil {
 			return err
 		}
-		if err := fn(row, res); err != nil {
-			return err
-		}
-	}
+		return fn(row, res)
+	})
 }
 
 func outcomeOf(h Header, row Row, outcomes *OutcomeIndex, notRun string) (Result, error) {

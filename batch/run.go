@@ -148,7 +148,7 @@ func (r *run) produce(ctx context.Context, src Source) error {
 		if _, ok := r.queues[op.Target]; !ok {
 			return fmt.Errorf("line %d: target %q is not configured", op.Line, op.Target)
 		}
-		if err := r.acquire(ctx, r.window); err != nil {
+		if err := r.window.Acquire(ctx, 1); err != nil {
 			return err
 		}
 		if r.seq.admit(op) {
@@ -158,22 +158,13 @@ func (r *run) produce(ctx context.Context, src Source) error {
 	// Wait for the rows in flight: they may still release parked rows. Only
 	// then may the queues close; on an error they stay open and the workers
 	// end through ctx instead.
-	if err := r.acquire(ctx, r.window, int64(r.Window)); err != nil {
+	if err := r.window.Acquire(ctx, int64(r.Window)); err != nil {
 		return err
 	}
 	for _, q := range r.queues {
 		close(q)
 	}
 	return nil
-}
-
-// acquire waits for n slots of sem, giving up when ctx ends.
-func (r *run) acquire(ctx context.Context, sem *semaphore.Weighted, n ...int64) error {
-	w := int64(1)
-	if len(n) > 0 {
-		w = n[0]
-	}
-	return sem.Acquire(ctx, w)
 }
 
 func (r *run) work(ctx, waitCtx context.Context, t *Target, q chan Op) error {

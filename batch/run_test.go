@@ -959,3 +959,50 @@ func TestRunProtectedUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestInflight: the cap blocks at its limit, a release or a larger limit
+// lets a waiter through, and a cancelled waiter leaves no trace.
+func TestInflight(t *testing.T) {
+	f := newInflight(2)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := f.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan error, 1)
+	go func() { got <- f.acquire(ctx) }()
+	f.release()
+	if err := wait(t, got, "a waiter after a release"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { got <- f.acquire(ctx) }()
+	f.setLimit(3)
+	if err := wait(t, got, "a waiter after the limit grew"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { got <- f.acquire(cctx) }()
+	cancel()
+	if err := wait(t, got, "a cancelled waiter"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled acquire: %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.used != 3 || f.waiting != 0 {
+		t.Errorf("used %d waiting %d, want 3 and 0", f.used, f.waiting)
+	}
+}
+
+// TestAutoLimit is Little's law with a 25% margin, within [1, ceiling].
+func TestAutoLimit(t *testing.T) {
+	for _, c := range []struct {
+		rate    rate.Limit
+		latency time.Duration
+		want    int
+	}{{400, 50 * time.Millisecond, 26}, {10, 50 * time.Millisecond, 2}, {1000, 10 * time.Second, 256}, {rate.Inf, time.Second, 256}} {
+		if got := autoLimit(rate.NewLimiter(c.rate, 1), c.latency, 256); got != c.want {
+			t.Errorf("autoLimit(%v/s, %v) = %d, want %d", c.rate, c.latency, got, c.want)
+		}
+	}
+}

@@ -95,10 +95,11 @@ func autoLimit(l *rate.Limiter, latency time.Duration, ceiling int) int {
 
 // inflight is a cap on requests in flight whose limit may change in use.
 type inflight struct {
-	mu    sync.Mutex
-	limit int
-	used  int
-	wake  chan struct{} // closed when a slot frees or the limit grows
+	mu      sync.Mutex
+	limit   int
+	used    int
+	waiting int           // acquirers blocked on wake
+	wake    chan struct{} // closed when a slot frees or the limit grows
 }
 
 func newInflight(limit int) *inflight {
@@ -114,12 +115,19 @@ func (f *inflight) acquire(ctx context.Context) error {
 			return nil
 		}
 		wake := f.wake
+		f.waiting++
 		f.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			f.mu.Lock()
+			f.waiting--
+			f.mu.Unlock()
 			return ctx.Err()
 		}
+		f.mu.Lock()
+		f.waiting--
+		f.mu.Unlock()
 	}
 }
 
@@ -139,7 +147,12 @@ func (f *inflight) setLimit(n int) {
 	f.limit = n
 }
 
+// wakeLocked wakes every blocked acquirer; with none (a fixed cap, where
+// each worker has its slot) it costs nothing on the hot path.
 func (f *inflight) wakeLocked() {
+	if f.waiting == 0 {
+		return
+	}
 	close(f.wake)
 	f.wake = make(chan struct{})
 }

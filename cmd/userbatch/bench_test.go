@@ -131,8 +131,14 @@ func benchThroughput(b *testing.B, t *table, n, conc int) {
 
 func pipelineOnce(b *testing.B, n, conc int) benchSummary {
 	_, srv, _ := benchFake(b, 0)
+	return runInProcess(b, benchConfig(srv.URL, 1e9, conc, strconv.Itoa(conc)), n)
+}
+
+// runInProcess runs n epixel rows through the real pipeline with the given
+// targets.yaml and returns the run's summary.
+func runInProcess(b *testing.B, targets string, n int) benchSummary {
 	dir := b.TempDir()
-	cfg, err := parseConfig([]byte(benchConfig(srv.URL, 1e9, conc, strconv.Itoa(conc))), noEnv)
+	cfg, err := parseConfig([]byte(targets), noEnv)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -336,7 +342,7 @@ func readBare(path string) error {
 // readValidated is validate's own loop.
 func readValidated(path string) error {
 	targets := batch.Targets{"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable}}}
-	return eachRow(path, targets, func(_ batch.Header, row batch.Row) error {
+	return eachRow(path, targets, func(row batch.Row) error {
 		if !row.Valid() {
 			return fmt.Errorf("line %d: %v", row.Line, row.Problems)
 		}
@@ -348,19 +354,8 @@ func readValidated(path string) error {
 // with concurrency auto, and checks what the vendor saw.
 func benchPacing(b *testing.B, t *table, r float64, latency time.Duration, n int) {
 	_, srv, st := benchFake(b, latency)
-	dir := b.TempDir()
-	cfg, err := parseConfig([]byte(benchConfig(srv.URL, r, 1, "auto")), noEnv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var out bytes.Buffer
-	o := &runOptions{globalOptions: &globalOptions{stdout: &out, stderr: &out}, reportDir: filepath.Join(dir, "r"),
-		input: benchCSV(b, dir, n), grace: time.Second}
-	if err := execute(context.Background(), o, cfg, zerolog.Nop()); err != nil {
-		b.Fatalf("%v\n%s", err, out.String())
-	}
+	s := runInProcess(b, benchConfig(srv.URL, r, 1, "auto"), n)
 	achieved, worst := st.rate()
-	s := summaryOf(b, o.reportDir)
 	t.add(fmt.Sprintf("pacing: rate %g, latency %v", r, latency), strconv.Itoa(n), fmt.Sprintf("%.1f", achieved),
 		fmt.Sprintf("%g", r), fmt.Sprintf("%.3f", achieved/r), "", ms(s.Latency.P50), ms(s.Latency.P99),
 		fmt.Sprintf("busiest 1s window: %d requests (limit %g + burst 1)", worst, r))

@@ -138,7 +138,7 @@ type validation struct{ valid, invalid int }
 func validateInput(path string, infos batch.Targets, w io.Writer, max int) (validation, error) {
 	var v validation
 	shown := 0
-	err := eachRow(path, infos, func(_ batch.Header, row batch.Row) error {
+	err := eachRow(path, infos, func(row batch.Row) error {
 		if row.Valid() {
 			v.valid++
 			return nil
@@ -158,31 +158,29 @@ func validateInput(path string, infos batch.Targets, w io.Writer, max int) (vali
 	return v, err
 }
 
-// eachRow parses the file at path and calls fn for every row.
-func eachRow(path string, infos batch.Targets, fn func(batch.Header, batch.Row) error) error {
+// eachRow parses the file at path and calls fn for every row's op.
+func eachRow(path string, infos batch.Targets, fn func(batch.Row) error) error {
+	p, done, err := openParser(path, infos)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	return p.Each(fn)
+}
+
+// openParser opens the input at path for one more pass; done closes it.
+func openParser(path string, infos batch.Targets) (*batch.Parser, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer f.Close()
 	p, err := batch.NewParser(f, infos)
 	if err != nil {
-		return err
+		f.Close()
+		return nil, nil, err
 	}
-	defer p.Close()
-	p.OpsOnly()
-	for {
-		row, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(p.Header(), row); err != nil {
-			return err
-		}
-	}
+	return p, func() { p.Close(); f.Close() }, nil
 }
 
 // refuseInvalid sends nothing and exits 2. When the directory is new it
@@ -260,16 +258,11 @@ func applyAll(ctx context.Context, o *runOptions, log zerolog.Logger, targets ma
 	if err != nil {
 		return false, err
 	}
-	f, err := os.Open(in.path)
+	p, done, err := openParser(in.path, infos)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	p, err := batch.NewParser(f, infos)
-	if err != nil {
-		return false, err
-	}
-	defer p.Close()
+	defer done()
 	p.OpsOnly()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -392,16 +385,11 @@ func finish(o *runOptions, in *input, infos batch.Targets, run reports.Run) erro
 // writeReport replays the input against the recorded outcomes into dir.
 func writeReport(dir, inputPath string, infos batch.Targets, idx *batch.OutcomeIndex, include func(batch.Op) bool,
 	notRun string, run reports.Run) (*reports.Summary, error) {
-	f, err := os.Open(inputPath)
+	p, done, err := openParser(inputPath, infos)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	p, err := batch.NewParser(f, infos)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
+	defer done()
 	w, err := reports.Create(dir, p.Header())
 	if err != nil {
 		return nil, err
