@@ -391,9 +391,12 @@ func scanJournal(path string, fn func(typ string, line []byte, off int64) error)
 
 // OutcomeIndex looks rows' results up in a journal by index without holding them
 // in memory: an index file of one offset per row points into the journal.
+// It is not safe for concurrent use: Lookup reuses its buffers.
 type OutcomeIndex struct {
 	journal *os.File
 	index   *os.File
+	line    []byte // the record being read, reused across lookups
+	chunk   []byte
 }
 
 // OpenOutcomeIndex indexes the journal at path. Call Close to remove the index.
@@ -465,7 +468,7 @@ func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
 	if v == 0 {
 		return Result{}, false, nil
 	}
-	line, err := readLineAt(o.journal, int64(v-1))
+	line, err := o.readLineAt(int64(v - 1))
 	if err != nil {
 		return Result{}, false, err
 	}
@@ -476,15 +479,20 @@ func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
 	return rec.Result, true, nil
 }
 
-func readLineAt(f *os.File, off int64) ([]byte, error) {
-	buf := make([]byte, 0, 1024)
-	chunk := make([]byte, 1024)
+// readLineAt reads the journal's line at off into o.line: the report reads
+// one per row, so the buffers are kept rather than made each time.
+func (o *OutcomeIndex) readLineAt(off int64) ([]byte, error) {
+	if o.chunk == nil {
+		o.chunk = make([]byte, 1024)
+	}
+	buf := o.line[:0]
 	for {
-		n, err := f.ReadAt(chunk, off+int64(len(buf)))
-		if i := bytes.IndexByte(chunk[:n], '\n'); i >= 0 {
-			return append(buf, chunk[:i]...), nil
+		n, err := o.journal.ReadAt(o.chunk, off+int64(len(buf)))
+		if i := bytes.IndexByte(o.chunk[:n], '\n'); i >= 0 {
+			o.line = append(buf, o.chunk[:i]...)
+			return o.line, nil
 		}
-		buf = append(buf, chunk[:n]...)
+		buf = append(buf, o.chunk[:n]...)
 		if err != nil {
 			return nil, fmt.Errorf("reading the journal at %d: %w", off, err)
 		}
