@@ -90,10 +90,6 @@ const (
 // Outcomes lists every outcome in report order.
 var Outcomes = []Outcome{Applied, Already, Planned, Invalid, Failed, Unknown, Skipped}
 
-// Settled reports whether a row with this outcome must never be sent again.
-// Failed is settled too: a re-run of failed rows goes through failed.csv.
-func (o Outcome) Settled() bool { return o != Skipped && o != "" }
-
 // Result is what happened to one row.
 type Result struct {
 	Index      int           `json:"i"`
