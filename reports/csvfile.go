@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -12,25 +13,28 @@ import (
 // million-row report costs few syscalls.
 const bufSize = 64 << 10
 
+// bom is the UTF-8 byte order mark that --excel writes first: without it
+// Excel reads a CSV in the system's code page and mangles non-ASCII names.
+const bomMark = "\xef\xbb\xbf"
+
 // partial is a file written under a temporary name in dir and renamed to its
 // final name by commit, so that a reader never mistakes a half-written file
-// for a finished one.
+// for a finished one. os.CreateTemp makes it 0600 (a umask can only narrow
+// that): report files hold user ids and emails. The temporary name is unique to this file
+// (".report.csv.123456.partial"), so two writers in one directory never
+// write into each other's files.
 type partial struct {
 	dir, name string // name is the final name
 	f         *os.File
 }
 
 func createPartial(dir, name string) (*partial, error) {
-	p := &partial{dir: dir, name: name}
-	f, err := os.Create(p.tempPath())
+	f, err := os.CreateTemp(dir, "."+name+".*.partial")
 	if err != nil {
 		return nil, errorf(name, err)
 	}
-	p.f = f
-	return p, nil
+	return &partial{dir: dir, name: name, f: f}, nil
 }
-
-func (p *partial) tempPath() string { return filepath.Join(p.dir, "."+p.name+".partial") }
 
 // close syncs and closes the file. The sync comes before the rename: otherwise
 // a crash could leave the final name pointing at data never written to disk.
@@ -49,38 +53,49 @@ func (p *partial) close() error {
 // a crash loses the rename, only the partial name remains, which is the safe
 // way to fail.
 func (p *partial) commit() error {
-	if err := os.Rename(p.tempPath(), filepath.Join(p.dir, p.name)); err != nil {
+	if err := os.Rename(p.f.Name(), filepath.Join(p.dir, p.name)); err != nil {
 		return errorf(p.name, err)
 	}
 	return nil
 }
 
-// discard closes and removes the file after a failed Create.
+// discard closes and removes the file, which is not to be committed.
 func (p *partial) discard() {
 	p.f.Close()
-	os.Remove(p.tempPath())
+	os.Remove(p.f.Name())
 }
 
-// csvFile is one report CSV. Lines end in "\n" and there is no byte order
-// mark: the files are plain UTF-8, which spreadsheets import as such and
-// which userbatch itself reads back (failed.csv, undo.csv). Every cell is
-// neutralised on the way out.
+// csvFile is one report CSV. Lines end in "\n"; the file is plain UTF-8,
+// with a byte order mark first only for Excel (Options.Excel), which
+// userbatch's parser skips when it reads failed.csv or undo.csv back. Every
+// cell is neutralised on the way out.
 type csvFile struct {
 	*partial
-	buf *bufio.Writer
-	csv *csv.Writer
-	out []string // neutralised copy of the record being written, reused
+	buf  *bufio.Writer
+	csv  *csv.Writer
+	out  []string // neutralised copy of the record being written, reused
+	rows int      // data rows written, the header not counted
 }
 
-func createCSV(dir, name string) (*csvFile, error) {
+func createCSV(dir, name string, excel bool) (*csvFile, error) {
 	p, err := createPartial(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	buf := bufio.NewWriterSize(p.f, bufSize)
+	if excel {
+		buf.WriteString(bomMark) // an error stays in buf and surfaces at the next flush
+	}
 	// csv.NewWriter adopts buf as is (it is a *bufio.Writer at least as
 	// large as its own default), so there is a single buffer.
 	return &csvFile{partial: p, buf: buf, csv: csv.NewWriter(buf)}, nil
+}
+
+// writeHeader writes the header line, which is not counted as a row.
+func (c *csvFile) writeHeader(names []string) error {
+	err := c.write(names)
+	c.rows--
+	return err
 }
 
 // write writes rec, neutralised, leaving rec itself untouched: it may be the
@@ -90,7 +105,14 @@ func (c *csvFile) write(rec []string) error {
 	for _, cell := range rec {
 		c.out = append(c.out, Neutralize(cell))
 	}
-	if err := c.csv.Write(c.out); err != nil {
+	return c.writeRaw(c.out)
+}
+
+// writeRaw writes rec as it is: cells already neutralised (a merge copies
+// cells read from a report).
+func (c *csvFile) writeRaw(rec []string) error {
+	c.rows++
+	if err := c.csv.Write(rec); err != nil {
 		return errorf(c.name, err)
 	}
 	return nil
@@ -109,25 +131,42 @@ func (c *csvFile) finish() error {
 // writeSummary writes s as indented JSON under summary.json's temporary name;
 // the caller commits it.
 func writeSummary(dir string, s *Summary) (*partial, error) {
-	p, err := createPartial(dir, SummaryFile)
+	return writeWhole(dir, SummaryFile, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	})
+}
+
+// writeWhole writes a file in one go under its temporary name; the caller
+// commits it.
+func writeWhole(dir, name string, write func(io.Writer) error) (*partial, error) {
+	p, err := createPartial(dir, name)
 	if err != nil {
 		return nil, err
 	}
-	enc := json.NewEncoder(p.f)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(s); err != nil {
-		p.f.Close()
-		return nil, errorf(SummaryFile, err)
+	buf := bufio.NewWriterSize(p.f, bufSize)
+	if err := write(buf); err != nil {
+		p.discard()
+		return nil, errorf(name, err)
 	}
-	return p, p.close()
+	if err := buf.Flush(); err != nil {
+		p.discard()
+		return nil, errorf(name, err)
+	}
+	if err := p.close(); err != nil {
+		os.Remove(p.f.Name())
+		return nil, err
+	}
+	return p, nil
 }
 
 // Neutralize returns cell with a leading "'" when it starts with a character
 // that makes a spreadsheet read it as a formula: "=", "+", "-", "@", tab or
-// carriage return. Every cell of report.csv, failed.csv and undo.csv goes
-// through it, header names included. userbatch's parser strips one leading
-// "'" before those same characters, so failed.csv and undo.csv run again as
-// they are: "-5" written as "'-5" is read back as "-5".
+// carriage return. Every cell of report.csv, failed.csv, check.csv and
+// undo.csv goes through it, header names included. userbatch's parser strips
+// one leading "'" before those same characters, so failed.csv and undo.csv
+// run again as they are: "-5" written as "'-5" is read back as "-5".
 func Neutralize(cell string) string {
 	if cell == "" {
 		return cell
@@ -135,6 +174,17 @@ func Neutralize(cell string) string {
 	switch cell[0] {
 	case '=', '+', '-', '@', '\t', '\r':
 		return "'" + cell
+	}
+	return cell
+}
+
+// unneutralize undoes Neutralize, for cells read back from a report.
+func unneutralize(cell string) string {
+	if len(cell) >= 2 && cell[0] == '\'' {
+		switch cell[1] {
+		case '=', '+', '-', '@', '\t', '\r':
+			return cell[1:]
+		}
 	}
 	return cell
 }

@@ -1,19 +1,24 @@
 // Package reports writes a run's report directory: report.csv, failed.csv,
-// undo.csv and summary.json (SPEC.md, "Report directory").
+// check.csv, undo.csv, report.html and summary.json (SPEC.md, "Report
+// directory").
 //
-// Everything streams. A Writer keeps counts per outcome, target and action and
-// a fixed-size latency histogram, never a per-row slice or map, so a run of a
-// million rows writes its report in flat memory.
+// Everything streams. A Writer keeps counts per outcome, target and action, a
+// fixed-size latency histogram, a bounded table of error messages and a
+// bounded timeline, never a per-row slice or map, so a run of a million rows
+// writes its report in flat memory. undo.csv, which lists rows last first,
+// waits in a spool on disk.
 //
-// Files are written under temporary names (".report.csv.partial") and renamed
-// into place by Close, summary.json last: a crash never leaves a half report
-// under a final name, and a summary.json in the directory means the report
-// beside it is complete.
+// Files are written 0600 under temporary names unique to the writer
+// (".report.csv.123456.partial") and renamed into place by Close,
+// summary.json last: a crash never leaves a half report under a final name,
+// and a summary.json in the directory means the report beside it is
+// complete.
 package reports
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -24,6 +29,7 @@ import (
 const (
 	ReportFile  = "report.csv"
 	FailedFile  = "failed.csv"
+	CheckFile   = "check.csv"
 	UndoFile    = "undo.csv"
 	SummaryFile = "summary.json"
 )
@@ -43,41 +49,65 @@ const finishedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 type Writer struct {
 	dir    string
 	h      batch.Header
+	opt    Options
 	report *csvFile
 	failed *csvFile
+	check  *csvFile
 	undo   *undoFile
-	rec    []string // report.csv line being built, reused for every row
+	rec    []string // report.csv line being built, reused
+	chk    []string // check.csv line being built, reused
 	tally  tally
+	page   *page
 	err    error // the first error met; every later Write returns it too
 	closed bool
 }
 
-// Create opens the report files in dir, which must exist, and writes their
-// headers. h is the input's header. The files stay under temporary names
-// until Close. An error names the file that could not be created; nothing is
-// left behind then.
+// Create opens the report files in dir with the default Options; see
+// CreateWith.
 func Create(dir string, h batch.Header) (*Writer, error) {
-	w := &Writer{dir: dir, h: h, tally: newTally()}
-	var err error
-	if w.report, err = createCSV(dir, ReportFile); err != nil {
+	return CreateWith(dir, h, Options{})
+}
+
+// CreateWith opens the report files in dir, which must exist, and writes
+// their headers. h is the input's header. The files stay under temporary
+// names until Close. An error names the file that could not be created;
+// nothing is left behind then.
+func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
+	w := &Writer{dir: dir, h: h, opt: opt, tally: newTally(), page: newPage()}
+	var files []*csvFile
+	fail := func(err error) (*Writer, error) {
+		for _, f := range files {
+			f.discard()
+		}
 		return nil, err
 	}
-	if w.failed, err = createCSV(dir, FailedFile); err != nil {
-		w.report.discard()
-		return nil, err
+	for _, f := range []struct {
+		dst  **csvFile
+		name string
+	}{{&w.report, ReportFile}, {&w.failed, FailedFile}, {&w.check, CheckFile}} {
+		c, err := createCSV(dir, f.name, opt.Excel)
+		if err != nil {
+			return fail(err)
+		}
+		*f.dst = c
+		files = append(files, c)
 	}
-	undo, err := createCSV(dir, UndoFile)
+	undo, err := createCSV(dir, UndoFile, opt.Excel)
 	if err != nil {
-		w.report.discard()
-		w.failed.discard()
-		return nil, err
+		return fail(err)
 	}
-	w.undo = newUndoFile(undo, h)
+	files = append(files, undo)
+	sp, err := newSpool(dir)
+	if err != nil {
+		return fail(err)
+	}
+	w.undo = newUndoFile(undo, sp, h)
 	w.rec = make([]string, len(reportColumns)+len(h.Passthrough))
-	w.keep(w.report.write(w.reportHeader()))
-	w.keep(w.failed.write(h.Names))
 	// The headers sit in the buffers: an error writing them surfaces on a
 	// later Write or on Close.
+	w.keep(w.report.writeHeader(w.reportHeader()))
+	w.keep(w.failed.writeHeader(h.Names))
+	w.keep(w.check.writeHeader(append(append([]string(nil), h.Names...), ColCheckReason)))
 	w.keep(w.undo.writeHeader())
 	return w, nil
 }
@@ -90,21 +120,30 @@ func (w *Writer) reportHeader() []string {
 	return head
 }
 
-// Write adds row's line to report.csv, and to failed.csv or undo.csv where it
-// belongs: failed.csv takes rows that ended failed, unknown or skipped;
-// undo.csv takes the reversing operations of every applied row. Rows must come
-// in input order, each exactly once. res is counted for the summary even when
-// writing fails. The error is the first one any write met, so once the disk
-// is full every later call reports it; the caller may keep going to Close.
+// Write adds row's line to report.csv, and to the file where it belongs:
+// failed.csv takes the rows that are safe to run again as they are (failed,
+// skipped, and unknown rows whose action Options.Repeatable allows);
+// check.csv takes the other unknown rows, with the reason; undo.csv takes
+// the reversing operations of every applied row. Rows must come in input
+// order, each exactly once. res is counted for the summary even when writing
+// fails. The error is the first one any write met, so once the disk is full
+// every later call reports it; the caller may keep going to Close.
 func (w *Writer) Write(row batch.Row, res batch.Result) error {
 	if w.closed {
 		return errors.New("reports: Write after Close")
 	}
 	w.tally.add(res)
+	w.page.addResult(row.Line, res)
 	w.keep(w.report.write(w.reportLine(row, res)))
 	switch res.Outcome {
-	case batch.Failed, batch.Unknown, batch.Skipped:
+	case batch.Failed, batch.Skipped:
 		w.keep(w.failed.write(row.Record))
+	case batch.Unknown:
+		if w.opt.repeatable(res.Target, res.Action) {
+			w.keep(w.failed.write(row.Record))
+		} else {
+			w.keep(w.check.write(w.checkLine(row, res)))
+		}
 	case batch.Applied:
 		w.keep(w.undo.write(row))
 	}
@@ -130,6 +169,17 @@ func (w *Writer) reportLine(row batch.Row, res batch.Result) []string {
 	for _, i := range w.h.Passthrough {
 		rec = append(rec, field(row.Record, i))
 	}
+	return rec
+}
+
+// checkLine is the input row's cells, padded to the header, then the reason.
+func (w *Writer) checkLine(row batch.Row, res batch.Result) []string {
+	rec := w.chk[:0]
+	for i := range w.h.Names {
+		rec = append(rec, field(row.Record, i))
+	}
+	rec = append(rec, CheckReason(row.Line, res))
+	w.chk = rec
 	return rec
 }
 
@@ -165,35 +215,55 @@ func field(rec []string, i int) string {
 	return rec[i]
 }
 
-// Close flushes and syncs the report files, writes summary.json, and renames
-// every file into place, summary.json last. It returns the summary, with
-// ExitCode set from the outcomes and run.Stopped, and the first error met by
-// any Write or by Close itself. The summary is returned even with an error,
-// so the caller can still print it; after an error nothing is renamed, and
-// the partial files stay in the directory for inspection.
+// Close writes undo.csv out of its spool, flushes and syncs the report
+// files, writes report.html and summary.json, and renames every file into
+// place, summary.json last. It returns the summary, with ExitCode set as Run
+// says, and the first error met by any Write or by Close itself. The summary
+// is returned even with an error, so the caller can still print it; after
+// an error nothing is renamed, and the partial files stay in the directory
+// for inspection.
 func (w *Writer) Close(run Run) (*Summary, error) {
 	if w.closed {
 		return nil, errors.New("reports: Close called twice")
 	}
 	w.closed = true
-	files := []*csvFile{w.report, w.failed, w.undo.csv}
+	w.keep(w.undo.finish())
+	files := []*csvFile{w.report, w.failed, w.check}
 	for _, f := range files {
 		w.keep(f.finish())
 	}
+	files = append(files, w.undo.csv)
 	s := w.tally.summary(run)
-	summary, err := writeSummary(w.dir, s)
-	w.keep(err)
+	s.FileRows = FileRows{Failed: w.failed.rows, Check: w.check.rows, Undo: w.undo.csv.rows}
 	if w.err != nil {
 		return s, w.err
 	}
-	for _, f := range files {
-		if err := f.commit(); err != nil {
+	page, err := writeWhole(w.dir, HTMLFile, func(out io.Writer) error { return w.page.writeHTML(out, s) })
+	if err != nil {
+		w.keep(err)
+		return s, w.err
+	}
+	summary, err := writeSummary(w.dir, s)
+	if err != nil {
+		w.keep(err)
+		return s, w.err
+	}
+	for _, p := range append(partials(files), page) {
+		if err := p.commit(); err != nil {
 			w.keep(err)
 			return s, w.err
 		}
 	}
 	w.keep(summary.commit())
 	return s, w.err
+}
+
+func partials(files []*csvFile) []*partial {
+	out := make([]*partial, len(files))
+	for i, f := range files {
+		out[i] = f.partial
+	}
+	return out
 }
 
 // keep records err when it is the first one.

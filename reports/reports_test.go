@@ -176,7 +176,7 @@ func TestUndoRules(t *testing.T) {
 			[]undoLine{{action: "upgrade-role", note: noteDowngrade}, {action: "enable"}}},
 	}
 	w, dir := create(t, h)
-	var want [][]string
+	var groups [][][]string // the undo rows of each applied row, in input order
 	for i, c := range cases {
 		user := "user" + string(rune('a'+i))
 		// The record's cells are the input's, deliberately unlike the
@@ -187,11 +187,18 @@ func TestUndoRules(t *testing.T) {
 		// Rows that did not end applied get no undo line.
 		write(t, w, batch.Row{Line: 2 * i, Record: rec, Op: op}, batch.Result{Outcome: batch.Already})
 		write(t, w, batch.Row{Line: 2*i + 1, Record: rec, Op: op}, batch.Result{Outcome: batch.Applied})
+		var group [][]string
 		for _, u := range c.want {
-			want = append(want, []string{"shop", user, u.action, u.role, u.pg, u.bu, "ops@example.com", c.name, UndoNote(2*i+1, u.note)})
+			group = append(group, []string{"shop", user, u.action, u.role, u.pg, u.bu, "ops@example.com", c.name, UndoNote(2*i+1, u.note)})
 		}
+		groups = append(groups, group)
 	}
 	closeRun(t, w)
+	// undo.csv lists the rows last first; a row's own undo rows keep their order.
+	var want [][]string
+	for _, g := range slices.Backward(groups) {
+		want = append(want, g...)
+	}
 
 	got := readCSV(t, filepath.Join(dir, UndoFile))
 	equal(t, "undo.csv header", got[0], append(slices.Clone(h.Names), "undo_note"))
@@ -497,11 +504,13 @@ func TestFilesAppearUnderFinalNamesOnlyOnClose(t *testing.T) {
 	w, dir := create(t, header("target", "user", "action"))
 	write(t, w, batch.Row{Line: 2, Record: []string{"t", "u", "disable"}, Op: batch.Op{Action: batch.Disable}},
 		batch.Result{Outcome: batch.Applied})
-	if got := list(t, dir); !slices.Equal(got, []string{".failed.csv.partial", ".report.csv.partial", ".undo.csv.partial"}) {
-		t.Errorf("before Close the directory holds %q, want only partial files", got)
+	for _, name := range list(t, dir) {
+		if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".partial") {
+			t.Errorf("before Close the directory holds %q: want only hidden partial files", name)
+		}
 	}
 	closeRun(t, w)
-	if got := list(t, dir); !slices.Equal(got, []string{FailedFile, ReportFile, SummaryFile, UndoFile}) {
+	if got := list(t, dir); !slices.Equal(got, []string{CheckFile, FailedFile, ReportFile, HTMLFile, SummaryFile, UndoFile}) {
 		t.Errorf("after Close the directory holds %q, want the final names only", got)
 	}
 }

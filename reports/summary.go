@@ -40,12 +40,34 @@ func done(o batch.Outcome) bool {
 	return o == batch.Applied || o == batch.Already || o == batch.Planned
 }
 
-// Run describes the run as a whole, for the summary.
+// Run describes the run as a whole, for the summary: what the caller knows
+// and the rows do not tell.
 type Run struct {
+	// StartedAt is when the run began: for a resumed run, when its first
+	// process started. FinishedAt is when it ended. duration_s and
+	// ops_per_s are taken from them as given.
 	StartedAt, FinishedAt time.Time
 	// Stopped is true when the run stopped early (signal, guard).
 	Stopped bool
 	DryRun  bool
+	// ExitCode, when not 0, is the process's exit code and is written as
+	// exit_code as it is (2 for a file refused for its invalid rows, say).
+	// When 0, exit_code is computed from the outcomes and Stopped.
+	ExitCode int
+	// Sent, when not 0, is the number of rows this run sent, across all its
+	// processes. When 0, sent counts the rows with Attempts > 0.
+	Sent int
+	// Processes is the number of processes that made the run: 1, plus one
+	// for each --resume. 0 is taken as 1.
+	Processes int
+}
+
+// exitCode is the exit code the summary states: the caller's when it set one.
+func (r Run) exitCode(outcomes Counts) int {
+	if r.ExitCode != 0 {
+		return r.ExitCode
+	}
+	return ExitCode(outcomes, r.Stopped)
 }
 
 // Counts holds the number of rows per outcome. In a Summary it lists every
@@ -61,9 +83,20 @@ type Latency struct {
 	Max float64 `json:"max"`
 }
 
+// FileRows counts the data rows of the report files beside summary.json.
+type FileRows struct {
+	// Failed rows are safe to run again as they are.
+	Failed int `json:"failed.csv"`
+	// Check rows may have reached the vendor and must be checked by hand.
+	Check int `json:"check.csv"`
+	// Undo rows reverse the applied rows (some rows take two).
+	Undo int `json:"undo.csv"`
+}
+
 // Summary is summary.json. Outcomes, each ByTarget entry and each ByAction
 // entry add up to Rows. ByAction is keyed by the canonical action, or by the
-// cell as written for a row whose action is invalid.
+// cell as written for a row whose action is invalid. It marshals to JSON as
+// summary.json holds it, so a caller can log it as one structured value.
 type Summary struct {
 	Rows      int               `json:"rows"`
 	Outcomes  Counts            `json:"outcomes"`
@@ -73,17 +106,22 @@ type Summary struct {
 	// FinishedAt is when the run ended, not when the report was written.
 	FinishedAt time.Time `json:"finished_at"`
 	DurationS  float64   `json:"duration_s"`
-	// Sent counts the rows sent at least once (Attempts > 0).
+	// Sent counts the rows this run sent: Run.Sent when the caller set it,
+	// else the rows sent at least once (Attempts > 0).
 	Sent int `json:"sent"`
-	// OpsPerS is Sent / DurationS, 0 when the duration is.
+	// OpsPerS is Sent / DurationS over the whole run, 0 when the duration is.
 	OpsPerS   float64 `json:"ops_per_s"`
 	LatencyMS Latency `json:"latency_ms"`
 	// Retries counts the attempts after each row's first, reads included.
-	Retries  int  `json:"retries"`
-	Attempts int  `json:"attempts"`
+	Retries  int `json:"retries"`
+	Attempts int `json:"attempts"`
+	// ExitCode is the exit code of the process that wrote the report.
 	ExitCode int  `json:"exit_code"`
 	Stopped  bool `json:"stopped"`
 	DryRun   bool `json:"dry_run"`
+	// Processes counts the processes that made the run (1 + resumes).
+	Processes int      `json:"processes"`
+	FileRows  FileRows `json:"file_rows"`
 }
 
 // maxKeys bounds the targets and actions the summary counts separately. Only
@@ -150,9 +188,13 @@ func (t *tally) summary(run Run) *Summary {
 		Sent:       t.sent,
 		Retries:    t.retries,
 		Attempts:   t.attempts,
-		ExitCode:   ExitCode(t.outcomes, run.Stopped),
+		ExitCode:   run.exitCode(t.outcomes),
 		Stopped:    run.Stopped,
 		DryRun:     run.DryRun,
+		Processes:  max(run.Processes, 1),
+	}
+	if run.Sent != 0 {
+		s.Sent = run.Sent
 	}
 	for k, c := range t.byTarget {
 		s.ByTarget[k] = withZeros(c)
@@ -160,10 +202,7 @@ func (t *tally) summary(run Run) *Summary {
 	for k, c := range t.byAction {
 		s.ByAction[k] = withZeros(c)
 	}
-	if d := run.FinishedAt.Sub(run.StartedAt).Seconds(); d > 0 {
-		s.DurationS = round(d, 3)
-		s.OpsPerS = round(float64(t.sent)/d, 2)
-	}
+	s.setRate()
 	s.LatencyMS = Latency{
 		P50: millis(t.latency.quantile(0.50)),
 		P95: millis(t.latency.quantile(0.95)),
@@ -171,6 +210,15 @@ func (t *tally) summary(run Run) *Summary {
 		Max: millis(time.Duration(t.latency.max)),
 	}
 	return s
+}
+
+// setRate sets DurationS and OpsPerS from the run's start and end.
+func (s *Summary) setRate() {
+	s.DurationS, s.OpsPerS = 0, 0
+	if d := s.FinishedAt.Sub(s.StartedAt).Seconds(); d > 0 {
+		s.DurationS = round(d, 3)
+		s.OpsPerS = round(float64(s.Sent)/d, 2)
+	}
 }
 
 // withZeros copies c with every outcome present, so that readers of
@@ -225,6 +273,10 @@ func (s *Summary) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "latency\tp50 %s  p95 %s  p99 %s\n",
 		ms(s.LatencyMS.P50), ms(s.LatencyMS.P95), ms(s.LatencyMS.P99))
 	fmt.Fprintf(tw, "retries\t%d (%d attempts)\n", s.Retries, s.Attempts)
+	if s.FileRows.Check > 0 {
+		fmt.Fprintf(tw, "check\t%d rows may have reached the vendor: check each user by hand (%s); never re-run them blindly\n",
+			s.FileRows.Check, CheckFile)
+	}
 	tw.Flush()
 }
 

@@ -66,9 +66,14 @@ func undoOps(dst []undoOp, op batch.Op) []undoOp {
 }
 
 // undoFile is undo.csv: the input's columns, then the columns an undo row may
-// have to set that the input lacks.
+// have to set that the input lacks. Rows are in reverse input order, so that
+// a user changed twice is changed back in the right order: they wait in a
+// spool on disk until finish copies them out last first.
 type undoFile struct {
-	csv   *csvFile
+	csv   *csvFile // the header is written at once, the rows by finish
+	spool *spool
+	out   []string // neutralised copy of the line being spooled, reused
+	rows  int      // rows spooled
 	names []string // the header
 	width int      // len(h.Names): the cells copied from the row
 	rec   []string // the line being built, reused
@@ -86,8 +91,8 @@ type undoFile struct {
 // column, for the operator who answers a note with Preferred Customer.
 // block_user needs no adding: undo rows only ever set it false, its default.
 // undo_note is added unless the input has it (an undo.csv being undone).
-func newUndoFile(c *csvFile, h batch.Header) *undoFile {
-	u := &undoFile{csv: c, names: append([]string(nil), h.Names...), width: len(h.Names)}
+func newUndoFile(c *csvFile, sp *spool, h batch.Header) *undoFile {
+	u := &undoFile{csv: c, spool: sp, names: append([]string(nil), h.Names...), width: len(h.Names)}
 	u.action = u.column(h, batch.ColAction, true)
 	_, hasRole := h.Known[batch.ColRole]
 	u.role = u.column(h, batch.ColRole, false)
@@ -120,17 +125,38 @@ func (u *undoFile) column(h batch.Header, col string, add bool) int {
 	return len(u.names) - 1
 }
 
-func (u *undoFile) writeHeader() error { return u.csv.write(u.names) }
+func (u *undoFile) writeHeader() error { return u.csv.writeHeader(u.names) }
 
-// write writes the undo rows of row, an applied row.
+// write spools the undo rows of row, an applied row.
 func (u *undoFile) write(row batch.Row) error {
 	u.ops = undoOps(u.ops[:0], row.Op)
+	if err := u.spool.startGroup(); err != nil {
+		return err
+	}
 	for _, op := range u.ops {
-		if err := u.csv.write(u.line(row.Record, op, row.Line)); err != nil {
+		u.out = u.out[:0]
+		for _, cell := range u.line(row.Record, op, row.Line) {
+			u.out = append(u.out, Neutralize(cell))
+		}
+		u.rows++
+		if err := u.spool.write(u.out); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// finish copies the spooled rows into undo.csv, last input row first, and
+// flushes, syncs and closes it. The spool is closed in any case.
+func (u *undoFile) finish() error {
+	defer u.spool.close()
+	u.csv.csv.Flush() // the header, into the file's buffer
+	if err := u.spool.copyReversed(u.csv.buf); err != nil {
+		u.csv.f.Close()
+		return err
+	}
+	u.csv.rows += u.rows
+	return u.csv.finish()
 }
 
 // line copies rec (target, user, email and the passthrough columns carry over
