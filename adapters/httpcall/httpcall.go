@@ -5,14 +5,18 @@ package httpcall
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
@@ -22,14 +26,30 @@ import (
 // misrouted request must not fill memory.
 const maxBody = 1 << 20
 
-// Do sends req once and reads at most 1 MiB of the answer. A transport failure
-// is a *batch.Error: Retryable when no connection was made, so the vendor
-// cannot have seen the request; Ambiguous otherwise. Its message never holds
-// the URL, which may carry credentials in its query.
+// Do sends req once and reads at most 1 MiB of the answer. A failure is a
+// *batch.Error whose Kind says whether the vendor can have seen the request:
+//
+//   - a request that cannot be sent as built (an invalid header value such as
+//     a credential holding a newline, a URL that is not http(s)): Permanent
+//     CodeRequest, and nothing is sent;
+//   - the vendor's (or the proxy's) certificate not trusted, or a TLS
+//     handshake the server cannot speak: Permanent CodeTLS;
+//   - no connection to the vendor was made (dial refused, the proxy refused
+//     the connection or the CONNECT tunnel, a timeout before connecting):
+//     Retryable;
+//   - anything after a connection was made (timeout, reset, drop): Ambiguous.
+//
+// Its message never holds the URL, which may carry credentials in its query,
+// nor a header value.
 func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, nil, err
+	}
+	tr := &connTrace{}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), tr.hooks()))
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, nil, transportError(req.Context(), err)
+		return nil, nil, transportError(req.Context(), err, tr.notSent())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -41,23 +61,144 @@ func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) 
 	return resp, body, nil
 }
 
-func transportError(ctx context.Context, err error) *batch.Error {
+// connTrace tells whether a request reached a connection to the vendor. The
+// transport asks for a connection (GetConn) before it writes anything, and
+// reports one (GotConn) only once the dial, the proxy's CONNECT tunnel and
+// the TLS handshake all succeeded: between the two, nothing was written to
+// the vendor.
+type connTrace struct {
+	asked, got atomic.Bool
+}
+
+func (c *connTrace) hooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { c.asked.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { c.got.Store(true) },
+	}
+}
+
+// notSent is true when the transport looked for a connection and never got
+// one. A client whose RoundTripper bypasses http.Transport reports neither,
+// and its failures keep the cautious classification.
+func (c *connTrace) notSent() bool { return c.asked.Load() && !c.got.Load() }
+
+// checkRequest refuses, before sending, what the transport would refuse
+// with a message quoting the value (a header holding a credential) or the
+// URL.
+func checkRequest(req *http.Request) *batch.Error {
+	if req.URL == nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+		return &batch.Error{Kind: batch.Permanent, Code: CodeRequest,
+			Message: "the request URL is not an absolute http or https URL: check base_url (nothing was sent)"}
+	}
+	for name, values := range req.Header {
+		if !validHeaderName(name) {
+			return &batch.Error{Kind: batch.Permanent, Code: CodeRequest,
+				Message: fmt.Sprintf("header name %q is not valid (nothing was sent)", name)}
+		}
+		for _, v := range values {
+			if !validHeaderValue(v) {
+				return &batch.Error{Kind: batch.Permanent, Code: CodeRequest,
+					Message: fmt.Sprintf("the value of header %q holds a control character (a newline in a credential?) (nothing was sent)", name)}
+			}
+		}
+	}
+	return nil
+}
+
+// validHeaderValue follows RFC 9110 field-value: no control character but
+// horizontal tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName follows RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func transportError(ctx context.Context, err error, notSent bool) *batch.Error {
 	inner := stripURL(err)
+	if e := tlsError(inner, notSent); e != nil {
+		return e
+	}
 	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "proxyconnect":
+		return &batch.Error{Kind: batch.Retryable, Code: batch.CodeNetwork,
+			Message: "connecting to the proxy: " + errText(opErr.Err) + " (nothing was sent)", Err: inner}
+	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return &batch.Error{Kind: batch.Retryable, Code: batch.CodeNetwork,
 			Message: "connecting: " + errText(inner), Err: inner}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+	case notSent:
+		return notSentError(ctx, err, inner)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeTimeout,
 			Message: "no answer in time", Err: inner}
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeNetwork,
 			Message: "stopped while the request was in flight", Err: inner}
 	}
 	return &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeNetwork,
 		Message: "connection dropped: " + errText(inner), Err: inner}
+}
+
+// notSentError classifies a failure before any connection to the vendor was
+// made, such as a proxy answering CONNECT with 502: Retryable, since the
+// vendor cannot have acted.
+func notSentError(ctx context.Context, err, inner error) *batch.Error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return &batch.Error{Kind: batch.Retryable, Code: batch.CodeTimeout,
+			Message: "no connection in time (nothing was sent)", Err: inner}
+	case ctx.Err() != nil:
+		return &batch.Error{Kind: batch.Retryable, Code: batch.CodeNetwork,
+			Message: "stopped before the request was sent", Err: inner}
+	}
+	return &batch.Error{Kind: batch.Retryable, Code: batch.CodeNetwork,
+		Message: "could not open a connection to the vendor (through the proxy, if one is set): " + errText(inner) + " (nothing was sent)", Err: inner}
+}
+
+// tlsError classifies a refused certificate or a handshake the server cannot
+// speak (a plain-HTTP server behind an https base_url): Permanent, since a
+// retry meets the same server. The client checks a certificate before it
+// writes a byte of the request; a record or alert error counts only when no
+// connection was handed over (notSent), since a TLS 1.3 server may send an
+// alert after the client's first write.
+func tlsError(err error, notSent bool) *batch.Error {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return &batch.Error{Kind: batch.Permanent, Code: CodeTLS,
+			Message: "the server's certificate is not trusted: " + errText(err) + " (nothing was sent)", Err: err}
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return &batch.Error{Kind: batch.Permanent, Code: CodeTLS,
+			Message: "TLS handshake failed: the server speaks plain HTTP; check base_url's scheme (nothing was sent)", Err: err}
+	case notSent && (errors.As(err, &record) || errors.As(err, &alert)):
+		return &batch.Error{Kind: batch.Permanent, Code: CodeTLS,
+			Message: "TLS handshake failed: " + errText(err) + " (nothing was sent)", Err: err}
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {
@@ -99,10 +240,11 @@ func Common(resp *http.Response, message string, now time.Time) *batch.Error {
 	return nil
 }
 
-// Unexpected classifies a status the vendor's contract does not mention.
-func Unexpected(resp *http.Response, body []byte) *batch.Error {
+// Unexpected classifies a status the vendor's contract does not mention,
+// quoting the body's start with secrets redacted (see SafeSnippet).
+func Unexpected(resp *http.Response, body []byte, secrets ...string) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse,
-		HTTPStatus: resp.StatusCode, Message: fmt.Sprintf("unexpected answer: %s", Snippet(body))}
+		HTTPStatus: resp.StatusCode, Message: "unexpected answer: " + SafeSnippet(body, secrets...)}
 }
 
 func orDefault(s, def string) string {
@@ -112,17 +254,23 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// MaxRetryAfter is the longest wait ParseRetryAfter returns: a larger value,
+// or one past int64, is clamped to it rather than overflowing. How long a
+// target may actually pause is the pipeline's per-target limit, below this.
+const MaxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After value in either form, seconds or an
-// HTTP date, as a wait from now. It returns 0 when the value is absent,
-// unreadable or in the past.
+// HTTP date, as a wait from now, at most MaxRetryAfter. It returns 0 when
+// the value is absent, unreadable or in the past; never a negative wait.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
-			return 0
+	if allDigits(v) {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter // only a range error is possible: too many digits
 		}
 		return time.Duration(secs) * time.Second
 	}
@@ -130,7 +278,19 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if err != nil || !when.After(now) {
 		return 0
 	}
-	return when.Sub(now)
+	return min(when.Sub(now), MaxRetryAfter)
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Segment escapes one user-supplied path segment so that it stays exactly one
@@ -180,14 +340,6 @@ func NoRedirects(c *http.Client) *http.Client {
 	return &cp
 }
 
-// Snippet is a short, single-line excerpt of a body for messages.
-func Snippet(body []byte) string {
-	s := strings.Join(strings.Fields(string(body)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
-}
+// Snippet is a short, single-line excerpt of a body for messages. It
+// redacts nothing: for text that may echo a credential, use SafeSnippet.
+func Snippet(body []byte) string { return SafeSnippet(body) }
