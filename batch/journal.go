@@ -39,11 +39,11 @@ type record struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
-// Journal is the write-ahead record of a run: an intent before each request
-// that is not safe to repeat, and an outcome after every row. Intents are
-// synced before the request is sent; outcomes are synced in batches (every
-// SyncEvery rows or SyncInterval), except those of rows with an intent,
-// which are synced at once.
+// Journal is the write-ahead record of a run: an intent before each write,
+// and an outcome after every row. Intents are made durable by Commit before
+// the write is sent (the pipeline commits many at once); outcomes of rows
+// with an intent are made durable by the next Commit, and the others are
+// synced in batches (every SyncEvery rows or SyncInterval).
 type Journal struct {
 	mu       sync.Mutex
 	f        *os.File
@@ -51,6 +51,7 @@ type Journal struct {
 	unsynced int
 	lastSync time.Time
 	intents  map[int]bool
+	dirty    bool   // intents, or results of rows with one, await a sync
 	buf      []byte // reused for encoding records
 	err      error
 	stop     chan struct{}
@@ -172,7 +173,7 @@ func (j *Journal) Started(at time.Time) error {
 	return j.syncLocked()
 }
 
-// Intent records that op is about to be sent, and syncs it to disk.
+// Intent records that op is about to be sent; Commit makes it durable.
 func (j *Journal) Intent(op Op, attempt int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -181,6 +182,18 @@ func (j *Journal) Intent(op Op, attempt int) error {
 		return err
 	}
 	j.intents[op.Index] = true
+	j.dirty = true
+	return nil
+}
+
+// Commit syncs the intents written since the last sync, and the results of
+// rows that had one. With nothing of the kind waiting it costs nothing.
+func (j *Journal) Commit() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.dirty {
+		return j.err
+	}
 	return j.syncLocked()
 }
 
@@ -194,7 +207,8 @@ func (j *Journal) Result(res Result) error {
 	j.unsynced++
 	if j.intents[res.Index] {
 		delete(j.intents, res.Index)
-		return j.syncLocked()
+		j.dirty = true
+		return nil
 	}
 	if j.unsynced >= SyncEvery || time.Since(j.lastSync) >= SyncInterval {
 		return j.syncLocked()
@@ -276,7 +290,7 @@ func (j *Journal) syncLocked() error {
 		j.err = fmt.Errorf("syncing the journal: %w", err)
 		return j.err
 	}
-	j.unsynced, j.lastSync = 0, time.Now()
+	j.unsynced, j.lastSync, j.dirty = 0, time.Now(), false
 	return nil
 }
 

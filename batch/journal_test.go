@@ -159,14 +159,17 @@ func TestJournalFlushes(t *testing.T) {
 	if err := j.Intent(newOp(7, "us", "t7", ToggleStatus), 1); err != nil {
 		t.Fatal(err)
 	}
-	if !contains(path, `{"type":"intent","i":7,`) {
-		t.Error("an intent is not on disk once Intent returns: the request may be sent unrecorded")
+	if err := j.Commit(); err != nil {
+		t.Fatal(err)
 	}
-	if err := j.Result(journalResult(7, Unknown)); err != nil {
+	if !contains(path, `{"type":"intent","i":7,`) {
+		t.Error("an intent is not on disk once Commit returns: the request may be sent unrecorded")
+	}
+	if err := errors.Join(j.Result(journalResult(7, Unknown)), j.Commit()); err != nil {
 		t.Fatal(err)
 	}
 	if !contains(path, `{"type":"result","i":7,`) {
-		t.Error("the result of a row with an intent is not on disk at once")
+		t.Error("the result of a row with an intent is not on disk once Commit returns")
 	}
 	for i := 100; i < 100+SyncEvery; i++ {
 		if err := j.Result(journalResult(i, Applied)); err != nil {

@@ -208,10 +208,13 @@ type memSink struct {
 	ResultErr func(Result) error
 	OnResult  func(Result)
 	Trace     *trace
+	// TraceCommits adds the group commits to Trace.
+	TraceCommits bool
 
 	mu      sync.Mutex
 	results []Result
 	intents []intentRec
+	commits int
 }
 
 type intentRec struct {
@@ -240,6 +243,17 @@ func (s *memSink) Result(res Result) error {
 	if s.ResultErr != nil {
 		return s.ResultErr(res)
 	}
+	return nil
+}
+
+// Commit counts the group commits.
+func (s *memSink) Commit() error {
+	if s.TraceCommits {
+		s.Trace.add("commit")
+	}
+	s.mu.Lock()
+	s.commits++
+	s.mu.Unlock()
 	return nil
 }
 

@@ -50,6 +50,10 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 }
 
 func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
+	if reason := w.t.refused(); reason != "" {
+		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, CodeUnauthorized, reason
+		return true
+	}
 	if w.t.protects(w.op) {
 		w.res.Outcome = Skipped
 		w.res.Detail = "protected user: this target never disables, downgrades or toggles it (protected in targets.yaml)"
@@ -58,7 +62,7 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 	reader, canRead := w.t.Adapter.(Reader)
 	if canRead && (w.op.Action == Disable || w.op.Action == Enable) {
 		var st State
-		ok, err := r.call(ctx, waitCtx, w, true, func(c context.Context) (err error) {
+		ok, err := r.call(ctx, waitCtx, w, request{idempotent: true}, func(c context.Context) (err error) {
 			st, err = reader.Read(c, w.op)
 			return err
 		})
@@ -73,6 +77,11 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		switch {
 		case st.InState && r.DryRun:
 			w.res.Outcome, w.res.Detail, w.res.Message = Planned, "no change", "current state: "+st.Current
+			return true
+		case st.InState && r.Interrupted[w.op.Index]:
+			// The process that died had sent this write: the change is
+			// this run's, and undo.csv must list it.
+			w.res.Outcome, w.res.Detail = Applied, appliedDetail(w.op)+" (sent before the run was interrupted; a read after the restart confirmed it)"
 			return true
 		case st.InState:
 			w.res.Outcome, w.res.Detail = Already, "already "+st.Current
@@ -91,7 +100,7 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
 	idempotent := w.t.Adapter.Idempotent(w.op.Action)
 	var reply Reply
-	ok, err := r.call(ctx, waitCtx, w, idempotent, func(c context.Context) (err error) {
+	ok, err := r.call(ctx, waitCtx, w, request{write: true, idempotent: idempotent}, func(c context.Context) (err error) {
 		reply, err = w.t.Adapter.Apply(c, w.op)
 		return err
 	})
@@ -104,9 +113,12 @@ func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
 	}
 	w.res.HTTPStatus, w.res.Message = reply.HTTPStatus, reply.Message
 	w.res.ErrorCode = ""
-	if reply.Already {
+	switch {
+	case reply.Already && r.Interrupted[w.op.Index]:
+		w.res.Outcome, w.res.Detail = Applied, appliedDetail(w.op)+" (sent before the run was interrupted; the vendor now says it is done)"
+	case reply.Already:
 		w.res.Outcome, w.res.Detail = Already, "the vendor says the user already is in this state"
-	} else {
+	default:
 		w.res.Outcome, w.res.Detail = Applied, appliedDetail(w.op)
 	}
 	return true
@@ -126,25 +138,34 @@ func appliedDetail(op Op) string {
 	return string(op.Action)
 }
 
+// request says what a call sends: a write is journalled before each
+// attempt; an idempotent request may be sent again after an ambiguous answer.
+type request struct{ write, idempotent bool }
+
 // call sends one request through the target's pacing, retrying as the policy
 // allows. It returns ok=false when the row was abandoned while waiting (the
 // run stopped); otherwise the last error, nil on success.
-func (r *run) call(ctx, waitCtx context.Context, w *row, idempotent bool, send func(context.Context) error) (bool, error) {
+func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(context.Context) error) (bool, error) {
 	for n := 1; ; n++ {
 		if err := r.ready(waitCtx, w.t); err != nil {
 			return false, nil
 		}
-		if !idempotent {
+		if reason := w.t.refused(); reason != "" {
+			r.release(w.t)
+			return true, &Error{Kind: Permanent, Code: CodeUnauthorized, Message: reason, skip: true}
+		}
+		if req.write {
 			if err := r.intent(w.op, n); err != nil {
 				r.release(w.t)
 				return false, nil // the writer failed: the run is ending
 			}
 		}
 		err := r.send(ctx, w, send)
+		w.t.countCredentials(err, r.Log)
 		if err == nil {
 			return true, nil
 		}
-		if r.Retry.decide(err, n, idempotent) != retry {
+		if r.Retry.decide(err, n, req.idempotent) != retry {
 			return true, err
 		}
 		w.res.Retries++
@@ -199,11 +220,27 @@ func (r *run) send(ctx context.Context, w *row, send func(context.Context) error
 	// Pause before this request's slots are released: a request waiting for
 	// them must find the pause in place.
 	var berr *Error
-	if errors.As(err, &berr) && berr.RetryAfter > 0 {
-		w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
-		w.logger().Warn().Dur("retry_after", berr.RetryAfter).Msg("vendor asked to wait: pausing the target")
+	if !errors.As(err, &berr) || berr.RetryAfter <= 0 {
+		return err
 	}
+	if berr.RetryAfter > w.t.MaxWait {
+		return tooLong(berr, w.t.MaxWait)
+	}
+	w.t.pause(r.Clock.Now().Add(berr.RetryAfter))
+	w.logger().Warn().Str("retry_after", berr.RetryAfter.String()).Msg("vendor asked to wait: pausing the target")
 	return err
+}
+
+// tooLong turns an answer whose Retry-After passes max_wait into the row's
+// last: the target is not paused for it, and the row is not retried.
+func tooLong(e *Error, maxWait time.Duration) *Error {
+	c := *e
+	c.Code, c.RetryAfter, c.final = CodeWaitTooLong, 0, true
+	c.Message = fmt.Sprintf("the vendor asked to wait %v, longer than max_wait %v: not waited (raise max_wait in targets.yaml, or re-run failed.csv later)", e.RetryAfter.Round(time.Second), maxWait)
+	if e.Message != "" {
+		c.Message += "; the vendor said: " + e.Message
+	}
+	return &c
 }
 
 // fail records a failed row: failed when the vendor refused or retries ran
@@ -213,6 +250,10 @@ func (r *run) fail(w *row, err error, idempotent bool) {
 	var berr *Error
 	if !errors.As(err, &berr) {
 		berr = &Error{Kind: Ambiguous, Code: "error", Message: err.Error()}
+	}
+	if berr.skip {
+		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, berr.Code, berr.Message
+		return
 	}
 	w.res.HTTPStatus, w.res.ErrorCode, w.res.Message = berr.HTTPStatus, berr.Code, berr.Message
 	if berr.Kind == Ambiguous {
@@ -246,6 +287,8 @@ func failHint(e *Error, attempts int) string {
 		return "the user holds a different role than the row expects: check the row"
 	case CodeValidation:
 		return "the vendor rejected a field: fix the row and re-run failed.csv"
+	case CodeWaitTooLong:
+		return "the vendor asked to wait longer than max_wait: re-run failed.csv later"
 	case CodeRateLimited, CodeNetwork, CodeServer, CodeTimeout:
 		return fmt.Sprintf("gave up after %d attempts: re-run failed.csv later", attempts)
 	}

@@ -65,8 +65,14 @@ const (
 // idempotency is given.
 func (r Retry) decide(err error, n int, idempotent bool) decision {
 	kind := kindOf(err)
+	var berr *Error
+	final := errors.As(err, &berr) && (berr.final || berr.skip)
 	switch {
 	case kind == Permanent:
+		return giveUp
+	case final && kind == Ambiguous:
+		return unsure
+	case final:
 		return giveUp
 	case kind == Ambiguous && !idempotent:
 		// Never resend what may have reached the vendor: a second toggle

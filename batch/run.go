@@ -19,11 +19,15 @@ type Source func() (Op, error)
 // a single goroutine. An error from either ends the run: it means the record
 // of outcomes can no longer be kept.
 type Sink interface {
-	// Intent records, durably, that a request that is not safe to repeat is
-	// about to be sent. The request is sent only after it returns nil.
+	// Intent records that a write is about to be sent. The request is sent
+	// only after the Commit that follows it returned nil: after a crash,
+	// the intents without a result are the writes that may have arrived.
 	Intent(op Op, attempt int) error
 	// Result records a finished row.
 	Result(Result) error
+	// Commit makes the intents recorded so far durable (one sync for all
+	// of them: group commit), and the results of rows that had one.
+	Commit() error
 }
 
 // Runner applies ops to their targets.
@@ -42,6 +46,11 @@ type Runner struct {
 	Stop  <-chan struct{}
 	Clock Clock
 	Log   zerolog.Logger
+	// Interrupted marks the rows (by Index) whose write an earlier process
+	// may have sent before it died: a resumed run that finds such a user
+	// already in the requested state reports the change as applied (it is
+	// this run's change, and undo.csv must list it).
+	Interrupted map[int]bool
 }
 
 // Run reads src until io.EOF, runs every op, and passes each Result to sink.
@@ -208,27 +217,59 @@ func (r *run) finish(op Op, res *Result) {
 }
 
 // write is the single writer: every intent and result goes through it, in
-// the order they happen. A sink error cancels the run.
+// the order they happen. It takes every event that is ready at once and
+// commits them with one sync before acknowledging the intents among them
+// (group commit): a write waits for one sync, however many workers wait
+// with it. A sink error cancels the run.
 func (r *run) write(sink Sink, cancel context.CancelFunc) error {
 	var err error
+	var acks []chan error
 	for ev := range r.events {
-		if err != nil {
-			if ev.ack != nil {
-				ev.ack <- err
+		batch := []event{ev}
+		batch = r.gather(batch)
+		for _, ev := range batch {
+			if err == nil {
+				err = r.record(sink, ev)
 			}
-			continue // drain so workers never block
+			if ev.ack != nil {
+				acks = append(acks, ev.ack)
+			}
 		}
-		if ev.intent != nil {
-			err = sink.Intent(*ev.intent, ev.attempt)
-			ev.ack <- err
-		} else {
-			err = sink.Result(*ev.res)
+		if err == nil {
+			err = sink.Commit()
 		}
+		for _, ack := range acks {
+			ack <- err // after the commit, or the error that prevents it
+		}
+		acks = acks[:0]
 		if err != nil {
-			cancel()
+			cancel() // and keep draining so workers never block
 		}
 	}
 	return err
+}
+
+// gather appends the events that are ready now, up to a bound.
+func (r *run) gather(batch []event) []event {
+	for len(batch) < 256 {
+		select {
+		case ev, ok := <-r.events:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (r *run) record(sink Sink, ev event) error {
+	if ev.intent != nil {
+		return sink.Intent(*ev.intent, ev.attempt)
+	}
+	return sink.Result(*ev.res)
 }
 
 // intent asks the writer to record an intent and waits until it has.

@@ -330,12 +330,10 @@ func TestRunRetryPolicy(t *testing.T) {
 					t.Errorf("backoff %v outside [%v, %v]", d, fastRetry.Base/2, fastRetry.Max)
 				}
 			}
-			// A toggle is journalled before every attempt, numbered.
+			// A write is journalled before every attempt, numbered.
 			var wantIntents []int
-			if c.action == ToggleStatus {
-				for i := 1; i <= c.wantAttempts; i++ {
-					wantIntents = append(wantIntents, i)
-				}
+			for i := 1; i <= c.wantAttempts; i++ {
+				wantIntents = append(wantIntents, i)
 			}
 			var gotIntents []int
 			for _, in := range sink.Intents() {
@@ -534,7 +532,7 @@ func TestRunReader(t *testing.T) {
 			r.DryRun = c.dryRun
 			op := newOp(0, "t", "u1", c.action)
 			op.Role = RoleMember
-			sink := &memSink{Trace: tr}
+			sink := &memSink{} // intents: TestRunIntentBeforeEveryWrite
 
 			if err := runSafely(t, r, sliceSource([]Op{op}), sink); err != nil {
 				t.Fatalf("Run: %v", err)
@@ -583,7 +581,10 @@ func TestRunAmbiguousReadIsNotUnknown(t *testing.T) {
 	}
 }
 
-func TestRunIntentBeforeEveryNonIdempotentRequest(t *testing.T) {
+// TestRunIntentBeforeEveryWrite: every write, idempotent or not, is
+// journalled and committed before it is sent, so that after a crash the
+// writes that may have arrived are known (undo.csv lists them).
+func TestRunIntentBeforeEveryWrite(t *testing.T) {
 	t.Run("exact order", func(t *testing.T) {
 		tr := &trace{}
 		m := &mockAdapter{Trace: tr, IdempotentFunc: toggleOnly, ApplyFunc: func(_ context.Context, op Op, attempt int) (Reply, error) {
@@ -594,14 +595,34 @@ func TestRunIntentBeforeEveryNonIdempotentRequest(t *testing.T) {
 		}}
 		r := newRunner(1, map[string]Adapter{"t": m})
 		ops := []Op{newOp(0, "t", "u0", ToggleStatus), newOp(1, "t", "u1", Disable), newOp(2, "t", "u2", ToggleStatus)}
-		sink := &memSink{Trace: tr}
+		sink := &memSink{Trace: tr, TraceCommits: true}
 
 		if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 
-		want := []string{"intent 0 1", "apply 0 1", "intent 0 2", "apply 0 2", "apply 1 1", "intent 2 1", "apply 2 1"}
-		if got := tr.all(); !slices.Equal(got, want) {
+		want := []string{"intent 0 1", "apply 0 1", "intent 0 2", "apply 0 2", "intent 1 1", "apply 1 1", "intent 2 1", "apply 2 1"}
+		var got []string
+		pending, committed := map[string]bool{}, map[string]bool{}
+		for _, line := range tr.all() {
+			kind, id, _ := strings.Cut(line, " ")
+			switch kind {
+			case "commit":
+				for id := range pending {
+					committed[id] = true
+				}
+				clear(pending)
+				continue
+			case "intent":
+				pending[id] = true
+			case "apply":
+				if !committed[id] {
+					t.Errorf("apply %s was sent before its intent was committed: %q", id, tr.all())
+				}
+			}
+			got = append(got, line)
+		}
+		if !slices.Equal(got, want) {
 			t.Errorf("got %q\nwant %q", got, want)
 		}
 		for _, in := range sink.Intents() {
@@ -758,7 +779,7 @@ func TestRunStop(t *testing.T) {
 	t.Run("a row waiting to retry is abandoned", func(t *testing.T) {
 		clock := newManualClock()
 		m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
-			return Reply{}, retryable(time.Hour)
+			return Reply{}, retryable(time.Minute)
 		}}
 		r := newRunner(1, map[string]Adapter{"a": m})
 		r.Clock = clock
@@ -807,7 +828,7 @@ func TestRunContextCancel(t *testing.T) {
 	t.Run("waiting out a pause", func(t *testing.T) {
 		clock := newManualClock()
 		m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
-			return Reply{}, retryable(time.Hour)
+			return Reply{}, retryable(time.Minute)
 		}}
 		r := newRunner(2, map[string]Adapter{"a": m})
 		r.Clock = clock
@@ -933,7 +954,7 @@ func TestSendWindow(t *testing.T) {
 func TestRunProtectedUsers(t *testing.T) {
 	m := &mockAdapter{}
 	r := newRunner(2, map[string]Adapter{"a": m})
-	r.Targets["a"].Protected = map[string]bool{"admin-1": true}
+	r.Targets["a"].Protected = NewProtected([]string{"admin-1"})
 	ops := []Op{
 		newOp(0, "a", "admin-1", Disable),
 		newOp(1, "a", "admin-1", Enable),

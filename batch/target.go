@@ -3,10 +3,12 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 )
 
@@ -28,18 +30,27 @@ type Target struct {
 	Timeout time.Duration
 	// Protected users are never disabled, downgraded or toggled here: such
 	// rows end skipped without a request.
-	Protected map[string]bool
+	Protected Protected
+	// MaxWait is the longest Retry-After honoured (default 5m): a vendor
+	// asking for longer fails the row instead of pausing the target for it.
+	MaxWait time.Duration
+	// MaxChanges holds the run (a guard) when more rows would change here;
+	// 0: no limit.
+	MaxChanges int
 
 	mu          sync.Mutex
 	pausedUntil time.Time
 	slots       *inflight
 	window      *sendWindow   // nil when unpaced
 	latency     time.Duration // moving average of request durations
+
+	refusals      int    // consecutive answers refusing the credentials
+	refusedReason string // set once the target is stopped for them
 }
 
 // protects reports whether op would take a protected user's access away.
 func (t *Target) protects(op Op) bool {
-	if !t.Protected[op.User] {
+	if !t.Protected.Match(op.User) {
 		return false
 	}
 	switch op.Action {
@@ -58,6 +69,9 @@ func (t *Target) init() {
 	}
 	if t.Timeout <= 0 {
 		t.Timeout = 30 * time.Second
+	}
+	if t.MaxWait <= 0 {
+		t.MaxWait = 5 * time.Minute
 	}
 	limit := t.Concurrency
 	if t.AutoConcurrency {
@@ -294,4 +308,38 @@ func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// credentialsLimit is how many answers in a row that refuse a target's
+// credentials stop it: nothing more is sent with credentials the vendor
+// has refused (SPEC "Targets whose credentials are refused").
+const credentialsLimit = 3
+
+// countCredentials keeps the count of consecutive credential refusals and
+// stops the target at the limit, logging it once.
+func (t *Target) countCredentials(err error, log zerolog.Logger) {
+	var berr *Error
+	refused := errors.As(err, &berr) && berr.Code == CodeUnauthorized && !berr.skip
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !refused {
+		if t.refusedReason == "" {
+			t.refusals = 0
+		}
+		return
+	}
+	t.refusals++
+	if t.refusals < credentialsLimit || t.refusedReason != "" {
+		return
+	}
+	t.refusedReason = fmt.Sprintf("credentials refused: the vendor refused this target's credentials %d times in a row (last: %s); nothing more was sent to it. Fix the apikey/token, then re-run failed.csv", t.refusals, berr.Message)
+	log.Error().Str("target", t.Name).Int("refusals", t.refusals).Str("last", berr.Message).
+		Msg("CREDENTIALS REFUSED: target stopped; its remaining rows end skipped, other targets go on")
+}
+
+// refused is the reason the target was stopped, or "".
+func (t *Target) refused() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refusedReason
 }

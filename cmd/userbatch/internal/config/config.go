@@ -1,0 +1,451 @@
+// Package config reads targets.yaml into typed settings and turns each
+// target into the pipeline's batch.Target through one constructor
+// (Target.Runtime), which owns every conversion: a setting cannot be parsed
+// here and then forgotten on the way to the pipeline.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+	"gopkg.in/yaml.v3"
+
+	"github.com/userbatch/userbatch/adapters"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// MaxSize bounds targets.yaml: a config is a few kilobytes; a larger file is
+// a mistake, and reading a gigabyte of one would exhaust memory.
+const MaxSize = 1 << 20
+
+// Defaults for a target that does not say; conservative, since vendors
+// rarely document their limits.
+const (
+	DefaultRate    = 10
+	DefaultBurst   = 1
+	DefaultTimeout = 30 * time.Second
+	DefaultMaxWait = 5 * time.Minute
+	// AutoCeiling bounds concurrency: auto, the default, where Little's law
+	// sizes the in-flight cap from the rate and the latency seen.
+	AutoCeiling = 256
+	// maxProtected bounds the protected list.
+	maxProtected = 100_000
+)
+
+// Target is one entry under `targets:`. Every key a target may set is a
+// field with a yaml tag: the list of known keys is derived from these tags,
+// never written again beside them. Vendor-specific keys (kii's app_id,
+// msgkart's email) are the registry's (adapters.Vendor.Keys) and land in
+// Extra.
+type Target struct {
+	Name string `yaml:"-"`
+	Line int    `yaml:"-"`
+
+	Vendor       string        `yaml:"vendor"`
+	BaseURL      string        `yaml:"base_url"`
+	APIKey       string        `yaml:"apikey"`
+	Token        string        `yaml:"token"`
+	Rate         float64       `yaml:"rate"`
+	Burst        int           `yaml:"burst"`
+	Concurrency  Concurrency   `yaml:"concurrency"`
+	Timeout      time.Duration `yaml:"timeout"`
+	Protected    []string      `yaml:"protected"`
+	InsecureHTTP bool          `yaml:"insecure_http"`
+	MaxChanges   int           `yaml:"max_changes"`
+	MaxWait      time.Duration `yaml:"max_wait"`
+
+	Extra map[string]string `yaml:"-"`
+
+	lines map[string]int // where each key was set
+}
+
+// Concurrency is `auto` (Auto, up to AutoCeiling) or a fixed cap.
+type Concurrency struct {
+	Auto bool
+	Max  int
+}
+
+// Config is a parsed targets.yaml.
+type Config struct {
+	Targets map[string]*Target
+}
+
+// Load reads and parses the config at path, resolving ${VAR} from the
+// environment.
+func Load(path string) (*Config, error) {
+	data, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the config: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: larger than %d KiB: a targets config is a few lines per target; is this the right file?", path, MaxSize>>10)
+	}
+	return data, nil
+}
+
+// Parse reads targets.yaml. lookup resolves ${VAR}.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("larger than %d KiB: a targets config is a few lines per target", MaxSize>>10)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("the config is empty: expected a `targets:` mapping")
+	}
+	if n := findAlias(&doc); n != nil {
+		return nil, lineErr(n, "YAML aliases (*%s) are not accepted in targets.yaml: write the values out", n.Value)
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, lineErr(root, "expected a mapping with a `targets:` key")
+	}
+	cfg := &Config{Targets: map[string]*Target{}}
+	seen := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Value != "targets" {
+			return nil, lineErr(k, "unknown key %q (expected: targets)", k.Value)
+		}
+		if seen {
+			return nil, lineErr(k, "targets is given twice")
+		}
+		seen = true
+		if err := cfg.parseTargets(v, lookup); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("no targets: add at least one under `targets:`")
+	}
+	return cfg, nil
+}
+
+// findAlias returns the first alias node: an alias expands to its anchor
+// wherever it is used, so a few kilobytes of them can stand for gigabytes.
+func findAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+func (c *Config) parseTargets(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind != yaml.MappingNode {
+		return lineErr(n, "`targets` must be a mapping of target names")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "" {
+			return lineErr(k, "a target needs a name")
+		}
+		if _, dup := c.Targets[k.Value]; dup {
+			return lineErr(k, "target %q is defined twice", k.Value)
+		}
+		t, err := parseTarget(k.Value, v, lookup)
+		if err != nil {
+			return err
+		}
+		c.Targets[k.Value] = t
+	}
+	return nil
+}
+
+func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) (*Target, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, lineErr(n, "target %s: expected a mapping of settings", name)
+	}
+	t := &Target{Name: name, Line: n.Line, Rate: DefaultRate, Burst: DefaultBurst,
+		Concurrency: Concurrency{Auto: true, Max: AutoCeiling}, Timeout: DefaultTimeout,
+		MaxWait: DefaultMaxWait, Extra: map[string]string{}, lines: map[string]int{}}
+	vendor, err := t.findVendor(n)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if _, dup := t.lines[k.Value]; dup {
+			return nil, lineErr(k, "target %s: %s is set twice", name, k.Value)
+		}
+		t.lines[k.Value] = k.Line
+		if err := t.set(vendor, k, v, lookup); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.check(); err != nil {
+		return nil, fmt.Errorf("target %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// findVendor reads the vendor first: which other keys are allowed depends
+// on it. Unknown keys are reported before a missing vendor, at their line.
+func (t *Target) findVendor(n *yaml.Node) (adapters.Vendor, error) {
+	line := n.Line
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !anyVendorKey(k.Value) {
+			return adapters.Vendor{}, fmt.Errorf("line %d: target %s: unknown key %q (known: %s)", k.Line, t.Name, k.Value, strings.Join(AllKeys(), ", "))
+		}
+		if k.Value == "vendor" && v.Kind == yaml.ScalarNode {
+			t.Vendor, line = v.Value, v.Line
+		}
+	}
+	vendor, ok := adapters.Lookup(t.Vendor)
+	if !ok {
+		return vendor, fmt.Errorf("line %d: target %s: vendor %q is not one of: %s", line, t.Name, t.Vendor, strings.Join(adapters.Names(), ", "))
+	}
+	return vendor, nil
+}
+
+// set decodes one key into its field, or into Extra for a vendor key.
+func (t *Target) set(vendor adapters.Vendor, k, v *yaml.Node, lookup func(string) (string, bool)) error {
+	field, common := commonFields[k.Value]
+	if !common {
+		if !vendorHas(vendor, k.Value) {
+			return lineErr(k, "target %s: unknown key %q for vendor %s (known: %s)", t.Name, k.Value, vendor.Name, strings.Join(keysOf(vendor), ", "))
+		}
+		s, err := scalar(t.Name, k, v, lookup)
+		if err != nil {
+			return err
+		}
+		t.Extra[k.Value] = s
+		return nil
+	}
+	fv := reflect.ValueOf(t).Elem().Field(field)
+	if k.Value == "protected" {
+		return t.setProtected(k, v)
+	}
+	s, err := scalar(t.Name, k, v, lookup)
+	if err != nil || s == "" { // an empty value keeps the default
+		return err
+	}
+	if err := decodeScalar(fv, s); err != nil {
+		return fmt.Errorf("line %d: target %s: %s %q %s", v.Line, t.Name, k.Value, redactValue(k.Value, s), err)
+	}
+	return nil
+}
+
+func (t *Target) setProtected(k, v *yaml.Node) error {
+	var list []string
+	if v.Kind != yaml.SequenceNode || v.Decode(&list) != nil {
+		return lineErr(v, "target %s: protected must be a list of user ids (exact ids, or globs with *)", t.Name)
+	}
+	if len(list) > maxProtected {
+		return lineErr(k, "target %s: protected lists %d ids; at most %d", t.Name, len(list), maxProtected)
+	}
+	t.Protected = list
+	return nil
+}
+
+func scalar(target string, k, v *yaml.Node, lookup func(string) (string, bool)) (string, error) {
+	if v.Kind != yaml.ScalarNode {
+		return "", lineErr(v, "target %s: %s must be a single value", target, k.Value)
+	}
+	s, err := expand(v.Value, lookup)
+	if err != nil {
+		return "", lineErr(v, "target %s: %s: %v", target, k.Value, err)
+	}
+	return s, nil
+}
+
+// redactValue keeps credentials out of error messages.
+func redactValue(key, s string) string {
+	switch key {
+	case "apikey", "token":
+		return "(not shown)"
+	case "base_url":
+		return redactURL(s)
+	}
+	return s
+}
+
+// commonFields maps each key every target may set to its field index in
+// Target, from the yaml tags.
+var commonFields = func() map[string]int {
+	m := map[string]int{}
+	rt := reflect.TypeOf(Target{})
+	for i := 0; i < rt.NumField(); i++ {
+		if tag := rt.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
+			m[tag] = i
+		}
+	}
+	return m
+}()
+
+// CommonKeys lists the keys every target may set, in the order Target
+// declares them.
+func CommonKeys() []string {
+	var keys []string
+	rt := reflect.TypeOf(Target{})
+	for i := 0; i < rt.NumField(); i++ {
+		if tag := rt.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
+
+// AllKeys is every key some target may set.
+func AllKeys() []string {
+	keys := CommonKeys()
+	for _, v := range adapters.Vendors {
+		for _, k := range v.Keys {
+			if !contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}
+
+func keysOf(v adapters.Vendor) []string { return append(CommonKeys(), v.Keys...) }
+
+func anyVendorKey(key string) bool { return contains(AllKeys(), key) }
+
+func vendorHas(v adapters.Vendor, key string) bool { return contains(v.Keys, key) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Infos is what CSV validation needs to know of the targets.
+func (c *Config) Infos() batch.Targets {
+	ts := batch.Targets{}
+	for name, t := range c.Targets {
+		v, _ := adapters.Lookup(t.Vendor)
+		ts[name] = batch.TargetInfo{Vendor: v.Name, Actions: v.Actions,
+			NeedsEmail: v.NeedsEmail, HasEmail: t.Extra["email"] != ""}
+	}
+	return ts
+}
+
+// Fingerprint identifies what the targets point at, never their secrets,
+// so that a resume or an apply can refuse a config that changed under it.
+func (c *Config) Fingerprint() string {
+	h := sha256.New()
+	for _, name := range batch.SortedNames(c.Targets) {
+		t := c.Targets[name]
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, t.Vendor, t.BaseURL)
+		for _, k := range batch.SortedNames(t.Extra) {
+			fmt.Fprintf(h, "%s=%s\x00", k, t.Extra[k])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Names lists the target names, sorted.
+func (c *Config) Names() []string { return batch.SortedNames(c.Targets) }
+
+// Runtime builds every target for the pipeline; see Target.Runtime.
+func (c *Config) Runtime(client *http.Client, share float64) (map[string]*batch.Target, error) {
+	targets := map[string]*batch.Target{}
+	for name, tc := range c.Targets {
+		t, err := tc.Runtime(client, share)
+		if err != nil {
+			return nil, err
+		}
+		targets[name] = t
+	}
+	return targets, nil
+}
+
+// Runtime makes the pipeline's target: the vendor adapter and every setting
+// that governs sending to it. share is the part of the target's rate this
+// process may use: 1/N for one of N shards, so that N shards together keep
+// to the rate. client is shared by every target (nil: a new one).
+func (t *Target) Runtime(client *http.Client, share float64) (*batch.Target, error) {
+	if client == nil {
+		client = NewHTTPClient()
+	}
+	if !(share > 0) || share > 1 {
+		share = 1
+	}
+	a, err := adapters.New(t.Vendor, adapters.Settings{BaseURL: t.BaseURL, APIKey: t.APIKey,
+		Token: t.Token, Extra: t.Extra, Client: client})
+	if err != nil {
+		return nil, fmt.Errorf("config: line %d: target %s: %v", t.Line, t.Name, err)
+	}
+	return &batch.Target{
+		Name:            t.Name,
+		Adapter:         a,
+		Limiter:         rate.NewLimiter(rate.Limit(t.Rate*share), t.Burst),
+		Concurrency:     t.Concurrency.Max,
+		AutoConcurrency: t.Concurrency.Auto,
+		Timeout:         t.Timeout,
+		Protected:       batch.NewProtected(t.Protected),
+		MaxWait:         t.MaxWait,
+		MaxChanges:      t.MaxChanges,
+	}, nil
+}
+
+// NewHTTPClient is shared by every target; each adapter uses a copy that
+// does not follow redirects (httpcall.NoRedirects).
+func NewHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: tr}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL drops userinfo, query and fragment, any of which may hold a
+// secret; a URL it cannot take apart is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "(not shown: not a URL with a scheme and host)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
+
+func lineErr(n *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("line %d: %s", n.Line, fmt.Sprintf(format, args...))
+}
