@@ -65,6 +65,8 @@ type Op struct {
 	BlockUser bool
 	// Email overrides the target's msgkart email for this row.
 	Email string
+	// EffectiveAt is when the row becomes due, in UTC; the zero time means now.
+	EffectiveAt time.Time
 }
 
 // Key identifies the (target, user) pair whose rows must run in order.
@@ -180,16 +182,17 @@ func (k Kind) String() string {
 
 // Error codes for report.csv's error_code column.
 const (
-	CodeUnauthorized = "unauthorized" // credentials refused
-	CodeNotFound     = "not_found"    // no such user (or app)
-	CodeConflict     = "conflict"     // the user holds a different state than asked
-	CodeValidation   = "validation"   // the vendor rejected a field
-	CodeRefused      = "refused"      // the vendor refused for another reason
-	CodeRateLimited  = "rate_limited" // 429
-	CodeServer       = "server_error" // 5xx
-	CodeTimeout      = "timeout"      // no answer in time
-	CodeNetwork      = "network"      // connection failed or dropped
-	CodeBadResponse  = "bad_response" // an answer we cannot read
+	CodeUnauthorized = "unauthorized"  // credentials refused
+	CodeNotFound     = "not_found"     // no such user (or app)
+	CodeConflict     = "conflict"      // the user holds a different state than asked
+	CodeValidation   = "validation"    // the vendor rejected a field
+	CodeRefused      = "refused"       // the vendor refused for another reason
+	CodeRateLimited  = "rate_limited"  // 429
+	CodeServer       = "server_error"  // 5xx
+	CodeTimeout      = "timeout"       // no answer in time
+	CodeNetwork      = "network"       // connection failed or dropped
+	CodeBadResponse  = "bad_response"  // an answer we cannot read
+	CodeWaitTooLong  = "wait_too_long" // Retry-After longer than max_wait
 )
 
 // Error is a classified vendor failure. Message is safe to print: it never
@@ -202,6 +205,9 @@ type Error struct {
 	// RetryAfter is how long the vendor asked every caller to wait (0: not said).
 	RetryAfter time.Duration
 	Err        error
+
+	final bool // the row's last attempt, whatever its kind
+	skip  bool // nothing was sent: the row ends skipped
 }
 
 func (e *Error) Error() string {
@@ -257,10 +263,11 @@ const (
 	ColPlaceGenealogy = "place_genealogy"
 	ColBlockUser      = "block_user"
 	ColEmail          = "email"
+	ColEffectiveAt    = "effective_at"
 )
 
 // KnownColumns lists the columns userbatch reads, in the order it documents them.
-var KnownColumns = []string{ColTarget, ColUser, ColAction, ColRole, ColPlaceGenealogy, ColBlockUser, ColEmail}
+var KnownColumns = []string{ColTarget, ColUser, ColAction, ColRole, ColPlaceGenealogy, ColBlockUser, ColEmail, ColEffectiveAt}
 
 // Header is the input's header row.
 type Header struct {
@@ -270,6 +277,11 @@ type Header struct {
 	Known map[string]int
 	// Passthrough lists the indexes of the columns userbatch does not read.
 	Passthrough []int
+	// Delimiter separates the cells: ',', ';' or '\t'.
+	Delimiter rune
+	// Encoding is the input's text encoding as found: "UTF-8",
+	// "UTF-8 with BOM", "UTF-16LE" or "UTF-16BE".
+	Encoding string
 }
 
 // Field returns the cell of a known column in rec, or "" when the file has no

@@ -102,4 +102,3 @@ func TestRunInterruptedRowsCountAsApplied(t *testing.T) {
 		t.Error("a write was sent to a user already in state")
 	}
 }
-

@@ -160,4 +160,3 @@ func readSecretFile(path string) (string, error) {
 	v := strings.TrimSuffix(string(b[:n]), "\n")
 	return strings.TrimSuffix(v, "\r"), nil
 }
-
