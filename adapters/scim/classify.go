@@ -1,0 +1,157 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/httpcall"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// errPrecondition marks a 412: the user changed since it was read.
+var errPrecondition = errors.New("precondition failed: the resource changed since it was read")
+
+// classify returns nil for a 2xx answer and a *batch.Error for any other
+// (RFC 7644 §3.12):
+//
+//	401, 403   → Permanent unauthorized
+//	404        → Permanent not_found
+//	412        → Permanent conflict, wrapping errPrecondition (Apply reads again)
+//	400        → Permanent validation (invalidFilter, invalidValue, mutability...)
+//	409        → Permanent conflict (uniqueness, mutability)
+//	429        → Retryable, waiting Retry-After, else X-Rate-Limit-Reset
+//	501        → Permanent refused: the provider does not implement it
+//	other 5xx  → Ambiguous: the provider may have acted; writes are idempotent
+//	other      → Permanent refused with the provider's detail, or bad_response
+//
+// The status decides; the body (status, scimType, detail) only words the
+// message, which is scrubbed of the token.
+func (c *Client) classify(resp *http.Response, body []byte) error {
+	status := resp.StatusCode
+	if status/100 == 2 {
+		return nil
+	}
+	var serr errorResponse
+	scimError := json.Unmarshal(body, &serr) == nil && (serr.Detail != "" || serr.ScimType != "" || serr.Message != "")
+	message := c.redact(describe(serr))
+	if status == http.StatusNotImplemented {
+		return permanent(status, batch.CodeRefused, orDefault(message, "the provider does not implement this request"))
+	}
+	if err := httpcall.Common(resp, message, c.now()); err != nil {
+		if err.Code == batch.CodeRateLimited && err.RetryAfter == 0 {
+			err.RetryAfter = rateLimitReset(resp.Header, c.now())
+		}
+		return err
+	}
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+	case http.StatusNotFound:
+		return permanent(status, batch.CodeNotFound, orDefault(message, "no such user"))
+	case http.StatusPreconditionFailed:
+		e := permanent(status, batch.CodeConflict, orDefault(message, "the user changed since it was read"))
+		e.Err = errPrecondition
+		return e
+	case http.StatusBadRequest:
+		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
+	case http.StatusConflict:
+		return permanent(status, batch.CodeConflict, orDefault(message, http.StatusText(status)))
+	}
+	if scimError {
+		return permanent(status, batch.CodeRefused, message)
+	}
+	e := httpcall.Unexpected(resp, body)
+	e.Message = c.redact(e.Message)
+	return e
+}
+
+// describe words a SCIM error body: "scimType: detail".
+func describe(e errorResponse) string {
+	detail := e.Detail
+	if detail == "" {
+		detail = e.Message
+	}
+	switch {
+	case e.ScimType == "":
+		return detail
+	case detail == "":
+		return e.ScimType
+	}
+	return e.ScimType + ": " + detail
+}
+
+// rateLimitReset reads X-Rate-Limit-Reset (or X-RateLimit-Reset) as a wait
+// from now. Providers send epoch seconds; a small number is taken as
+// seconds to wait, as a few send that instead. 0 when absent or past.
+func rateLimitReset(h http.Header, now time.Time) time.Duration {
+	v := h.Get("X-Rate-Limit-Reset")
+	if v == "" {
+		v = h.Get("X-RateLimit-Reset")
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	switch {
+	case err != nil || n <= 0:
+		return 0
+	case n < 1e9: // before 2001 as an epoch: a number of seconds
+		return time.Duration(n) * time.Second
+	}
+	if d := time.Unix(n, 0).Sub(now); d > 0 {
+		return d.Round(time.Second)
+	}
+	return 0
+}
+
+func permanent(status int, code, message string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: message}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// decodeUser reads a User resource. Only the raw JSON of a provider
+// without PATCH is kept: the PUT sends it back.
+func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (current, error) {
+	if !jsonMedia(resp.Header.Get("Content-Type")) {
+		return current{}, c.badResponse(resp, "answer is "+resp.Header.Get("Content-Type")+", not "+mediaSCIM+": ", raw)
+	}
+	var u userResource
+	if err := json.Unmarshal(raw, &u); err != nil || u.ID == "" || u.Active == nil {
+		return current{}, c.badResponse(resp, "answer is not a User with an id and a boolean \"active\": ", raw)
+	}
+	cur := current{id: u.ID, version: u.Meta.Version, active: bool(*u.Active), known: true, status: resp.StatusCode}
+	if !f.Patch {
+		cur.raw = raw
+	}
+	return cur, nil
+}
+
+func (c *Client) badResponse(resp *http.Response, prefix string, body []byte) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
+		Message: prefix + c.redact(httpcall.Snippet(body))}
+}
+
+func jsonMedia(contentType string) bool {
+	if contentType == "" {
+		return true // nothing claimed; the body decides
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// redact removes the token from text the provider sent back, in case it
+// echoes the request.
+func (c *Client) redact(s string) string {
+	if !strings.Contains(s, c.token) {
+		return s
+	}
+	return strings.ReplaceAll(s, c.token, "[redacted]")
+}
