@@ -228,6 +228,7 @@ const pageHTML = `<!DOCTYPE html>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
+th { text-align: left; }
 th:first-child, td.name, td.message, td.examples { text-align: left; }
 td.message { max-width: 40em; overflow-wrap: anywhere; white-space: pre-wrap; }
 .exit-0 { color: #070; } .exit-1, .exit-2, .exit-3 { color: #b00; }
