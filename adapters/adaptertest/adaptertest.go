@@ -164,15 +164,26 @@ func testUnknownUser(t *testing.T, f *Fixture) {
 	}
 }
 
+// testBadCredentials: a refusal of the credentials is Permanent
+// CodeUnauthorized for every action and for a read, whatever the vendor's
+// wording, so that the pipeline's circuit breaker can count it; and nothing
+// is changed.
 func testBadCredentials(t *testing.T, f *Fixture) {
-	f.AddUser("u1", f.Cases[0].Op)
-	_, err := f.BadCredentials.Apply(context.Background(), opFor(f.Cases[0], "u1"))
-	berr := wantError(t, f, err, batch.Permanent, batch.CodeUnauthorized)
-	if berr.HTTPStatus != http.StatusUnauthorized {
-		t.Errorf("status %d, want 401", berr.HTTPStatus)
-	}
-	if f.Writes("u1") != 0 {
-		t.Errorf("fake processed a write with bad credentials")
+	for i, c := range f.Cases {
+		user := "cred-" + string(rune('a'+i))
+		f.AddUser(user, c.Op)
+		_, err := f.BadCredentials.Apply(context.Background(), opFor(c, user))
+		berr := wantError(t, f, err, batch.Permanent, batch.CodeUnauthorized)
+		if berr.HTTPStatus != http.StatusUnauthorized && berr.HTTPStatus != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 401 (or an auth 403)", c.Op.Action, berr.HTTPStatus)
+		}
+		if f.Writes(user) != 0 {
+			t.Errorf("%s: fake processed a write with bad credentials", c.Op.Action)
+		}
+		if r, ok := f.BadCredentials.(batch.Reader); ok {
+			_, err := r.Read(context.Background(), opFor(c, user))
+			wantError(t, f, err, batch.Permanent, batch.CodeUnauthorized)
+		}
 	}
 }
 

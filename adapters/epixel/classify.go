@@ -12,45 +12,57 @@ import (
 
 // classify turns epixel's answer to op into a Reply or a *batch.Error. It
 // matches on the status first and on the message text second, tolerating
-// case, whitespace and a missing trailing period in the text.
+// case, whitespace and a missing trailing period in the text. Every piece of
+// the vendor's text it quotes goes through httpcall.SafeMessage or
+// SafeSnippet with secrets, which redacts before cutting.
 //
-//   - 2xx: applied. The HTTP status is what counts: a 2xx whose body is not
-//     the documented envelope is still an accepted change, since the vendor
-//     has acted and reading it as a failure would invite a resend.
+//   - 2xx with the documented envelope ({"status_code":200,"errors":{},...}):
+//     applied.
+//   - 2xx with any other body (HTML from a captive portal, an empty body,
+//     another JSON shape, an error status_code inside): Ambiguous
+//     bad_response quoting the body's start. Something answered 2xx, so the
+//     change may have been made; it may as well be a proxy that never
+//     forwarded it.
 //   - 400: Permanent; CodeNotFound when unique_id's message is "User not exist
 //     or invalid unique id.", otherwise CodeValidation with "field: msg".
 //   - 401: Permanent CodeUnauthorized.
 //   - 403: see forbidden.
 //   - 429, 5xx: httpcall.Common (Retryable, Ambiguous).
 //   - anything else (3xx, 404, 405, ...): httpcall.Unexpected.
-func classify(op batch.Op, resp *http.Response, body []byte, now time.Time) (batch.Reply, error) {
+func classify(op batch.Op, resp *http.Response, body []byte, now time.Time, secrets ...string) (batch.Reply, error) {
 	if resp.StatusCode/100 == 2 {
+		if !successEnvelope(body) {
+			return batch.Reply{}, &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
+				Message: "not epixel's success envelope: " + httpcall.SafeSnippet(body, secrets...)}
+		}
 		return batch.Reply{HTTPStatus: resp.StatusCode}, nil
 	}
 	errs := parseErrors(body)
-	if err := httpcall.Common(resp, errs.text(), now); err != nil {
+	text := httpcall.SafeMessage(errs.text(), secrets...)
+	if err := httpcall.Common(resp, text, now); err != nil {
 		return batch.Reply{}, err
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
-		return batch.Reply{}, invalid(errs, body)
+		return batch.Reply{}, invalid(errs, text, body, secrets)
 	case http.StatusUnauthorized:
-		return batch.Reply{}, permanent(batch.CodeUnauthorized, resp.StatusCode, orElse(errs.text(), "credentials refused"))
+		return batch.Reply{}, permanent(batch.CodeUnauthorized, resp.StatusCode, orElse(text, "credentials refused"))
 	case http.StatusForbidden:
-		return forbidden(op, errs, body)
+		return forbidden(op, errs, text, body, secrets)
 	}
-	return batch.Reply{}, httpcall.Unexpected(resp, body)
+	return batch.Reply{}, httpcall.Unexpected(resp, body, secrets...)
 }
 
 // invalid classifies a 400. Epixel reports an unknown user as a validation
-// error of unique_id, which is the only way to tell a missing user.
-func invalid(errs vendorErrors, body []byte) *batch.Error {
+// error of unique_id, which is the only way to tell a missing user. text is
+// errs as one safe message.
+func invalid(errs vendorErrors, text string, body []byte, secrets []string) *batch.Error {
 	for _, m := range errs[fieldUniqueID] {
 		if normalize(m) == "user not exist or invalid unique id" {
-			return permanent(batch.CodeNotFound, http.StatusBadRequest, m)
+			return permanent(batch.CodeNotFound, http.StatusBadRequest, httpcall.SafeMessage(m, secrets...))
 		}
 	}
-	return permanent(batch.CodeValidation, http.StatusBadRequest, orElse(errs.text(), httpcall.Snippet(body)))
+	return permanent(batch.CodeValidation, http.StatusBadRequest, orElse(text, httpcall.SafeSnippet(body, secrets...)))
 }
 
 // forbidden classifies a 403 ("Request Failed"). A message saying the user
@@ -61,18 +73,18 @@ func invalid(errs vendorErrors, body []byte) *batch.Error {
 // Permanent CodeConflict: reporting it as already would hide that the user is
 // not in the state asked for. Any other 403 (free-package messages,
 // "Somthing went wrong.") is a Permanent CodeRefused.
-func forbidden(op batch.Op, errs vendorErrors, body []byte) (batch.Reply, error) {
+func forbidden(op batch.Op, errs vendorErrors, text string, body []byte, secrets []string) (batch.Reply, error) {
 	if isRoleAction(op.Action) {
 		for _, m := range errs.all() {
 			switch verdict(op.Role, m) {
 			case held:
-				return batch.Reply{Already: true, HTTPStatus: http.StatusForbidden, Message: m}, nil
+				return batch.Reply{Already: true, HTTPStatus: http.StatusForbidden, Message: httpcall.SafeMessage(m, secrets...)}, nil
 			case different:
-				return batch.Reply{}, permanent(batch.CodeConflict, http.StatusForbidden, m)
+				return batch.Reply{}, permanent(batch.CodeConflict, http.StatusForbidden, httpcall.SafeMessage(m, secrets...))
 			}
 		}
 	}
-	return batch.Reply{}, permanent(batch.CodeRefused, http.StatusForbidden, orElse(errs.text(), httpcall.Snippet(body)))
+	return batch.Reply{}, permanent(batch.CodeRefused, http.StatusForbidden, orElse(text, httpcall.SafeSnippet(body, secrets...)))
 }
 
 // roleState is what a 403 message says about the user's role.

@@ -91,12 +91,45 @@ func (c *Client) Supports(a batch.Action) bool {
 // with an "already" 403.
 func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
 
-// Apply sends op once. It returns a Reply for a 2xx (applied) and for a 403
-// saying the user already holds the role asked for (Already); otherwise a
-// *batch.Error as classify describes. An op epixel cannot express (an
-// unsupported action, a role the endpoint does not take) is a Permanent
-// CodeValidation error and is not sent.
+// Apply sends op once. It returns a Reply for a 2xx carrying epixel's
+// success envelope (applied) and for a 403 saying the user already holds the
+// role asked for (Already); otherwise a *batch.Error as classify describes. A
+// 2xx whose body is not the envelope (a captive portal, a misrouted proxy) is
+// Ambiguous bad_response: the change may or may not have been made.
+//
+// A downgrade with BlockUser that gets an "already" answer was not carried
+// out at all, block included: Apply then sends POST /block/user/ and returns
+// an applied Reply ("role already right, user blocked"), or the block's error.
+//
+// An op epixel cannot express (an unsupported action, a role the endpoint
+// does not take) is a Permanent CodeValidation error and is not sent.
 func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
+	reply, err := c.send(ctx, op)
+	if err != nil || !reply.Already || op.Action != batch.DowngradeRole || !op.BlockUser {
+		return reply, err
+	}
+	return c.blockAfterAlready(ctx, op)
+}
+
+// blockAfterAlready sends the block that an "already" downgrade skipped.
+func (c *Client) blockAfterAlready(ctx context.Context, op batch.Op) (batch.Reply, error) {
+	reply, err := c.send(ctx, batch.Op{User: op.User, Action: batch.Disable})
+	var berr *batch.Error
+	if errors.As(err, &berr) {
+		berr.Message = "role already right; blocking the user: " + berr.Message
+	}
+	if err != nil {
+		return batch.Reply{}, err
+	}
+	return batch.Reply{HTTPStatus: reply.HTTPStatus, Message: MessageBlockedAfterAlready}, nil
+}
+
+// MessageBlockedAfterAlready is the Reply.Message of a downgrade with
+// BlockUser whose role was already right, after the block was sent.
+const MessageBlockedAfterAlready = "role already right, user blocked"
+
+// send sends op's one request and classifies the answer.
+func (c *Client) send(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	path, fields, err := request(op)
 	if err != nil {
 		return batch.Reply{}, err
@@ -109,8 +142,7 @@ func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	if err != nil {
 		return batch.Reply{}, err
 	}
-	reply, err := classify(op, resp, body, c.now())
-	return c.redact(reply, err)
+	return classify(op, resp, body, c.now(), c.apiKey, c.token)
 }
 
 // request maps op to its endpoint and form fields. unique_id travels in the
@@ -171,40 +203,24 @@ func invalidOp(msg string) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: msg}
 }
 
+// newRequest builds one POST. Its errors quote neither the URL nor a value:
+// base_url may hold credentials.
 func (c *Client) newRequest(ctx context.Context, path string, fields []field) (*http.Request, error) {
 	u, err := httpcall.URL(c.base, path)
 	if err != nil {
-		return nil, invalidOp(err.Error())
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
 	body, contentType, err := encodeMultipart(fields, c.boundary)
 	if err != nil {
-		return nil, invalidOp("encoding the form: " + err.Error())
+		return nil, invalidOp("encoding the form: " + httpcall.SafeMessage(err.Error(), c.apiKey, c.token))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, invalidOp("building the request: " + err.Error())
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
 	req.Header.Set("apikey", c.apiKey)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	return req, nil
-}
-
-// redact removes the credentials from the messages of an answer: they carry
-// the vendor's own text, which nothing stops from echoing what it was sent.
-func (c *Client) redact(reply batch.Reply, err error) (batch.Reply, error) {
-	reply.Message = c.scrub(reply.Message)
-	var berr *batch.Error
-	if errors.As(err, &berr) {
-		berr.Message = c.scrub(berr.Message)
-	}
-	return reply, err
-}
-
-func (c *Client) scrub(s string) string {
-	for _, secret := range []string{c.apiKey, c.token} {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
 }

@@ -377,7 +377,7 @@ func TestForbiddenMessages(t *testing.T) {
 		want want
 	}{
 		{upMember, detail(403, "User already have a member role."), want{true, "", "User already have a member role."}},
-		{upMember, detail(403, "  user ALREADY have a  member role "), want{true, "", "user ALREADY have a  member role"}},
+		{upMember, detail(403, "  user ALREADY have a  member role "), want{true, "", "user ALREADY have a member role"}},
 		{upMember, detail(403, "User already has a member role"), want{true, "", "User already has a member role"}},
 		{upPC, detail(403, "User already have a preferred customer role."), want{true, "", "User already have a preferred customer role."}},
 		{downPC, detail(403, "User already have a Preferred Customer role"), want{true, "", "User already have a Preferred Customer role"}},
@@ -474,11 +474,45 @@ func TestRetryAfterUsesClock(t *testing.T) {
 }
 
 func TestSuccessBodies(t *testing.T) {
-	for _, body := range []string{env(200, `{}`), "", "OK", `{"unexpected":true}`} {
+	for _, body := range []string{
+		env(200, `{}`), `{"status_code":200,"errors":{},"data":{"id":7}}`, `{"status_code":200}`,
+		`{"status_code":200,"errors":null,"data":{}}`, `{"status_code":201,"errors":[]}`,
+	} {
 		rep, err := applyCanned(t, &canned{status: 200, body: body}, disableOp)
 		if err != nil || rep != (batch.Reply{HTTPStatus: 200}) {
 			t.Errorf("200 %q: %+v, %v; want applied", body, rep, err)
 		}
+	}
+}
+
+// TestNonEnvelope2xxIsAmbiguous: a 2xx that is not epixel's envelope may come
+// from something that never forwarded the request (a captive portal, a
+// misrouted proxy) or from the vendor after acting: never applied, never a
+// plain failure, and the message shows the body's start, redacted.
+func TestNonEnvelope2xxIsAmbiguous(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		msg    string
+	}{
+		{200, "<html>captive portal</html>", "not epixel's success envelope: <html>captive portal</html>"},
+		{200, "", "not epixel's success envelope: (empty body)"},
+		{204, "", "not epixel's success envelope: (empty body)"},
+		{200, "OK", "not epixel's success envelope: OK"},
+		{200, `{"unexpected":true}`, `not epixel's success envelope: {"unexpected":true}`},
+		{200, `null`, `not epixel's success envelope: null`},
+		{200, `[]`, `not epixel's success envelope: []`},
+		{200, `{"status_code":"200"}`, `not epixel's success envelope: {"status_code":"200"}`},
+		{200, env(400, `{"unique_id":["User not exist or invalid unique id."]}`),
+			`not epixel's success envelope: {"status_code":400,"errors":{"unique_id":["User not exist or invalid unique id."]},"data":{}}`},
+		{200, env(200, `{"detail":"Somthing went wrong."}`),
+			`not epixel's success envelope: {"status_code":200,"errors":{"detail":"Somthing went wrong."},"data":{}}`},
+		{200, "<html>login as " + apiKey + " with " + token + "</html>",
+			"not epixel's success envelope: <html>login as [redacted] with [redacted]</html>"},
+	} {
+		h := &canned{status: tc.status, body: tc.body}
+		_, err := applyCanned(t, h, downCust)
+		wantErr(t, err, batch.Ambiguous, batch.CodeBadResponse, tc.status, tc.msg)
 	}
 }
 

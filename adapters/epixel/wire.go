@@ -85,6 +85,25 @@ func newBoundary() string {
 	return multipart.NewWriter(io.Discard).Boundary()
 }
 
+// successEnvelope reports whether body is epixel's documented success
+// answer: a JSON object whose status_code is a 2xx number and whose errors,
+// if present, are empty. data is not checked: its content is undocumented.
+func successEnvelope(body []byte) bool {
+	var env struct {
+		StatusCode *int            `json:"status_code"`
+		Errors     json.RawMessage `json:"errors"`
+	}
+	if json.Unmarshal(body, &env) != nil || env.StatusCode == nil || *env.StatusCode/100 != 2 {
+		return false
+	}
+	switch string(bytes.TrimSpace(env.Errors)) {
+	case "", "null", "{}", "[]":
+		return true
+	}
+	var errs map[string]json.RawMessage
+	return json.Unmarshal(env.Errors, &errs) == nil && len(errs) == 0
+}
+
 // vendorErrors are the messages of an answer's "errors" object, by key:
 // {"detail":"..."} for 401 and 403, {"unique_id":["..."]} for 400.
 type vendorErrors map[string][]string
