@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -11,8 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
+	"time"
 
 	"github.com/gocarina/gocsv"
 )
@@ -63,6 +60,7 @@ type fields struct {
 	PlaceGenealogy string `csv:"place_genealogy"`
 	BlockUser      string `csv:"block_user"`
 	Email          string `csv:"email"`
+	EffectiveAt    string `csv:"effective_at"`
 }
 
 // InputError is a problem with the file as a whole (not one row): empty,
@@ -102,26 +100,58 @@ type Parser struct {
 	// cell) and the config has exactly one target.
 	defaultTarget string
 	index         int
+	loc           *time.Location // of effective_at dates
 }
 
-// NewParser reads the header of r and returns a parser for its rows. The
-// header must name at least the user and action columns, in any case.
+// ParseOptions are the choices NewParserOptions leaves to the operator.
+// The zero value detects the delimiter and reads dates in UTC.
+type ParseOptions struct {
+	// Delimiter separates the cells: ',', ';' or '\t'. 0 tells it from the
+	// header line (see ParseDelimiter for the --delimiter flag).
+	Delimiter rune
+	// Location is the zone in which an effective_at date without a time
+	// (YYYY-MM-DD) means midnight; nil means UTC.
+	Location *time.Location
+}
+
+// NewParser is NewParserOptions with the zero ParseOptions.
 func NewParser(r io.Reader, targets Targets) (*Parser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if err := checkEncoding(br); err != nil {
+	return NewParserOptions(r, targets, ParseOptions{})
+}
+
+// NewParserOptions reads the header of r and returns a parser for its rows.
+// The input is UTF-8 (with or without a BOM) or UTF-16 with a BOM; its cells
+// are separated by opts.Delimiter, or by the comma, semicolon or tab the
+// header line uses most. The header must name at least the user and action
+// columns, in any case. Problems with the input as a whole are *InputError;
+// an opts.Delimiter other than those three is a plain error.
+func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser, error) {
+	comma, err := optionDelimiter(opts.Delimiter)
+	if err != nil {
 		return nil, err
 	}
-	cr := csv.NewReader(br)
+	text, enc, err := openText(r)
+	if err != nil {
+		return nil, err
+	}
+	if comma == 0 {
+		comma = sniffDelimiter(text)
+	}
+	// The guard bounds each record before csv buffers it, and drops the
+	// lines of empty cells.
+	cr := csv.NewReader(newGuard(text, comma))
+	cr.Comma = rune(comma)
 	cr.FieldsPerRecord = 0 // every record has the header's field count
 	cr.ReuseRecord = true  // gocsv copies the cells out before the next read
 	um, err := gocsv.NewUnmarshaller(cr, &fields{})
 	if err != nil {
 		return nil, headerError(err)
 	}
-	h, err := newHeader(um.Headers)
+	h, err := newHeader(um.Headers, comma)
 	if err != nil {
 		return nil, err
 	}
+	h.Delimiter, h.Encoding = rune(comma), enc
 	// gocsv matches the known columns in any case and with stray spaces;
 	// every other column gets a key of its own, so that columns with the
 	// same name (or none) keep their own cells.
@@ -129,7 +159,10 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
 		return nil, headerError(err)
 	}
-	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{})}
+	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{}), loc: opts.Location}
+	if p.loc == nil {
+		p.loc = time.UTC
+	}
 	if len(targets) == 1 {
 		p.defaultTarget = targets.names()[0]
 	}
@@ -145,26 +178,22 @@ func NewParser(r io.Reader, targets Targets) (*Parser, error) {
 	return p, nil
 }
 
-// checkEncoding drops a UTF-8 byte order mark and refuses UTF-16 and binary
-// input with a message an operator can act on.
-func checkEncoding(br *bufio.Reader) error {
-	head, _ := br.Peek(512)
-	switch {
-	case len(head) == 0:
-		return &InputError{Msg: "the input is empty: expected a header row such as target,user,action"}
-	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
-		_, _ = br.Discard(3)
-	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}), bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return &InputError{Msg: "the input is UTF-16: save it as \"CSV UTF-8\" and try again"}
-	case bytes.IndexByte(head, 0) >= 0:
-		return &InputError{Msg: "the input is not text (it holds NUL bytes): expected a UTF-8 CSV file"}
+// optionDelimiter checks ParseOptions.Delimiter.
+func optionDelimiter(r rune) (byte, error) {
+	switch r {
+	case 0, ',', ';', '\t':
+		return byte(r), nil
 	}
-	return nil
+	return 0, fmt.Errorf("delimiter %q: use , or ; or tab", r)
 }
 
 func headerError(err error) error {
 	if errors.Is(err, io.EOF) {
-		return &InputError{Msg: "the input is empty: expected a header row such as target,user,action"}
+		return emptyInput()
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return ie
 	}
 	var perr *csv.ParseError
 	if errors.As(err, &perr) {
@@ -194,7 +223,7 @@ func normalizeNames(names []string) []string {
 	return out
 }
 
-func newHeader(names []string) (Header, error) {
+func newHeader(names []string, comma byte) (Header, error) {
 	h := Header{Names: names, Known: map[string]int{}}
 	seen := map[string]int{}
 	for i, n := range normalizeNames(names) {
@@ -217,8 +246,8 @@ func newHeader(names []string) (Header, error) {
 	}
 	if len(missing) > 0 {
 		return h, &InputError{Line: 1, Msg: fmt.Sprintf(
-			"the header has no %s column (found: %s; expected: %s)",
-			strings.Join(missing, " or "), strings.Join(names, ","), strings.Join(KnownColumns, ","))}
+			"the header has no %s column (found: %s; expected: %s; read as %s-separated)",
+			strings.Join(missing, " or "), strings.Join(names, string(comma)), strings.Join(KnownColumns, ","), delimiterName(comma))}
 	}
 	return h, nil
 }
@@ -286,8 +315,13 @@ type decoded struct {
 	err       error
 }
 
-// prefetch is how many records the reading goroutine hands over at once.
-const prefetch = 256
+// prefetch is how many records the reading goroutine hands over at once,
+// and prefetchBytes how many bytes of input at most: records can be up to
+// MaxRecordBytes long, and the batches in flight must stay small.
+const (
+	prefetch      = 256
+	prefetchBytes = 1 << 20
+)
 
 // nextDecoded returns the next record. Decoding (encoding/csv and gocsv)
 // runs in a goroutine of its own, ahead of validation, so that on a
@@ -320,18 +354,18 @@ func (p *Parser) nextDecoded() decoded {
 // decodeAll reads every record, in batches, until a final error or Close.
 func (p *Parser) decodeAll() {
 	defer close(p.batches)
-	batch := p.newBatch()
+	batch, from := p.newBatch(), p.cr.InputOffset()
 	for {
 		d := p.decode()
 		batch = append(batch, d)
 		final := d.err != nil && !isFieldCount(d.err)
-		if final || len(batch) == prefetch {
+		if final || len(batch) == prefetch || p.cr.InputOffset()-from >= prefetchBytes {
 			select {
 			case p.batches <- batch:
 			case <-p.done:
 				return
 			}
-			batch = p.newBatch()
+			batch, from = p.newBatch(), p.cr.InputOffset()
 		}
 		if final {
 			p.endErr = d.err
@@ -387,8 +421,12 @@ func (p *Parser) readError(err error) (Row, error) {
 		p.index++
 		row.Problems = []Problem{{Line: perr.StartLine, Column: "(row)",
 			Msg:      "the row does not have as many fields as the header",
-			Accepted: fmt.Sprintf("%d comma-separated fields", len(p.header.Names))}}
+			Accepted: fmt.Sprintf("%d %s-separated fields", len(p.header.Names), delimiterName(byte(p.header.Delimiter)))}}
 		return row, nil
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return Row{}, ie
 	}
 	if perr != nil {
 		return Row{}, &InputError{Line: perr.StartLine, Msg: "not valid CSV: " + perr.Err.Error() +
@@ -416,6 +454,8 @@ func (p *Parser) record(f *fields, unmatched map[string]string) []string {
 			rec[i] = f.BlockUser
 		case ColEmail:
 			rec[i] = f.Email
+		case ColEffectiveAt:
+			rec[i] = f.EffectiveAt
 		default:
 			rec[i] = unmatched[n]
 		}
@@ -441,6 +481,7 @@ func (p *Parser) validate(row *Row, f *fields) {
 	v.user(op.User)
 	op.Action = v.action(cell(f.Action), info)
 	v.options(&op, f, info)
+	op.EffectiveAt = v.effectiveAt(cell(f.EffectiveAt), p.loc)
 	row.Op, row.Problems = op, v.problems
 }
 
@@ -480,35 +521,19 @@ func (v *validator) user(u string) {
 		v.add(ColUser, u, "user is empty", "the vendor's user id, 1 to 255 characters")
 		return
 	}
-	runes, valid, control := scanUser(u)
+	runes, valid, hidden := scanUser(u)
 	switch {
 	case runes > MaxUserLen:
 		v.add(ColUser, u, fmt.Sprintf("user is %d characters long", runes), "at most 255 characters")
 	case !valid:
 		v.add(ColUser, u, "user is not valid UTF-8", "a UTF-8 user id")
-	case control:
-		v.add(ColUser, u, "user contains a control character (a line break or tab)", "a user id on one line")
+	case hidden >= 0:
+		v.add(ColUser, u, "user contains "+describeHidden(hidden),
+			"a user id on one line, of visible characters (retype it, or delete the character)")
+	case isScientific(u):
+		v.add(ColUser, u, fmt.Sprintf("user %s is a number in scientific notation: "+
+			"Excel turned a long numeric id into this and lost its last digits", u), scientificHelp)
 	}
-}
-
-// scanUser counts u's characters and checks them in one pass: this runs for
-// every row of files with a million.
-func scanUser(u string) (runes int, valid, control bool) {
-	valid = true
-	for i := 0; i < len(u); {
-		c := u[i]
-		if c < utf8.RuneSelf {
-			control = control || c < 0x20 || c == 0x7f
-			i++
-		} else {
-			r, size := utf8.DecodeRuneInString(u[i:])
-			valid = valid && !(r == utf8.RuneError && size == 1)
-			control = control || unicode.IsControl(r)
-			i += size
-		}
-		runes++
-	}
-	return runes, valid, control
 }
 
 func (v *validator) action(s string, info *TargetInfo) Action {

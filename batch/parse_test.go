@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 )
 
@@ -475,21 +476,25 @@ func TestParseFieldCount(t *testing.T) {
 	}
 }
 
+// utf16LE and utf16BE encode s as UTF-16 with a byte order mark, as
+// Excel's "Unicode Text" does.
+func utf16LE(s string) string {
+	b := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(u), byte(u>>8))
+	}
+	return string(b)
+}
+
+func utf16BE(s string) string {
+	b := []byte{0xFE, 0xFF}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(u>>8), byte(u))
+	}
+	return string(b)
+}
+
 func TestParseInputErrors(t *testing.T) {
-	utf16LE := func(s string) string {
-		b := []byte{0xFF, 0xFE}
-		for _, u := range utf16.Encode([]rune(s)) {
-			b = append(b, byte(u), byte(u>>8))
-		}
-		return string(b)
-	}
-	utf16BE := func(s string) string {
-		b := []byte{0xFE, 0xFF}
-		for _, u := range utf16.Encode([]rune(s)) {
-			b = append(b, byte(u>>8), byte(u))
-		}
-		return string(b)
-	}
 	for _, tc := range []struct {
 		name, in string
 		rows     int // valid rows before the error
@@ -501,9 +506,12 @@ func TestParseInputErrors(t *testing.T) {
 		{name: "BOM only", in: "\ufeff", msg: "empty"},
 		{name: "header only", in: "target,user,action\n", msg: "no data rows"},
 		{name: "header and blank lines", in: "target,user,action\n\n\n", msg: "no data rows"},
-		{name: "UTF-16 LE", in: utf16LE("target,user,action\nshop,u1,disable\n"), msg: "UTF-16"},
-		{name: "UTF-16 BE", in: utf16BE("target,user,action\nshop,u1,disable\n"), msg: "UTF-16"},
-		{name: "UTF-16 LE without BOM", in: utf16LE("target,user,action\n")[2:], msg: "NUL"},
+		{name: "UTF-16 BOM only", in: utf16LE(""), msg: "empty"},
+		{name: "UTF-16 header only", in: utf16BE("target\tuser\taction\r\n"), msg: "no data rows"},
+		{name: "UTF-16 LE without BOM", in: utf16LE("target,user,action\n")[2:], msg: "UTF-16 without a byte order mark"},
+		{name: "UTF-16 BE without BOM", in: utf16BE("target,user,action\n")[2:], msg: "UTF-16 without a byte order mark"},
+		{name: "UTF-32 LE", in: "\xff\xfe\x00\x00t\x00\x00\x00,\x00\x00\x00u\x00\x00\x00", msg: "NUL"},
+		{name: "only empty cells", in: "target,user,action\n,,\n,\n , ,\r\n\"\",\" \",\n,,", msg: "no data rows"},
 		{name: "binary", in: "\x7fELF\x02\x01\x01\x00\x00\x00\x00", msg: "NUL"},
 		{name: "NUL in the header", in: "target,user,action\x00\nshop,u1,disable\n", msg: "NUL"},
 		{name: "unterminated quote in the header", in: "target,\"user,action\nshop,u1,disable\n", line: 1, msg: "quote"},
@@ -514,6 +522,7 @@ func TestParseInputErrors(t *testing.T) {
 		{name: "no user column", in: "target,action\nshop,disable\n", line: 1, msg: "user"},
 		{name: "no action column", in: "target,user\nshop,u1\n", line: 1, msg: "action"},
 		{name: "neither", in: "name,what\nx,y\n", line: 1, msg: "user or action"},
+		{name: "semicolons", in: "name;what\nx;y\n", line: 1, msg: "semicolon-separated"},
 		{name: "duplicate column", in: "target,user,action,User\nshop,u1,disable,u2\n", line: 1, msg: "twice"},
 		{name: "duplicate passthrough", in: "target,user,action,note, NOTE\nshop,u1,disable,a,b\n", line: 1, msg: "twice"},
 	} {
@@ -635,4 +644,116 @@ func TestParseFixtures(t *testing.T) {
 			t.Errorf("ops-invalid.csv line %d is valid: every row there should have a problem", row.Line)
 		}
 	}
+}
+
+// TestParseInvisibleCharacters: a user id holding a character that shows
+// as nothing is refused, and the message names the code point.
+func TestParseInvisibleCharacters(t *testing.T) {
+	for _, tc := range []struct {
+		r    rune
+		want string
+	}{
+		{0x200B, "U+200B (ZERO WIDTH SPACE), an invisible character"},
+		{0x200C, "U+200C (ZERO WIDTH NON-JOINER)"},
+		{0x200D, "U+200D (ZERO WIDTH JOINER)"},
+		{0x200E, "U+200E (LEFT-TO-RIGHT MARK)"},
+		{0xFEFF, "U+FEFF (ZERO WIDTH NO-BREAK SPACE (byte order mark)), an invisible character"},
+		{0x00AD, "U+00AD (SOFT HYPHEN)"},
+		{0x2060, "U+2060 (WORD JOINER)"},
+		{0x202A, "U+202A (LEFT-TO-RIGHT EMBEDDING)"},
+		{0x202B, "U+202B (RIGHT-TO-LEFT EMBEDDING)"},
+		{0x202C, "U+202C (POP DIRECTIONAL FORMATTING)"},
+		{0x202D, "U+202D (LEFT-TO-RIGHT OVERRIDE)"},
+		{0x202E, "U+202E (RIGHT-TO-LEFT OVERRIDE), an invisible character"},
+		{0x2066, "U+2066 (LEFT-TO-RIGHT ISOLATE)"},
+		{0x2067, "U+2067 (RIGHT-TO-LEFT ISOLATE)"},
+		{0x2068, "U+2068 (FIRST STRONG ISOLATE)"},
+		{0x2069, "U+2069 (POP DIRECTIONAL ISOLATE)"},
+		{0x2028, "U+2028 (LINE SEPARATOR), an invisible line break"},
+		{0x2029, "U+2029 (PARAGRAPH SEPARATOR), an invisible line break"},
+		{0x3164, "U+3164 (HANGUL FILLER)"},
+		{0xE0041, "U+E0041, an invisible character"}, // TAG LATIN CAPITAL LETTER A: unnamed here
+		{0x0085, "U+0085 (NEXT LINE), a control character"},
+		{0x0009, "U+0009 (CHARACTER TABULATION), a control character"},
+		{0x000A, "U+000A (LINE FEED), a control character"},
+		{0x0001, "U+0001, a control character"},
+		{0x007F, "U+007F (DELETE), a control character"},
+	} {
+		user := "ali" + string(tc.r) + "ce"
+		t.Run(tc.want, func(t *testing.T) {
+			_, rows := parseAll(t, "target,user,action\nshop,\""+user+"\",disable\n", testTargets())
+			checkRows(t, rows, []int{2}, [][]string{{"2:user"}})
+			p := rows[0].Problems[0]
+			if !strings.Contains(p.Msg, "contains "+tc.want) || p.Value != user {
+				t.Errorf("problem %+v, want %q and the value", p, tc.want)
+			}
+		})
+	}
+	// Only the first one is named.
+	_, rows := parseAll(t, "target,user,action\nshop,\u202eu\u200b1,disable\n", testTargets())
+	if msg := rows[0].Problems[0].Msg; !strings.Contains(msg, "U+202E") || strings.Contains(msg, "U+200B") {
+		t.Errorf("message %q, want the first invisible character only", msg)
+	}
+}
+
+// TestParseVisibleCharacters: letters from any script, emoji and a
+// no-break space inside are ids; spaces at either end are trimmed.
+func TestParseVisibleCharacters(t *testing.T) {
+	var cases []rowCase
+	for _, u := range []string{"zoë", "名前", "Ωmega", "مستخدم", "a\u00a0b", "🙂"} {
+		cases = append(cases, rowCase{name: u, row: "shop," + u + ",disable,,,,",
+			check: wantOp(Op{Target: "shop", User: u, Action: Disable})})
+	}
+	cases = append(cases, rowCase{name: "line separator at the end is trimmed", row: "shop,u1\u2028,disable,,,,",
+		check: wantOp(Op{Target: "shop", User: "u1", Action: Disable})})
+	runRowCases(t, cases)
+}
+
+func TestParseEffectiveAt(t *testing.T) {
+	const header = "target,user,action,effective_at\n"
+	tokyo := time.FixedZone("UTC+9", 9*3600)
+	for _, tc := range []struct {
+		name, cell string
+		loc        *time.Location
+		want       time.Time
+	}{
+		{name: "blank", cell: "", want: time.Time{}},
+		{name: "spaces", cell: "   ", want: time.Time{}},
+		{name: "date, UTC by default", cell: "2026-12-31", want: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{name: "date in a zone", cell: "2026-12-31", loc: tokyo, want: time.Date(2026, 12, 30, 15, 0, 0, 0, time.UTC)},
+		{name: "RFC 3339 Z", cell: "2026-12-31T18:30:00Z", want: time.Date(2026, 12, 31, 18, 30, 0, 0, time.UTC)},
+		{name: "RFC 3339 offset", cell: " 2026-12-31T18:30:00+01:00 ", want: time.Date(2026, 12, 31, 17, 30, 0, 0, time.UTC)},
+		{name: "RFC 3339 offset ignores the zone", cell: "2026-12-31T18:30:00-05:00", loc: tokyo, want: time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC)},
+		{name: "fractional seconds", cell: "2026-12-31T18:30:00.25Z", want: time.Date(2026, 12, 31, 18, 30, 0, 250e6, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rows := parseAllOptions(t, header+"shop,u1,disable,"+tc.cell+"\n", testTargets(), ParseOptions{Location: tc.loc})
+			checkRows(t, rows, []int{2}, [][]string{nil})
+			got := rows[0].Op.EffectiveAt
+			if !got.Equal(tc.want) || got.Location() != time.UTC {
+				t.Errorf("EffectiveAt = %v, want %v in UTC", got, tc.want)
+			}
+			if rows[0].Record[3] != tc.cell {
+				t.Errorf("Record = %q, want the cell as written", rows[0].Record)
+			}
+		})
+	}
+	for _, cell := range []string{"31/12/2026", "12/31/2026", "46022", "2026-13-01", "2026-02-30", "tomorrow",
+		"2026-12-31 18:30", "2026-12-31T18:30:00", "2026-12-31T18:30Z", "31.12.2026"} {
+		t.Run(cell, func(t *testing.T) {
+			_, rows := parseAll(t, header+"shop,u1,disable,"+cell+"\n", testTargets())
+			checkRows(t, rows, []int{2}, [][]string{{"2:effective_at"}})
+			p := rows[0].Problems[0]
+			if p.Value != cell || !strings.Contains(p.Msg, cell) || !strings.Contains(p.Accepted, "2026-12-31T18:00:00Z") ||
+				!strings.Contains(p.Accepted, "UTC") {
+				t.Errorf("problem %+v, want the value and what is accepted", p)
+			}
+			if strings.ContainsAny(cell, "/.") && !strings.Contains(p.Msg, "spreadsheet") {
+				t.Errorf("message %q should say a spreadsheet may have reformatted the date", p.Msg)
+			}
+		})
+	}
+	// Problems in other columns and in effective_at are all reported.
+	_, rows := parseAll(t, header+"shop,,disable,soon\n", testTargets())
+	checkRows(t, rows, []int{2}, [][]string{{"2:user", "2:effective_at"}})
 }
