@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/userbatch/userbatch/adapters/clearsquare"
 	"github.com/userbatch/userbatch/adapters/epixel"
 	"github.com/userbatch/userbatch/adapters/kii"
 	"github.com/userbatch/userbatch/adapters/msgkart"
+	"github.com/userbatch/userbatch/adapters/scim"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -84,6 +86,33 @@ var Vendors = []Vendor{
 			return msgkart.New(msgkart.Config{BaseURL: s.BaseURL, APIKey: s.APIKey, Email: s.Extra["email"], Client: s.Client})
 		},
 	},
+	{
+		Name: "scim",
+		Summary: "any SCIM 2.0 service provider (Slack, Zoom, Atlassian, AWS IAM Identity Center...): " +
+			"disable/enable users by SCIM id or userName:, setting active; what active=false means is the " +
+			"provider's choice (PagerDuty deletes the user, Atlassian hides inactive users)",
+		Actions: []batch.Action{batch.Disable, batch.Enable},
+		Reads: "active and meta.version (read before every write; already-correct users are not written; " +
+			"writes carry If-Match where the provider supports ETags). Providers that hide inactive users " +
+			"(hides_inactive: true) read them as hidden, and the write decides",
+		Keys:        []string{"hides_inactive"},
+		Credentials: []string{"token"},
+		New: func(s Settings) (batch.Adapter, error) {
+			hides, err := parseFlag(s.Extra["hides_inactive"])
+			if err != nil {
+				return nil, fmt.Errorf("scim: hides_inactive must be true or false")
+			}
+			return scim.New(scim.Config{BaseURL: s.BaseURL, Token: s.Token, HidesInactive: hides, Client: s.Client})
+		},
+	},
+}
+
+// parseFlag reads an optional true/false setting; empty is false.
+func parseFlag(v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	return strconv.ParseBool(v)
 }
 
 // Lookup finds a vendor by name.
