@@ -131,8 +131,12 @@ var bodyShapes = []func(string) string{
 	func(s string) string { return s },
 	func(s string) string { return "<html><body>" + s + "</body></html>" },
 	func(s string) string { return jsonBody(map[string]any{"message": s, "status": "error"}) },
-	func(s string) string { return jsonBody(map[string]any{"status_code": 403, "errors": map[string]any{"detail": s}, "data": map[string]any{}}) },
-	func(s string) string { return jsonBody(map[string]any{"status_code": 400, "errors": map[string]any{"unique_id": []string{s}}, "data": map[string]any{}}) },
+	func(s string) string {
+		return jsonBody(map[string]any{"status_code": 403, "errors": map[string]any{"detail": s}, "data": map[string]any{}})
+	},
+	func(s string) string {
+		return jsonBody(map[string]any{"status_code": 400, "errors": map[string]any{"unique_id": []string{s}}, "data": map[string]any{}})
+	},
 	func(s string) string { return jsonBody(map[string]any{"errorCode": "UNAUTHORIZED", "message": s}) },
 	func(s string) string { return jsonBody(map[string]any{"detail": s, "error": s}) },
 }
