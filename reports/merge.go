@@ -89,6 +89,10 @@ func Merge(out string, dirs []string) (*Summary, error) {
 
 // checkOut refuses an output directory that exists and holds anything, so
 // that no report, undo.csv above all, is ever overwritten.
+// lockName is the lock file userbatch keeps in a report directory while it
+// uses it; the merge's caller holds the output's.
+const lockName = ".userbatch.lock"
+
 func checkOut(out string) error {
 	entries, err := os.ReadDir(out)
 	switch {
@@ -96,7 +100,7 @@ func checkOut(out string) error {
 		return nil
 	case err != nil:
 		return refuse("output directory %s: %v", out, err)
-	case len(entries) > 0:
+	case len(entries) > 1 || len(entries) == 1 && entries[0].Name() != lockName:
 		return refuse("output directory %s is not empty: give a new or empty directory (a merge never overwrites a report)", out)
 	}
 	return nil
