@@ -29,18 +29,19 @@ const unauthorizedHint = " (bad token, or no such user)"
 //	any other status        → Permanent refused with the vendor's message, or
 //	                          bad_response when the body is not the vendor's envelope
 //
-// Statuses decide; the body's message is only carried into the error.
-// redact scrubs credentials from any text taken from the body.
-func classify(resp *http.Response, body []byte, now time.Time, redact func(string) string) (batch.Reply, error) {
+// Statuses decide; the body's message is only carried into the error. Every
+// piece of the body quoted goes through httpcall.SafeMessage or SafeSnippet
+// with secrets, which redacts the whole text before cutting it.
+func classify(resp *http.Response, body []byte, now time.Time, secrets ...string) (batch.Reply, error) {
 	msg, parsed := decode(body)
-	msg.Message = redact(msg.Message)
+	msg.Message = httpcall.SafeMessage(msg.Message, secrets...)
 	if resp.StatusCode/100 == 2 {
-		return success(resp.StatusCode, body, msg, parsed, redact)
+		return success(resp.StatusCode, body, msg, parsed, secrets)
 	}
 	if err := httpcall.Common(resp, msg.Message, now); err != nil {
 		return batch.Reply{}, err
 	}
-	return batch.Reply{}, failure(resp, body, msg.Message, redact)
+	return batch.Reply{}, failure(resp, body, msg.Message, secrets)
 }
 
 // decode reads the vendor's envelope. parsed is false when body is not JSON.
@@ -52,7 +53,7 @@ func decode(body []byte) (manageStatusResponse, bool) {
 	return m, true
 }
 
-func success(status int, body []byte, msg manageStatusResponse, parsed bool, redact func(string) string) (batch.Reply, error) {
+func success(status int, body []byte, msg manageStatusResponse, parsed bool, secrets []string) (batch.Reply, error) {
 	switch {
 	case parsed && strings.EqualFold(msg.Status, statusError):
 		return batch.Reply{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeRefused,
@@ -64,10 +65,10 @@ func success(status int, body []byte, msg manageStatusResponse, parsed bool, red
 	// from the vendor after it toggled: a toggle must not be resent, so this
 	// is ambiguous rather than permanent.
 	return batch.Reply{}, &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeBadResponse,
-		HTTPStatus: status, Message: "unreadable answer: " + redact(httpcall.Snippet(body))}
+		HTTPStatus: status, Message: "unreadable answer: " + httpcall.SafeSnippet(body, secrets...)}
 }
 
-func failure(resp *http.Response, body []byte, message string, redact func(string) string) *batch.Error {
+func failure(resp *http.Response, body []byte, message string, secrets []string) *batch.Error {
 	status := resp.StatusCode
 	switch status {
 	case http.StatusUnauthorized:
@@ -81,9 +82,7 @@ func failure(resp *http.Response, body []byte, message string, redact func(strin
 	if message == "" {
 		// Not the vendor's envelope (a proxy's page, a wrong base_url): say
 		// what came back rather than guess what it means.
-		e := httpcall.Unexpected(resp, body)
-		e.Message = redact(e.Message)
-		return e
+		return httpcall.Unexpected(resp, body, secrets...)
 	}
 	return refusal(status, batch.CodeRefused, message)
 }
@@ -98,12 +97,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// redactToken replaces every occurrence of token in s.
-func redactToken(s, token string) string {
-	if token == "" || !strings.Contains(s, token) {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[redacted]")
 }

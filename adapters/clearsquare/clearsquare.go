@@ -83,13 +83,13 @@ func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	if err != nil {
 		return batch.Reply{}, err
 	}
-	return classify(resp, body, c.now(), c.redact)
+	return classify(resp, body, c.now(), c.token)
 }
 
 func (c *Client) request(ctx context.Context, user string) (*http.Request, error) {
 	u, err := httpcall.URL(c.base, manageStatusPath)
 	if err != nil {
-		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: err.Error()}
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
 	body, err := json.Marshal(manageStatusRequest{ID: user, Token: c.token})
 	if err != nil {
@@ -99,14 +99,10 @@ func (c *Client) request(ctx context.Context, user string) (*http.Request, error
 	if err != nil {
 		// The URL is not in the message: it came from the config, and the
 		// config's base_url is all it could show.
-		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "building the request for base_url"}
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	return req, nil
 }
-
-// redact removes the token from text the vendor sent back, in case it echoes
-// the request.
-func (c *Client) redact(s string) string { return redactToken(s, c.token) }
