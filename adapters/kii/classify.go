@@ -22,7 +22,8 @@ import (
 //	any other status    → Permanent refused with Kii's message, or bad_response without one
 //
 // The status decides; errorCode only tells the 404s apart. Text taken from
-// the body is scrubbed of the token.
+// the body goes through httpcall.SafeMessage or SafeSnippet, which redacts
+// the token from the whole text before cutting it.
 func (c *Client) classify(resp *http.Response, body []byte) error {
 	status := resp.StatusCode
 	if status/100 == 2 {
@@ -30,7 +31,7 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	}
 	var kerr errorResponse
 	kii := json.Unmarshal(body, &kerr) == nil && (kerr.ErrorCode != "" || kerr.Message != "")
-	message := c.redact(describe(kerr))
+	message := httpcall.SafeMessage(describe(kerr), c.token)
 	if err := httpcall.Common(resp, message, c.now()); err != nil {
 		return err
 	}
@@ -47,9 +48,7 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	case kii && status != http.StatusNotFound:
 		return permanent(status, batch.CodeRefused, message)
 	}
-	e := httpcall.Unexpected(resp, body)
-	e.Message = c.redact(e.Message)
-	return e
+	return httpcall.Unexpected(resp, body, c.token)
 }
 
 // describe is Kii's message, prefixed by its errorCode when the message does
@@ -81,12 +80,12 @@ func orDefault(s, def string) string {
 func (c *Client) decodeStatus(resp *http.Response, body []byte) (bool, error) {
 	if !jsonMedia(resp.Header.Get("Content-Type")) {
 		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-			Message: "answer is " + resp.Header.Get("Content-Type") + ", not " + mediaRetrievalResponse}
+			Message: "answer is " + httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token) + ", not " + mediaRetrievalResponse}
 	}
 	var st statusResponse
 	if err := json.Unmarshal(body, &st); err != nil || st.Disabled == nil {
 		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-			Message: "answer has no boolean \"disabled\": " + c.redact(httpcall.Snippet(body))}
+			Message: "answer has no boolean \"disabled\": " + httpcall.SafeSnippet(body, c.token)}
 	}
 	return *st.Disabled, nil
 }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/userbatch/userbatch/adapters/httpcall"
@@ -136,12 +135,12 @@ func (c *Client) check(op batch.Op) error {
 func (c *Client) do(ctx context.Context, method, user string, body io.Reader) (*http.Response, []byte, error) {
 	u, err := httpcall.URL(c.base, "/api/apps/"+httpcall.Segment(c.appID)+"/users/"+httpcall.Segment(user)+"/status")
 	if err != nil {
-		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: err.Error()}
+		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		// Not err itself: its text would repeat the URL.
-		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "building the request for base_url"}
+		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	// Legacy, and not required with a bearer token, but harmless and it
@@ -151,13 +150,4 @@ func (c *Client) do(ctx context.Context, method, user string, body io.Reader) (*
 		req.Header.Set("Content-Type", mediaUpdateRequest)
 	}
 	return httpcall.Do(c.client, req)
-}
-
-// redact removes the token from text the vendor sent back, in case it echoes
-// the request.
-func (c *Client) redact(s string) string {
-	if !strings.Contains(s, c.token) {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "[redacted]")
 }
