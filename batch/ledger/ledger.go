@@ -1,0 +1,216 @@
+// Package ledger remembers, across runs, which changes were applied, so that a
+// later run over the same (or a grown) input never sends a change again: a
+// toggle sent twice undoes itself. It outlives report directories and is kept
+// in SQLite (one file, the embedded default) or PostgreSQL (for shards on
+// many machines).
+//
+// The run loop uses it per row, around the request:
+//
+//	prev, err := l.Claim(ctx, e)   // e.State is ignored; Pending is recorded
+//	switch {
+//	case err != nil:                // fatal: the run stops, resumable
+//	case prev != nil:               // held already: send nothing (prev says by whom)
+//	default:                        // this run owns the key: send, then
+//	    l.Done(ctx, e)              // applied or already: durable when it returns
+//	    // or l.Release(ctx, e)     // provably not sent: failed, skipped, stopped
+//	}
+//
+// A row whose request may have reached the vendor but whose answer is unknown
+// keeps its Pending entry: the next run's Claim returns it, so that run does
+// not send the change blindly.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Key is the identity of a change: what the ledger is keyed by. Two rows with
+// the same Key are the same change, whichever run or input line they come from.
+type Key struct {
+	Target string
+	User   string
+	Action batch.Action
+	// Role is the canonical role for role actions, "" otherwise.
+	Role string
+	// EffectiveAt is when the row became due; the zero time means none. It is
+	// compared as an instant: the same time in two zones is one key.
+	EffectiveAt time.Time
+}
+
+// State says whether a change is in flight or finished.
+type State string
+
+// The states of an entry.
+const (
+	// Pending: a run claimed the key and may have sent the change.
+	Pending State = "pending"
+	// Done: the change was applied, or the vendor said it already held.
+	Done State = "done"
+)
+
+// Entry is one change the ledger holds.
+type Entry struct {
+	Key
+	State State
+	// Outcome is batch.Applied or batch.Already for a Done entry, "" for Pending.
+	Outcome batch.Outcome
+	// At is when the entry was recorded, in UTC, kept to the microsecond. A
+	// zero At given to Claim or Done means now.
+	At    time.Time
+	RunID string
+	// InputSHA256 is the hex SHA-256 of the input file the change came from.
+	InputSHA256 string
+	// Line is the change's line in that input.
+	Line int
+}
+
+// Filter selects entries for History. Empty fields match everything.
+type Filter struct {
+	User   string
+	Target string
+	// Since keeps the entries recorded at or after it.
+	Since time.Time
+}
+
+// Ledger is a store of changes shared by every run that names it. All methods
+// are safe for concurrent use, by goroutines and by processes on any machine
+// that reach the same store.
+type Ledger interface {
+	// Claim atomically looks up e.Key: if an entry exists (pending or done,
+	// from any run) it returns it and changes nothing; otherwise it records a
+	// Pending entry for e (its Key, RunID, At, InputSHA256 and Line) and
+	// returns (nil, nil). Of several concurrent Claims of one key, exactly one
+	// returns (nil, nil).
+	Claim(ctx context.Context, e Entry) (*Entry, error)
+	// Done marks e.RunID's entry for e.Key done with e.Outcome (batch.Applied
+	// or batch.Already) and e.At, inserting it if missing. It is durable when
+	// it returns. If another run holds e.Key, Done changes nothing and returns
+	// an error that matches ErrHeld.
+	Done(ctx context.Context, e Entry) error
+	// Release deletes e.RunID's Pending entry for e.Key: the change provably
+	// did not happen (failed, skipped, stopped before sending). Entries that
+	// are Done, or held by another run, are left alone; releasing nothing is
+	// not an error.
+	Release(ctx context.Context, e Entry) error
+	// History calls fn with the entries matching f, oldest first (by At, then
+	// by insertion). An error from fn stops it and is returned.
+	History(ctx context.Context, f Filter, fn func(Entry) error) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// ErrHeld is matched (with errors.Is) by Done's error when another run holds the key.
+var ErrHeld = errors.New("held by another run")
+
+// ErrNewerSchema is matched by Open's error when the store was written by a
+// newer userbatch than this one.
+var ErrNewerSchema = errors.New("written by a newer userbatch")
+
+// Accepted lists the ledger DSN forms Open takes, for help texts and errors.
+const Accepted = "sqlite:PATH, postgres://... or postgresql://..."
+
+// Open opens the ledger named by dsn, creating and migrating its schema as
+// needed: "sqlite:PATH" (the file is created 0600 and its directory 0700) or
+// "postgres://..." / "postgresql://...". It refuses a store whose schema is
+// newer than this version's (ErrNewerSchema). Errors never hold the DSN's
+// password.
+func Open(ctx context.Context, dsn string) (Ledger, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	}
+	return nil, fmt.Errorf("ledger: unsupported ledger %s: accepted: %s", schemeOf(dsn), Accepted)
+}
+
+// schemeOf names dsn's scheme for an error without quoting the rest of it,
+// which may hold a password.
+func schemeOf(dsn string) string {
+	scheme, _, found := strings.Cut(dsn, ":")
+	if !found || scheme == "" || len(scheme) > 20 || strings.ContainsAny(scheme, "/@ \t") {
+		return "(no scheme)"
+	}
+	return fmt.Sprintf("%q", scheme+":")
+}
+
+// Redact returns dsn with any password replaced by "xxxxx", fit for logs.
+// A DSN it cannot parse is replaced whole.
+func Redact(dsn string) string {
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable DSN)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func (k Key) String() string {
+	s := fmt.Sprintf("%s/%s %s", k.Target, k.User, k.Action)
+	if k.Role != "" {
+		s += " " + k.Role
+	}
+	if !k.EffectiveAt.IsZero() {
+		s += " due " + formatEffective(k.EffectiveAt)
+	}
+	return s
+}
+
+// formatEffective is the canonical text of an effective time: the key's
+// stored form, so one instant always maps to one key.
+func formatEffective(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseEffective(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// recordedAt is e.At as stored: now when zero, UTC, to the microsecond
+// (PostgreSQL's precision, applied to SQLite too so both return the same).
+func recordedAt(t time.Time) time.Time {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func checkKey(k Key) error {
+	if k.Target == "" || k.User == "" || k.Action == "" {
+		return fmt.Errorf("ledger: a key needs a target, a user and an action (got %q)", k.String())
+	}
+	return nil
+}
+
+func checkEntry(e Entry) error {
+	if err := checkKey(e.Key); err != nil {
+		return err
+	}
+	if e.RunID == "" {
+		return fmt.Errorf("ledger: %s: no run id", e.Key)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+var postgresDialect = &dialect{
+	migrations: [][]string{{
+		`CREATE TABLE userbatch_ledger (
+			id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			target TEXT NOT NULL,
+			user_id TEXT NOT NULL,
+			action TEXT NOT NULL,
+			role TEXT NOT NULL,
+			effective_at TEXT NOT NULL,
+			state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+			outcome TEXT NOT NULL,
+			recorded_at TIMESTAMPTZ NOT NULL,
+			run_id TEXT NOT NULL,
+			input_sha256 TEXT NOT NULL,
+			line INTEGER NOT NULL,
+			UNIQUE (target, user_id, action, role, effective_at)
+		)`,
+		`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
+		`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
+	}},
+	// Shards opening a fresh database at once: the first migrates, the others
+	// wait for its commit and then find the schema current. The lock is per
+	// schema, so stores in separate schemas of one database do not wait.
+	lockMigration: `SELECT pg_advisory_xact_lock(hashtext('userbatch_schema'), hashtext(coalesce(current_schema(), '')))`,
+	timeArg:       func(t time.Time) any { return t.UTC() },
+	dollar:        true,
+}
+
+// postgresMaxConns bounds one process's connections: a run's workers share
+// them, and many shards share the server's max_connections.
+const postgresMaxConns = 8
+
+func openPostgres(ctx context.Context, dsn string) (Ledger, error) {
+	secret := urlPassword(dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, scrub(fmt.Errorf("ledger: the PostgreSQL DSN cannot be parsed (%s); accepted: %s", parseReason(err), Accepted), secret)
+	}
+	if cfg.Password != "" {
+		secret = cfg.Password
+	}
+	where := fmt.Sprintf("postgres database %q on %s:%d", cfg.Database, cfg.Host, cfg.Port)
+	if strings.Contains(where+" "+cfg.User, secret) {
+		secret = "" // shown already as a name: scrubbing it would only garble the names
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(postgresMaxConns)
+	db.SetMaxIdleConns(postgresMaxConns)
+	if err := migrate(ctx, db, postgresDialect); err != nil {
+		db.Close()
+		return nil, scrub(fmt.Errorf("ledger %s: %w", where, err), secret)
+	}
+	return newSQLLedger(db, postgresDialect, where, secret), nil
+}
+
+// urlPassword is the password in a URL DSN, if one can be found.
+func urlPassword(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	if p, ok := u.User.Password(); ok {
+		return p
+	}
+	return u.Query().Get("password")
+}
+
+// parseReason says why pgx could not parse a DSN without quoting the DSN:
+// url.Parse's errors quote it whole, and pgx's redaction is best effort.
+func parseReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		return msg[i+len("`: "):]
+	}
+	return "not a PostgreSQL URL"
+}

@@ -1,0 +1,96 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers "sqlite": pure Go, so the binary stays static
+)
+
+// sqliteBusyTimeout is how long a write waits for another process's write
+// to finish before failing.
+const sqliteBusyTimeout = 30 * time.Second
+
+// sqliteTime is recorded_at's text form: fixed width, so text order is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000Z"
+
+var sqliteDialect = &dialect{
+	migrations: [][]string{{
+		`CREATE TABLE userbatch_ledger (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			target TEXT NOT NULL,
+			user_id TEXT NOT NULL,
+			action TEXT NOT NULL,
+			role TEXT NOT NULL,
+			effective_at TEXT NOT NULL,
+			state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+			outcome TEXT NOT NULL,
+			recorded_at TEXT NOT NULL,
+			run_id TEXT NOT NULL,
+			input_sha256 TEXT NOT NULL,
+			line INTEGER NOT NULL,
+			UNIQUE (target, user_id, action, role, effective_at)
+		)`,
+		`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
+		`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
+	}},
+	timeArg:      func(t time.Time) any { return t.UTC().Format(sqliteTime) },
+	serialWrites: true,
+}
+
+// openSQLite opens (creating if needed) the ledger file at path: WAL, so
+// readers never block the writer; synchronous=FULL, so a commit that returned
+// survives a crash or power loss; transactions BEGIN IMMEDIATE, so two
+// processes migrating at once wait for each other instead of failing.
+func openSQLite(ctx context.Context, path string) (Ledger, error) {
+	if path == "" {
+		return nil, fmt.Errorf("ledger: sqlite: no path given (write sqlite:PATH)")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: sqlite:%s: %w", path, err)
+	}
+	where := "sqlite:" + abs
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", where, err)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", where, err)
+	}
+	if err := migrate(ctx, db, sqliteDialect); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger %s: %w", where, err)
+	}
+	return newSQLLedger(db, sqliteDialect, where, ""), nil
+}
+
+// createPrivate makes path's directory (0700) and the file itself (0600)
+// unless they exist, so the ledger is readable by its owner alone. SQLite
+// gives its -wal and -shm files the database file's permissions.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// sqliteDSN is the driver's URI for path with the settings every connection needs.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(sqliteBusyTimeout.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
