@@ -23,12 +23,12 @@ import (
 //   - anything else: Permanent bad_response.
 //
 // The message is the vendor's own "message" text when there is one, else a
-// snippet of the body. The caller removes credentials from it.
-func classify(resp *http.Response, body []byte, now time.Time) *batch.Error {
+// snippet of the body, both with secrets redacted before they are cut.
+func classify(resp *http.Response, body []byte, now time.Time, secrets ...string) *batch.Error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	text := errorText(body)
+	text := errorText(body, secrets)
 	if err := httpcall.Common(resp, text, now); err != nil {
 		return err
 	}
@@ -49,18 +49,15 @@ func classify(resp *http.Response, body []byte, now time.Time) *batch.Error {
 		}
 		return permanent(batch.CodeValidation)
 	}
-	return httpcall.Unexpected(resp, body)
+	return httpcall.Unexpected(resp, body, secrets...)
 }
 
 // errorText is the vendor's message, else a snippet of a non-blank body, else "".
-func errorText(body []byte) string {
+func errorText(body []byte, secrets []string) string {
 	if msg := messageOf(body); msg != "" {
-		return msg
+		return httpcall.SafeMessage(msg, secrets...)
 	}
-	if strings.TrimSpace(string(body)) == "" {
-		return ""
-	}
-	return httpcall.Snippet(body)
+	return httpcall.SafeMessage(string(body), secrets...)
 }
 
 // saysUserUnknown reports whether a 400's text says the user does not exist.

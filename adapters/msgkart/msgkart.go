@@ -86,7 +86,7 @@ func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	if err != nil {
 		return batch.Reply{}, err
 	}
-	return batch.Reply{HTTPStatus: resp.StatusCode, Message: messageOf(body)}, nil
+	return batch.Reply{HTTPStatus: resp.StatusCode, Message: httpcall.SafeMessage(messageOf(body), c.apiKey)}, nil
 }
 
 // Read GETs op's user status once. InState is true when the status is
@@ -104,7 +104,7 @@ func (c *Client) Read(ctx context.Context, op batch.Op) (batch.State, error) {
 	var st statusResponse
 	if json.Unmarshal(body, &st) != nil || st.UserStatus == "" {
 		return batch.State{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse,
-			HTTPStatus: resp.StatusCode, Message: "status answer without userStatus: " + httpcall.Snippet(body)}
+			HTTPStatus: resp.StatusCode, Message: "status answer without userStatus: " + httpcall.SafeSnippet(body, c.apiKey)}
 	}
 	// Compared without case: a respelled "disabled" taken for an enabled
 	// user would skip an enable that is needed.
@@ -139,10 +139,11 @@ func (c *Client) call(ctx context.Context, method string, op batch.Op, verb stri
 	if err != nil {
 		return nil, nil, c.scrub(err)
 	}
-	// Redact the whole body before anything quotes it: a snippet cut at 200
-	// characters could otherwise keep half of an echoed key.
+	// Redact the whole body before anything reads it; classify quotes it
+	// through httpcall.SafeMessage and SafeSnippet too, which redact before
+	// cutting.
 	body = []byte(c.redact(string(body)))
-	if berr := classify(resp, body, c.now()); berr != nil {
+	if berr := classify(resp, body, c.now(), c.apiKey); berr != nil {
 		return nil, nil, c.scrub(berr)
 	}
 	return resp, body, nil
@@ -165,11 +166,12 @@ func (c *Client) request(ctx context.Context, method string, op batch.Op, verb s
 	}
 	u, err := httpcall.URL(c.base, userPath+httpcall.Segment(op.User)+"/"+verb)
 	if err != nil {
-		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: err.Error()}
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
-		return nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "building the request: " + err.Error()}
+		// Not err itself: its text would repeat the URL, base_url included.
+		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
 	// url.Values escapes '+' and '@', so "a+b@example.com" does not arrive as "a b@...".
 	req.URL.RawQuery = url.Values{paramAPIKey: {c.apiKey}, paramEmail: {email}}.Encode()

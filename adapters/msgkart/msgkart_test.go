@@ -13,6 +13,7 @@ import (
 
 	"github.com/userbatch/userbatch/adapters/adaptertest"
 	"github.com/userbatch/userbatch/adapters/fakehttp"
+	"github.com/userbatch/userbatch/adapters/httpcall"
 	"github.com/userbatch/userbatch/adapters/msgkart/msgkarttest"
 	"github.com/userbatch/userbatch/batch"
 )
@@ -388,8 +389,8 @@ func TestKeyNeverLeaks(t *testing.T) {
 		_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Disable})
 		berr := wantErr(t, err, batch.Permanent, batch.CodeValidation, 400, "")
 		noKey(t, err)
-		if berr != nil && !strings.Contains(berr.Message, redacted) {
-			t.Errorf("message %q: the echo should show as %s", berr.Message, redacted)
+		if berr != nil && !strings.Contains(berr.Message, httpcall.Redacted) {
+			t.Errorf("message %q: the echo should show as %s", berr.Message, httpcall.Redacted)
 		}
 		_, err = c.Read(context.Background(), batch.Op{User: "u1", Action: batch.Disable})
 		wantErr(t, err, batch.Ambiguous, batch.CodeServer, 502, "")

@@ -2,26 +2,16 @@ package msgkart
 
 import (
 	"errors"
-	"net/url"
-	"strings"
 
+	"github.com/userbatch/userbatch/adapters/httpcall"
 	"github.com/userbatch/userbatch/batch"
 )
 
-// redacted replaces the API key wherever it would otherwise be shown.
-const redacted = "[REDACTED]"
-
-// redact removes the API key, as sent and as escaped in a query, from text
-// that came from the vendor or the transport. The key travels in the URL, so
-// a server or proxy that echoes the request (a 400 quoting the query, an
-// HTML error page) would otherwise put it in the report.
-func (c *Client) redact(s string) string {
-	s = strings.ReplaceAll(s, c.apiKey, redacted)
-	if esc := url.QueryEscape(c.apiKey); esc != c.apiKey {
-		s = strings.ReplaceAll(s, esc, redacted)
-	}
-	return s
-}
+// redact removes the API key, as sent and as escaped in a query or a path,
+// from text that came from the vendor or the transport. The key travels in
+// the URL, so a server or proxy that echoes the request (a 400 quoting the
+// query, an HTML error page) would otherwise put it in the report.
+func (c *Client) redact(s string) string { return httpcall.Redact(s, c.apiKey) }
 
 // scrub returns err with the API key removed from its message and from the
 // error it wraps. Anything that is not a *batch.Error becomes one (Ambiguous
