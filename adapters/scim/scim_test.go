@@ -541,3 +541,14 @@ func TestNew(t *testing.T) {
 	_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.UpgradeRole, Role: batch.RoleMember})
 	mustError(t, err, batch.Permanent, batch.CodeValidation)
 }
+
+// TestPatchNoContent: RFC 7644 §3.5.2 lets a provider answer a PATCH 204
+// with no body.
+func TestPatchNoContent(t *testing.T) {
+	srv := httptest.NewServer(scimAnswer(http.StatusNoContent, nil, ""))
+	t.Cleanup(srv.Close)
+	rep, err := newClient(t, srv.URL, goodToken).Apply(context.Background(), op("u1", batch.Enable))
+	if err != nil || rep.HTTPStatus != http.StatusNoContent || rep.Already {
+		t.Errorf("Apply = %+v, %v; want a 204 change", rep, err)
+	}
+}
