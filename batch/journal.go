@@ -321,6 +321,8 @@ type JournalState struct {
 	InFlight map[int]Result
 	// Runs counts the runs recorded (1 + resumes).
 	Runs int
+	// FirstStart is when the first process of the run started.
+	FirstStart time.Time
 }
 
 // Settled reports whether row i has an outcome in the journal.
@@ -347,6 +349,12 @@ func ReadJournal(path string) (*JournalState, error) {
 			return json.Unmarshal(line, &st.Header)
 		case "run":
 			st.Runs++
+			if st.Runs == 1 {
+				var rec record
+				if err := json.Unmarshal(line, &rec); err == nil && rec.StartedAt != nil {
+					st.FirstStart = *rec.StartedAt
+				}
+			}
 		case "intent", "result":
 			var rec struct{ Result }
 			if err := json.Unmarshal(line, &rec); err != nil {

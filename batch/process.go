@@ -170,7 +170,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		}
 		w.res.Retries++
 		wait := r.Retry.backoff(n)
-		w.logger().Info().Err(err).Int("attempt", n).Dur("backoff", wait).Msg("retrying")
+		w.logger().Info().Err(err).Int("attempt", n).Str("backoff", wait.String()).Msg("retrying")
 		if err := r.Clock.Sleep(waitCtx, wait); err != nil {
 			return false, nil
 		}

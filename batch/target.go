@@ -181,6 +181,10 @@ func (t *Target) pause(until time.Time) {
 	}
 }
 
+// PausedUntil is when the target's current pause (a vendor's Retry-After)
+// ends; a time in the past means it is not paused.
+func (t *Target) PausedUntil() time.Time { return t.resumeAt() }
+
 func (t *Target) resumeAt() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()

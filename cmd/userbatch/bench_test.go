@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 	"io"
 	"math"
 	"mime/multipart"
@@ -138,17 +140,18 @@ func pipelineOnce(b *testing.B, n, conc int) benchSummary {
 // targets.yaml and returns the run's summary.
 func runInProcess(b *testing.B, targets string, n int) benchSummary {
 	dir := b.TempDir()
-	cfg, err := parseConfig([]byte(targets), noEnv)
+	cfg, err := config.Parse([]byte(targets), noEnv)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var out bytes.Buffer
-	o := &runOptions{globalOptions: &globalOptions{stdout: &out, stderr: &out}, reportDir: filepath.Join(dir, "r"),
-		input: benchCSV(b, dir, n), grace: time.Second}
-	if err := execute(context.Background(), o, cfg, zerolog.Nop()); err != nil {
+	reportDir := filepath.Join(dir, "r")
+	err = job.Run(context.Background(), job.Options{Config: cfg, ReportDir: reportDir, Input: benchCSV(b, dir, n),
+		Grace: time.Second, Log: zerolog.Nop(), Stdout: &out, Stderr: &out})
+	if err != nil {
 		b.Fatalf("%v\n%s", err, out.String())
 	}
-	return summaryOf(b, o.reportDir)
+	return summaryOf(b, reportDir)
 }
 
 func vegetaOnce(b *testing.B, n, conc int) float64 {
@@ -342,12 +345,11 @@ func readBare(path string) error {
 // readValidated is validate's own loop.
 func readValidated(path string) error {
 	targets := batch.Targets{"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable}}}
-	return eachRow(path, targets, func(row batch.Row) error {
-		if !row.Valid() {
-			return fmt.Errorf("line %d: %v", row.Line, row.Problems)
-		}
-		return nil
-	})
+	v, err := job.Validate(path, targets, job.ParseOptions{}, io.Discard, 1)
+	if err == nil && v.Invalid > 0 {
+		err = fmt.Errorf("%d invalid rows", v.Invalid)
+	}
+	return err
 }
 
 // benchPacing runs n rows at rate r against a fake with the given latency,

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
 
 // demoCSV is testdata/demo.csv, built in so the demo needs no files.
@@ -40,7 +43,7 @@ report is. No config, no network.`,
 }
 
 func demoRun(cmd *cobra.Command, o *demoOptions) error {
-	log, err := o.logger()
+	ls, err := o.logger()
 	if err != nil {
 		return err
 	}
@@ -54,16 +57,15 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	srv := httptest.NewServer(fakes.handler()) // loopback only
 	defer srv.Close()
 
-	cfg, err := parseConfig([]byte(fakes.targetsYAML(srv.URL, 20)), noEnv)
+	cfg, err := config.Parse([]byte(fakes.targetsYAML(srv.URL, 20)), noEnv)
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
-	ro := &runOptions{globalOptions: &globalOptions{
-		logFormat: o.logFormat, logLevel: o.logLevel, stdin: bytes.NewReader(demoCSV), stdout: o.stdout, stderr: o.stderr,
-	}, reportDir: o.reportDir, input: "-", grace: 5 * time.Second}
-	err = execute(cmd.Context(), ro, cfg, log)
-	if ee, ok := err.(*exitError); ok && ee.code == exitIncomplete {
+	err = job.Run(cmd.Context(), job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
+		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
+		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()})
+	if job.Exit(err) == job.ExitIncomplete {
 		// The demo fails some rows on purpose; that is its success.
 		return nil
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 	"github.com/userbatch/userbatch/reports"
 )
 
@@ -19,21 +21,44 @@ func newReportCmd(g *globalOptions) *cobra.Command {
 		Use:   "merge -o OUT DIR...",
 		Short: "Join the report directories of the shards of one file into one report, in input order",
 		Long: `Join the report directories that 'run --shard K/N' wrote for the shards of one
-file: report.csv, failed.csv and undo.csv in input order, summary.json added up
-(latency percentiles are the highest shard's: they cannot be added).`,
+file: report.csv, failed.csv and check.csv in input order, undo.csv in reverse
+input order, summary.json added up (latency percentiles are the highest
+shard's: they cannot be added), and report.html. Refuses (exit 2) a missing or
+repeated shard, reports of different inputs or configs, and an OUT that is
+not empty.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sum, err := reports.Merge(out, args)
-			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
-			}
-			sum.WriteTable(g.stderr)
-			fmt.Fprintf(g.stdout, "report: %s\n", out)
-			return nil
+			return mergeRun(g, out, args)
 		},
 	}
-	merge.Flags().StringVarP(&out, "output", "o", "", "directory for the merged report; required")
+	merge.Flags().StringVarP(&out, "output", "o", "", "directory for the merged report (new or empty); required")
 	_ = merge.MarkFlagRequired("output")
 	cmd.AddCommand(merge)
 	return cmd
+}
+
+// mergeRun holds every directory's lock while it merges: a shard still
+// running, or a second merge into the same OUT, is refused.
+func mergeRun(g *globalOptions, out string, dirs []string) error {
+	for i, d := range append([]string{out}, dirs...) {
+		lock := job.LockExistingDir
+		if i == 0 {
+			lock = job.LockDir
+		}
+		l, err := lock(d)
+		if err != nil {
+			return &job.Error{Code: job.ExitBadInput, Err: err}
+		}
+		defer l.Unlock()
+	}
+	sum, err := reports.Merge(out, dirs)
+	if errors.Is(err, reports.ErrMergeRefused) {
+		return &job.Error{Code: job.ExitBadInput, Err: err}
+	}
+	if err != nil {
+		return &job.Error{Code: job.ExitStopped, Err: err}
+	}
+	sum.WriteTable(g.stderr)
+	fmt.Fprintf(g.stdout, "report: %s\n", out)
+	return nil
 }

@@ -6,37 +6,17 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/userbatch/userbatch/reports"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
-
-// Exit codes, as SPEC.md defines them.
-const (
-	exitOK         = reports.ExitOK
-	exitIncomplete = reports.ExitIncomplete
-	exitBadInput   = reports.ExitBadInput
-	exitStopped    = reports.ExitStopped
-)
-
-// exitError carries an exit code up through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func badInput(format string, args ...any) error {
-	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
-}
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
@@ -47,17 +27,19 @@ type globalOptions struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+	// args is the command line, for the exact resume command.
+	args []string
 }
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	for _, a := range args {
 		if a == "--" {
 			break
 		}
 		if a == "--version" { // on every command, not only the root
 			fmt.Fprintln(stdout, "userbatch version", version)
-			return exitOK
+			return int(job.ExitOK)
 		}
 	}
 	root := newRootCmd(g)
@@ -66,19 +48,17 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "userbatch:", ee.err)
+	var je *job.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &je):
+		if je.Err != nil {
+			fmt.Fprintln(stderr, "userbatch:", je.Err)
 		}
-		return ee.code
+	default: // cobra's own: unknown flags, wrong argument counts
+		fmt.Fprintln(stderr, "userbatch:", err)
 	}
-	// Cobra's own errors: unknown flags, wrong argument counts.
-	fmt.Fprintln(stderr, "userbatch:", err)
-	return exitBadInput
+	return int(job.Exit(err))
 }
 
 func newRootCmd(g *globalOptions) *cobra.Command {
@@ -98,12 +78,22 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	return root
 }
 
+// logSetup is the logger the flags ask for, and what the run needs to know
+// of it.
+type logSetup struct {
+	log zerolog.Logger
+	// console is true when a person reads the log: summaries go as tables.
+	console bool
+	// mute silences the log for good (after a second Ctrl-C).
+	mute func()
+}
+
 // logger builds the logger the flags ask for. Logs go to stderr; stdout is
 // for what the operator asked to see.
-func (g *globalOptions) logger() (zerolog.Logger, error) {
+func (g *globalOptions) logger() (logSetup, error) {
 	level, err := zerolog.ParseLevel(strings.ToLower(g.logLevel))
 	if err != nil || g.logLevel == "" {
-		return zerolog.Nop(), badInput("--log-level %q: use debug, info, warn or error", g.logLevel)
+		return logSetup{}, job.BadInput("--log-level %q: use debug, info, warn or error", g.logLevel)
 	}
 	format := g.logFormat
 	if format == "" {
@@ -113,7 +103,7 @@ func (g *globalOptions) logger() (zerolog.Logger, error) {
 		}
 	}
 	// Workers log concurrently: one locked writer keeps lines whole.
-	out := zerolog.SyncWriter(g.stderr)
+	out := &gate{w: g.stderr}
 	var w io.Writer
 	switch format {
 	case "json":
@@ -121,7 +111,42 @@ func (g *globalOptions) logger() (zerolog.Logger, error) {
 	case "console":
 		w = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05"}
 	default:
-		return zerolog.Nop(), badInput("--log-format %q: use console or json", g.logFormat)
+		return logSetup{}, job.BadInput("--log-format %q: use console or json", g.logFormat)
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return logSetup{log: log, console: format == "console", mute: out.close}, nil
+}
+
+// gate is a locked writer that can be shut for good.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// commandLine is the command as typed, quoted for a shell where needed.
+func (g *globalOptions) commandLine() string {
+	parts := []string{"userbatch"}
+	for _, a := range g.args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?;&|<>()") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
 }

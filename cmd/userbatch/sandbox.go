@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 	"net"
 	"net/http"
 	"os/signal"
@@ -41,7 +42,7 @@ created on first use, and print a targets.yaml for them on stdout, so that
 func sandboxRun(ctx context.Context, o *sandboxOptions, ready chan<- string) error {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return badInput("--listen %s: %v", o.listen, err)
+		return job.BadInput("--listen %s: %v", o.listen, err)
 	}
 	fakes := newFakeVendors(true)
 	fakes.seedDemo()

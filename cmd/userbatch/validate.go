@@ -6,12 +6,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
 
 type validateOptions struct {
 	*globalOptions
 	configPath string
-	input      string
+	delimiter  string
 }
 
 func newValidateCmd(g *globalOptions) *cobra.Command {
@@ -24,40 +26,39 @@ what was wrong and what is accepted. With -c, targets and the actions their
 vendors support are checked too. Exit 0 when every row is valid, 2 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.input = args[0]
-			return validateRun(o)
+			return validateRun(o, args[0])
 		},
 	}
 	cmd.Flags().StringVarP(&o.configPath, "config", "c", "", "targets config (YAML), to check targets and actions")
+	cmd.Flags().StringVar(&o.delimiter, "delimiter", "", "the input's delimiter: , ; or tab (default: told from the header line)")
 	return cmd
 }
 
-func validateRun(o *validateOptions) error {
+func validateRun(o *validateOptions, input string) error {
 	var infos batch.Targets
 	if o.configPath != "" {
-		cfg, err := loadConfig(o.configPath)
+		cfg, err := config.Load(o.configPath)
 		if err != nil {
-			return &exitError{code: exitBadInput, err: err}
+			return &job.Error{Code: job.ExitBadInput, Err: err}
 		}
 		// Build the adapters too: a missing credential is a config error
 		// that validate should catch before a run does.
-		if _, err := buildTargets(cfg, nil, 1); err != nil {
-			return &exitError{code: exitBadInput, err: err}
+		if _, err := cfg.Runtime(nil, 1); err != nil {
+			return &job.Error{Code: job.ExitBadInput, Err: err}
 		}
-		infos = cfg.targetInfos()
+		infos = cfg.Infos()
 	}
-	in, err := openInput(o.input, o.stdin)
+	po, err := parseOptions(o.delimiter)
 	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
+		return err
 	}
-	defer in.cleanup()
-	v, err := validateInput(in.path, infos, o.stdout, 0)
+	v, err := job.ValidateFile(input, o.stdin, infos, po, o.stdout)
 	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
+		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	fmt.Fprintf(o.stdout, "%d rows: %d valid, %d invalid\n", v.valid+v.invalid, v.valid, v.invalid)
-	if v.invalid > 0 {
-		return &exitError{code: exitBadInput, err: fmt.Errorf("%d invalid rows", v.invalid)}
+	fmt.Fprintf(o.stdout, "%d rows: %d valid, %d invalid\n", v.Valid+v.Invalid, v.Valid, v.Invalid)
+	if v.Invalid > 0 {
+		return job.BadInput("%d invalid rows", v.Invalid)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"strings"
 	"text/tabwriter"
 
@@ -42,6 +43,6 @@ func vendorsRun(g *globalOptions) error {
 		}
 		fmt.Fprintln(g.stdout)
 	}
-	fmt.Fprintf(g.stdout, "Every target also takes: %s\n", strings.Join(commonKeys, ", "))
+	fmt.Fprintf(g.stdout, "Every target also takes: %s\n", strings.Join(config.CommonKeys(), ", "))
 	return nil
 }

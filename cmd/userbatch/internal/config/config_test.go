@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/userbatch/userbatch/adapters"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -53,9 +52,9 @@ const allVendorsYAML = `targets:
 
 var allVendorsEnv = map[string]string{"SHOP_APIKEY": "shop-key", "SHOP_TOKEN": "shop-token"}
 
-func mustParseConfig(t *testing.T, yml string, env map[string]string) *config {
+func mustParseConfig(t *testing.T, yml string, env map[string]string) *Config {
 	t.Helper()
-	cfg, err := parseConfig([]byte(yml), envLookup(env))
+	cfg, err := Parse([]byte(yml), envLookup(env))
 	if err != nil {
 		t.Fatalf("parseConfig: %v", err)
 	}
@@ -66,7 +65,7 @@ func mustParseConfig(t *testing.T, yml string, env map[string]string) *config {
 // line (0: no line) and every one of wants.
 func configErr(t *testing.T, yml string, env map[string]string, line int, wants ...string) string {
 	t.Helper()
-	_, err := parseConfig([]byte(yml), envLookup(env))
+	_, err := Parse([]byte(yml), envLookup(env))
 	if err == nil {
 		t.Fatalf("parseConfig accepted:\n%s", yml)
 	}
@@ -87,26 +86,28 @@ func configErr(t *testing.T, yml string, env map[string]string, line int, wants 
 
 func TestConfigAllVendors(t *testing.T) {
 	cfg := mustParseConfig(t, allVendorsYAML, allVendorsEnv)
-	want := map[string]*targetConfig{
-		"shop": {Name: "shop", Line: 3, Vendor: "epixel",
-			Settings: adapters.Settings{BaseURL: "https://shop.example.com/api/v2", APIKey: "shop-key", Token: "shop-token", Extra: map[string]string{}},
-			Rate:     2.5, Burst: 3, Concurrency: 8, Timeout: 90 * time.Second, Protected: []string{"admin-1", "breakglass"}},
-		"admin": {Name: "admin", Line: 13, Vendor: "clearsquare",
-			Settings: adapters.Settings{BaseURL: "https://admin.example.com", Token: "jwt-value", Extra: map[string]string{}},
-			Rate:     10, Burst: 1, Concurrency: autoCeiling, AutoConcurrency: true, Timeout: 30 * time.Second, InsecureHTTP: true},
-		"app": {Name: "app", Line: 18, Vendor: "kii",
-			Settings: adapters.Settings{BaseURL: "https://api-jp.kii.com", Token: "kii-token", Extra: map[string]string{"app_id": "app123"}},
-			Rate:     10, Burst: 1, Concurrency: autoCeiling, AutoConcurrency: true, Timeout: 30 * time.Second},
-		"chat": {Name: "chat", Line: 23, Vendor: "msgkart",
-			Settings: adapters.Settings{BaseURL: "http://127.0.0.1:8089/msgkart", APIKey: "mk-key", Extra: map[string]string{"email": "ops@example.com"}},
-			Rate:     10, Burst: 1, Concurrency: autoCeiling, AutoConcurrency: true, Timeout: 30 * time.Second},
+	want := map[string]*Target{
+		"shop": {Name: "shop", Line: 3, Vendor: "epixel", BaseURL: "https://shop.example.com/api/v2", APIKey: "shop-key", Token: "shop-token",
+			Extra: map[string]string{}, Rate: 2.5, Burst: 3, Concurrency: Concurrency{Max: 8}, Timeout: 90 * time.Second,
+			Protected: []string{"admin-1", "breakglass"}, MaxWait: DefaultMaxWait},
+		"admin": {Name: "admin", Line: 13, Vendor: "clearsquare", BaseURL: "https://admin.example.com", Token: "jwt-value",
+			Extra: map[string]string{}, Rate: 10, Burst: 1, Concurrency: Concurrency{Auto: true, Max: AutoCeiling},
+			Timeout: 30 * time.Second, InsecureHTTP: true, MaxWait: DefaultMaxWait},
+		"app": {Name: "app", Line: 18, Vendor: "kii", BaseURL: "https://api-jp.kii.com", Token: "kii-token",
+			Extra: map[string]string{"app_id": "app123"}, Rate: 10, Burst: 1, Concurrency: Concurrency{Auto: true, Max: AutoCeiling},
+			Timeout: 30 * time.Second, MaxWait: DefaultMaxWait},
+		"chat": {Name: "chat", Line: 23, Vendor: "msgkart", BaseURL: "http://127.0.0.1:8089/msgkart", APIKey: "mk-key",
+			Extra: map[string]string{"email": "ops@example.com"}, Rate: 10, Burst: 1, Concurrency: Concurrency{Auto: true, Max: AutoCeiling},
+			Timeout: 30 * time.Second, MaxWait: DefaultMaxWait},
 	}
 	if len(cfg.Targets) != len(want) {
 		t.Errorf("targets %v, want %d", batch.SortedNames(cfg.Targets), len(want))
 	}
 	for name, w := range want {
-		if got := cfg.Targets[name]; !reflect.DeepEqual(got, w) {
-			t.Errorf("target %s:\n got %+v\nwant %+v", name, got, w)
+		got := *cfg.Targets[name]
+		got.lines = nil
+		if !reflect.DeepEqual(&got, w) {
+			t.Errorf("target %s:\n got %+v\nwant %+v", name, &got, w)
 		}
 	}
 }
@@ -118,12 +119,12 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v", got)
 	}
 	// Concurrency is auto unless set: sized at run time, up to the ceiling.
-	if !got.AutoConcurrency || got.Concurrency != autoCeiling {
-		t.Errorf("concurrency %d auto %v, want auto up to %d", got.Concurrency, got.AutoConcurrency, autoCeiling)
+	if !got.Concurrency.Auto || got.Concurrency.Max != AutoCeiling {
+		t.Errorf("concurrency %+v, want auto up to %d", got.Concurrency, AutoCeiling)
 	}
 	// An empty value is the default too, not zero.
 	cfg = mustParseConfig(t, "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\n    rate:\n    timeout: \"\"\n    concurrency:\n", nil)
-	if got := cfg.Targets["s"]; got.Rate != 10 || got.Timeout != 30*time.Second || !got.AutoConcurrency {
+	if got := cfg.Targets["s"]; got.Rate != 10 || got.Timeout != 30*time.Second || !got.Concurrency.Auto {
 		t.Errorf("empty values: %+v", got)
 	}
 }
@@ -134,15 +135,15 @@ func TestConfigConcurrency(t *testing.T) {
 		want  int
 		auto  bool
 	}{
-		{"auto", autoCeiling, true},
+		{"auto", AutoCeiling, true},
 		{"1", 1, false},
 		{"8", 8, false},
 		{"300", 300, false},
 	} {
 		yml := "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\n    concurrency: " + tc.value + "\n"
 		got := mustParseConfig(t, yml, nil).Targets["s"]
-		if got.Concurrency != tc.want || got.AutoConcurrency != tc.auto {
-			t.Errorf("concurrency: %s gave %d auto %v, want %d auto %v", tc.value, got.Concurrency, got.AutoConcurrency, tc.want, tc.auto)
+		if got.Concurrency.Max != tc.want || got.Concurrency.Auto != tc.auto {
+			t.Errorf("concurrency: %s gave %+v, want %d auto %v", tc.value, got.Concurrency, tc.want, tc.auto)
 		}
 	}
 }
@@ -152,12 +153,12 @@ func TestConfigEnvExpansion(t *testing.T) {
 		"    apikey: ${KEY}\n    token: pre-${A}-${B}-post\n    timeout: ${TIMEOUT}\n"
 	env := map[string]string{"HOST": "shop.example.com", "KEY": "k", "A": "1", "B": "${A}", "TIMEOUT": "5s"}
 	got := mustParseConfig(t, yml, env).Targets["s"]
-	if got.Settings.BaseURL != "https://shop.example.com/api" || got.Settings.APIKey != "k" || got.Timeout != 5*time.Second {
+	if got.BaseURL != "https://shop.example.com/api" || got.APIKey != "k" || got.Timeout != 5*time.Second {
 		t.Errorf("expanded: %+v", got)
 	}
 	// A value is expanded once: a variable holding ${A} stays literal.
-	if got.Settings.Token != "pre-1-${A}-post" {
-		t.Errorf("token = %q", got.Settings.Token)
+	if got.Token != "pre-1-${A}-post" {
+		t.Errorf("token = %q", got.Token)
 	}
 }
 
@@ -166,8 +167,8 @@ func TestConfigMissingVariable(t *testing.T) {
 	configErr(t, yml, map[string]string{"KEY": "k"}, 6, "MISSING_TOKEN", "token")
 	// An empty variable is set: it is not an error to expand it.
 	got := mustParseConfig(t, yml, map[string]string{"KEY": "k", "MISSING_TOKEN": ""}).Targets["s"]
-	if got.Settings.Token != "" {
-		t.Errorf("token = %q", got.Settings.Token)
+	if got.Token != "" {
+		t.Errorf("token = %q", got.Token)
 	}
 }
 
@@ -188,7 +189,7 @@ func TestConfigFileReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			yml := "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\n    token: ${file:" + path + "}\n    apikey: k-${file:" + path + "}\n"
-			got := mustParseConfig(t, yml, nil).Targets["s"].Settings
+			got := mustParseConfig(t, yml, nil).Targets["s"]
 			if got.Token != tc.want || got.APIKey != "k-"+tc.want {
 				t.Errorf("token %q apikey %q, want %q", got.Token, got.APIKey, tc.want)
 			}
@@ -280,7 +281,7 @@ func TestConfigBaseURL(t *testing.T) {
 		"http://[::1]:8089/",
 		"https://10.0.0.1/",
 	} {
-		if _, err := parseConfig([]byte(yml(ok, "")), envLookup(nil)); err != nil {
+		if _, err := Parse([]byte(yml(ok, "")), envLookup(nil)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
@@ -292,7 +293,7 @@ func TestConfigBaseURL(t *testing.T) {
 		"http://[::2]/",
 	} {
 		configErr(t, yml(bad, ""), nil, 4, "insecure_http")
-		if _, err := parseConfig([]byte(yml(bad, "    insecure_http: true\n")), envLookup(nil)); err != nil {
+		if _, err := Parse([]byte(yml(bad, "    insecure_http: true\n")), envLookup(nil)); err != nil {
 			t.Errorf("%s with insecure_http: %v", bad, err)
 		}
 	}
@@ -390,7 +391,7 @@ func TestConfigOpaqueURLSecret(t *testing.T) {
 func TestConfigFingerprint(t *testing.T) {
 	fp := func(yml string, env map[string]string) string {
 		t.Helper()
-		return mustParseConfig(t, yml, env).fingerprint()
+		return mustParseConfig(t, yml, env).Fingerprint()
 	}
 	base := fp(allVendorsYAML, allVendorsEnv)
 	if base != fp(allVendorsYAML, allVendorsEnv) {
@@ -435,7 +436,7 @@ func TestConfigFingerprint(t *testing.T) {
 
 func TestConfigTargetInfos(t *testing.T) {
 	yml := allVendorsYAML + "  chat2:\n    vendor: msgkart\n    base_url: https://m.example.com\n    apikey: k\n"
-	got := mustParseConfig(t, yml, allVendorsEnv).targetInfos()
+	got := mustParseConfig(t, yml, allVendorsEnv).Infos()
 	want := batch.Targets{
 		"shop":  {Vendor: "epixel", Actions: []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole}},
 		"admin": {Vendor: "clearsquare", Actions: []batch.Action{batch.ToggleStatus}},

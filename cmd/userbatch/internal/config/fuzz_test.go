@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"math"
@@ -23,7 +23,7 @@ func FuzzConfig(f *testing.F) {
 			t.Skip()
 		}
 		lookup := func(string) (string, bool) { return "fuzz-value", true }
-		cfg, err := parseConfig(data, lookup)
+		cfg, err := Parse(data, lookup)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error")
@@ -36,10 +36,10 @@ func FuzzConfig(f *testing.F) {
 		for name, tc := range cfg.Targets {
 			checkFuzzTarget(t, name, tc)
 		}
-		if cfg.fingerprint() != cfg.fingerprint() {
+		if cfg.Fingerprint() != cfg.Fingerprint() {
 			t.Fatal("fingerprint is not deterministic")
 		}
-		if infos := cfg.targetInfos(); len(infos) != len(cfg.Targets) {
+		if infos := cfg.Infos(); len(infos) != len(cfg.Targets) {
 			t.Fatalf("targetInfos has %d targets, the config %d", len(infos), len(cfg.Targets))
 		}
 	})
@@ -67,7 +67,7 @@ func readsFiles(data []byte) bool {
 	return walk(&doc)
 }
 
-func checkFuzzTarget(t *testing.T, name string, tc *targetConfig) {
+func checkFuzzTarget(t *testing.T, name string, tc *Target) {
 	t.Helper()
 	if tc.Name != name {
 		t.Fatalf("target %q named %q", name, tc.Name)
@@ -79,18 +79,18 @@ func checkFuzzTarget(t *testing.T, name string, tc *targetConfig) {
 	if !(tc.Rate > 0) || math.IsInf(tc.Rate, 0) {
 		t.Fatalf("target %s: rate %v", name, tc.Rate)
 	}
-	if tc.Burst < 1 || tc.Concurrency < 1 || tc.Timeout <= 0 || (tc.AutoConcurrency && tc.Concurrency != autoCeiling) {
-		t.Fatalf("target %s: burst %d concurrency %d timeout %v", name, tc.Burst, tc.Concurrency, tc.Timeout)
+	if tc.Burst < 1 || tc.Concurrency.Max < 1 || tc.Timeout <= 0 || tc.MaxWait <= 0 || (tc.Concurrency.Auto && tc.Concurrency.Max != AutoCeiling) {
+		t.Fatalf("target %s: burst %d concurrency %+v timeout %v max_wait %v", name, tc.Burst, tc.Concurrency, tc.Timeout, tc.MaxWait)
 	}
-	u, err := url.Parse(tc.Settings.BaseURL)
+	u, err := url.Parse(tc.BaseURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		t.Fatalf("target %s: accepted base_url %q", name, tc.Settings.BaseURL)
+		t.Fatalf("target %s: accepted base_url %q", name, tc.BaseURL)
 	}
 	if u.Scheme == "http" && !tc.InsecureHTTP && !isLoopback(u.Hostname()) {
 		t.Fatalf("target %s: accepted plain http to %q", name, u.Hostname())
 	}
-	for k := range tc.Settings.Extra {
-		if !allowedKey(v, k) || isCommon(k) {
+	for k := range tc.Extra {
+		if !vendorHas(v, k) || contains(CommonKeys(), k) {
 			t.Fatalf("target %s: extra key %q for vendor %s", name, k, v.Name)
 		}
 	}

@@ -1,0 +1,204 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/reports"
+)
+
+// runState is a run once its journal is open.
+type runState struct {
+	*Options
+	in      *input
+	infos   batch.Targets
+	targets map[string]*batch.Target
+	journal *batch.Journal
+	plan    *journalPlan
+}
+
+func (r *runState) run(ctx context.Context, total int) error {
+	run := reports.Run{StartedAt: time.Now(), DryRun: r.DryRun, Processes: 1}
+	if st := r.plan.state; st != nil {
+		run.Processes = st.Runs + 1
+		if !st.FirstStart.IsZero() {
+			run.StartedAt = st.FirstStart
+		}
+	}
+	stopped, runErr := r.applyAll(ctx, total)
+	run.FinishedAt, run.Stopped = time.Now(), stopped != stopNone
+	if err := r.journal.Close(); runErr == nil {
+		runErr = err
+	}
+	if stopped == stopAtOnce {
+		return &Error{Code: ExitStopped}
+	}
+	if runErr != nil {
+		return stoppedErr(fmt.Errorf("%v\nthe journal is consistent: fix the cause, then run: %s", runErr, r.resumeCommand()))
+	}
+	return r.finish(run)
+}
+
+// applyAll runs every row not yet settled, and says how the run stopped.
+func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
+	if err := r.journal.Started(time.Now()); err != nil {
+		return stopNone, err
+	}
+	skip, interrupted, err := settleInFlight(r.journal, r.plan.state, r.targets)
+	if err != nil {
+		return stopNone, err
+	}
+	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	if err != nil {
+		return stopNone, err
+	}
+	defer done()
+	p.OpsOnly()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	stopped := r.watchSignals(ctx, stop, cancel)
+	runner := &batch.Runner{Targets: r.targets, DryRun: r.DryRun, Workers: r.Workers, Stop: stop,
+		Log: r.Log, Interrupted: interrupted}
+	sink := newProgress(r.journal, r.Log, total, r.targets)
+	defer sink.stop()
+	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), sink)
+	return stopped(), err
+}
+
+// pending yields the valid rows that want reports true for.
+func pending(p *batch.Parser, want func(batch.Row) bool) batch.Source {
+	return func() (batch.Op, error) {
+		for {
+			row, err := p.Next()
+			if err != nil {
+				return batch.Op{}, err
+			}
+			if row.Valid() && want(row) {
+				return row.Op, nil
+			}
+		}
+	}
+}
+
+// settleInFlight decides the writes a dead process may have sent (intents
+// with no outcome). One that is not safe to repeat (a toggle) ends unknown,
+// for check.csv: it is never sent again. An idempotent one is sent again,
+// and marked interrupted: found done, it is this run's change. It returns
+// which rows need no sending, and the interrupted ones.
+func settleInFlight(j *batch.Journal, st *batch.JournalState, targets map[string]*batch.Target) (func(int) bool, map[int]bool, error) {
+	if st == nil {
+		return func(int) bool { return false }, nil, nil
+	}
+	interrupted := map[int]bool{}
+	for i, res := range st.InFlight {
+		t, ok := targets[res.Target]
+		if ok && t.Adapter.Idempotent(res.Action) {
+			interrupted[i] = true
+			continue
+		}
+		res.Outcome, res.ErrorCode = batch.Unknown, "interrupted"
+		res.Detail = "interrupted after the request may have been sent; check by hand"
+		res.FinishedAt = time.Now().UTC()
+		if err := j.Result(res); err != nil {
+			return nil, nil, err
+		}
+		st.InFlight[i] = res
+	}
+	if err := j.Commit(); err != nil {
+		return nil, nil, err
+	}
+	return func(i int) bool {
+		if st.Settled(i) {
+			return true
+		}
+		res, inFlight := st.InFlight[i]
+		return inFlight && res.Outcome == batch.Unknown
+	}, interrupted, nil
+}
+
+type stopKind int
+
+const (
+	stopNone     stopKind = iota
+	stopGraceful          // a first signal: rows in flight finished
+	stopAtOnce            // a second signal, or the grace ran out
+)
+
+// watchSignals turns the first SIGINT/SIGTERM into a graceful stop (no new
+// rows; rows in flight get Grace to finish) and a second, or the grace
+// running out, into an immediate one, which prints one line and mutes the
+// log. It watches until ctx ends, and returns how the run stopped.
+func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel context.CancelFunc) func() stopKind {
+	sigs := r.Signals
+	own := sigs == nil
+	var ch chan os.Signal
+	if own {
+		ch = make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		sigs = ch
+	}
+	var kind atomic.Int32
+	go func() {
+		if own {
+			defer signal.Stop(ch)
+		}
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		r.Log.Warn().Str("grace", r.Grace.String()).Msg("stopping: no new rows; rows in flight may finish (signal again to stop at once)")
+		kind.Store(int32(stopGraceful))
+		close(stop)
+		t := time.NewTimer(r.Grace)
+		defer t.Stop()
+		select {
+		case <-sigs:
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		kind.Store(int32(stopAtOnce))
+		if r.Mute != nil {
+			r.Mute()
+		}
+		r.printf("userbatch: stopped at once: requests still in flight were cut off and may or may not have arrived; the journal is consistent (what was sent is recorded). To finish the run: %s\n", r.resumeCommand())
+		cancel()
+	}()
+	return func() stopKind { return stopKind(kind.Load()) }
+}
+
+// finish writes the report from the journal and gives the summary.
+func (r *runState) finish(run reports.Run) error {
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	if err != nil {
+		return stoppedErr(fmt.Errorf("reading the journal for the report: %v", err))
+	}
+	defer idx.Close()
+	notRun := "not started: the run stopped first; run the same command with --resume"
+	sum, err := writeReport(r.Options, r.in.path, r.infos, idx, r.targets, notRun, run)
+	if err != nil {
+		return stoppedErr(fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run: %s", err, r.resumeCommand()))
+	}
+	if r.Console {
+		sum.WriteTable(r.Stderr)
+	} else {
+		r.Log.Info().Interface("summary", sum).Msg("run finished")
+	}
+	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
+	if run.Stopped {
+		r.printf("stopped before finishing: to finish, run: %s\n", r.resumeCommand())
+	}
+	if code := ExitCode(sum.ExitCode); code != ExitOK {
+		return &Error{Code: code}
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package job
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// input is the operations file, readable more than once (validation, the
+// run, the report), with the SHA-256 a resume checks.
+type input struct {
+	path    string
+	sha256  string
+	cleanup func()
+}
+
+// openInput hashes the file at path, or spools stdin ("-") to a private
+// temporary file so it can be read again.
+func openInput(path string, stdin io.Reader) (*input, error) {
+	if path == "-" {
+		return spool(stdin)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	return &input{path: path, sha256: hex.EncodeToString(h.Sum(nil)), cleanup: func() {}}, nil
+}
+
+func spool(r io.Reader) (*input, error) {
+	if r == nil {
+		return nil, fmt.Errorf("input: - reads standard input, and there is none")
+	}
+	f, err := os.CreateTemp("", "userbatch-stdin-*.csv")
+	if err != nil {
+		return nil, fmt.Errorf("saving stdin: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), r); err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("reading stdin: %w", err)
+	}
+	name := f.Name()
+	return &input{path: name, sha256: hex.EncodeToString(h.Sum(nil)), cleanup: func() { os.Remove(name) }}, nil
+}
+
+// ParseOptions are how the input is read: its delimiter and the zone of
+// bare effective_at dates.
+type ParseOptions = batch.ParseOptions
+
+// openParser opens the input at path for one more pass; done closes it.
+func openParser(path string, infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := batch.NewParserOptions(f, infos, po)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return p, func() { p.Close(); f.Close() }, nil
+}
+
+// eachRow parses the file at path and calls fn for every row's op.
+func eachRow(path string, infos batch.Targets, po ParseOptions, fn func(batch.Row) error) error {
+	p, done, err := openParser(path, infos, po)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	return p.Each(fn)
+}
+
+// Validation counts a file's rows.
+type Validation struct{ Valid, Invalid int }
+
+// Validate reads the whole file once, printing the first max problems to w
+// (max 0: all of them).
+func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
+	var v Validation
+	shown := 0
+	err := eachRow(path, infos, po, func(row batch.Row) error {
+		if row.Valid() {
+			v.Valid++
+			return nil
+		}
+		v.Invalid++
+		for _, p := range row.Problems {
+			if max <= 0 || shown < max {
+				fmt.Fprintln(w, p.String())
+			}
+			shown++
+		}
+		return nil
+	})
+	if max > 0 && shown > max {
+		fmt.Fprintf(w, "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n", shown-max)
+	}
+	return v, err
+}
+
+// ValidateFile opens path ("-": stdin) and validates it; see Validate.
+func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {
+	in, err := openInput(path, stdin)
+	if err != nil {
+		return Validation{}, err
+	}
+	defer in.cleanup()
+	return Validate(in.path, infos, po, w, 0)
+}

@@ -1,0 +1,125 @@
+package job
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/userbatch/userbatch/batch"
+)
+
+// Progress timing: at 2 a.m. a run of 200,000 rows at the vendor's pace
+// takes hours, and silence looks like a hang; a pause is said at once.
+const (
+	progressEvery = 10 * time.Second
+	pauseCheck    = time.Second
+)
+
+// progress wraps the journal: it logs every row that ends failed or
+// unknown, and, on a timer whether or not rows finish, how far the run is
+// and which targets are paused.
+type progress struct {
+	batch.Sink
+	log     zerolog.Logger
+	targets map[string]*batch.Target
+	total   int // valid rows in the file, for this shard
+	started time.Time
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	rows   int
+	counts map[batch.Outcome]int
+	paused map[string]time.Time
+}
+
+func newProgress(sink batch.Sink, log zerolog.Logger, total int, targets map[string]*batch.Target) *progress {
+	p := &progress{Sink: sink, log: log, targets: targets, total: total, started: time.Now(),
+		done: make(chan struct{}), counts: map[batch.Outcome]int{}, paused: map[string]time.Time{}}
+	p.wg.Add(1)
+	go p.loop()
+	return p
+}
+
+// Result records the row, and logs it when it needs a person.
+func (p *progress) Result(res batch.Result) error {
+	if err := p.Sink.Result(res); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.rows++
+	p.counts[res.Outcome]++
+	p.mu.Unlock()
+	if res.Outcome == batch.Failed || res.Outcome == batch.Unknown {
+		p.log.Warn().Int("line", res.Line).Str("target", res.Target).Str("user", res.User).
+			Str("action", string(res.Action)).Str("outcome", string(res.Outcome)).Int("http_status", res.HTTPStatus).
+			Str("error_code", res.ErrorCode).Str("message", res.Message).Msg(res.Detail)
+	}
+	return nil
+}
+
+func (p *progress) loop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(pauseCheck)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-tick.C:
+			changed := p.checkPauses(now)
+			if changed || now.Sub(last) >= progressEvery {
+				last = now
+				p.report(now)
+			}
+		}
+	}
+}
+
+// checkPauses reports whether a target paused or resumed since last time.
+func (p *progress) checkPauses(now time.Time) bool {
+	changed := false
+	for name, t := range p.targets {
+		until := t.PausedUntil()
+		was, paused := p.paused[name]
+		switch {
+		case until.After(now) && (!paused || !until.Equal(was)):
+			p.paused[name] = until
+			changed = true
+		case !until.After(now) && paused:
+			delete(p.paused, name)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (p *progress) report(now time.Time) {
+	p.mu.Lock()
+	rows := p.rows
+	ev := p.log.Info().Int("done", rows).Int("of", p.total)
+	for o, n := range p.counts {
+		ev = ev.Int(string(o), n)
+	}
+	p.mu.Unlock()
+	rate := float64(rows) / now.Sub(p.started).Seconds()
+	ev = ev.Str("rows_per_s", formatRate(rate))
+	if left := p.total - rows; rate > 0 && left > 0 {
+		ev = ev.Str("eta", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
+	}
+	for _, name := range batch.SortedNames(p.paused) {
+		ev = ev.Str("paused_"+name, "resumes in "+p.paused[name].Sub(now).Round(time.Second).String())
+	}
+	ev.Msg("progress")
+}
+
+func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) }
+
+// stop ends the timer.
+func (p *progress) stop() {
+	close(p.done)
+	p.wg.Wait()
+}

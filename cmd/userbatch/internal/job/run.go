@@ -1,0 +1,205 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/reports"
+)
+
+// Options are one run's settings, as the command line gives them.
+type Options struct {
+	Config      *config.Config
+	ConfigPath  string
+	Input       string // a path, or "-" for Stdin
+	ReportDir   string
+	DryRun      bool
+	Resume      bool
+	SkipInvalid bool
+	Excel       bool
+	Parse       ParseOptions
+	// Grace is how long rows in flight may take to finish after a signal.
+	Grace time.Duration
+	Shard batch.Shard
+	// ShardFullRate gives this shard each target's whole rate.
+	ShardFullRate bool
+	// Workers caps requests in flight across all targets (0: no cap).
+	Workers int
+	// Client is the HTTP client for every target (nil: a new one).
+	Client *http.Client
+	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
+	Signals <-chan os.Signal
+	Log     zerolog.Logger
+	// Mute silences the log for good: after a second signal, nothing is
+	// logged after the line that says what was cut off.
+	Mute   func()
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Console is true when a person reads stderr: the summary is a table
+	// there; otherwise it is one structured log record.
+	Console bool
+	// Command is the command line as typed, for the exact resume command.
+	Command string
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.Workers < 0:
+		return BadInput("--workers %d: must be 0 (no cap) or more", o.Workers)
+	case o.Grace < 0:
+		return BadInput("--grace %v: must be 0 or more, such as 30s", o.Grace)
+	case o.ShardFullRate && o.Shard.Count <= 1:
+		return BadInput("--shard-full-rate needs --shard K/N: it says how much of the rate one shard of several takes")
+	case o.Config == nil:
+		return BadInput("no config")
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	return nil
+}
+
+// rateShare is the part of each target's rate this process may use.
+func (o *Options) rateShare() float64 {
+	if o.Shard.Count > 1 && !o.ShardFullRate {
+		return 1 / float64(o.Shard.Count)
+	}
+	return 1
+}
+
+// includes reports whether op is this process's to run (its shard's).
+func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.User) }
+
+// Run is the whole run: validate, lock, journal, apply, report. Its error
+// is an *Error carrying the exit code; nil is exit 0.
+func Run(ctx context.Context, o Options) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	in, err := openInput(o.Input, o.Stdin)
+	if err != nil {
+		return badInputErr(err)
+	}
+	defer in.cleanup()
+	lock, err := LockDir(o.ReportDir)
+	if err != nil {
+		return badInputErr(err)
+	}
+	defer lock.Unlock()
+	plan, err := planJournal(&o, in)
+	if err != nil {
+		return err
+	}
+	infos := o.Config.Infos()
+	counts, err := Validate(in.path, infos, o.Parse, o.Stderr, 20)
+	if err != nil {
+		return badInputErr(err)
+	}
+	if counts.Invalid > 0 && !o.SkipInvalid {
+		return refuseInvalid(&o, in, infos, counts, plan.fresh)
+	}
+	targets, err := o.Config.Runtime(o.Client, o.rateShare())
+	if err != nil {
+		return badInputErr(err)
+	}
+	j, err := plan.open()
+	if err != nil {
+		return badInputErr(err)
+	}
+	o.logStart(in, counts, targets)
+	r := &runState{Options: &o, in: in, infos: infos, targets: targets, journal: j, plan: plan}
+	return r.run(ctx, counts.Valid)
+}
+
+// logStart is the first record a cron log holds: what this run is over.
+func (o *Options) logStart(in *input, v Validation, targets map[string]*batch.Target) {
+	rates := zerolog.Dict()
+	for _, name := range batch.SortedNames(targets) {
+		rates.Float64(name, float64(targets[name].Limiter.Limit()))
+	}
+	o.Log.Info().Str("input", o.Input).Str("input_sha256", in.sha256).Str("config", o.ConfigPath).
+		Str("report_dir", o.ReportDir).Strs("targets", o.Config.Names()).Int("rows", v.Valid+v.Invalid).
+		Int("valid", v.Valid).Int("invalid", v.Invalid).Dict("rate_per_s", rates).Bool("dry_run", o.DryRun).
+		Bool("resume", o.Resume).Str("shard", o.Shard.String()).Msg("run starting")
+}
+
+// refuseInvalid sends nothing and exits 2. When the directory held no run
+// it also writes a report marking every problem.
+func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, fresh bool) error {
+	where := "the problems are listed above"
+	if fresh {
+		now := time.Now()
+		_, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
+			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})
+		if err != nil {
+			return badInputErr(err)
+		}
+		where = "report: " + filepath.Join(o.ReportDir, reports.ReportFile)
+	}
+	return BadInput("%d of %d rows are invalid; nothing was sent. Fix them (%s), or use --skip-invalid to send the %d valid rows",
+		v.Invalid, v.Invalid+v.Valid, where, v.Valid)
+}
+
+// writeReport replays the input against the recorded outcomes into the
+// report directory.
+func writeReport(o *Options, inputPath string, infos batch.Targets, idx *batch.OutcomeIndex,
+	targets map[string]*batch.Target, notRun string, run reports.Run) (*reports.Summary, error) {
+	p, done, err := openParser(inputPath, infos, o.Parse)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	w, err := reports.CreateWith(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
+	if err != nil {
+		return nil, err
+	}
+	err = batch.Replay(p, idx, o.includes, notRun, w.Write)
+	sum, cerr := w.Close(run)
+	if err != nil {
+		return nil, err
+	}
+	return sum, cerr
+}
+
+// repeatable says which rows' requests are safe to send again: the
+// adapter's word. Nil targets: reports' default (all but toggles).
+func repeatable(targets map[string]*batch.Target) func(string, batch.Action) bool {
+	if targets == nil {
+		return nil
+	}
+	return func(target string, a batch.Action) bool {
+		t, ok := targets[target]
+		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
+	}
+}
+
+// errStoppedAtOnce marks a run cut off by a second signal: its one line
+// was printed already.
+var errStoppedAtOnce = errors.New("stopped at once")
+
+// resumeCommand is the exact command that finishes this run.
+func (o *Options) resumeCommand() string {
+	if o.Command == "" {
+		return "the same command with --resume"
+	}
+	if o.Resume {
+		return o.Command
+	}
+	return o.Command + " --resume"
+}
+
+func (o *Options) printf(format string, args ...any) { fmt.Fprintf(o.Stderr, format, args...) }
