@@ -26,6 +26,7 @@ const bomMark = "\xef\xbb\xbf"
 type partial struct {
 	dir, name string // name is the final name
 	f         *os.File
+	committed bool
 }
 
 func createPartial(dir, name string) (*partial, error) {
@@ -56,11 +57,16 @@ func (p *partial) commit() error {
 	if err := os.Rename(p.f.Name(), filepath.Join(p.dir, p.name)); err != nil {
 		return errorf(p.name, err)
 	}
+	p.committed = true
 	return nil
 }
 
-// discard closes and removes the file, which is not to be committed.
+// discard closes and removes the file unless it was committed. A file
+// closed already is closed again harmlessly.
 func (p *partial) discard() {
+	if p == nil || p.committed {
+		return
+	}
 	p.f.Close()
 	os.Remove(p.f.Name())
 }

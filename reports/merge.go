@@ -466,7 +466,8 @@ func (w *mergeWriter) discard() {
 }
 
 // commit finishes the CSV files, writes report.html and summary.json, then
-// moves them all into place, summary.json last.
+// moves them all into place, summary.json last. After an error the files not
+// yet in place are removed.
 func (w *mergeWriter) commit(out string, sum *Summary) error {
 	for _, f := range w.files() {
 		if err := f.finish(); err != nil {
@@ -474,23 +475,11 @@ func (w *mergeWriter) commit(out string, sum *Summary) error {
 			return err
 		}
 	}
-	page, err := writeWhole(out, HTMLFile, func(dst io.Writer) error { return w.page.writeHTML(dst, sum) })
-	if err != nil {
+	if err := commitAll(out, partials(w.files()), w.page, sum); err != nil {
 		w.discard()
 		return err
 	}
-	p, err := writeSummary(out, sum)
-	if err != nil {
-		w.discard()
-		page.discard()
-		return err
-	}
-	for _, f := range append(partials(w.files()), page) {
-		if err := f.commit(); err != nil {
-			return err
-		}
-	}
-	return p.commit()
+	return nil
 }
 
 // addReportRow counts a merged report.csv row for the page.

@@ -219,9 +219,10 @@ func field(rec []string, i int) string {
 // files, writes report.html and summary.json, and renames every file into
 // place, summary.json last. It returns the summary, with ExitCode set as Run
 // says, and the first error met by any Write or by Close itself. The summary
-// is returned even with an error, so the caller can still print it; after
-// an error nothing is renamed, and the partial files stay in the directory
-// for inspection.
+// is returned even with an error, so the caller can still print it. After an
+// error the files not yet in place are removed (the journal still holds
+// every outcome, and --resume writes the report again), and summary.json is
+// never in place.
 func (w *Writer) Close(run Run) (*Summary, error) {
 	if w.closed {
 		return nil, errors.New("reports: Close called twice")
@@ -235,27 +236,38 @@ func (w *Writer) Close(run Run) (*Summary, error) {
 	files = append(files, w.undo.csv)
 	s := w.tally.summary(run)
 	s.FileRows = FileRows{Failed: w.failed.rows, Check: w.check.rows, Undo: w.undo.csv.rows}
+	if w.err == nil {
+		w.err = commitAll(w.dir, partials(files), w.page, s)
+	}
 	if w.err != nil {
-		return s, w.err
-	}
-	page, err := writeWhole(w.dir, HTMLFile, func(out io.Writer) error { return w.page.writeHTML(out, s) })
-	if err != nil {
-		w.keep(err)
-		return s, w.err
-	}
-	summary, err := writeSummary(w.dir, s)
-	if err != nil {
-		w.keep(err)
-		return s, w.err
-	}
-	for _, p := range append(partials(files), page) {
-		if err := p.commit(); err != nil {
-			w.keep(err)
-			return s, w.err
+		for _, f := range files {
+			f.discard()
 		}
 	}
-	w.keep(summary.commit())
 	return s, w.err
+}
+
+// commitAll writes report.html and summary.json beside files, then renames
+// files, report.html and summary.json into place in that order. It stops
+// at the first error, leaving the rest uncommitted.
+func commitAll(dir string, files []*partial, pg *page, s *Summary) error {
+	html, err := writeWhole(dir, HTMLFile, func(out io.Writer) error { return pg.writeHTML(out, s) })
+	if err != nil {
+		return err
+	}
+	summary, err := writeSummary(dir, s)
+	if err != nil {
+		html.discard()
+		return err
+	}
+	for _, p := range append(files, html, summary) {
+		if err := p.commit(); err != nil {
+			html.discard()
+			summary.discard()
+			return err
+		}
+	}
+	return nil
 }
 
 func partials(files []*csvFile) []*partial {

@@ -591,10 +591,8 @@ func TestWriteErrorIsSticky(t *testing.T) {
 	if s == nil || s.Rows != rows+1 {
 		t.Errorf("summary %+v, want %d rows counted", s, rows+1)
 	}
-	for _, name := range []string{ReportFile, FailedFile, UndoFile, SummaryFile} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			t.Errorf("%s is in place after a write error", name)
-		}
+	if names := list(t, dir); len(names) != 0 {
+		t.Errorf("after a write error the directory holds %q: want no report file, partial or final", names)
 	}
 }
 
@@ -610,10 +608,8 @@ func TestCloseStopsAtFailedRename(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ReportFile) {
 		t.Fatalf("Close: error %v, want one naming %s", err, ReportFile)
 	}
-	for _, name := range []string{FailedFile, UndoFile, SummaryFile} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			t.Errorf("%s is in place although report.csv is not", name)
-		}
+	if names := list(t, dir); !slices.Equal(names, []string{ReportFile}) {
+		t.Errorf("the directory holds %q: want only the directory in report.csv's way, no other file partial or final", names)
 	}
 }
 
@@ -643,6 +639,16 @@ func TestWriteTable(t *testing.T) {
 	}
 	if strings.Contains(out, "shop") {
 		t.Errorf("a single target needs no column of its own:\n%s", out)
+	}
+	if strings.Contains(out, CheckFile) {
+		t.Errorf("no row to check, yet the table names %s:\n%s", CheckFile, out)
+	}
+	withCheck := *one
+	withCheck.FileRows.Check = 2
+	b.Reset()
+	withCheck.WriteTable(&b)
+	if !strings.Contains(b.String(), "2 rows may have reached the vendor") || !strings.Contains(b.String(), CheckFile) {
+		t.Errorf("the table does not point at check.csv:\n%s", b.String())
 	}
 
 	two := *one

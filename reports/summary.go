@@ -115,7 +115,9 @@ type Summary struct {
 	// Retries counts the attempts after each row's first, reads included.
 	Retries  int `json:"retries"`
 	Attempts int `json:"attempts"`
-	// ExitCode is the exit code of the process that wrote the report.
+	// ExitCode is the run's exit code: the process's own (see Run.ExitCode).
+	// A merged summary holds the worst of its shards' and of the merged
+	// outcomes'.
 	ExitCode int  `json:"exit_code"`
 	Stopped  bool `json:"stopped"`
 	DryRun   bool `json:"dry_run"`

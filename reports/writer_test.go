@@ -205,7 +205,7 @@ func TestUndoSpoolAcrossChunks(t *testing.T) {
 // Memory stays flat: a Writer holds no per-row state, undo rows included.
 func TestWriterMemoryIsFlat(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 300,000 rows")
+		t.Skip("writes 200,000 rows")
 	}
 	h := header("target", "user", "action", "ticket", "owner")
 	w, _ := create(t, h)
@@ -221,7 +221,7 @@ func TestWriterMemoryIsFlat(t *testing.T) {
 		return m.HeapAlloc
 	}
 	var before uint64
-	const n = 300000
+	const n = 200000
 	for i := range n {
 		if i == 1000 {
 			before = heap()
