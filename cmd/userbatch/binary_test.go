@@ -334,6 +334,7 @@ func TestKillAndResume(t *testing.T) {
 	if len(report) != len(rows) {
 		t.Fatalf("report has %d rows, want %d", len(report), len(rows))
 	}
+	checkUndoComplete(t, out, report)
 	for i, r := range report {
 		if r["line"] != fmt.Sprint(i+2) {
 			t.Fatalf("row %d has line %s", i, r["line"])
@@ -345,7 +346,9 @@ func TestKillAndResume(t *testing.T) {
 				t.Errorf("%s: blocked %v, outcome %s", user, u.Blocked, r["outcome"])
 			}
 		case 'k':
-			if u, _ := e.fakes.kii.User(user); !u.Disabled || (r["outcome"] != "applied" && r["outcome"] != "already") {
+			// Every kii user started enabled: each disable is this run's
+			// change, even one a killed process sent and a resume found done.
+			if u, _ := e.fakes.kii.User(user); !u.Disabled || r["outcome"] != "applied" {
 				t.Errorf("%s: disabled %v, outcome %s", user, u.Disabled, r["outcome"])
 			}
 		case 'c':
@@ -358,6 +361,27 @@ func TestKillAndResume(t *testing.T) {
 			case r["outcome"] != "applied" && r["outcome"] != "unknown":
 				t.Errorf("toggle %s: outcome %s", user, r["outcome"])
 			}
+		}
+	}
+}
+
+// checkUndoComplete: undo.csv lists every change the run made, whatever
+// the kills, in reverse input order.
+func checkUndoComplete(t *testing.T, out string, report []map[string]string) {
+	t.Helper()
+	var applied []string
+	for _, r := range report {
+		if r["outcome"] == "applied" {
+			applied = append(applied, r["user"])
+		}
+	}
+	undo := readCSV(t, filepath.Join(out, "undo.csv"))
+	if len(undo) != len(applied) {
+		t.Fatalf("undo.csv has %d rows for %d applied rows", len(undo), len(applied))
+	}
+	for i, u := range undo {
+		if want := applied[len(applied)-1-i]; u["user"] != want {
+			t.Fatalf("undo row %d is for %s, want %s (reverse input order)", i, u["user"], want)
 		}
 	}
 }
