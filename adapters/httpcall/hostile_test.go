@@ -101,6 +101,9 @@ func TestDoClassifiesNeverSent(t *testing.T) {
 		return &http.Client{Transport: tr}
 	}
 	refusedProxy := &url.URL{Scheme: "http", Host: closedAddr(t)}
+	badProxyConfig := &http.Client{Transport: &http.Transport{
+		Proxy: func(*http.Request) (*url.URL, error) { return nil, errors.New("invalid proxy setting") },
+	}}
 
 	for _, tc := range []struct {
 		name   string
@@ -113,6 +116,7 @@ func TestDoClassifiesNeverSent(t *testing.T) {
 		{"proxy answers CONNECT 502", viaProxy(proxy502), tlsVendor.URL + "/x?apikey=s3cret", nil, batch.Retryable, batch.CodeNetwork},
 		{"proxy refuses the connection", viaProxy(refusedProxy), tlsVendor.URL + "/x?apikey=s3cret", nil, batch.Retryable, batch.CodeNetwork},
 		{"proxy refuses, plain http", viaProxy(refusedProxy), plainVendor.URL + "/x?apikey=s3cret", nil, batch.Retryable, batch.CodeNetwork},
+		{"proxy setting unusable", badProxyConfig, tlsVendor.URL + "/x?apikey=s3cret", nil, batch.Retryable, batch.CodeNetwork},
 		{"refused", http.DefaultClient, "http://" + closedAddr(t) + "/x?apikey=s3cret", nil, batch.Retryable, batch.CodeNetwork},
 		{"untrusted certificate", &http.Client{}, tlsVendor.URL + "/x?apikey=s3cret", nil, batch.Permanent, CodeTLS},
 		{"https to a plain-HTTP server", &http.Client{}, "https://" + plainVendor.Listener.Addr().String() + "/x?apikey=s3cret", nil, batch.Permanent, CodeTLS},

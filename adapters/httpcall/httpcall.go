@@ -45,7 +45,7 @@ func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) 
 	if err := checkRequest(req); err != nil {
 		return nil, nil, err
 	}
-	tr := &connTrace{}
+	tr := &connTrace{std: stdTransport(client)}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), tr.hooks()))
 	resp, err := client.Do(req)
 	if err != nil {
@@ -61,12 +61,12 @@ func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) 
 	return resp, body, nil
 }
 
-// connTrace tells whether a request reached a connection to the vendor. The
-// transport asks for a connection (GetConn) before it writes anything, and
-// reports one (GotConn) only once the dial, the proxy's CONNECT tunnel and
-// the TLS handshake all succeeded: between the two, nothing was written to
-// the vendor.
+// connTrace tells whether a request reached a connection to the vendor.
+// http.Transport writes nothing before it has a connection, and reports one
+// (GotConn) only once the dial, the proxy's CONNECT tunnel and the TLS
+// handshake all succeeded: a failure without GotConn sent nothing.
 type connTrace struct {
+	std        bool // the client's RoundTripper is an *http.Transport
 	asked, got atomic.Bool
 }
 
@@ -77,10 +77,24 @@ func (c *connTrace) hooks() *httptrace.ClientTrace {
 	}
 }
 
-// notSent is true when the transport looked for a connection and never got
-// one. A client whose RoundTripper bypasses http.Transport reports neither,
-// and its failures keep the cautious classification.
-func (c *connTrace) notSent() bool { return c.asked.Load() && !c.got.Load() }
+// notSent is true when no connection was handed over. Another RoundTripper
+// may fail after sending without reporting connections, so for one the
+// request counts as not sent only if it asked http.Transport for a
+// connection (GetConn) and never got one.
+func (c *connTrace) notSent() bool {
+	return !c.got.Load() && (c.std || c.asked.Load())
+}
+
+// stdTransport reports whether client sends through an *http.Transport
+// (nil: http.DefaultTransport, one unless a program replaced it).
+func stdTransport(client *http.Client) bool {
+	rt := client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	_, ok := rt.(*http.Transport)
+	return ok
+}
 
 // checkRequest refuses, before sending, what the transport would refuse
 // with a message quoting the value (a header holding a credential) or the
