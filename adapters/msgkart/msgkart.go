@@ -112,7 +112,7 @@ func (c *Client) Read(ctx context.Context, op batch.Op) (batch.State, error) {
 	return batch.State{
 		InState:    disabled == (op.Action == batch.Disable),
 		HTTPStatus: resp.StatusCode,
-		Current:    "userStatus=" + st.UserStatus,
+		Current:    "userStatus=" + httpcall.SafeMessage(st.UserStatus, c.apiKey),
 	}, nil
 }
 
