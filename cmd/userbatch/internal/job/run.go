@@ -163,7 +163,7 @@ func writeReport(o *Options, inputPath string, infos batch.Targets, idx *batch.O
 		return nil, err
 	}
 	defer done()
-	w, err := reports.CreateWith(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
+	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +174,9 @@ func writeReport(o *Options, inputPath string, infos batch.Targets, idx *batch.O
 	}
 	return sum, cerr
 }
+
+// createReport is reports.CreateWith; tests make it fail.
+var createReport = reports.CreateWith
 
 // repeatable says which rows' requests are safe to send again: the
 // adapter's word. Nil targets: reports' default (all but toggles).
