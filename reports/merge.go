@@ -34,7 +34,8 @@ func refuse(format string, args ...any) error {
 // order, undo.csv in reverse input order, summary.json with the counts added
 // up, and report.html. Each directory's journal header must say it is one
 // shard of the same split of the same input, run with the same config and
-// mode, and every shard must be there exactly once; otherwise Merge refuses
+// mode, and every shard must be there exactly once; out must not exist, or
+// hold nothing but hidden files (a lock file); otherwise Merge refuses
 // with an error wrapping ErrMergeRefused and writes nothing. It streams:
 // each shard's files are read once, side by side. Latency percentiles
 // cannot be merged exactly; the merged summary takes, for each, the highest
@@ -88,20 +89,22 @@ func Merge(out string, dirs []string) (*Summary, error) {
 }
 
 // checkOut refuses an output directory that exists and holds anything, so
-// that no report, undo.csv above all, is ever overwritten.
-// lockName is the lock file userbatch keeps in a report directory while it
-// uses it; the merge's caller holds the output's.
-const lockName = ".userbatch.lock"
-
+// that no report, undo.csv above all, is ever overwritten. Hidden files are
+// allowed: the caller's lock file (.userbatch.lock), an aborted merge's
+// partial files. A merge writes no hidden file but under a name it has just
+// made unique.
 func checkOut(out string) error {
 	entries, err := os.ReadDir(out)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
-	case err != nil:
+	}
+	if err != nil {
 		return refuse("output directory %s: %v", out, err)
-	case len(entries) > 1 || len(entries) == 1 && entries[0].Name() != lockName:
-		return refuse("output directory %s is not empty: give a new or empty directory (a merge never overwrites a report)", out)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			return refuse("output directory %s is not empty (it holds %s): give a new or empty directory, a merge never overwrites a report", out, e.Name())
+		}
 	}
 	return nil
 }

@@ -241,13 +241,21 @@ func TestMergeRefusesAnOutputThatIsNotEmpty(t *testing.T) {
 	if _, err := Merge(dirs[0], dirs); !errors.Is(err, ErrMergeRefused) {
 		t.Errorf("merging into a shard's directory: %v, want a refusal", err)
 	}
-	// An empty directory is fine.
+	// An empty directory is fine, and so is one that holds only the
+	// caller's lock file, which the merge leaves alone.
 	empty := filepath.Join(root, "empty")
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	lock := filepath.Join(empty, ".userbatch.lock")
+	if err := os.WriteFile(lock, []byte("pid 42"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Merge(empty, dirs); err != nil {
-		t.Errorf("merging into an empty directory: %v", err)
+		t.Errorf("merging into a directory holding only a lock file: %v", err)
+	}
+	if raw, err := os.ReadFile(lock); err != nil || string(raw) != "pid 42" {
+		t.Errorf("the lock file is now %q, %v", raw, err)
 	}
 }
 
