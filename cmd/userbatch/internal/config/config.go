@@ -79,6 +79,12 @@ type Concurrency struct {
 // Config is a parsed targets.yaml.
 type Config struct {
 	Targets map[string]*Target
+	// Ledger is where every run's changes are remembered across runs:
+	// sqlite:PATH or postgres://... ("": no ledger).
+	Ledger string
+	// Webhook, when set, is POSTed a JSON summary at the end of a run (a
+	// secret: never logged).
+	Webhook string
 }
 
 // Load reads and parses the config at path, resolving ${VAR} from the
@@ -131,17 +137,14 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, lineErr(root, "expected a mapping with a `targets:` key")
 	}
 	cfg := &Config{Targets: map[string]*Target{}}
-	seen := false
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "targets" {
-			return nil, lineErr(k, "unknown key %q (expected: targets)", k.Value)
+		if seen[k.Value] {
+			return nil, lineErr(k, "%s is given twice", k.Value)
 		}
-		if seen {
-			return nil, lineErr(k, "targets is given twice")
-		}
-		seen = true
-		if err := cfg.parseTargets(v, lookup); err != nil {
+		seen[k.Value] = true
+		if err := cfg.parseTop(k, v, lookup); err != nil {
 			return nil, err
 		}
 	}
@@ -149,6 +152,70 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, errors.New("no targets: add at least one under `targets:`")
 	}
 	return cfg, nil
+}
+
+// parseTop reads one top-level key.
+func (c *Config) parseTop(k, v *yaml.Node, lookup func(string) (string, bool)) error {
+	switch k.Value {
+	case "targets":
+		return c.parseTargets(v, lookup)
+	case "ledger":
+		s, err := topScalar(k, v, lookup)
+		if err == nil {
+			err = checkLedger(s, v)
+		}
+		c.Ledger = s
+		return err
+	case "notify":
+		return c.parseNotify(v, lookup)
+	}
+	return lineErr(k, "unknown key %q (expected: targets, ledger, notify)", k.Value)
+}
+
+func topScalar(k, v *yaml.Node, lookup func(string) (string, bool)) (string, error) {
+	if v.Kind != yaml.ScalarNode {
+		return "", lineErr(v, "%s must be a single value", k.Value)
+	}
+	s, err := expand(v.Value, lookup)
+	if err != nil {
+		return "", lineErr(v, "%s: %v", k.Value, err)
+	}
+	return s, nil
+}
+
+// checkLedger accepts what the ledger can open, naming no password.
+func checkLedger(s string, v *yaml.Node) error {
+	switch {
+	case s == "":
+		return lineErr(v, "ledger is empty: give sqlite:PATH or postgres://..., or leave the key out")
+	case strings.HasPrefix(s, "sqlite:") && len(s) > len("sqlite:"):
+		return nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return nil
+	}
+	return lineErr(v, "ledger must be sqlite:PATH or postgres://user@host/db (got %q)", redactURL(s))
+}
+
+func (c *Config) parseNotify(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind != yaml.MappingNode {
+		return lineErr(n, "notify must be a mapping, such as notify: {webhook: ${OPS_WEBHOOK_URL}}")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value != "webhook" {
+			return lineErr(k, "notify: unknown key %q (expected: webhook)", k.Value)
+		}
+		s, err := topScalar(k, v, lookup)
+		if err != nil {
+			return err
+		}
+		u, perr := url.Parse(s)
+		if perr != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			return lineErr(v, "notify: webhook must be an https:// URL (plain http only to loopback); the value is not shown: it is a secret")
+		}
+		c.Webhook = s
+	}
+	return nil
 }
 
 // findAlias returns the first alias node: an alias expands to its anchor

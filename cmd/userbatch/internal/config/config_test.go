@@ -207,6 +207,9 @@ func TestConfigUnknownKeys(t *testing.T) {
 		wants     []string
 	}{
 		{"top level", "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\ndefaults:\n  rate: 1\n", 5, []string{"defaults"}},
+		{"notify key", "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\nnotify:\n  slack: x\n", 6, []string{"slack"}},
+		{"ledger scheme", "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\nledger: mysql://u:hunter2@h/db\n", 5, []string{"sqlite:PATH"}},
+		{"webhook plain http", "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\nnotify:\n  webhook: http://hooks.example.com/T0/SECRET\n", 6, []string{"https"}},
 		{"top level first", "version: 2\ntargets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\n", 1, []string{"version"}},
 		{"target key", "targets:\n  s:\n    vendor: epixel\n    base_url: https://s.example.com\n    retries: 3\n", 5, []string{"retries"}},
 		{"misspelled", "targets:\n  s:\n    vendor: epixel\n    baseurl: https://s.example.com\n", 4, []string{"baseurl"}},
