@@ -1,6 +1,8 @@
 // Package httpcall holds the HTTP plumbing every vendor adapter shares: one
-// request, a bounded read of the answer, and the classification of transport
-// failures and of the statuses every vendor treats alike (429, 5xx).
+// request, a bounded read of the answer, the classification of transport
+// failures (telling what provably never reached the vendor) and of the
+// statuses every vendor treats alike (429, 5xx), and SafeSnippet and
+// SafeMessage, the one way vendor text reaches a message.
 package httpcall
 
 import (
