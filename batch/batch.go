@@ -87,10 +87,13 @@ const (
 	Failed  Outcome = "failed"
 	Unknown Outcome = "unknown"
 	Skipped Outcome = "skipped"
+	// NotDue: the row's effective_at has not come; it was not sent. It
+	// does not make a run incomplete.
+	NotDue Outcome = "not_due"
 )
 
 // Outcomes lists every outcome in report order.
-var Outcomes = []Outcome{Applied, Already, Planned, Invalid, Failed, Unknown, Skipped}
+var Outcomes = []Outcome{Applied, Already, Planned, NotDue, Invalid, Failed, Unknown, Skipped}
 
 // Result is what happened to one row.
 type Result struct {

@@ -102,3 +102,107 @@ func TestRunInterruptedRowsCountAsApplied(t *testing.T) {
 		t.Error("a write was sent to a user already in state")
 	}
 }
+
+// TestRunEffectiveAt: a row not yet due ends not_due unsent; a due one runs;
+// one later than the catch-up window ends skipped, saying by how much.
+func TestRunEffectiveAt(t *testing.T) {
+	clock := newAutoClock()
+	m := &mockAdapter{}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	r.Clock = clock
+	r.CatchUp = 48 * time.Hour
+	ops := []Op{newOp(0, "t", "future", Disable), newOp(1, "t", "due", Disable), newOp(2, "t", "stale", Disable), newOp(3, "t", "now", Disable)}
+	ops[0].EffectiveAt = clockEpoch.Add(3 * time.Hour)
+	ops[1].EffectiveAt = clockEpoch.Add(-time.Hour)
+	ops[2].EffectiveAt = clockEpoch.Add(-72 * time.Hour)
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	checkRow(t, got[0], ops[0], NotDue)
+	checkRow(t, got[1], ops[1], Applied)
+	checkRow(t, got[2], ops[2], Skipped)
+	checkRow(t, got[3], ops[3], Applied)
+	if !strings.Contains(got[0].Detail, "in 3h0m0s") || !strings.Contains(got[2].Detail, "72h0m0s ago") {
+		t.Errorf("details %q / %q", got[0].Detail, got[2].Detail)
+	}
+	if n := m.count("apply"); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// memGate is a Gate over a map: held keys end already; it records settles.
+type memGate struct {
+	held    map[string]bool
+	settled chan string
+}
+
+func (g *memGate) Admit(_ context.Context, op Op) (*Result, error) {
+	if g.held[op.User] {
+		return &Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action,
+			Outcome: Already, Detail: "done by run r1"}, nil
+	}
+	return nil, nil
+}
+
+func (g *memGate) Settle(_ context.Context, op Op, res Result) error {
+	g.settled <- op.User + "=" + string(res.Outcome)
+	return nil
+}
+
+func TestRunGate(t *testing.T) {
+	m := &mockAdapter{}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	g := &memGate{held: map[string]bool{"u0": true}, settled: make(chan string, 4)}
+	r.Gate = g
+	ops := []Op{newOp(0, "t", "u0", ToggleStatus), newOp(1, "t", "u1", ToggleStatus)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	checkRow(t, got[0], ops[0], Already)
+	checkRow(t, got[1], ops[1], Applied)
+	if n := m.count("apply"); n != 1 {
+		t.Errorf("%d requests, want 1: a held row is never sent", n)
+	}
+	if s := <-g.settled; s != "u1=applied" || len(g.settled) != 0 {
+		t.Errorf("settled %q (+%d), want u1=applied alone", s, len(g.settled))
+	}
+}
+
+// TestRunPlan: apply follows the plan: a row planned no change ends already
+// unsent and unread; a row planned to change but found in state ends skipped
+// as drifted; a row planned to change and still to change is written.
+func TestRunPlan(t *testing.T) {
+	m := &mockAdapter{}
+	inState := map[string]bool{"drift": true}
+	a := &readerAdapter{mockAdapter: m, ReadFunc: func(_ context.Context, op Op, _ int) (State, error) {
+		if inState[op.User] {
+			return State{InState: true, Current: "disabled"}, nil
+		}
+		return State{Current: "enabled"}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": a})
+	plans := map[int]Plan{0: {Change: NoChange, State: "disabled"}, 1: {Change: WouldChange, State: "enabled"}, 2: {Change: WouldChange, State: "enabled"}}
+	r.Plan = func(i int) Plan { return plans[i] }
+	ops := []Op{newOp(0, "t", "same", Disable), newOp(1, "t", "drift", Disable), newOp(2, "t", "go", Disable)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	checkRow(t, got[0], ops[0], Already)
+	checkRow(t, got[1], ops[1], Skipped)
+	checkRow(t, got[2], ops[2], Applied)
+	if got[1].Detail != "drifted: planned would change (enabled), found disabled: not sent" {
+		t.Errorf("drift detail %q", got[1].Detail)
+	}
+	if n := m.count("apply"); n != 1 {
+		t.Errorf("%d writes, want 1", n)
+	}
+	if got[0].Attempts != 0 {
+		t.Errorf("a row planned no change was read (%d requests)", got[0].Attempts)
+	}
+}

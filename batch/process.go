@@ -35,7 +35,14 @@ func (w *row) logger() *zerolog.Logger {
 func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, bool) {
 	w := &row{op: op, t: t, res: Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}}
 	w.base = r.Log
-	if !r.execute(ctx, waitCtx, w) {
+	done, err := r.gated(ctx, waitCtx, w)
+	if err != nil {
+		// The gate could not be asked or told: the run cannot keep its
+		// record across runs, so it ends here (resumable).
+		r.failRun(err)
+		return Result{}, false
+	}
+	if !done {
 		return Result{}, false
 	}
 	now := r.Clock.Now()
@@ -49,6 +56,32 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 	return w.res, true
 }
 
+// gated runs the row through the gate, when there is one: admitted, then
+// executed, then settled. It returns false when the row was abandoned.
+func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
+	if res := r.due(w); res != nil {
+		w.res = *res
+		return true, nil
+	}
+	if r.Gate == nil || r.DryRun {
+		return r.execute(ctx, waitCtx, w), nil
+	}
+	held, err := r.Gate.Admit(ctx, w.op)
+	if err != nil {
+		return false, err
+	}
+	if held != nil {
+		w.res = *held
+		return true, nil
+	}
+	if !r.execute(ctx, waitCtx, w) {
+		// Abandoned before an outcome: the gate hears of it as skipped,
+		// so that a change never sent does not stay claimed.
+		return false, r.Gate.Settle(context.WithoutCancel(ctx), w.op, Result{Outcome: Skipped})
+	}
+	return true, r.Gate.Settle(context.WithoutCancel(ctx), w.op, w.res)
+}
+
 func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 	if reason := w.t.refused(); reason != "" {
 		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, CodeUnauthorized, reason
@@ -57,6 +90,9 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 	if w.t.protects(w.op) {
 		w.res.Outcome = Skipped
 		w.res.Detail = "protected user: this target never disables, downgrades or toggles it (protected in targets.yaml)"
+		return true
+	}
+	if r.planned(w) {
 		return true
 	}
 	reader, canRead := w.t.Adapter.(Reader)
@@ -77,6 +113,8 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		switch {
 		case st.InState && r.DryRun:
 			w.res.Outcome, w.res.Detail, w.res.Message = Planned, "no change", "current state: "+st.Current
+			return true
+		case st.InState && !r.DryRun && r.drifted(w, st.Current):
 			return true
 		case st.InState && r.Interrupted[w.op.Index]:
 			// The process that died had sent this write: the change is

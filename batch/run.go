@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -51,6 +52,16 @@ type Runner struct {
 	// already in the requested state reports the change as applied (it is
 	// this run's change, and undo.csv must list it).
 	Interrupted map[int]bool
+	// CatchUp, when set, is how late a due row may still run: a row whose
+	// effective_at passed longer ago ends skipped.
+	CatchUp time.Duration
+	// Gate, when set, admits each row before it is sent and hears how it
+	// ended (the ledger).
+	Gate Gate
+	// Plan, when set, is a saved plan's word on each row by Index (apply):
+	// rows it found in state end already unsent; rows it said would change
+	// but are found in state end skipped as drifted.
+	Plan func(index int) Plan
 }
 
 // Run reads src until io.EOF, runs every op, and passes each Result to sink.
@@ -63,6 +74,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 	defer cancel()
 	run := &run{
 		Runner: r,
+		cancel: cancel,
 		window: semaphore.NewWeighted(int64(r.Window)),
 		seq:    sequencer{waiting: map[Key][]Op{}},
 		queues: map[string]chan Op{},
@@ -100,7 +112,26 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 	if werr := <-writeErr; werr != nil {
 		return werr
 	}
+	if ferr := run.fatalErr(); ferr != nil {
+		return ferr
+	}
 	return err
+}
+
+// failRun ends the run for a reason no row can carry (the gate failed).
+func (r *run) failRun(err error) {
+	r.fatalMu.Lock()
+	if r.fatal == nil {
+		r.fatal = err
+	}
+	r.fatalMu.Unlock()
+	r.cancel()
+}
+
+func (r *run) fatalErr() error {
+	r.fatalMu.Lock()
+	defer r.fatalMu.Unlock()
+	return r.fatal
 }
 
 // event is a message to the single writer: a finished row, or an intent to
@@ -127,11 +158,14 @@ func (r *Runner) defaults() {
 
 type run struct {
 	*Runner
-	window *semaphore.Weighted
-	global *semaphore.Weighted
-	seq    sequencer
-	queues map[string]chan Op
-	events chan event
+	cancel  context.CancelFunc
+	fatalMu sync.Mutex
+	fatal   error
+	window  *semaphore.Weighted
+	global  *semaphore.Weighted
+	seq     sequencer
+	queues  map[string]chan Op
+	events  chan event
 }
 
 func (r *run) stopped() bool {

@@ -37,7 +37,7 @@ func ExitCode(outcomes map[batch.Outcome]int, stopped bool) int {
 
 // done reports whether a row with outcome o needs nothing more.
 func done(o batch.Outcome) bool {
-	return o == batch.Applied || o == batch.Already || o == batch.Planned
+	return o == batch.Applied || o == batch.Already || o == batch.Planned || o == batch.NotDue
 }
 
 // Run describes the run as a whole, for the summary: what the caller knows

@@ -1,0 +1,88 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Gate is asked before a row is sent whether this run may send it, and is
+// told how every row it let through ended. It is how a store shared by many
+// runs (the ledger) keeps a change from being sent twice across runs.
+// Its methods are called from many workers at once.
+type Gate interface {
+	// Admit is called before the row's first request. A non-nil Result
+	// ends the row with it, unsent. An error ends the run (resumable).
+	Admit(ctx context.Context, op Op) (*Result, error)
+	// Settle is called with the row's result once it has ended, for the
+	// rows Admit let through. An error ends the run.
+	Settle(ctx context.Context, op Op, res Result) error
+}
+
+// Plan is what a saved plan said of a row (see Runner.Plan).
+type Plan struct {
+	// Change is one of the plan's details: "would change", "no change",
+	// "unknown state"; "" when the plan has no word on the row.
+	Change string
+	// State is the state the plan read, as the vendor reported it.
+	State string
+}
+
+// The plan's words.
+const (
+	WouldChange  = "would change"
+	NoChange     = "no change"
+	UnknownState = "unknown state"
+)
+
+// due decides a row whose effective_at is set: not yet due, too late for
+// the catch-up window, or due (nil).
+func (r *run) due(w *row) *Result {
+	at := w.op.EffectiveAt
+	if at.IsZero() {
+		return nil
+	}
+	now := r.Clock.Now()
+	res := w.res
+	switch {
+	case at.After(now):
+		res.Outcome = NotDue
+		res.Detail = fmt.Sprintf("not due: effective_at %s is in %s", at.UTC().Format(time.RFC3339), at.Sub(now).Round(time.Second))
+		return &res
+	case r.CatchUp > 0 && now.Sub(at) > r.CatchUp:
+		res.Outcome = Skipped
+		res.Detail = fmt.Sprintf("too late: effective_at %s was %s ago, more than --catch-up %s", at.UTC().Format(time.RFC3339),
+			now.Sub(at).Round(time.Second), r.CatchUp)
+		return &res
+	}
+	return nil
+}
+
+// planned applies a saved plan to a row before any request: a row the plan
+// found in state ends already, unsent.
+func (r *run) planned(w *row) bool {
+	if r.Plan == nil {
+		return false
+	}
+	p := r.Plan(w.op.Index)
+	if p.Change != NoChange {
+		return false
+	}
+	w.res.Outcome, w.res.Detail = Already, "no change: the plan found the user in state"
+	if p.State != "" {
+		w.res.Detail += " (" + p.State + ")"
+	}
+	return true
+}
+
+// drifted reports whether a row the plan said would change is now found in
+// state: someone changed it since the plan; the row ends skipped.
+func (r *run) drifted(w *row, current string) bool {
+	if r.Plan == nil || r.Plan(w.op.Index).Change != WouldChange {
+		return false
+	}
+	p := r.Plan(w.op.Index)
+	w.res.Outcome, w.res.ErrorCode = Skipped, "drifted"
+	w.res.Detail = fmt.Sprintf("drifted: planned %s (%s), found %s: not sent", p.Change, p.State, current)
+	return true
+}
