@@ -35,6 +35,7 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"RefusesNewerSchema", testRefusesNewerSchema},
 		{"ConcurrentOpen", testConcurrentOpen},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"Close", testClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
@@ -498,5 +499,21 @@ func testConcurrentClaims(t *testing.T, fresh freshStore) {
 		if holders[user] != w[0] {
 			t.Errorf("%s: the ledger holds run %q, the winner was %q", user, holders[user], w[0])
 		}
+	}
+}
+
+func testClose(t *testing.T, fresh freshStore) {
+	l, err := Open(context.Background(), fresh(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close again: %v", err)
+	}
+	if _, err := l.Claim(context.Background(), entry("jo", batch.Disable, "run-a")); err == nil {
+		t.Fatal("Claim after Close: no error")
 	}
 }

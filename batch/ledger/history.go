@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
-
-	"github.com/userbatch/userbatch/reports"
 )
 
 // HistoryFormats are the formats NewHistoryWriter takes, the first the default.
@@ -82,7 +80,7 @@ func newCSVWriter(w io.Writer) (*HistoryWriter, error) {
 	write := func(e Entry) error {
 		c := cells(e)
 		for i := range c {
-			c[i] = reports.Neutralize(c[i])
+			c[i] = neutralize(c[i])
 		}
 		return cw.Write(c)
 	}
@@ -91,6 +89,16 @@ func newCSVWriter(w io.Writer) (*HistoryWriter, error) {
 		return cw.Error()
 	}
 	return &HistoryWriter{write: write, close: closer}, nil
+}
+
+// neutralize prefixes with ' a cell a spreadsheet would run as a formula,
+// as reports.Neutralize does for the report's CSV files (this package does
+// not import reports: reports may come to show the ledger).
+func neutralize(cell string) string {
+	if cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0 {
+		return "'" + cell
+	}
+	return cell
 }
 
 // jsonEntry is one line of the json format.

@@ -147,3 +147,15 @@ func TestHistoryStreamsFromLedger(t *testing.T) {
 		t.Fatalf("csv from History: %q", recs)
 	}
 }
+
+func TestNeutralize(t *testing.T) {
+	cases := map[string]string{
+		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM(A)": "'@SUM(A)", "\tx": "'\tx", "\rx": "'\rx",
+		"": "", "a=b": "a=b", "'=x": "'=x", " =x": " =x", "alice": "alice",
+	}
+	for in, want := range cases {
+		if got := neutralize(in); got != want {
+			t.Errorf("neutralize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

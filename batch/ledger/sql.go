@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
@@ -24,9 +23,9 @@ type dialect struct {
 	timeArg func(time.Time) any
 	// dollar: placeholders are $1, $2, ... instead of ?.
 	dollar bool
-	// serialWrites: writes of one process take turns on a mutex rather than
-	// polling the store's lock (SQLite has one writer at a time).
-	serialWrites bool
+	// groupCommit: writes go through one goroutine and share transactions
+	// (SQLite has one writer at a time, and each commit is an fsync).
+	groupCommit bool
 }
 
 // sqlLedger is the Ledger over database/sql, shared by SQLite and PostgreSQL.
@@ -37,7 +36,7 @@ type sqlLedger struct {
 	where string
 	// secret is scrubbed from every error, should a driver quote it.
 	secret string
-	mu     sync.Mutex // see dialect.serialWrites
+	group  *groupCommit // nil unless dialect.groupCommit
 	q      queries
 }
 
@@ -83,7 +82,11 @@ func rebind(query string) string {
 }
 
 func newSQLLedger(db *sql.DB, d *dialect, where, secret string) *sqlLedger {
-	return &sqlLedger{db: db, d: d, where: where, secret: secret, q: newQueries(d)}
+	l := &sqlLedger{db: db, d: d, where: where, secret: secret, q: newQueries(d)}
+	if d.groupCommit {
+		l.group = newGroupCommit(db)
+	}
+	return l
 }
 
 // claimTries bounds the loops that meet an entry deleted between two
@@ -214,19 +217,20 @@ func ceilMicro(t time.Time) time.Time {
 	return t
 }
 
-func (l *sqlLedger) Close() error { return l.db.Close() }
+// Close waits for the write under way, if any; writes called after it fail.
+func (l *sqlLedger) Close() error {
+	if l.group != nil {
+		l.group.close()
+	}
+	return l.db.Close()
+}
 
 // write runs a statement that changes the store and says how many rows it changed.
 func (l *sqlLedger) write(ctx context.Context, query string, args ...any) (int64, error) {
-	if l.d.serialWrites {
-		l.mu.Lock()
-		defer l.mu.Unlock()
+	if l.group != nil {
+		return l.group.write(ctx, query, args...)
 	}
-	res, err := l.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return execCount(l.db.ExecContext(ctx, query, args...))
 }
 
 func (l *sqlLedger) get(ctx context.Context, k Key) (*Entry, error) {

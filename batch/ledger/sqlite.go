@@ -39,8 +39,8 @@ var sqliteDialect = &dialect{
 		`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
 		`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
 	}},
-	timeArg:      func(t time.Time) any { return t.UTC().Format(sqliteTime) },
-	serialWrites: true,
+	timeArg:     func(t time.Time) any { return t.UTC().Format(sqliteTime) },
+	groupCommit: true,
 }
 
 // openSQLite opens (creating if needed) the ledger file at path: WAL, so
