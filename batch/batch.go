@@ -196,6 +196,9 @@ const (
 	CodeNetwork      = "network"       // connection failed or dropped
 	CodeBadResponse  = "bad_response"  // an answer we cannot read
 	CodeWaitTooLong  = "wait_too_long" // Retry-After longer than max_wait
+	CodeTLS          = "tls"           // TLS or certificate failure: nothing was sent
+	CodeRequest      = "request"       // the request could not be built: nothing was sent
+	CodeAmbiguous    = "ambiguous"     // the user cell matches several users
 )
 
 // Error is a classified vendor failure. Message is safe to print: it never

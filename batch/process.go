@@ -325,6 +325,12 @@ func failHint(e *Error, attempts int) string {
 		return "the user holds a different role than the row expects: check the row"
 	case CodeValidation:
 		return "the vendor rejected a field: fix the row and re-run failed.csv"
+	case CodeTLS:
+		return "the TLS connection failed (certificate or handshake): nothing was sent; check base_url and the vendor's certificate"
+	case CodeRequest:
+		return "the request could not be built (a credential or the user id holds a character HTTP cannot carry): nothing was sent"
+	case CodeAmbiguous:
+		return "several users match this user cell: give the vendor's id instead"
 	case CodeWaitTooLong:
 		return "the vendor asked to wait longer than max_wait: re-run failed.csv later"
 	case CodeRateLimited, CodeNetwork, CodeServer, CodeTimeout:
