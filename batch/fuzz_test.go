@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -41,6 +43,9 @@ func FuzzParse(f *testing.F) {
 		if _, ok := h.Known[ColAction]; !ok {
 			t.Fatalf("header %q accepted without an action column", h.Names)
 		}
+		if !strings.ContainsRune(",;\t", h.Delimiter) || h.Encoding == "" {
+			t.Fatalf("header read with delimiter %q, encoding %q", h.Delimiter, h.Encoding)
+		}
 		prev := 1 // the header's line
 		for i := 0; ; i++ {
 			row, err := p.Next()
@@ -66,7 +71,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("row %d starts on line %d, after a row on line %d", i, row.Line, prev)
 			}
 			prev = row.Line
-			checkFuzzRow(t, h, row, targets)
+			checkFuzzRow(t, h, row, targets, len(data))
 		}
 	})
 }
@@ -96,8 +101,21 @@ func requireInputError(t *testing.T, err error) {
 	}
 }
 
-func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets) {
+func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets, inputLen int) {
 	t.Helper()
+	size := 0
+	for _, c := range row.Record {
+		size += len(c)
+	}
+	if size > MaxRecordBytes || len(row.Record) > MaxRecordFields {
+		t.Fatalf("row at line %d: %d cells, %d bytes: past the record limits", row.Line, len(row.Record), size)
+	}
+	// Rows of empty cells are dropped (lines longer than maxHeld aside).
+	if len(row.Record) > 0 && inputLen < maxHeld && !slices.ContainsFunc(row.Record, func(c string) bool {
+		return strings.Trim(c, " \t\r") != ""
+	}) {
+		t.Fatalf("row at line %d has only empty cells %q: it should have been skipped", row.Line, row.Record)
+	}
 	for _, p := range row.Problems {
 		if p.Column == "" || p.Msg == "" || p.Line != row.Line {
 			t.Fatalf("row at line %d: incomplete problem %+v", row.Line, p)
@@ -117,8 +135,12 @@ func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets) {
 		t.Fatalf("valid row without user or action: %+v", op)
 	}
 	if utf8.RuneCountInString(op.User) > MaxUserLen || !utf8.ValidString(op.User) ||
-		strings.IndexFunc(op.User, unicode.IsControl) >= 0 {
+		strings.IndexFunc(op.User, unicode.IsControl) >= 0 || strings.IndexFunc(op.User, isHidden) >= 0 ||
+		isScientific(op.User) {
 		t.Fatalf("valid row with user %q", op.User)
+	}
+	if !op.EffectiveAt.IsZero() && op.EffectiveAt.Location() != time.UTC {
+		t.Fatalf("valid row with effective_at %v, not in UTC", op.EffectiveAt)
 	}
 	info, ok := targets[op.Target]
 	if !ok || !info.supports(op.Action) {

@@ -316,11 +316,13 @@ type decoded struct {
 }
 
 // prefetch is how many records the reading goroutine hands over at once,
-// and prefetchBytes how many bytes of input at most: records can be up to
-// MaxRecordBytes long, and the batches in flight must stay small.
+// and prefetchBytes about how much memory they may hold at most: a record
+// can be up to MaxRecordBytes long, or have a thousand passthrough cells
+// in a map (mapEntryBytes each), and the batches in flight must stay small.
 const (
 	prefetch      = 256
 	prefetchBytes = 1 << 20
+	mapEntryBytes = 48
 )
 
 // nextDecoded returns the next record. Decoding (encoding/csv and gocsv)
@@ -354,18 +356,21 @@ func (p *Parser) nextDecoded() decoded {
 // decodeAll reads every record, in batches, until a final error or Close.
 func (p *Parser) decodeAll() {
 	defer close(p.batches)
-	batch, from := p.newBatch(), p.cr.InputOffset()
+	batch, size, from := p.newBatch(), 0, p.cr.InputOffset()
 	for {
 		d := p.decode()
 		batch = append(batch, d)
+		to := p.cr.InputOffset()
+		size += int(to-from) + mapEntryBytes*len(d.unmatched)
+		from = to
 		final := d.err != nil && !isFieldCount(d.err)
-		if final || len(batch) == prefetch || p.cr.InputOffset()-from >= prefetchBytes {
+		if final || len(batch) == prefetch || size >= prefetchBytes {
 			select {
 			case p.batches <- batch:
 			case <-p.done:
 				return
 			}
-			batch, from = p.newBatch(), p.cr.InputOffset()
+			batch, size = p.newBatch(), 0
 		}
 		if final {
 			p.endErr = d.err
