@@ -107,14 +107,17 @@ func (g *guard) process(b []byte) {
 			j++
 		}
 		g.recBytes += j - i
+		if j < len(b) {
+			g.recBytes++ // the line feed is the record's too
+		}
 		i = j
+		if g.recBytes > MaxRecordBytes {
+			g.fail(g.tooLong())
+			break
+		}
 		if i < len(b) {
-			g.recBytes++
 			g.passByte(b[i])
 			i++
-		}
-		if g.recBytes > MaxRecordBytes && g.err == nil {
-			g.fail(g.tooLong())
 		}
 	}
 	g.out = append(g.out, b[start:i]...)
