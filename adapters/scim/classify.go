@@ -30,7 +30,7 @@ var errPrecondition = errors.New("precondition failed: the resource changed sinc
 //	other      → Permanent refused with the provider's detail, or bad_response
 //
 // The status decides; the body (status, scimType, detail) only words the
-// message, which is scrubbed of the token.
+// message, which is scrubbed of the token before it is cut to a snippet.
 func (c *Client) classify(resp *http.Response, body []byte) error {
 	status := resp.StatusCode
 	if status/100 == 2 {
@@ -38,7 +38,7 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	}
 	var serr errorResponse
 	scimError := json.Unmarshal(body, &serr) == nil && (serr.Detail != "" || serr.ScimType != "" || serr.Message != "")
-	message := c.redact(describe(serr))
+	message := httpcall.SafeMessage(describe(serr), c.token)
 	if status == http.StatusNotImplemented {
 		return permanent(status, batch.CodeRefused, orDefault(message, "the provider does not implement this request"))
 	}
@@ -65,9 +65,7 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	if scimError {
 		return permanent(status, batch.CodeRefused, message)
 	}
-	e := httpcall.Unexpected(resp, body)
-	e.Message = c.redact(e.Message)
-	return e
+	return httpcall.Unexpected(resp, body, c.token)
 }
 
 // describe words a SCIM error body: "scimType: detail".
@@ -121,7 +119,8 @@ func orDefault(s, def string) string {
 // without PATCH is kept: the PUT sends it back.
 func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (current, error) {
 	if !jsonMedia(resp.Header.Get("Content-Type")) {
-		return current{}, c.badResponse(resp, "answer is "+resp.Header.Get("Content-Type")+", not "+mediaSCIM+": ", raw)
+		// The header is the provider's text too: redacted like the body.
+		return current{}, c.badResponse(resp, "answer is "+httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token)+", not "+mediaSCIM+": ", raw)
 	}
 	var u userResource
 	if err := json.Unmarshal(raw, &u); err != nil || u.ID == "" || u.Active == nil {
@@ -136,7 +135,7 @@ func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (curren
 
 func (c *Client) badResponse(resp *http.Response, prefix string, body []byte) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-		Message: prefix + c.redact(httpcall.Snippet(body))}
+		Message: prefix + httpcall.SafeSnippet(body, c.token)}
 }
 
 func jsonMedia(contentType string) bool {
@@ -145,13 +144,4 @@ func jsonMedia(contentType string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
-}
-
-// redact removes the token from text the provider sent back, in case it
-// echoes the request.
-func (c *Client) redact(s string) string {
-	if !strings.Contains(s, c.token) {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "[redacted]")
 }

@@ -377,7 +377,7 @@ func putBody(raw []byte, active bool) ([]byte, error) {
 func (c *Client) do(ctx context.Context, method, path, query string, body []byte, ifMatch string) (*http.Response, []byte, error) {
 	u, err := httpcall.URL(c.base, path)
 	if err != nil {
-		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: err.Error()}
+		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
 	u.RawQuery = query
 	var rd *bytes.Reader
@@ -387,7 +387,7 @@ func (c *Client) do(ctx context.Context, method, path, query string, body []byte
 	req, err := newRequest(ctx, method, u.String(), rd)
 	if err != nil {
 		// Not err itself: its text would repeat the URL.
-		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "building the request for base_url"}
+		return nil, nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", mediaSCIM+", application/json")
