@@ -26,10 +26,15 @@ type JournalHeader struct {
 	// Targets are the configured target names, sorted.
 	Targets []string `json:"targets"`
 	// ConfigSHA256 fingerprints what the targets point at (never secrets).
-	ConfigSHA256 string    `json:"config_sha256"`
-	DryRun       bool      `json:"dry_run"`
-	Shard        string    `json:"shard,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	ConfigSHA256 string `json:"config_sha256"`
+	DryRun       bool   `json:"dry_run"`
+	// RunID names the run in the ledger, the same across its resumes.
+	RunID string `json:"run_id,omitempty"`
+	// Held is true for a run a guard held: it sent nothing and is never
+	// resumed; a later run in its directory sets its files aside.
+	Held      bool      `json:"held,omitempty"`
+	Shard     string    `json:"shard,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 type record struct {

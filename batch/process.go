@@ -63,7 +63,7 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 		w.res = *res
 		return true, nil
 	}
-	if r.Gate == nil || r.DryRun {
+	if r.Gate == nil {
 		return r.execute(ctx, waitCtx, w), nil
 	}
 	held, err := r.Gate.Admit(ctx, w.op)
@@ -73,6 +73,9 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 	if held != nil {
 		w.res = *held
 		return true, nil
+	}
+	if r.DryRun {
+		return r.execute(ctx, waitCtx, w), nil
 	}
 	if !r.execute(ctx, waitCtx, w) {
 		// Abandoned before an outcome: the gate hears of it as skipped,

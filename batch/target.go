@@ -296,6 +296,17 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
+// ShiftedClock is the wall clock moved by Offset: a run that must act as
+// if it were another day (tests of effective dates, a rehearsal) waits in
+// real time all the same.
+type ShiftedClock struct{ Offset time.Duration }
+
+// Now returns time.Now moved by the offset.
+func (c ShiftedClock) Now() time.Time { return time.Now().Add(c.Offset) }
+
+// Sleep waits on a timer and the context.
+func (ShiftedClock) Sleep(ctx context.Context, d time.Duration) error { return RealClock{}.Sleep(ctx, d) }
+
 // RealClock is the wall clock.
 type RealClock struct{}
 

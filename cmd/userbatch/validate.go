@@ -14,6 +14,7 @@ type validateOptions struct {
 	*globalOptions
 	configPath string
 	delimiter  string
+	tz         string
 }
 
 func newValidateCmd(g *globalOptions) *cobra.Command {
@@ -31,6 +32,7 @@ vendors support are checked too. Exit 0 when every row is valid, 2 otherwise.`,
 	}
 	cmd.Flags().StringVarP(&o.configPath, "config", "c", "", "targets config (YAML), to check targets and actions")
 	cmd.Flags().StringVar(&o.delimiter, "delimiter", "", "the input's delimiter: , ; or tab (default: told from the header line)")
+	cmd.Flags().StringVar(&o.tz, "tz", "UTC", "the IANA zone of effective_at dates without a time")
 	return cmd
 }
 
@@ -48,7 +50,7 @@ func validateRun(o *validateOptions, input string) error {
 		}
 		infos = cfg.Infos()
 	}
-	po, err := parseOptions(o.delimiter)
+	po, err := parseOptions(o.delimiter, o.tz)
 	if err != nil {
 		return err
 	}

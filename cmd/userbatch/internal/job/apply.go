@@ -22,6 +22,7 @@ type runState struct {
 	targets map[string]*batch.Target
 	journal *batch.Journal
 	plan    *journalPlan
+	gate    batch.Gate // the ledger's, or nil
 }
 
 func (r *runState) run(ctx context.Context, total int) error {
@@ -66,7 +67,7 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	stop := make(chan struct{})
 	stopped := r.watchSignals(ctx, stop, cancel)
 	runner := &batch.Runner{Targets: r.targets, DryRun: r.DryRun, Workers: r.Workers, Stop: stop,
-		Log: r.Log, Interrupted: interrupted}
+		Log: r.Log, Interrupted: interrupted, Clock: r.Clock, CatchUp: r.CatchUp, Gate: r.gate}
 	sink := newProgress(r.journal, r.Log, total, r.targets)
 	defer sink.stop()
 	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), sink)

@@ -43,6 +43,7 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 		return plan.forEmpty(o)
 	case errors.Is(err, batch.ErrNoHeader) && o.Resume:
 		plan.restart = true // the run died before it sent anything
+		plan.header.RunID = newRunID(o.now())
 		return plan, nil
 	case err != nil:
 		return nil, BadInput("%s: %v", o.ReportDir, err)
@@ -64,6 +65,10 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	if err := sameRun(st.Header, plan.header); err != nil {
 		return nil, BadInput("--resume refused: %v", err)
 	}
+	plan.header.RunID = st.Header.RunID
+	if plan.header.RunID == "" { // a journal from before run ids
+		plan.header.RunID = st.Header.CreatedAt.UTC().Format("20060102T150405Z")
+	}
 	plan.state = st
 	return plan, nil
 }
@@ -81,6 +86,7 @@ func (p *journalPlan) forEmpty(o *Options) (*journalPlan, error) {
 		return nil, BadInput("--resume: %s holds no journal: nothing to resume (run without --resume to start)", o.ReportDir)
 	}
 	p.fresh = true
+	p.header.RunID = newRunID(o.now())
 	return p, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/batch/ledger"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/reports"
 )
@@ -51,6 +52,18 @@ type Options struct {
 	Console bool
 	// Command is the command line as typed, for the exact resume command.
 	Command string
+	// Clock is the run's time (nil: the wall clock); tests of effective
+	// dates move it.
+	Clock batch.Clock
+	// CatchUp, when set, is how late a due row may still run.
+	CatchUp time.Duration
+}
+
+func (o *Options) now() time.Time {
+	if o.Clock == nil {
+		return time.Now()
+	}
+	return o.Clock.Now()
 }
 
 func (o *Options) check() error {
@@ -59,6 +72,8 @@ func (o *Options) check() error {
 		return BadInput("--workers %d: must be 0 (no cap) or more", o.Workers)
 	case o.Grace < 0:
 		return BadInput("--grace %v: must be 0 or more, such as 30s", o.Grace)
+	case o.CatchUp < 0:
+		return BadInput("--catch-up %v: must be 0 (no limit) or more, such as 72h", o.CatchUp)
 	case o.ShardFullRate && o.Shard.Count <= 1:
 		return BadInput("--shard-full-rate needs --shard K/N: it says how much of the rate one shard of several takes")
 	case o.Config == nil:
@@ -116,13 +131,32 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return badInputErr(err)
 	}
+	gate, closeLedger, err := o.openLedger(ctx, plan, in, targets)
+	if err != nil {
+		return badInputErr(err)
+	}
+	defer closeLedger()
 	j, err := plan.open()
 	if err != nil {
 		return badInputErr(err)
 	}
 	o.logStart(in, counts, targets)
-	r := &runState{Options: &o, in: in, infos: infos, targets: targets, journal: j, plan: plan}
+	r := &runState{Options: &o, in: in, infos: infos, targets: targets, journal: j, plan: plan, gate: gate}
 	return r.run(ctx, counts.Valid)
+}
+
+// openLedger opens the config's ledger, if it names one, as the run's gate.
+func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, targets map[string]*batch.Target) (batch.Gate, func(), error) {
+	if o.Config.Ledger == "" {
+		return nil, func() {}, nil
+	}
+	l, err := ledger.Open(ctx, o.Config.Ledger)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := &ledgerGate{l: l, runID: plan.header.RunID, inputSHA: in.sha256, dryRun: o.DryRun, now: o.now,
+		repeatable: repeatable(targets)}
+	return g, func() { l.Close() }, nil
 }
 
 // logStart is the first record a cron log holds: what this run is over.
