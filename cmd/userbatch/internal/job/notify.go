@@ -1,0 +1,236 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/reports"
+)
+
+// notifyTiming bounds Notify; tests shorten it.
+var notifyTiming = struct {
+	Attempts int
+	// Backoff is the wait before the second attempt; it doubles after.
+	Backoff time.Duration
+	// Timeout bounds one attempt, Total all of them with their waits.
+	Timeout, Total time.Duration
+}{Attempts: 3, Backoff: time.Second, Timeout: 5 * time.Second, Total: 15 * time.Second}
+
+// notifyPayload is what the webhook receives; Slack and most chat tools
+// show text and ignore the rest.
+type notifyPayload struct {
+	Text    string           `json:"text"`
+	Summary *reports.Summary `json:"summary"`
+}
+
+// Notify POSTs {"text": text, "summary": sum} (sum as summary.json holds
+// it, null when nil) to webhook. It makes up to 3 attempts, each bounded by
+// a timeout, with a short backoff between them, all within about 15s or
+// ctx, whichever ends first; it retries timeouts, connection failures,
+// 408, 429 and 5xx, and gives up at once on other answers. It returns
+// nothing to act on: a notification never fails a run. Failures are logged
+// at warn level as "the notify webhook", without its URL, host or any part
+// of it (a webhook URL is a secret), and without the answer's body.
+// Redirects are followed only to the same scheme and host, so the summary
+// is never sent elsewhere. An empty webhook does nothing. A connection cut
+// after the request went out is retried, so a chat may rarely show a
+// notification twice; that is better than none.
+//
+// A run stopped by a signal should pass a ctx that the signal did not
+// cancel (context.WithoutCancel): that is the notification that matters.
+func Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *reports.Summary) {
+	if webhook == "" {
+		return
+	}
+	if u, err := url.Parse(webhook); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		log.Warn().Msg("the notify webhook is not an http(s) URL; no notification was sent")
+		return
+	}
+	body, err := json.Marshal(notifyPayload{Text: text, Summary: sum})
+	if err != nil { // a Summary always marshals; this is defence
+		log.Warn().Str("reason", "the summary could not be encoded").Msg("the notify webhook was not called")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Total)
+	defer cancel()
+	client := notifyClient()
+	wait := notifyTiming.Backoff
+	var reason string
+	attempts := 0
+	for attempts < notifyTiming.Attempts {
+		if attempts > 0 && !sleepCtx(ctx, wait) {
+			reason = "gave up: out of time"
+			break
+		}
+		attempts++
+		wait *= 2
+		var retry bool
+		retry, reason = postOnce(ctx, client, webhook, body)
+		if reason == "" {
+			log.Debug().Int("attempts", attempts).Msg("the notify webhook was called")
+			return
+		}
+		if !retry {
+			break
+		}
+	}
+	log.Warn().Int("attempts", attempts).Str("reason", reason).
+		Msg("the notify webhook failed; the run's outcome is unchanged (see the report)")
+}
+
+// postOnce makes one attempt. reason is "" on success, else a description
+// that holds nothing of the URL; retry says whether another attempt may help.
+func postOnce(ctx context.Context, client *http.Client, webhook string, body []byte) (retry bool, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
+	if err != nil {
+		return false, "the webhook URL is not valid"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "userbatch")
+	resp, err := client.Do(req)
+	if err != nil {
+		return true, describe(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		return false, ""
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return true, fmt.Sprintf("HTTP %d", code)
+	case code >= 300 && code < 400:
+		return false, fmt.Sprintf("HTTP %d: a redirect elsewhere, not followed", code)
+	default:
+		return false, fmt.Sprintf("HTTP %d", code)
+	}
+}
+
+// notifyClient is a client of its own: no shared timeouts or proxies of a
+// vendor's, and redirects followed only to the same scheme and host.
+func notifyClient() *http.Client {
+	return &http.Client{
+		Timeout: notifyTiming.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			first := via[0].URL
+			if len(via) >= 3 || req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+}
+
+// describe says why a request failed without quoting err, whose text holds
+// the URL (url.Error) or its host (DNS and dial errors).
+func describe(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &dnsErr):
+		return "the host name did not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the server"
+	case errors.As(err, &certErr), errors.As(err, &unknownAuthority):
+		return "the server's TLS certificate was refused"
+	}
+	return "the request failed"
+}
+
+// sleepCtx waits d, or less if ctx ends; it says whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// exitMeaning is what each exit code tells the person on call.
+var exitMeaning = map[ExitCode]string{
+	ExitOK:         "done",
+	ExitIncomplete: "finished, but some rows need attention",
+	ExitBadInput:   "bad input or config, nothing was sent",
+	ExitStopped:    "stopped before finishing, resumable with --resume",
+	ExitHeld:       "held by a guard, nothing was sent",
+}
+
+// NotifyText is the one line a person reads in a chat channel: the rows
+// by outcome, what the exit code means, and where the report is. held says
+// a guard held the run (it then reads as a hold whatever code says). sum
+// may be nil (a run that ended before its report); pass reportDir "" when
+// there is no report to point at.
+func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string) string {
+	var b strings.Builder
+	b.WriteString("userbatch")
+	if sum != nil && sum.DryRun {
+		b.WriteString(" dry run")
+	}
+	if held {
+		b.WriteString(" held by a guard")
+	}
+	b.WriteString(": ")
+	if sum != nil {
+		fmt.Fprintf(&b, "%d rows (%s); ", sum.Rows, outcomeCounts(sum.Outcomes))
+	}
+	meaning, ok := exitMeaning[code]
+	if held {
+		meaning = "held by a guard, nothing was sent: see the counts and raise the limit or split the file"
+	} else if !ok {
+		meaning = "unexpected"
+	}
+	fmt.Fprintf(&b, "exit %d: %s", code, meaning)
+	if reportDir != "" {
+		fmt.Fprintf(&b, "; report: %s", reportDir)
+	}
+	return b.String()
+}
+
+// outcomeCounts lists the outcomes that have rows, in report order, as
+// "3 applied, 1 failed".
+func outcomeCounts(c reports.Counts) string {
+	var parts []string
+	for _, o := range batch.Outcomes {
+		if n := c[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, o))
+		}
+	}
+	for _, o := range slices.Sorted(maps.Keys(c)) { // outcomes this build does not list
+		if n := c[o]; n > 0 && !slices.Contains(batch.Outcomes, o) {
+			parts = append(parts, fmt.Sprintf("%d %s", n, o))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
