@@ -12,6 +12,7 @@ import (
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
 	"github.com/userbatch/userbatch/adapters/msgkart/msgkarttest"
+	"github.com/userbatch/userbatch/adapters/scim/scimtest"
 )
 
 // fakeVendors is every vendor's fake behind one handler, each under its own
@@ -21,11 +22,12 @@ type fakeVendors struct {
 	clearsquare *clearsquaretest.Server
 	kii         *kiitest.Server
 	msgkart     *msgkarttest.Server
+	scim        *scimtest.Server
 	creds       fakeCreds
 }
 
 type fakeCreds struct {
-	epixelKey, epixelToken, clearsquareToken, kiiToken, msgkartKey string
+	epixelKey, epixelToken, clearsquareToken, kiiToken, msgkartKey, scimToken string
 }
 
 const (
@@ -35,13 +37,14 @@ const (
 
 func newFakeVendors(autoCreate bool) *fakeVendors {
 	c := fakeCreds{epixelKey: randomHex(), epixelToken: randomHex(), clearsquareToken: randomHex(),
-		kiiToken: randomHex(), msgkartKey: randomHex()}
+		kiiToken: randomHex(), msgkartKey: randomHex(), scimToken: randomHex()}
 	return &fakeVendors{
 		creds:       c,
 		epixel:      epixeltest.New(epixeltest.Options{APIKey: c.epixelKey, Token: c.epixelToken, AutoCreate: autoCreate}),
 		clearsquare: clearsquaretest.New(clearsquaretest.Options{Token: c.clearsquareToken, AutoCreate: autoCreate}),
 		kii:         kiitest.New(kiitest.Options{AppID: fakeKiiApp, Token: c.kiiToken, AutoCreate: autoCreate}),
 		msgkart:     msgkarttest.New(msgkarttest.Options{APIKey: c.msgkartKey, Email: fakeMsgkartEmail, AutoCreate: autoCreate}),
+		scim:        scimtest.New(scimtest.Options{Token: c.scimToken, AutoCreate: autoCreate}),
 	}
 }
 
@@ -51,16 +54,17 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
-// The path prefix of each fake; epixel's carries an API prefix and version
-// as a real install does.
+// The path prefix of each fake; epixel's and scim's carry an API prefix
+// and version as a real install does.
 var fakePrefixes = map[string]string{
 	"epixel": "/epixel/api/v2", "clearsquare": "/clearsquare", "kii": "/kii", "msgkart": "/msgkart",
+	"scim": "/scim/v2",
 }
 
 func (f *fakeVendors) handler() http.Handler {
 	mux := http.NewServeMux()
 	for vendor, h := range map[string]http.Handler{
-		"epixel": f.epixel, "clearsquare": f.clearsquare, "kii": f.kii, "msgkart": f.msgkart,
+		"epixel": f.epixel, "clearsquare": f.clearsquare, "kii": f.kii, "msgkart": f.msgkart, "scim": f.scim,
 	} {
 		p := fakePrefixes[vendor]
 		mux.Handle(p+"/", http.StripPrefix(p, h))
@@ -85,14 +89,24 @@ func (f *fakeVendors) targetsYAML(base string, rate float64) string {
 	target("admin", "clearsquare", "token", f.creds.clearsquareToken)
 	target("apps", "kii", "app_id", fakeKiiApp, "token", f.creds.kiiToken)
 	target("chat", "msgkart", "apikey", f.creds.msgkartKey, "email", fakeMsgkartEmail)
+	target("saas", "scim", "token", f.creds.scimToken)
 	return b.String()
 }
 
+// The SCIM users of the demo: ids as SCIM providers make them (RFC 7643's
+// example id among them), and userNames for the rows that name one.
+const (
+	demoSCIMJensen = "2819c223-7f76-453a-919d-413861904646" // userName bjensen@example.com
+	demoSCIMSmith  = "c3a26dd3-27a0-4dec-a2ac-ce211e105f97"
+	demoSCIMRoe    = "8f0e6b7a-5d4c-4b3a-9e2f-1a0b9c8d7e6f"
+)
+
 // seedDemo creates the users testdata/demo.csv names, and its scripted
-// faults: a 503 once, a 429 with Retry-After once, an unknown user, and an
-// epixel user who already holds the role asked for.
+// faults: a 503 once, a 429 with Retry-After once, an unknown user, an
+// epixel user who already holds the role asked for, and a SCIM user who is
+// already active.
 func (f *fakeVendors) seedDemo() {
-	for _, id := range []string{"u1001", "u1002", "u1005", "u1007"} {
+	for _, id := range []string{"u1001", "u1002", "u1005", "u1007", "u1008"} {
 		f.epixel.AddUser(id, epixeltest.User{Role: "Customer"})
 	}
 	f.epixel.AddUser("u1003", epixeltest.User{Role: "Customer", Blocked: true})
@@ -113,4 +127,8 @@ func (f *fakeVendors) seedDemo() {
 	f.msgkart.AddUser("m-100", msgkarttest.User{Status: "Busy"})
 	f.msgkart.AddUser("m-101", msgkarttest.User{Status: "Disabled"})
 	f.msgkart.AddUser("m-102", msgkarttest.User{Status: "Disabled"})
+
+	f.scim.AddUser(scimtest.User{ID: demoSCIMJensen, UserName: "bjensen@example.com", Active: true})
+	f.scim.AddUser(scimtest.User{ID: demoSCIMSmith, UserName: "jsmith@example.com", Active: true})
+	f.scim.AddUser(scimtest.User{ID: demoSCIMRoe, UserName: "mroe@example.com", Active: true})
 }
