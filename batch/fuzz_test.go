@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
 	"reflect"
@@ -47,6 +48,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("header read with delimiter %q, encoding %q", h.Delimiter, h.Encoding)
 		}
 		prev := 1 // the header's line
+		var rows []Row
 		for i := 0; ; i++ {
 			row, err := p.Next()
 			opsRow, opsErr := ops.Next()
@@ -57,12 +59,15 @@ func FuzzParse(f *testing.F) {
 				if i == 0 {
 					t.Fatal("io.EOF before any row: a header-only file is an InputError")
 				}
+				compareReference(t, data, h, rows, err)
 				return
 			}
 			if err != nil {
 				requireInputError(t, err)
+				compareReference(t, data, h, rows, err)
 				return
 			}
+			rows = append(rows, row)
 			if row.Index != i {
 				t.Fatalf("row %d has Index %d", i, row.Index)
 			}
@@ -74,6 +79,59 @@ func FuzzParse(f *testing.F) {
 			checkFuzzRow(t, h, row, targets, len(data))
 		}
 	})
+}
+
+// compareReference checks the rows against a plain encoding/csv read of
+// the same UTF-8 bytes, less the records whose cells are all ASCII spaces
+// or empty: the guard must drop exactly those, and change nothing else.
+func compareReference(t *testing.T, data []byte, h Header, rows []Row, end error) {
+	t.Helper()
+	if h.Encoding == EncodingUTF16LE || h.Encoding == EncodingUTF16BE || len(data) >= maxHeld {
+		return
+	}
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
+	cr.Comma, cr.FieldsPerRecord = h.Delimiter, -1
+	var refErr error
+	first := true
+	i := 0
+	for {
+		rec, err := cr.Read()
+		if err != nil {
+			refErr = err
+			break
+		}
+		if !slices.ContainsFunc(rec, func(c string) bool { return strings.Trim(c, " \t\r") != "" }) {
+			continue
+		}
+		if first { // the header
+			first = false
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		if i == len(rows) {
+			var ie *InputError
+			if errors.As(end, &ie) && ie.Line == line && len(rec) > MaxRecordFields {
+				return // the guard stopped a record csv would read whole
+			}
+			t.Fatalf("encoding/csv reads a record %q on line %d after the parser's last row (the parser ended with %v)", rec, line, end)
+		}
+		row := rows[i]
+		if row.Line != line || (len(row.Record) > 0 && !slices.Equal(row.Record, rec)) {
+			t.Fatalf("row %d: line %d, %q; encoding/csv reads line %d, %q", i, row.Line, row.Record, line, rec)
+		}
+		i++
+	}
+	if i < len(rows) {
+		t.Fatalf("the parser has %d rows, encoding/csv %d", len(rows), i)
+	}
+	var perr *csv.ParseError
+	var ie *InputError
+	switch {
+	case errors.Is(refErr, io.EOF) && !errors.Is(end, io.EOF) && len(rows) > 0: // none: "no data rows"
+		t.Fatalf("the parser ends with %v, encoding/csv reads to the end", end)
+	case errors.As(refErr, &perr) && (!errors.As(end, &ie) || ie.Line != perr.StartLine):
+		t.Fatalf("the parser ends with %v, encoding/csv with %v", end, refErr)
+	}
 }
 
 // sameParse reports whether a full and an ops-only Next gave the same row

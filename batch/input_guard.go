@@ -45,6 +45,7 @@ type guard struct {
 	src     io.Reader
 	comma   byte
 	special [256]bool // the bytes that move the state: quote, line feed, delimiter
+	empty   [256]bool // the bytes a line of empty cells is made of
 	in      []byte
 	out     []byte // processed bytes not yet read
 	off     int
@@ -62,6 +63,9 @@ type guard struct {
 func newGuard(src io.Reader, comma byte) *guard {
 	g := &guard{src: src, comma: comma, in: make([]byte, 32<<10), line: 1}
 	g.special['"'], g.special['\n'], g.special[comma] = true, true, true
+	for _, c := range []byte{'"', '\n', comma, ' ', '\t', '\r'} {
+		g.empty[c] = true
+	}
 	g.startRecord()
 	return g
 }
@@ -94,7 +98,11 @@ func (g *guard) Read(p []byte) (int, error) {
 func (g *guard) process(b []byte) {
 	i, start := 0, 0 // b[start:i] passes through unchanged
 	for i < len(b) && g.err == nil {
-		if g.state != notBlank {
+		switch {
+		case g.state == notBlank:
+		case g.state == cellStart && len(g.held) == 0 && !g.empty[b[i]]:
+			g.state = notBlank // the usual line, which starts with a letter or digit
+		default:
 			g.out = append(g.out, b[start:i]...)
 			if g.blankByte(b[i]) {
 				i++
@@ -102,40 +110,46 @@ func (g *guard) process(b []byte) {
 			start = i
 			continue
 		}
-		j := i
-		for j < len(b) && !g.special[b[j]] {
-			j++
-		}
-		g.recBytes += j - i
-		if j < len(b) {
-			g.recBytes++ // the line feed is the record's too
-		}
-		i = j
-		if g.recBytes > MaxRecordBytes {
-			g.fail(g.tooLong())
-			break
-		}
-		if i < len(b) {
-			g.passByte(b[i])
-			i++
-		}
+		i = g.pass(b, i)
 	}
 	g.out = append(g.out, b[start:i]...)
 }
 
-// passByte follows a quote, line feed or delimiter in a line that is passed on.
-func (g *guard) passByte(c byte) {
-	switch c {
-	case '"':
-		g.quoted = !g.quoted
-	case '\n':
-		g.line++
-		if !g.quoted {
-			g.startRecord()
+// pass follows the bytes of a line that is passed on, from b[i], until its
+// record ends, a bound is passed or b ends, and returns where it stopped.
+// This loop sees every byte of the input: it is kept tight.
+func (g *guard) pass(b []byte, i int) int {
+	special := &g.special
+	size := g.recBytes - i // the record's size up to b[i] is size+i
+	for ; i < len(b); i++ {
+		c := b[i]
+		if !special[c] {
+			continue
 		}
-	default:
-		g.delimiter()
+		switch {
+		case c == '"':
+			g.quoted = !g.quoted
+		case c == '\n':
+			g.line++
+			if g.quoted {
+				continue
+			}
+			if g.recBytes = size + i + 1; g.recBytes > MaxRecordBytes {
+				g.fail(g.tooLong())
+				return i
+			}
+			g.startRecord()
+			return i + 1
+		default:
+			if g.delimiter(); g.err != nil {
+				return i
+			}
+		}
 	}
+	if g.recBytes = size + i; g.recBytes > MaxRecordBytes {
+		g.fail(g.tooLong())
+	}
+	return i
 }
 
 func (g *guard) delimiter() {

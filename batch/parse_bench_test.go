@@ -135,3 +135,15 @@ func samplePeak(stop <-chan struct{}) <-chan uint64 {
 	}()
 	return out
 }
+
+// BenchmarkGuard is the record guard alone over BenchmarkParse's input: the
+// cost of bounding records and dropping empty rows, beside encoding/csv's.
+func BenchmarkGuard(b *testing.B) {
+	data := benchCSV(100_000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := io.Copy(io.Discard, newGuard(bytes.NewReader(data), ',')); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
