@@ -147,7 +147,8 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 	if err != nil {
 		return nil, headerError(err)
 	}
-	h, err := newHeader(um.Headers, comma)
+	line, _ := cr.FieldPos(0) // 1, unless blank lines come first
+	h, err := newHeader(um.Headers, comma, line)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 		p.infos[name] = &info
 	}
 	if _, ok := h.Known[ColTarget]; !ok && targets != nil && p.defaultTarget == "" {
-		return nil, &InputError{Line: 1, Msg: fmt.Sprintf(
+		return nil, &InputError{Line: line, Msg: fmt.Sprintf(
 			"the header has no target column, and the config has %d targets (%s): add a target column",
 			len(targets), strings.Join(targets.names(), ", "))}
 	}
@@ -223,12 +224,12 @@ func normalizeNames(names []string) []string {
 	return out
 }
 
-func newHeader(names []string, comma byte) (Header, error) {
+func newHeader(names []string, comma byte, line int) (Header, error) {
 	h := Header{Names: names, Known: map[string]int{}}
 	seen := map[string]int{}
 	for i, n := range normalizeNames(names) {
 		if j, dup := seen[n]; dup && n != "" {
-			return h, &InputError{Line: 1, Msg: fmt.Sprintf(
+			return h, &InputError{Line: line, Msg: fmt.Sprintf(
 				"column %q appears twice (columns %d and %d): column names must be distinct", names[i], j+1, i+1)}
 		}
 		seen[n] = i
@@ -245,7 +246,7 @@ func newHeader(names []string, comma byte) (Header, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return h, &InputError{Line: 1, Msg: fmt.Sprintf(
+		return h, &InputError{Line: line, Msg: fmt.Sprintf(
 			"the header has no %s column (found: %s; expected: %s; read as %s-separated)",
 			strings.Join(missing, " or "), strings.Join(names, string(comma)), strings.Join(KnownColumns, ","), delimiterName(comma))}
 	}

@@ -523,6 +523,7 @@ func TestParseInputErrors(t *testing.T) {
 		{name: "no action column", in: "target,user\nshop,u1\n", line: 1, msg: "action"},
 		{name: "neither", in: "name,what\nx,y\n", line: 1, msg: "user or action"},
 		{name: "semicolons", in: "name;what\nx;y\n", line: 1, msg: "semicolon-separated"},
+		{name: "after blank lines", in: "\n,,\n\r\ntarget,user\nshop,u1\n", line: 4, msg: "action"},
 		{name: "duplicate column", in: "target,user,action,User\nshop,u1,disable,u2\n", line: 1, msg: "twice"},
 		{name: "duplicate passthrough", in: "target,user,action,note, NOTE\nshop,u1,disable,a,b\n", line: 1, msg: "twice"},
 	} {
