@@ -2,22 +2,36 @@
 // later run over the same (or a grown) input never sends a change again: a
 // toggle sent twice undoes itself. It outlives report directories and is kept
 // in SQLite (one file, the embedded default) or PostgreSQL (for shards on
-// many machines).
+// many machines); Open takes "sqlite:PATH" or "postgres://...".
 //
-// The run loop uses it per row, around the request:
+// The run loop uses it per row that would change something, around the request:
 //
-//	prev, err := l.Claim(ctx, e)   // e.State is ignored; Pending is recorded
+//	prev, err := l.Claim(ctx, e) // records e as Pending unless the key is held
 //	switch {
-//	case err != nil:                // fatal: the run stops, resumable
-//	case prev != nil:               // held already: send nothing (prev says by whom)
-//	default:                        // this run owns the key: send, then
-//	    l.Done(ctx, e)              // applied or already: durable when it returns
-//	    // or l.Release(ctx, e)     // provably not sent: failed, skipped, stopped
+//	case err != nil:
+//		// fatal: stop the run (exit 3, resumable)
+//	case prev == nil:
+//		// this run owns the key: send, then either
+//		//   l.Done(keep, e) with e.Outcome applied or already, or
+//		//   l.Release(keep, e) when the change provably did not happen,
+//		// where keep = context.WithoutCancel(ctx): a stopping run still records.
+//		// An unknown outcome (it may have reached the vendor) keeps Pending.
+//	case prev.State == Done:
+//		// send nothing; the row is already, "done by run <prev.RunID> at <prev.At>"
+//	case prev.RunID == e.RunID:
+//		// this run's own claim (--resume with the same run id): its journal
+//		// says whether the request may have been sent
+//	default:
+//		// another run claimed it and never finished (it crashed, or it is
+//		// running now): the change may have been sent, so do not send it
 //	}
 //
-// A row whose request may have reached the vendor but whose answer is unknown
-// keeps its Pending entry: the next run's Claim returns it, so that run does
-// not send the change blindly.
+// Every write is durable when it returns: SQLite runs with WAL and
+// synchronous=FULL, and PostgreSQL commits each statement. On SQLite, the writes
+// of concurrent workers share a transaction and so its fsync.
+//
+// A key holds its EffectiveAt as an instant: a date read in another --tz is
+// another instant, so another key.
 package ledger
 
 import (
@@ -92,7 +106,8 @@ type Ledger interface {
 	// Done marks e.RunID's entry for e.Key done with e.Outcome (batch.Applied
 	// or batch.Already) and e.At, inserting it if missing. It is durable when
 	// it returns. If another run holds e.Key, Done changes nothing and returns
-	// an error that matches ErrHeld.
+	// an error that matches ErrHeld. Give it a context that a stopping run
+	// does not cancel (context.WithoutCancel): a change made must be recorded.
 	Done(ctx context.Context, e Entry) error
 	// Release deletes e.RunID's Pending entry for e.Key: the change provably
 	// did not happen (failed, skipped, stopped before sending). Entries that

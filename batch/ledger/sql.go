@@ -130,7 +130,8 @@ func (l *sqlLedger) Done(ctx context.Context, e Entry) error {
 	}
 	at := recordedAt(e.At)
 	for range claimTries {
-		n, err := l.write(ctx, l.q.update, append([]any{string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line}, l.keyArgs(e.Key, e.RunID)...)...)
+		update := append([]any{string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line}, l.keyArgs(e.Key, e.RunID)...)
+		n, err := l.write(ctx, l.q.update, update...)
 		if err == nil && n == 0 {
 			n, err = l.write(ctx, l.q.insert, l.row(e, Done, e.Outcome, at)...)
 		}
@@ -142,7 +143,7 @@ func (l *sqlLedger) Done(ctx context.Context, e Entry) error {
 		}
 		prev, err := l.get(ctx, e.Key)
 		if errors.Is(err, sql.ErrNoRows) {
-			continue
+			continue // released since our insert met it: try again
 		}
 		if err != nil {
 			return l.errorf("done %s: %w", e.Key, err)
