@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,10 +30,12 @@ func newDemoCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo [-o DIR]",
 		Short: "Run the built-in demo: every fake vendor in-process on loopback, testdata/demo.csv through the real pipeline",
-		Long: `Start every fake vendor in-process on loopback (with a few scripted faults: a 503,
-a 429 with Retry-After, an unknown user, a user who already has the role), run
-testdata/demo.csv through the real pipeline, print the summary and where the
-report is. No config, no network.`,
+		Long: `Start every fake vendor in-process on loopback, a SCIM 2.0 provider among them
+(target saas), with a few scripted faults: a 503, a 429 with Retry-After, an
+unknown user, users already in the state asked for, and a row whose
+effective_at has not come (not_due). Run testdata/demo.csv through the real
+pipeline with a ledger (ledger.db in the report directory), print the summary
+and where the report is. No config, no network.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return demoRun(cmd, o)
@@ -61,15 +64,23 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
+	// Set here, not in the YAML: the directory is the user's, any characters.
+	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
 	err = job.Run(cmd.Context(), job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
 		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()})
 	if job.Exit(err) == job.ExitIncomplete {
 		// The demo fails some rows on purpose; that is its success.
-		return nil
+		err = nil
+	}
+	if err == nil {
+		fmt.Fprintf(o.stderr, "ledger: %s (what was changed, remembered across runs)\n", filepath.Join(o.reportDir, demoLedger))
 	}
 	return err
 }
+
+// demoLedger is the demo's ledger file, in its report directory.
+const demoLedger = "ledger.db"
 
 func noEnv(string) (string, bool) { return "", false }
