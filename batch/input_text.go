@@ -120,9 +120,9 @@ func looksUTF16(head []byte) bool {
 	return even >= half*9/10 || odd >= half*9/10
 }
 
-// sniffDelimiter tells the delimiter from the header line: the most
-// frequent of comma, semicolon and tab outside quotes; comma on a tie or
-// when there is none.
+// sniffDelimiter tells the delimiter from the header line (the first line
+// that holds more than delimiters and spaces): the most frequent of comma,
+// semicolon and tab outside quotes; comma on a tie or when there is none.
 func sniffDelimiter(br *bufio.Reader) byte {
 	for n := 4 << 10; ; n *= 4 {
 		n = min(n, br.Size())
@@ -134,24 +134,30 @@ func sniffDelimiter(br *bufio.Reader) byte {
 	}
 }
 
-// headerDelimiter counts the candidate delimiters in the first line of
-// head, outside quotes. whole reports whether that line ended within head.
+// headerDelimiter counts the candidate delimiters in the header line at the
+// start of head, outside quotes. whole reports whether that line ended
+// within head.
 func headerDelimiter(head []byte) (c byte, whole bool) {
 	var commas, semicolons, tabs int
-	quoted := false
+	quoted, text := false, false
 	for _, b := range head {
 		switch {
 		case b == '"':
 			quoted = !quoted
 		case quoted:
-		case b == '\n':
+			text = true
+		case b == '\n' && text:
 			whole = true
+		case b == '\n': // an empty line before the header: start again
+			commas, semicolons, tabs = 0, 0, 0
 		case b == ',':
 			commas++
 		case b == ';':
 			semicolons++
 		case b == '\t':
 			tabs++
+		case b != ' ' && b != '\r':
+			text = true
 		}
 		if whole {
 			break

@@ -113,6 +113,8 @@ func TestParseDelimiterDetection(t *testing.T) {
 		{"more semicolons than commas", "user;action;target;note, with a comma\nu1;disable;shop;x\n", ';'},
 		{"semicolon in a later line only", "target,user,action\nshop,u1;u2,disable\n", ','},
 		{"no newline", "target;user;action", ';'},
+		{"after empty lines", "\n;;\r\n\t \ntarget;user;action\nshop;u1;disable\n", ';'},
+		{"quoted names", "\"target\"\t\"user\"\t\"action\"\nshop\tu1\tdisable\n", '\t'},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := NewParser(strings.NewReader(tc.in), testTargets())
