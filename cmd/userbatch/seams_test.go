@@ -112,8 +112,8 @@ func (e *e2e) seamStart(args ...string) *process {
 	return p
 }
 
-// waitWithin waits for p, failing the test (and killing p) after d.
-func waitWithin(t *testing.T, p *process, d time.Duration) int {
+// seamWaitWithin waits for p, failing the test (and killing p) after d.
+func seamWaitWithin(t *testing.T, p *process, d time.Duration) int {
 	t.Helper()
 	done := make(chan int, 1)
 	go func() { done <- p.wait() }()
@@ -128,9 +128,9 @@ func waitWithin(t *testing.T, p *process, d time.Duration) int {
 	}
 }
 
-// withProtected adds a protected list (YAML lines, indented for a
+// seamWithProtected adds a protected list (YAML lines, indented for a
 // target's settings) to target name of a fakes targets.yaml.
-func withProtected(cfg, name, lines string) string {
+func seamWithProtected(cfg, name, lines string) string {
 	head := "  " + name + ":\n"
 	if !strings.Contains(cfg, head) {
 		panic("no target " + name)
@@ -158,9 +158,9 @@ func TestSeamsProtectedUsers(t *testing.T) {
 	f.kii.AddUser("boss-2", kiitest.User{Disabled: true})
 	f.kii.AddUser("svc-kii", kiitest.User{})
 	cfg := f.targetsYAML(e.srv.URL, 1000)
-	cfg = withProtected(cfg, "shop", "    protected: [boss-1, \"svc-*\"]\n")
-	cfg = withProtected(cfg, "admin", "    protected:\n      - \"svc-*\"\n")
-	cfg = withProtected(cfg, "apps", "    protected: [boss-1, boss-2]\n")
+	cfg = seamWithProtected(cfg, "shop", "    protected: [boss-1, \"svc-*\"]\n")
+	cfg = seamWithProtected(cfg, "admin", "    protected:\n      - \"svc-*\"\n")
+	cfg = seamWithProtected(cfg, "apps", "    protected: [boss-1, boss-2]\n")
 	cfgPath := e.write("protected.yaml", cfg)
 	in := e.write("ops.csv", `target,user,action,role
 shop,boss-1,disable,
@@ -281,14 +281,14 @@ func (l *seamLimit) admit(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.arrivals = append(l.arrivals, now)
-	if inLastSecond(l.arrivals, now) > l.limit {
+	if seamInLastSecond(l.arrivals, now) > l.limit {
 		l.refused++
 		return false
 	}
 	return true
 }
 
-func inLastSecond(ts []time.Time, now time.Time) int {
+func seamInLastSecond(ts []time.Time, now time.Time) int {
 	n := 0
 	for i := len(ts) - 1; i >= 0 && now.Sub(ts[i]) < time.Second; i-- {
 		n++
@@ -296,8 +296,8 @@ func inLastSecond(ts []time.Time, now time.Time) int {
 	return n
 }
 
-// busiestSecond is the most arrivals any one-second window holds.
-func busiestSecond(ts []time.Time) int {
+// seamBusiestSecond is the most arrivals any one-second window holds.
+func seamBusiestSecond(ts []time.Time) int {
 	ts = append([]time.Time(nil), ts...)
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
 	most, j := 0, 0
@@ -355,14 +355,14 @@ func TestSeamsShardsShareTheRate(t *testing.T) {
 			"--shard", fmt.Sprintf("%d/%d", k, shards), in))
 	}
 	for k, p := range ps {
-		if code := waitWithin(t, p, 2*time.Minute); code != exitOK {
+		if code := seamWaitWithin(t, p, 2*time.Minute); code != exitOK {
 			t.Errorf("shard %d: exit %d\n%s", k, code, p.stderr.String())
 		}
 	}
 	lim.mu.Lock()
 	refused, arrivals := lim.refused, append([]time.Time(nil), lim.arrivals...)
 	lim.mu.Unlock()
-	busiest := busiestSecond(arrivals)
+	busiest := seamBusiestSecond(arrivals)
 	t.Logf("%d requests over %v, busiest second %d, refused %d", len(arrivals),
 		arrivals[len(arrivals)-1].Sub(arrivals[0]).Round(time.Millisecond), busiest, refused)
 	if refused != 0 {
@@ -403,7 +403,7 @@ func TestSeamsLockRefusesSecondProcess(t *testing.T) {
 	}
 
 	second := e.seamStart("run", "-c", cfg, "-o", out, in, "--resume")
-	code := waitWithin(t, second, 30*time.Second)
+	code := seamWaitWithin(t, second, 30*time.Second)
 	stderr := second.stderr.String()
 	if code != exitBadInput {
 		t.Errorf("second process: exit %d, want 2\n%s", code, stderr)
@@ -423,7 +423,7 @@ func TestSeamsLockRefusesSecondProcess(t *testing.T) {
 	}
 
 	gate.open()
-	if code := waitWithin(t, first, time.Minute); code != exitOK && code != exitIncomplete {
+	if code := seamWaitWithin(t, first, time.Minute); code != exitOK && code != exitIncomplete {
 		t.Fatalf("first process: exit %d\n%s", code, first.stderr.String())
 	}
 	after, err := os.ReadFile(journal)
@@ -572,7 +572,7 @@ func seamSnapshot(t *testing.T, dir string) map[string]string {
 	return snap
 }
 
-func sameSnapshot(a, b map[string]string) bool {
+func seamSameSnapshot(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -584,7 +584,7 @@ func sameSnapshot(a, b map[string]string) bool {
 	return true
 }
 
-func copyDir(t *testing.T, from, to string) {
+func seamCopyDir(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o700); err != nil {
 		t.Fatal(err)
@@ -605,7 +605,7 @@ func TestSeamsMergeRefusals(t *testing.T) {
 	dirs := e.seamShardReports(filepath.Join(e.dir, "shard"), e.write("ops.csv", allVendorsCSV))
 	other := e.seamShardReports(filepath.Join(e.dir, "other"), e.write("other.csv", allVendorsCSV+"shop,e-new,disable,,,,T18\n"))
 	copyOf0 := filepath.Join(e.dir, "copy-of-0")
-	copyDir(t, dirs[0], copyOf0)
+	seamCopyDir(t, dirs[0], copyOf0)
 	shardsBefore := map[string]map[string]string{}
 	for _, d := range append(append([]string{}, dirs...), other...) {
 		shardsBefore[d] = seamSnapshot(t, d)
@@ -644,11 +644,11 @@ func TestSeamsMergeRefusals(t *testing.T) {
 	if res.code != exitBadInput || !strings.Contains(res.stderr, "not empty") {
 		t.Errorf("-o holding undo.csv: exit %d, stderr %q; want 2 saying not empty", res.code, strings.TrimSpace(res.stderr))
 	}
-	if after := seamSnapshot(t, full); !sameSnapshot(before, after) {
+	if after := seamSnapshot(t, full); !seamSameSnapshot(before, after) {
 		t.Errorf("a refused merge changed the -o that held files: %v", after)
 	}
 	for d, snap := range shardsBefore {
-		if !sameSnapshot(snap, seamSnapshot(t, d)) {
+		if !seamSameSnapshot(snap, seamSnapshot(t, d)) {
 			t.Errorf("a merge changed shard directory %s", d)
 		}
 	}
@@ -788,7 +788,7 @@ func TestSeamsReadmeDryRunThenApply(t *testing.T) {
 	if seamRequests(e) != requests || seamWrites(e) != 0 {
 		t.Errorf("--resume after a dry run sent %d requests, %d writes", seamRequests(e)-requests, seamWrites(e))
 	}
-	if after := seamSnapshot(t, plan); !sameSnapshot(before, after) {
+	if after := seamSnapshot(t, plan); !seamSameSnapshot(before, after) {
 		t.Errorf("--resume after a dry run moved or changed files")
 	}
 
@@ -874,7 +874,7 @@ func TestSeamsResumedSummaryCoversWholeRun(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	gate.open()
-	if code := waitWithin(t, first, time.Minute); code != exitStopped {
+	if code := seamWaitWithin(t, first, time.Minute); code != exitStopped {
 		t.Fatalf("first process: exit %d, want 3\n%s", code, first.stderr.String())
 	}
 	firstSum := readSummary(t, out)
@@ -887,7 +887,7 @@ func TestSeamsResumedSummaryCoversWholeRun(t *testing.T) {
 		t.Fatalf("first summary's started_at %v is not within the first process (%v .. %v)", firstStart, t0, resumedAt)
 	}
 	second := e.seamStart("run", "-c", e.cfg, "-o", out, in, "--resume")
-	if code := waitWithin(t, second, time.Minute); code != exitOK {
+	if code := seamWaitWithin(t, second, time.Minute); code != exitOK {
 		t.Fatalf("resume: exit %d\n%s", code, second.stderr.String())
 	}
 	sum := readSummary(t, out)
