@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 	"net"
 	"net/http"
 	"os/signal"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
 
 type sandboxOptions struct {
@@ -24,9 +25,10 @@ func newSandboxCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox [--listen 127.0.0.1:8089]",
 		Short: "Serve every fake vendor over HTTP and print a ready targets.yaml for them",
-		Long: `Serve every fake vendor over HTTP, with the demo's users and any other user
-created on first use, and print a targets.yaml for them on stdout, so that
-'userbatch run' can be tried for real. Stop it with Ctrl-C.`,
+		Long: `Serve every fake vendor over HTTP, a SCIM 2.0 provider among them (target saas,
+under /scim/v2), with the demo's users and any other user created on first use,
+and print a targets.yaml for them on stdout, so that 'userbatch run' can be
+tried for real. Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
