@@ -52,7 +52,7 @@ part way (the output is incomplete).`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.configPath, "config", "c", "", "targets config (YAML) whose ledger: to read; required")
-	f.StringVar(&o.user, "user", "", "only this user id, exactly as the input wrote it")
+	f.StringVar(&o.user, "user", "", "only this user id, as report.csv's user column writes it")
 	f.StringVar(&o.target, "target", "", "only this target")
 	f.StringVar(&o.since, "since", "", "only changes recorded at or after this time, date or duration ago")
 	f.StringVar(&o.format, "format", ledger.HistoryFormats[0], "output: "+strings.Join(ledger.HistoryFormats, ", "))

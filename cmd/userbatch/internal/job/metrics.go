@@ -31,7 +31,8 @@ type RunMetrics struct {
 	ExitCode ExitCode
 	// Duration is how long this process ran.
 	Duration time.Duration
-	// Finished is when this process ended: the run and success timestamps.
+	// Finished is when this process ended: the run and success timestamps
+	// (zero: now).
 	Finished time.Time
 	// Labels are added to every metric, such as {"shard": "1/4"}: node_exporter
 	// refuses the same series from two files of its directory, so processes
