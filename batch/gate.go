@@ -33,6 +33,8 @@ const (
 	WouldChange  = "would change"
 	NoChange     = "no change"
 	UnknownState = "unknown state"
+	// PlanNotDue: the plan found the row not yet due; apply leaves it so.
+	PlanNotDue = "not due"
 )
 
 // due decides a row whose effective_at is set: not yet due, too late for
@@ -65,6 +67,10 @@ func (r *run) planned(w *row) bool {
 		return false
 	}
 	p := r.Plan(w.op.Index)
+	if p.Change == PlanNotDue {
+		w.res.Outcome, w.res.Detail = NotDue, "not due when planned: apply sends only what the plan said would change"
+		return true
+	}
 	if p.Change != NoChange {
 		return false
 	}
@@ -83,6 +89,9 @@ func (r *run) drifted(w *row, current string) bool {
 	}
 	p := r.Plan(w.op.Index)
 	w.res.Outcome, w.res.ErrorCode = Skipped, "drifted"
-	w.res.Detail = fmt.Sprintf("drifted: planned %s (%s), found %s: not sent", p.Change, p.State, current)
+	w.res.Detail = fmt.Sprintf("drifted: planned %s, found %s: not sent", p.Change, current)
+	if p.State != "" {
+		w.res.Detail = fmt.Sprintf("drifted: planned %s (%s), found %s: not sent", p.Change, p.State, current)
+	}
 	return true
 }

@@ -8,6 +8,21 @@ import "strings"
 // include rejects (another shard's, valid or not: an invalid row's op holds
 // its target and user as written) are left out. outcomes may be nil.
 func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
+	var of OutcomeSource
+	if outcomes != nil {
+		of = outcomes.Of
+	}
+	return ReplayWith(p, of, include, notRun, fn)
+}
+
+// OutcomeSource gives a row's recorded result, if it has one.
+type OutcomeSource func(Row) (Result, bool, error)
+
+// Of is the OutcomeIndex as OutcomeSource.
+func (o *OutcomeIndex) Of(row Row) (Result, bool, error) { return o.Lookup(row.Index) }
+
+// ReplayWith is Replay with outcomes from any source (nil: none).
+func ReplayWith(p *Parser, outcomes OutcomeSource, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
 	return p.Each(func(row Row) error {
 		if include != nil && !include(row.Op) {
 			return nil
@@ -20,7 +35,7 @@ func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun str
 	})
 }
 
-func outcomeOf(h Header, row Row, outcomes *OutcomeIndex, notRun string) (Result, error) {
+func outcomeOf(h Header, row Row, outcomes OutcomeSource, notRun string) (Result, error) {
 	base := Result{Index: row.Index, Line: row.Line, Target: row.Op.Target, User: row.Op.User, Action: row.Op.Action}
 	if !row.Valid() {
 		base.Outcome, base.ErrorCode = Invalid, "invalid"
@@ -32,7 +47,7 @@ func outcomeOf(h Header, row Row, outcomes *OutcomeIndex, notRun string) (Result
 		return base, nil
 	}
 	if outcomes != nil {
-		res, ok, err := outcomes.Lookup(row.Index)
+		res, ok, err := outcomes(row)
 		if err != nil || ok {
 			return res, err
 		}

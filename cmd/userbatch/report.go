@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +41,16 @@ not empty.`,
 // mergeRun holds every directory's lock while it merges: a shard still
 // running, or a second merge into the same OUT, is refused.
 func mergeRun(g *globalOptions, out string, dirs []string) error {
+	locked := map[string]bool{}
 	for i, d := range append([]string{out}, dirs...) {
+		// A directory given twice is locked once; the merge refuses the
+		// repeat itself, with the right reason.
+		if abs, err := filepath.Abs(d); err == nil {
+			if locked[abs] {
+				continue
+			}
+			locked[abs] = true
+		}
 		lock := job.LockExistingDir
 		if i == 0 {
 			lock = job.LockDir

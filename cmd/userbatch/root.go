@@ -74,7 +74,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.IntVar(&g.workers, "workers", 0, "most requests in flight across all targets (0: each target's concurrency alone)")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newDemoCmd(g), newSandboxCmd(g), newVendorsCmd(g), newReportCmd(g), newHistoryCmd(g), newVerifyCmd(g))
+	root.AddCommand(newRunCmd(g), newPlanCmd(g), newApplyCmd(g), newValidateCmd(g), newDemoCmd(g), newSandboxCmd(g), newVendorsCmd(g), newReportCmd(g), newHistoryCmd(g), newVerifyCmd(g))
 	return root
 }
 

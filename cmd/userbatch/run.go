@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/userbatch/userbatch/batch"
@@ -27,6 +29,9 @@ type runOptions struct {
 	grace         time.Duration
 	shardFlag     string
 	shardFullRate bool
+	maxChanges    int
+	canary        int
+	yes           bool
 	// signals delivers SIGINT/SIGTERM; tests may supply their own.
 	signals <-chan os.Signal
 	// client, when set, is the HTTP client for every target (demo, tests).
@@ -61,21 +66,22 @@ REPORT_DIR/dry-run when the real run starts there.`,
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
 	f.StringVar(&o.shardFlag, "shard", "", "process only shard K/N: the rows whose (target, user) hashes to K of N (e.g. $(JOB_COMPLETION_INDEX)/8)")
 	f.BoolVar(&o.shardFullRate, "shard-full-rate", false, "with --shard, give this shard each target's whole rate (default: rate divided by N)")
+	o.guardFlags(cmd)
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
 
+// guardFlags are run's and apply's protection against a wrong mass change.
+func (o *runOptions) guardFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&o.maxChanges, "max-changes", 0, "hold the run (exit 4, nothing sent) when more rows would change (0: no limit; targets' max_changes still apply)")
+	f.IntVar(&o.canary, "canary", 0, "apply the first N changing rows, read them back, and go on only if all of them took (else exit 3, resumable)")
+	f.BoolVar(&o.yes, "yes", false, "on a terminal, do not ask to confirm the number of changes")
+}
+
 func runRun(ctx context.Context, o *runOptions, input string) error {
-	ls, err := o.logger()
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(o.configPath)
-	if err != nil {
-		return &job.Error{Code: job.ExitBadInput, Err: err}
-	}
-	jo, err := o.jobOptions(cfg, ls, input)
+	jo, err := o.load(input)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,8 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		DryRun: o.dryRun, Resume: o.resume, SkipInvalid: o.skipInvalid, Excel: o.excel, Grace: o.grace,
 		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
-		Command: o.commandLine(), CatchUp: o.catchUp}
+		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
+		Terminal: isTerminal(o.stdin)}
 	var err error
 	if jo.Clock, err = clockFromEnv(); err != nil {
 		return jo, err
@@ -102,6 +109,12 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		return jo, err
 	}
 	return jo, nil
+}
+
+// isTerminal reports whether r is a terminal a person types at.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 // nowEnv names the variable that moves the run's clock to another time

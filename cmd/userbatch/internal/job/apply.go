@@ -23,6 +23,30 @@ type runState struct {
 	journal *batch.Journal
 	plan    *journalPlan
 	gate    batch.Gate // the ledger's, or nil
+	// rows is the plan the run follows, when it has one (guards, apply).
+	rows *rowPlan
+	// canaryFailed says why the canary stopped the run.
+	canaryFailed string
+}
+
+// decide makes the plan a guarded run or an apply needs, and holds the
+// run when a guard says so; nothing has been written yet.
+func (r *runState) decide(ctx context.Context) error {
+	switch {
+	case r.DryRun:
+		return nil
+	case r.Options.Plan != nil:
+		r.rows = r.Options.Plan.rows
+	case r.guarded():
+		rows, err := r.planPass(ctx)
+		if err != nil {
+			return stoppedErr(fmt.Errorf("reading state before the first write: %v\nnothing was sent: run the same command again", err))
+		}
+		r.rows = rows
+	default:
+		return nil
+	}
+	return r.guard(r.rows)
 }
 
 func (r *runState) run(ctx context.Context, total int) error {
@@ -68,9 +92,24 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	stopped := r.watchSignals(ctx, stop, cancel)
 	runner := &batch.Runner{Targets: r.targets, DryRun: r.DryRun, Workers: r.Workers, Stop: stop,
 		Log: r.Log, Interrupted: interrupted, Clock: r.Clock, CatchUp: r.CatchUp, Gate: r.gate}
+	if r.rows != nil {
+		runner.Plan = r.rows.lookup
+	}
 	sink := newProgress(r.journal, r.Log, total, r.targets)
 	defer sink.stop()
-	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), sink)
+	want := func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }
+	if r.Canary > 0 && r.rows != nil && !r.DryRun {
+		var ok bool
+		if want, ok, err = r.canary(ctx, runner, sink, want); err != nil || !ok {
+			return stopped(), err
+		}
+		if p, done, err = openParser(r.in.path, r.infos, r.Parse); err != nil {
+			return stopped(), err
+		}
+		defer done()
+		p.OpsOnly()
+	}
+	err = runner.Run(ctx, pending(p, want), sink)
 	return stopped(), err
 }
 
@@ -185,6 +224,10 @@ func (r *runState) finish(run reports.Run) error {
 	}
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
+	if r.canaryFailed != "" {
+		notRun = "not started: the canary failed (" + r.canaryFailed + "); check it, then run the same command with --resume"
+		run.Stopped = true
+	}
 	sum, err := writeReport(r.Options, r.in.path, r.infos, idx, r.targets, notRun, run)
 	if err != nil {
 		return stoppedErr(fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run: %s", err, r.resumeCommand()))

@@ -48,13 +48,23 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	case err != nil:
 		return nil, BadInput("%s: %v", o.ReportDir, err)
 	}
+	if st.Header.Held {
+		// A held run sent nothing: its files are set aside, never resumed.
+		if o.Resume {
+			return nil, BadInput("--resume: the run in %s was held by a guard and sent nothing: there is nothing to resume. Run the same command without --resume (the held run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, HeldDir))
+		}
+		if err := setAside(o.ReportDir, HeldDir); err != nil {
+			return nil, BadInput("moving the held run's files to %s: %v", HeldDir, err)
+		}
+		return plan.forEmpty(o)
+	}
 	if st.Header.DryRun && !o.DryRun && o.Resume {
 		return nil, BadInput("--resume: the run in %s is a dry run, which sent nothing: there is nothing to resume. Run the same command without --resume to apply (the dry run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, DryRunDir))
 	}
 	if st.Header.DryRun && !o.Resume {
 		// A dry run sent nothing: its files are set aside, never resumed
 		// into a real run.
-		if err := setAside(o.ReportDir); err != nil {
+		if err := setAside(o.ReportDir, DryRunDir); err != nil {
 			return nil, BadInput("moving the earlier dry run's files to %s: %v", DryRunDir, err)
 		}
 		return plan.forEmpty(o)
@@ -98,7 +108,7 @@ func runFiles(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != LockName && e.Name() != DryRunDir {
+		if e.Name() != LockName && e.Name() != DryRunDir && e.Name() != HeldDir {
 			names = append(names, e.Name())
 		}
 	}
@@ -112,14 +122,14 @@ func listNames(names []string) string {
 	return fmt.Sprint(names)
 }
 
-// setAside moves a dry run's files into dir/dry-run, replacing an older
-// dry run's there.
-func setAside(dir string) error {
+// setAside moves a run's files that sent nothing (a dry run's, a held
+// run's) into dir/name, replacing older ones there.
+func setAside(dir, name string) error {
 	names, err := runFiles(dir)
 	if err != nil {
 		return err
 	}
-	aside := filepath.Join(dir, DryRunDir)
+	aside := filepath.Join(dir, name)
 	if err := os.RemoveAll(aside); err != nil {
 		return err
 	}

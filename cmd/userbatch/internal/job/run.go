@@ -57,6 +57,18 @@ type Options struct {
 	Clock batch.Clock
 	// CatchUp, when set, is how late a due row may still run.
 	CatchUp time.Duration
+	// MaxChanges holds the run (exit 4, nothing sent) when more rows would
+	// change; 0: no limit (targets' max_changes still apply).
+	MaxChanges int
+	// Canary applies this many changing rows first, reads them back, and
+	// goes on only if all of them took.
+	Canary int
+	// Terminal is true when a person answers on Stdin: before the first
+	// write they are asked to confirm, unless Yes.
+	Terminal bool
+	Yes      bool
+	// Plan, when set, is a saved plan to apply exactly (userbatch apply).
+	Plan *SavedPlan
 }
 
 func (o *Options) now() time.Time {
@@ -72,6 +84,8 @@ func (o *Options) check() error {
 		return BadInput("--workers %d: must be 0 (no cap) or more", o.Workers)
 	case o.Grace < 0:
 		return BadInput("--grace %v: must be 0 or more, such as 30s", o.Grace)
+	case o.MaxChanges < 0 || o.Canary < 0:
+		return BadInput("--max-changes and --canary take a number of rows: 0 or more")
 	case o.CatchUp < 0:
 		return BadInput("--catch-up %v: must be 0 (no limit) or more, such as 72h", o.CatchUp)
 	case o.ShardFullRate && o.Shard.Count <= 1:
@@ -136,12 +150,14 @@ func Run(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer closeLedger()
-	j, err := plan.open()
-	if err != nil {
+	o.logStart(in, counts, targets)
+	r := &runState{Options: &o, in: in, infos: infos, targets: targets, plan: plan, gate: gate}
+	if err := r.decide(ctx); err != nil {
+		return err
+	}
+	if r.journal, err = plan.open(); err != nil {
 		return badInputErr(err)
 	}
-	o.logStart(in, counts, targets)
-	r := &runState{Options: &o, in: in, infos: infos, targets: targets, journal: j, plan: plan, gate: gate}
 	return r.run(ctx, counts.Valid)
 }
 
@@ -192,6 +208,25 @@ func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, fre
 // report directory.
 func writeReport(o *Options, inputPath string, infos batch.Targets, idx *batch.OutcomeIndex,
 	targets map[string]*batch.Target, notRun string, run reports.Run) (*reports.Summary, error) {
+	var of batch.OutcomeSource
+	if idx != nil {
+		of = idx.Of
+	}
+	return writeReportFrom(o, inputPath, infos, of, targets, notRun, run)
+}
+
+// writeReportWith writes a report whose every row's outcome comes from fn.
+func writeReportWith(o *Options, inputPath string, infos batch.Targets, fn func(batch.Row) (batch.Result, bool),
+	targets map[string]*batch.Target, run reports.Run) (*reports.Summary, error) {
+	of := func(row batch.Row) (batch.Result, bool, error) {
+		res, ok := fn(row)
+		return res, ok, nil
+	}
+	return writeReportFrom(o, inputPath, infos, of, targets, "not sent", run)
+}
+
+func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch.OutcomeSource,
+	targets map[string]*batch.Target, notRun string, run reports.Run) (*reports.Summary, error) {
 	p, done, err := openParser(inputPath, infos, o.Parse)
 	if err != nil {
 		return nil, err
@@ -201,7 +236,7 @@ func writeReport(o *Options, inputPath string, infos batch.Targets, idx *batch.O
 	if err != nil {
 		return nil, err
 	}
-	err = batch.Replay(p, idx, o.includes, notRun, w.Write)
+	err = batch.ReplayWith(p, of, o.includes, notRun, w.Write)
 	sum, cerr := w.Close(run)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,273 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/reports"
+)
+
+// The files of a plan directory.
+const (
+	PlanCSV   = "plan.csv"
+	PlanJSON  = "plan.json"
+	PlanInput = "input.csv" // the input as planned: apply sends from it
+)
+
+// PlanMeta is plan.json: what the plan was made from, and its counts.
+type PlanMeta struct {
+	// Input is the input file as given (absolute), "-" for stdin.
+	Input        string    `json:"input"`
+	InputSHA256  string    `json:"input_sha256"`
+	ConfigSHA256 string    `json:"config_sha256"`
+	Targets      []string  `json:"targets"`
+	Shard        string    `json:"shard,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	Rows         int       `json:"rows"`
+	WouldChange  int       `json:"would_change"`
+	// Counts are rows by target, action and change.
+	Counts planCounts `json:"counts"`
+	// PlanSHA256 is the SHA-256 of plan.csv, so a reviewer can say which
+	// plan they read.
+	PlanSHA256 string `json:"plan_sha256"`
+}
+
+// SavedPlan is a plan directory as apply reads it.
+type SavedPlan struct {
+	Dir  string
+	Meta PlanMeta
+	rows *rowPlan
+}
+
+// MakePlan is `userbatch plan`: a dry run into o.ReportDir, then plan.csv,
+// plan.json and a copy of the input beside it.
+func MakePlan(ctx context.Context, o Options) error {
+	if o.Input == "-" {
+		return BadInput("plan needs an input file, not stdin: apply checks that the file has not changed since")
+	}
+	o.DryRun = true
+	err := Run(ctx, o)
+	if code := Exit(err); code != ExitOK && code != ExitIncomplete {
+		return err
+	}
+	lock, err := LockExistingDir(o.ReportDir)
+	if err != nil {
+		return badInputErr(err)
+	}
+	defer lock.Unlock()
+	if err := writePlanFiles(&o); err != nil {
+		return stoppedErr(fmt.Errorf("writing the plan: %v", err))
+	}
+	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n",
+		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), orDefault(o.ConfigPath, "targets.yaml"), o.ReportDir)
+	return nil
+}
+
+// writePlanFiles writes plan.csv and plan.json from the dry run's journal.
+func writePlanFiles(o *Options) error {
+	st, err := batch.ReadJournal(filepath.Join(o.ReportDir, batch.JournalName))
+	if err != nil {
+		return err
+	}
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(o.ReportDir, batch.JournalName))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	copyPath := filepath.Join(o.ReportDir, PlanInput)
+	if err := copyInput(o.Input, o.Stdin, copyPath, st.Header.InputSHA256); err != nil {
+		return err
+	}
+	meta := PlanMeta{Input: absInput(o.Input), InputSHA256: st.Header.InputSHA256, ConfigSHA256: st.Header.ConfigSHA256,
+		Targets: st.Header.Targets, Shard: st.Header.Shard, CreatedAt: o.now().UTC()}
+	rows := &rowPlan{}
+	sum, err := writePlanCSV(o, copyPath, idx, rows)
+	if err != nil {
+		return err
+	}
+	meta.Rows, meta.Counts, meta.PlanSHA256 = len(rows.changes), rows.counts, sum
+	meta.WouldChange, _ = rows.changing()
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
+}
+
+// writePlanCSV writes plan.csv (the input's columns and `change`) and
+// returns its SHA-256.
+func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPlan) (string, error) {
+	p, done, err := openParser(input, o.Config.Infos(), o.Parse)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	tmp, err := os.CreateTemp(o.ReportDir, ".plan.csv.*.partial")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	w := csv.NewWriter(io.MultiWriter(tmp, h))
+	_ = w.Write(neutralized(append(append([]string{}, p.Header().Names...), "change")))
+	err = batch.ReplayWith(p, idx.Of, o.includes, "not planned", func(row batch.Row, res batch.Result) error {
+		rows.set(res)
+		rec := append(padded(row.Record, len(p.Header().Names)), planWords[changeOf(res)])
+		return w.Write(neutralized(rec))
+	})
+	w.Flush()
+	if err = errors.Join(err, w.Error(), tmp.Sync(), tmp.Close()); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), os.Rename(tmp.Name(), filepath.Join(o.ReportDir, PlanCSV))
+}
+
+func padded(rec []string, n int) []string {
+	out := make([]string, n)
+	copy(out, rec)
+	return out
+}
+
+func neutralized(rec []string) []string {
+	for i, c := range rec {
+		rec[i] = reports.Neutralize(c)
+	}
+	return rec
+}
+
+// LoadPlan reads a plan directory for apply, refusing (exit 2) a plan that
+// no longer matches: another config, an input changed since, or a plan
+// older than maxAge.
+func LoadPlan(dir string, o *Options, maxAge time.Duration) (*SavedPlan, error) {
+	b, err := os.ReadFile(filepath.Join(dir, PlanJSON))
+	if err != nil {
+		return nil, BadInput("%s is not a plan directory (no %s): make one with userbatch plan", dir, PlanJSON)
+	}
+	sp := &SavedPlan{Dir: dir}
+	if err := json.Unmarshal(b, &sp.Meta); err != nil {
+		return nil, BadInput("%s: %v", filepath.Join(dir, PlanJSON), err)
+	}
+	if err := sp.check(o, maxAge); err != nil {
+		return nil, err
+	}
+	rows, err := loadRows(dir, o)
+	if err != nil {
+		return nil, BadInput("reading the plan: %v", err)
+	}
+	sp.rows = rows
+	return sp, nil
+}
+
+func (sp *SavedPlan) check(o *Options, maxAge time.Duration) error {
+	copyPath := filepath.Join(sp.Dir, PlanInput)
+	in, err := openInput(copyPath, nil)
+	if err != nil || in.sha256 != sp.Meta.InputSHA256 {
+		return BadInput("the plan's copy of the input (%s) is missing or altered: make a new plan", copyPath)
+	}
+	if sp.Meta.Input != "-" && sp.Meta.Input != "" {
+		orig, err := openInput(sp.Meta.Input, nil)
+		if err != nil {
+			return BadInput("the input the plan was made from (%s) is gone: %v; make a new plan", sp.Meta.Input, err)
+		}
+		if orig.sha256 != sp.Meta.InputSHA256 {
+			return BadInput("the input file changed since the plan (%s: SHA-256 %.12s…, planned %.12s…): make a new plan", sp.Meta.Input, orig.sha256, sp.Meta.InputSHA256)
+		}
+	}
+	if fp := o.Config.Fingerprint(); fp != sp.Meta.ConfigSHA256 {
+		return BadInput("the config's targets changed since the plan (vendor, base_url, app_id or email differ, or targets were added or removed): make a new plan")
+	}
+	if !o.Resume {
+		if err := checkPlanAge(sp.Meta.CreatedAt, maxAge, o.now()); err != nil {
+			return BadInput("%v", err)
+		}
+	}
+	return nil
+}
+
+// loadRows reads the plan's word on every row from its journal.
+func loadRows(dir string, o *Options) (*rowPlan, error) {
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(dir, batch.JournalName))
+	if err != nil {
+		return nil, err
+	}
+	defer idx.Close()
+	rows := &rowPlan{}
+	err = eachRow(filepath.Join(dir, PlanInput), o.Config.Infos(), o.Parse, func(row batch.Row) error {
+		res, ok, err := idx.Lookup(row.Index)
+		if ok {
+			rows.set(res)
+		}
+		return err
+	})
+	return rows, err
+}
+
+func absInput(path string) string {
+	if path == "-" {
+		return path
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// copyInput keeps the planned input beside the plan (0600): apply sends
+// from exactly what was reviewed.
+func copyInput(path string, stdin io.Reader, dst, want string) error {
+	in, err := openInput(path, stdin)
+	if err != nil {
+		return err
+	}
+	defer in.cleanup()
+	if in.sha256 != want {
+		return fmt.Errorf("the input changed while it was planned")
+	}
+	b, err := os.ReadFile(in.path)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dst, b)
+}
+
+// writeFileAtomic writes b to path (0600) through a temporary file.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// InputPath is the plan's copy of the input, which apply sends from.
+func (sp *SavedPlan) InputPath() string { return filepath.Join(sp.Dir, PlanInput) }
+
+// Shard is the shard the plan was made for.
+func (sp *SavedPlan) Shard() (batch.Shard, error) {
+	if sp.Meta.Shard == "" {
+		return batch.Shard{}, nil
+	}
+	s, err := batch.ParseShard(sp.Meta.Shard)
+	if err != nil {
+		return s, BadInput("%s: %v", PlanJSON, err)
+	}
+	return s, nil
+}
