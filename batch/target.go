@@ -305,7 +305,9 @@ type ShiftedClock struct{ Offset time.Duration }
 func (c ShiftedClock) Now() time.Time { return time.Now().Add(c.Offset) }
 
 // Sleep waits on a timer and the context.
-func (ShiftedClock) Sleep(ctx context.Context, d time.Duration) error { return RealClock{}.Sleep(ctx, d) }
+func (ShiftedClock) Sleep(ctx context.Context, d time.Duration) error {
+	return RealClock{}.Sleep(ctx, d)
+}
 
 // RealClock is the wall clock.
 type RealClock struct{}

@@ -503,7 +503,6 @@ func TestResumeRefusals(t *testing.T) {
 	}
 }
 
-
 // TestShardsAndMerge: three shards of one file send every row exactly once
 // between them, and their merged report equals the report of one run.
 func TestShardsAndMerge(t *testing.T) {
