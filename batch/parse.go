@@ -535,7 +535,7 @@ func (v *validator) user(u string) {
 		v.add(ColUser, u, "user is not valid UTF-8", "a UTF-8 user id")
 	case hidden >= 0:
 		v.add(ColUser, u, "user contains "+describeHidden(hidden),
-			"a user id on one line, of visible characters (retype it, or delete the character)")
+			"a user id on one line, of visible characters: retype it, or delete the character")
 	case isScientific(u):
 		v.add(ColUser, u, fmt.Sprintf("user %s is a number in scientific notation: "+
 			"Excel turned a long numeric id into this and lost its last digits", u), scientificHelp)

@@ -24,7 +24,7 @@ func (v *validator) effectiveAt(s string, loc *time.Location) time.Time {
 		msg += "; a spreadsheet may have reformatted it: format the column as Text, or as yyyy-mm-dd"
 	}
 	v.add(ColEffectiveAt, s, msg, fmt.Sprintf(
-		"a date such as 2026-12-31 (midnight, %s), or a time such as 2026-12-31T18:00:00Z or 2026-12-31T18:00:00+01:00; blank means now", loc))
+		"a date such as 2026-12-31, meaning midnight in %s, or a time such as 2026-12-31T18:00:00Z or 2026-12-31T18:00:00+01:00; blank means now", loc))
 	return time.Time{}
 }
 

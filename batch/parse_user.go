@@ -72,8 +72,8 @@ func describeHidden(r rune) string {
 	return s + ", an invisible character"
 }
 
-const scientificHelp = "the full id as text: in Excel, format the user column as Text before pasting or typing the ids " +
-	"(or import the file with that column as Text), and export again"
+const scientificHelp = "the full id as text: in Excel, format the user column as Text before pasting or typing the ids, " +
+	"or import the file with that column as Text, then export again"
 
 // isScientific reports whether u is a number as Excel shows a long one:
 // digits, a decimal point or comma and digits, then E, a sign and digits
