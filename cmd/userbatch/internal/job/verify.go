@@ -94,10 +94,11 @@ func Verify(ctx context.Context, o VerifyOptions) error {
 	}
 	ctx, stop := v.watchSignals(ctx)
 	defer stop()
-	if err := v.readAll(ctx); err != nil {
-		if ctx.Err() != nil {
-			return stoppedErr(errors.New("verify stopped before every row was read: verify.csv was not written; run verify again"))
-		}
+	err = v.readAll(ctx)
+	switch {
+	case ctx.Err() != nil: // reads cut off end as failed rows, not as an error
+		return stoppedErr(errors.New("verify stopped before every row was read: verify.csv was not written; run verify again"))
+	case err != nil:
 		return stoppedErr(fmt.Errorf("reading the users back: %v (verify.csv was not written)", err))
 	}
 	counts, drifted, err := v.write()
