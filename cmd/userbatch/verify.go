@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -14,10 +12,6 @@ import (
 type verifyOptions struct {
 	*globalOptions
 	configPath string
-	// signals delivers SIGINT/SIGTERM; tests may supply their own.
-	signals <-chan os.Signal
-	// client, when set, is the HTTP client for every target (tests).
-	client *http.Client
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
@@ -52,6 +46,6 @@ func runVerify(ctx context.Context, o *verifyOptions, dir string) error {
 	if err != nil {
 		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers, Client: o.client,
-		Log: ls.log, Stdout: o.stdout, Stderr: o.stderr, Signals: o.signals})
+	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers,
+		Log: ls.log, Stdout: o.stdout, Stderr: o.stderr})
 }

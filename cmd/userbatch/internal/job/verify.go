@@ -69,7 +69,9 @@ type VerifyCounts struct{ OK, Drift, Unreadable int }
 // directory holds no finished report, is in use, or ran with other targets
 // than o.Config's (nothing is read then); ExitIncomplete when any row
 // drifted; ExitStopped when a signal or a failed write of verify.csv ended
-// it (verify.csv is then left as it was).
+// it (verify.csv is then left as it was). What was read is held in memory
+// until verify.csv is written: a few dozen bytes a row. Each target gets
+// its whole rate: verifying the N shards of a run at once takes N times it.
 func Verify(ctx context.Context, o VerifyOptions) error {
 	if o.Config == nil {
 		return BadInput("no config")
