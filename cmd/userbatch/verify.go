@@ -47,5 +47,5 @@ func runVerify(ctx context.Context, o *verifyOptions, dir string) error {
 		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
 	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers,
-		Log: ls.log, Stdout: o.stdout, Stderr: o.stderr})
+		Log: ls.log, Stdout: o.stdout})
 }

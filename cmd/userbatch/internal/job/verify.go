@@ -53,7 +53,6 @@ type VerifyOptions struct {
 	Client *http.Client
 	Log    zerolog.Logger
 	Stdout io.Writer
-	Stderr io.Writer
 	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
 	Signals <-chan os.Signal
 }
