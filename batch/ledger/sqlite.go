@@ -22,7 +22,7 @@ const sqliteTime = "2006-01-02T15:04:05.000000Z"
 var sqliteDialect = &dialect{
 	migrations: [][]string{{
 		`CREATE TABLE userbatch_ledger (
-			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			id INTEGER PRIMARY KEY, -- rowid: max+1, so insertion order
 			target TEXT NOT NULL,
 			user_id TEXT NOT NULL,
 			action TEXT NOT NULL,
