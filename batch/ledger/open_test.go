@@ -82,6 +82,7 @@ func TestRedact(t *testing.T) {
 		"postgres://ub:pw@db:5432/ledger?sslmode=require": "postgres://ub:xxxxx@db:5432/ledger?sslmode=require",
 		"postgresql://ub@db/ledger?password=pw":           "postgresql://ub@db/ledger?password=xxxxx",
 		"postgres://db/ledger":                            "postgres://db/ledger",
+		"postgres://db/ledger?sslpassword=pw":             "postgres://db/ledger?sslpassword=xxxxx",
 		"sqlite:/var/lib/userbatch/ledger.db":             "sqlite:/var/lib/userbatch/ledger.db",
 		"postgres://ub:pw@db:port:x/ledger":               "(unparsable DSN)",
 	}
