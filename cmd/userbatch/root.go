@@ -86,6 +86,9 @@ type logSetup struct {
 	console bool
 	// mute silences the log for good (after a second Ctrl-C).
 	mute func()
+	// bar is stderr when a run may draw its live progress there (a
+	// terminal, console logs); the log goes through it. Nil otherwise.
+	bar *job.Terminal
 }
 
 // logger builds the logger the flags ask for. Logs go to stderr; stdout is
@@ -104,6 +107,11 @@ func (g *globalOptions) logger() (logSetup, error) {
 	}
 	// Workers log concurrently: one locked writer keeps lines whole.
 	out := &gate{w: g.stderr}
+	var bar *job.Terminal
+	if f, ok := g.stderr.(*os.File); ok && format == "console" && isatty.IsTerminal(f.Fd()) {
+		bar = job.NewTerminal(g.stderr)
+		out.w = bar
+	}
 	var w io.Writer
 	switch format {
 	case "json":
@@ -114,7 +122,7 @@ func (g *globalOptions) logger() (logSetup, error) {
 		return logSetup{}, job.BadInput("--log-format %q: use console or json", g.logFormat)
 	}
 	log := zerolog.New(w).Level(level).With().Timestamp().Logger()
-	return logSetup{log: log, console: format == "console", mute: out.close}, nil
+	return logSetup{log: log, console: format == "console", mute: out.close, bar: bar}, nil
 }
 
 // gate is a locked writer that can be shut for good.

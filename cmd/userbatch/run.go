@@ -96,6 +96,9 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
 		Terminal: isTerminal(o.stdin)}
+	if ls.bar != nil { // messages go above the live progress, as the log does
+		jo.Bar, jo.Stderr = ls.bar, ls.bar
+	}
 	var err error
 	if jo.Clock, err = clockFromEnv(); err != nil {
 		return jo, err

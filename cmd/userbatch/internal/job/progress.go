@@ -19,7 +19,8 @@ const (
 
 // progress wraps the journal: it logs every row that ends failed or
 // unknown, and, on a timer whether or not rows finish, how far the run is
-// and which targets are paused.
+// and which targets are paused. On a terminal it also draws the live bar,
+// and then logs only when a pause starts or ends: the bar says the rest.
 type progress struct {
 	batch.Sink
 	log     zerolog.Logger
@@ -28,19 +29,35 @@ type progress struct {
 	started time.Time
 	done    chan struct{}
 	wg      sync.WaitGroup
+	bar     *liveBar // nil: no terminal
 
-	mu     sync.Mutex
-	rows   int
-	counts map[batch.Outcome]int
-	paused map[string]time.Time
+	mu       sync.Mutex
+	rows     int
+	counts   map[batch.Outcome]int
+	retrying map[int]bool // rows (by Index) whose write is being sent again
+	paused   map[string]time.Time
 }
 
-func newProgress(sink batch.Sink, log zerolog.Logger, total int, targets map[string]*batch.Target) *progress {
+// newProgress starts the timer, and the bar when term is not nil.
+func newProgress(sink batch.Sink, log zerolog.Logger, total int, targets map[string]*batch.Target, term *Terminal) *progress {
 	p := &progress{Sink: sink, log: log, targets: targets, total: total, started: time.Now(),
-		done: make(chan struct{}), counts: map[batch.Outcome]int{}, paused: map[string]time.Time{}}
+		done: make(chan struct{}), counts: map[batch.Outcome]int{}, retrying: map[int]bool{}, paused: map[string]time.Time{}}
+	if term != nil {
+		p.bar = term.startBar(total, func() barStats { return p.stats(time.Now()) })
+	}
 	p.wg.Add(1)
 	go p.loop()
 	return p
+}
+
+// Intent records the write; a second attempt marks the row as retrying.
+func (p *progress) Intent(op batch.Op, attempt int) error {
+	if attempt > 1 {
+		p.mu.Lock()
+		p.retrying[op.Index] = true
+		p.mu.Unlock()
+	}
+	return p.Sink.Intent(op, attempt)
 }
 
 // Result records the row, and logs it when it needs a person.
@@ -51,7 +68,12 @@ func (p *progress) Result(res batch.Result) error {
 	p.mu.Lock()
 	p.rows++
 	p.counts[res.Outcome]++
+	delete(p.retrying, res.Index)
+	rows := p.rows
 	p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.set(rows)
+	}
 	if res.Outcome == batch.Failed || res.Outcome == batch.Unknown {
 		p.log.Warn().Int("line", res.Line).Str("target", res.Target).Str("user", res.User).
 			Str("action", string(res.Action)).Str("outcome", string(res.Outcome)).Int("http_status", res.HTTPStatus).
@@ -71,7 +93,7 @@ func (p *progress) loop() {
 			return
 		case now := <-tick.C:
 			changed := p.checkPauses(now)
-			if changed || now.Sub(last) >= progressEvery {
+			if changed || p.bar == nil && now.Sub(last) >= progressEvery {
 				last = now
 				p.report(now)
 			}
@@ -116,10 +138,30 @@ func (p *progress) report(now time.Time) {
 	ev.Msg("progress")
 }
 
+// stats is what the bar shows now.
+func (p *progress) stats(now time.Time) barStats {
+	p.mu.Lock()
+	s := barStats{rows: p.rows, total: p.total, retrying: len(p.retrying), elapsed: now.Sub(p.started),
+		counts: make(map[batch.Outcome]int, len(p.counts))}
+	for o, n := range p.counts {
+		s.counts[o] = n
+	}
+	p.mu.Unlock()
+	for _, name := range batch.SortedNames(p.targets) {
+		if until := p.targets[name].PausedUntil(); until.After(now) {
+			s.paused = append(s.paused, pause{target: name, left: until.Sub(now)})
+		}
+	}
+	return s
+}
+
 func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) }
 
-// stop ends the timer.
+// stop ends the timer, and leaves the bar's last frame on screen.
 func (p *progress) stop() {
 	close(p.done)
 	p.wg.Wait()
+	if p.bar != nil {
+		p.bar.stop()
+	}
 }

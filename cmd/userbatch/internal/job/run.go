@@ -50,6 +50,9 @@ type Options struct {
 	// Console is true when a person reads stderr: the summary is a table
 	// there; otherwise it is one structured log record.
 	Console bool
+	// Bar is the terminal to draw the live progress on (stderr, a terminal,
+	// console logs); nil: none, as on a pipe or with JSON logs.
+	Bar *Terminal
 	// Command is the command line as typed, for the exact resume command.
 	Command string
 	// Clock is the run's time (nil: the wall clock); tests of effective
