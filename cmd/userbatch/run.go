@@ -29,6 +29,7 @@ type runOptions struct {
 	grace         time.Duration
 	shardFlag     string
 	shardFullRate bool
+	metricsFile   string
 	maxChanges    int
 	canary        int
 	yes           bool
@@ -72,10 +73,12 @@ REPORT_DIR/dry-run when the real run starts there.`,
 	return cmd
 }
 
-// guardFlags are run's and apply's protection against a wrong mass change.
+// guardFlags are run's and apply's protection against a wrong mass change,
+// and the metrics file a scheduled run leaves.
 func (o *runOptions) guardFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.IntVar(&o.maxChanges, "max-changes", 0, "hold the run (exit 4, nothing sent) when more rows would change (0: no limit; targets' max_changes still apply)")
+	f.StringVar(&o.metricsFile, "metrics-file", "", "write the run's metrics here at its end, in Prometheus text format (for node_exporter's textfile collector)")
 	f.IntVar(&o.canary, "canary", 0, "apply the first N changing rows, read them back, and go on only if all of them took (else exit 3, resumable)")
 	f.BoolVar(&o.yes, "yes", false, "on a terminal, do not ask to confirm the number of changes")
 }
@@ -95,7 +98,7 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
-		Terminal: isTerminal(o.stdin)}
+		Terminal: isTerminal(o.stdin), MetricsFile: o.metricsFile}
 	if ls.bar != nil { // messages go above the live progress, as the log does
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}

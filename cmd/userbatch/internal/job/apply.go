@@ -95,7 +95,7 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if r.rows != nil {
 		runner.Plan = r.rows.lookup
 	}
-	sink := newProgress(r.journal, r.Log, total, r.targets, r.Bar)
+	sink := newProgress(countRequests{Sink: r.journal, rec: r.done}, r.Log, total, r.targets, r.Bar)
 	defer sink.stop()
 	want := func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }
 	if r.Canary > 0 && r.rows != nil && !r.DryRun {
@@ -111,6 +111,19 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	}
 	err = runner.Run(ctx, pending(p, want), sink)
 	return stopped(), err
+}
+
+// countRequests counts each target's requests and retries for the metrics.
+// Sinks are called from one goroutine at a time.
+type countRequests struct {
+	batch.Sink
+	rec *runRecord
+}
+
+func (c countRequests) Result(res batch.Result) error {
+	c.rec.requests[res.Target] += res.Attempts
+	c.rec.retries[res.Target] += res.Retries
+	return c.Sink.Result(res)
 }
 
 // pending yields the valid rows that want reports true for.
@@ -229,6 +242,7 @@ func (r *runState) finish(run reports.Run) error {
 		run.Stopped = true
 	}
 	sum, err := writeReport(r.Options, r.in.path, r.infos, idx, r.targets, notRun, run)
+	r.done.summary = sum
 	if err != nil {
 		return stoppedErr(fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run: %s", err, r.resumeCommand()))
 	}

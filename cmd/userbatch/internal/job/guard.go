@@ -140,8 +140,9 @@ func (r *runState) writeHeld(p *rowPlan, reason string) error {
 		return err
 	}
 	now := r.now()
-	_, err = writeReportWith(r.Options, r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
+	sum, err := writeReportWith(r.Options, r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
 		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: int(ExitHeld), Processes: 1})
+	r.done.summary, r.done.held = sum, true
 	return err
 }
 

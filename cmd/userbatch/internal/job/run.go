@@ -72,6 +72,20 @@ type Options struct {
 	Yes      bool
 	// Plan, when set, is a saved plan to apply exactly (userbatch apply).
 	Plan *SavedPlan
+	// MetricsFile, when set, receives the run's metrics in Prometheus
+	// text format at its end, whatever the exit code.
+	MetricsFile string
+
+	// done is what the run leaves for its metrics and notification.
+	done *runRecord
+}
+
+// runRecord is what a run leaves behind for its metrics and notification.
+type runRecord struct {
+	summary  *reports.Summary
+	held     bool
+	requests map[string]int
+	retries  map[string]int
 }
 
 func (o *Options) now() time.Time {
@@ -116,9 +130,38 @@ func (o *Options) rateShare() float64 {
 // includes reports whether op is this process's to run (its shard's).
 func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.User) }
 
-// Run is the whole run: validate, lock, journal, apply, report. Its error
-// is an *Error carrying the exit code; nil is exit 0.
+// Run is the whole run: validate, lock, journal, apply, report, then the
+// metrics file and the notification. Its error is an *Error carrying the
+// exit code; nil is exit 0.
 func Run(ctx context.Context, o Options) error {
+	start := time.Now()
+	o.done = &runRecord{requests: map[string]int{}, retries: map[string]int{}}
+	err := run(ctx, o)
+	o.afterRun(ctx, err, time.Since(start))
+	return err
+}
+
+// afterRun writes the metrics file and sends the notification. Neither
+// changes the exit code: a run that did its work is not failed by them.
+func (o *Options) afterRun(ctx context.Context, err error, took time.Duration) {
+	code := Exit(err)
+	if o.MetricsFile != "" {
+		m := RunMetrics{Summary: o.done.summary, Requests: o.done.requests, Retries: o.done.retries,
+			ExitCode: code, Duration: took, Finished: time.Now()}
+		if o.Shard.Count > 1 {
+			m.Labels = map[string]string{"shard": o.Shard.String()}
+		}
+		if werr := WriteMetrics(o.MetricsFile, m); werr != nil {
+			o.Log.Warn().Err(werr).Str("metrics_file", o.MetricsFile).Msg("the metrics file could not be written")
+		}
+	}
+	if o.Config != nil && o.Config.Webhook != "" && o.done.summary != nil {
+		text := NotifyText(o.done.summary, code, o.done.held, o.ReportDir)
+		Notify(context.WithoutCancel(ctx), o.Log, o.Config.Webhook, text, o.done.summary)
+	}
+}
+
+func run(ctx context.Context, o Options) error {
 	if err := o.check(); err != nil {
 		return err
 	}
@@ -196,11 +239,12 @@ func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, fre
 	where := "the problems are listed above"
 	if fresh {
 		now := time.Now()
-		_, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
+		sum, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
 			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})
 		if err != nil {
 			return badInputErr(err)
 		}
+		o.done.summary = sum
 		where = "report: " + filepath.Join(o.ReportDir, reports.ReportFile)
 	}
 	return BadInput("%d of %d rows are invalid; nothing was sent. Fix them (%s), or use --skip-invalid to send the %d valid rows",
