@@ -287,7 +287,7 @@ func testKeyEmail(t *testing.T) {
 
 	e, res, rows = run("someone-else@example.com")
 	wantExit(t, "email: another", res, exitIncomplete)
-	wantOutcome(t, "email: another", rows, "m-1", "failed", "")
+	wantOutcome(t, "email: another", rows, "m-1", "failed", "unauthorized")
 	if u, _ := e.fakes.msgkart.User("m-1"); u.Status != "Available" || e.fakes.msgkart.Writes("m-1") != 0 {
 		t.Errorf("email: another: m-1 is %s after %d writes, want Available and untouched", u.Status, e.fakes.msgkart.Writes("m-1"))
 	}
