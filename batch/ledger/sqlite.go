@@ -16,6 +16,9 @@ import (
 // to finish before failing.
 const sqliteBusyTimeout = 30 * time.Second
 
+// sqliteMaxConns bounds one process's connections to the file.
+const sqliteMaxConns = 8
+
 // sqliteTime is recorded_at's text form: fixed width, so text order is time order.
 const sqliteTime = "2006-01-02T15:04:05.000000Z"
 
@@ -63,6 +66,10 @@ func openSQLite(ctx context.Context, path string) (Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", where, err)
 	}
+	// Readers need few connections (a look-up is short) and each holds a page
+	// cache; writes use one at a time.
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
 	if err := migrate(ctx, db, sqliteDialect); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", where, err)
