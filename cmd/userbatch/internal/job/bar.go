@@ -41,7 +41,10 @@ func (t *Terminal) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.live != nil {
-		return t.live.Write(b)
+		if n, err := t.live.Write(b); err == nil {
+			return n, nil
+		}
+		// The bar gave up drawing (the terminal went away): the log must not.
 	}
 	return t.out.Write(b)
 }

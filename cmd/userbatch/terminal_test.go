@@ -1,0 +1,274 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/fakehttp"
+)
+
+// The operator's terminal, for real: the binary runs in a tmux pane 200
+// columns by 50 rows, and the tests read the screen as a person sees it.
+
+// termPane is the binary running in a tmux session of a tmux server of its own.
+type termPane struct {
+	t    *testing.T
+	sock string
+}
+
+// needTmux skips the test where tmux is missing, loudly; in CI it fails.
+func needTmux(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is not installed: CI must run the terminal tests (apt-get install tmux)")
+		}
+		t.Skip("SKIPPED: tmux is not installed, so the terminal tests did not run (apt-get install tmux)")
+	}
+}
+
+// startPane runs the binary with args in a fresh pane; shellTail is added
+// to its shell command line (such as a redirection). When it exits the
+// pane shows "[exit N]" and waits for a key, so the screen stays readable.
+func startPane(t *testing.T, shellTail string, args ...string) *termPane {
+	t.Helper()
+	needTmux(t)
+	dir, err := os.MkdirTemp("", "ubtmux") // short: a socket path has a length limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &termPane{t: t, sock: filepath.Join(dir, "s")}
+	words := []string{shellQuote(binPath)}
+	for _, a := range args {
+		words = append(words, shellQuote(a))
+	}
+	line := strings.Join(words, " ") + " " + shellTail + `; echo "[exit $?]"; read _`
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-S", p.sock, "kill-server").Run()
+		os.RemoveAll(dir)
+	})
+	p.tmux("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "ub", "sh", "-c", line)
+	return p
+}
+
+func (p *termPane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// screen is the pane as a person sees it, with its scrollback.
+func (p *termPane) screen() string { return p.tmux("capture-pane", "-p", "-J", "-t", "ub", "-S", "-3000") }
+
+// waitScreen reads the screen until ok accepts it, for at most 20 seconds.
+func (p *termPane) waitScreen(what string, ok func(string) bool) string {
+	p.t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(20 * time.Second)
+	for {
+		s := p.screen()
+		if ok(s) {
+			return s
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			p.t.Fatalf("the terminal never showed %s; it shows:\n%s", what, s)
+		}
+	}
+}
+
+// waitText waits for text on the screen.
+func (p *termPane) waitText(text string) string {
+	p.t.Helper()
+	return p.waitScreen(strconv.Quote(text), func(s string) bool { return strings.Contains(s, text) })
+}
+
+var exitLine = regexp.MustCompile(`\[exit (\d+)\]`)
+
+// exitCode waits for the binary to exit and returns its code and the screen.
+func (p *termPane) exitCode() (int, string) {
+	p.t.Helper()
+	s := p.waitScreen("the binary exit", exitLine.MatchString)
+	code, _ := strconv.Atoi(exitLine.FindStringSubmatch(s)[1])
+	return code, s
+}
+
+// typeLine types text and Enter, as a person at the keyboard.
+func (p *termPane) typeLine(text string) {
+	p.t.Helper()
+	p.tmux("send-keys", "-t", "ub", "-l", text)
+	p.tmux("send-keys", "-t", "ub", "Enter")
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+var barRows = regexp.MustCompile(`(\d+)/2000 rows`)
+
+// TestTerminalProgressBar: a 2,000-row run on a terminal shows the bar
+// moving, a target paused by the vendor with its countdown, and ends with
+// the last frame and the summary table under it.
+func TestTerminalProgressBar(t *testing.T) {
+	e := newE2E(t)
+	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 800))
+	in, users := e.kiiUsers(2000, 0)
+	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[600], Method: http.MethodGet, Times: 1,
+		Fault: fakehttp.Fault{Status: http.StatusTooManyRequests, RetryAfter: "2"}})
+	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[900], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+	out := filepath.Join(e.dir, "out")
+	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in)
+
+	seen := map[int]bool{}
+	p.waitScreen("the bar at two row counts below 2000", func(s string) bool {
+		if m := barRows.FindAllStringSubmatch(s, -1); len(m) > 0 {
+			if n, _ := strconv.Atoi(m[len(m)-1][1]); n > 0 && n < 2000 {
+				seen[n] = true
+			}
+		}
+		return len(seen) >= 2
+	})
+	p.waitText("apps PAUSED by the vendor, resumes in")
+	code, s := p.exitCode()
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; screen:\n%s", code, s)
+	}
+	last := strings.LastIndex(s, "2000/2000 rows")
+	table := regexp.MustCompile(`(?m)^total +2000$`).FindStringIndex(s)
+	if last < 0 || table == nil || table[0] < last {
+		t.Fatalf("the run should end with the bar at 2000/2000 and the summary table under it; screen:\n%s", s)
+	}
+	for _, want := range []string{"100%", "done in", "applied 2000"} {
+		if !strings.Contains(s[last:table[0]], want) {
+			t.Errorf("the last frame lacks %q:\n%s", want, s[last:table[0]])
+		}
+	}
+	if n := e.kiiWrites(users); n != 2000 {
+		t.Errorf("%d writes reached kii, want 2000", n)
+	}
+}
+
+// barBytes are what a bar would leave in a file: carriage returns, the
+// cursor moved or lines erased, the bar's own text.
+var barBytes = regexp.MustCompile(`\r|\x1b\[\d*[ABJK]|\d+/\d+ rows|rows/s|\[[=>-]{8,}\]|PAUSED by the vendor`)
+
+// TestTerminalPipedNoBar: the same run with stderr to a file has no bar in
+// it, whether the log is JSON (the default off a terminal) or console.
+func TestTerminalPipedNoBar(t *testing.T) {
+	for _, format := range []string{"", "console"} {
+		t.Run("log-format="+format, func(t *testing.T) {
+			e := newE2E(t)
+			e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 2000))
+			in, users := e.kiiUsers(2000, 0)
+			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[900], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+			log := filepath.Join(e.dir, "stderr.log")
+			args := []string{"run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in}
+			if format != "" {
+				args = append(args, "--log-format", format)
+			}
+			p := startPane(t, "2>"+shellQuote(log), args...)
+			if code, s := p.exitCode(); code != 0 {
+				t.Fatalf("exit %d, want 0; screen:\n%s", code, s)
+			}
+			b, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), "run starting") || !strings.Contains(string(b), "retrying") {
+				t.Fatalf("stderr.log lacks the run's log:\n%s", b)
+			}
+			if m := barBytes.Find(b); m != nil {
+				t.Errorf("stderr.log holds bar bytes %q:\n%q", m, b)
+			}
+			if format == "" && strings.Contains(string(b), "\x1b") {
+				t.Errorf("the JSON log holds an escape sequence:\n%q", b)
+			}
+		})
+	}
+}
+
+// TestTerminalConfirm: on a terminal, run without --yes shows what would
+// change and asks for the number of changes; a wrong number sends nothing
+// (exit 4), the right one applies.
+func TestTerminalConfirm(t *testing.T) {
+	e := newE2E(t)
+	in, users := e.kiiUsers(5, 0)
+
+	p := startPane(t, "", "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "no"), in)
+	s := p.waitText("Type 5 to send these changes")
+	for _, want := range []string{"About to change 5 users", "First rows:", "line 2: apps disable " + users[0], "line 6: apps disable " + users[4]} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the question lacks %q; screen:\n%s", want, s)
+		}
+	}
+	p.typeLine("4")
+	if code, s := p.exitCode(); code != int(exitHeld) || !strings.Contains(s, "not confirmed") {
+		t.Fatalf("a wrong number: exit %d, want %d, saying not confirmed; screen:\n%s", code, exitHeld, s)
+	}
+	if n := e.kiiWrites(users); n != 0 {
+		t.Fatalf("a wrong number still sent %d writes", n)
+	}
+
+	p = startPane(t, "", "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "yes"), in)
+	p.waitText("Type 5 to send these changes")
+	p.typeLine("5")
+	if code, s := p.exitCode(); code != 0 {
+		t.Fatalf("the right number: exit %d, want 0; screen:\n%s", code, s)
+	}
+	for _, u := range users {
+		if got, _ := e.fakes.kii.User(u); !got.Disabled || e.fakes.kii.Writes(u) != 1 {
+			t.Errorf("%s after confirming: %+v, %d writes; want disabled by one write", u, got, e.fakes.kii.Writes(u))
+		}
+	}
+}
+
+// TestTerminalYesAsksNothing: --yes on a terminal, or no terminal at all,
+// runs without a question.
+func TestTerminalYesAsksNothing(t *testing.T) {
+	e := newE2E(t)
+	in, users := e.kiiUsers(5, 0)
+	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "tty"), in)
+	code, s := p.exitCode()
+	if code != 0 || strings.Contains(s, "Type 5") {
+		t.Fatalf("--yes: exit %d, want 0 with no question; screen:\n%s", code, s)
+	}
+	if n := e.kiiWrites(users); n != 5 {
+		t.Fatalf("--yes: %d writes, want 5", n)
+	}
+
+	e = newE2E(t)
+	in, users = e.kiiUsers(5, 0)
+	res := e.run("run", "-c", e.cfg, "-o", filepath.Join(e.dir, "pipe"), in)
+	if res.code != 0 || strings.Contains(res.stderr, "Type 5") {
+		t.Fatalf("no terminal: exit %d, want 0 with no question; stderr:\n%s", res.code, res.stderr)
+	}
+	if n := e.kiiWrites(users); n != 5 {
+		t.Fatalf("no terminal: %d writes, want 5", n)
+	}
+}
+
+
+// TestTerminalJSONLogNoBar: JSON logs on a terminal are for a machine: no
+// bar is mixed into them.
+func TestTerminalJSONLogNoBar(t *testing.T) {
+	e := newE2E(t)
+	in, _ := e.kiiUsers(50, 0)
+	p := startPane(t, "", "run", "--yes", "--log-format", "json", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
+	code, s := p.exitCode()
+	if code != 0 || !strings.Contains(s, `"message":"run finished"`) {
+		t.Fatalf("exit %d, want 0 with the JSON summary record; screen:\n%s", code, s)
+	}
+	if m := regexp.MustCompile(`\d+/50 rows|rows/s`).FindString(s); m != "" {
+		t.Errorf("a bar (%q) was drawn with JSON logs; screen:\n%s", m, s)
+	}
+}
