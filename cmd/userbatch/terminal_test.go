@@ -68,7 +68,9 @@ func (p *termPane) tmux(args ...string) string {
 }
 
 // screen is the pane as a person sees it, with its scrollback.
-func (p *termPane) screen() string { return p.tmux("capture-pane", "-p", "-J", "-t", "ub", "-S", "-3000") }
+func (p *termPane) screen() string {
+	return p.tmux("capture-pane", "-p", "-J", "-t", "ub", "-S", "-3000")
+}
 
 // waitScreen reads the screen until ok accepts it, for at most 20 seconds.
 func (p *termPane) waitScreen(what string, ok func(string) bool) string {
@@ -256,7 +258,6 @@ func TestTerminalYesAsksNothing(t *testing.T) {
 		t.Fatalf("no terminal: %d writes, want 5", n)
 	}
 }
-
 
 // TestTerminalJSONLogNoBar: JSON logs on a terminal are for a machine: no
 // bar is mixed into them.
