@@ -44,6 +44,10 @@ var postgresDialect = &dialect{
 // them, and many shards share the server's max_connections.
 const postgresMaxConns = 8
 
+// postgresConnectTimeout applies unless the DSN sets connect_timeout: a
+// scheduled run whose server is gone fails soon rather than hanging.
+const postgresConnectTimeout = 15 * time.Second
+
 func openPostgres(ctx context.Context, dsn string) (Ledger, error) {
 	secret := urlPassword(dsn)
 	cfg, err := pgx.ParseConfig(dsn)
@@ -52,6 +56,9 @@ func openPostgres(ctx context.Context, dsn string) (Ledger, error) {
 	}
 	if cfg.Password != "" {
 		secret = cfg.Password
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = postgresConnectTimeout
 	}
 	where := fmt.Sprintf("postgres database %q on %s:%d", cfg.Database, cfg.Host, cfg.Port)
 	if strings.Contains(where+" "+cfg.User, secret) {
