@@ -325,7 +325,7 @@ func failHint(e *Error, attempts int) string {
 	case CodeNotFound:
 		return "no such user at the vendor: check the user id"
 	case CodeConflict:
-		return "the user holds a different role than the row expects: check the row"
+		return "the user's state conflicts with the row (a different role, or the user changed while it was written): check the user and the row"
 	case CodeValidation:
 		return "the vendor rejected a field: fix the row and re-run failed.csv"
 	case CodeTLS:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/userbatch/userbatch/adapters/scim"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/batch/ledger"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
@@ -197,6 +198,7 @@ func run(ctx context.Context, o Options) error {
 	}
 	defer closeLedger()
 	o.logStart(in, counts, targets)
+	o.discover(ctx, targets)
 	r := &runState{Options: &o, in: in, infos: infos, targets: targets, plan: plan, gate: gate}
 	if err := r.decide(ctx); err != nil {
 		return err
@@ -219,6 +221,25 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 	g := &ledgerGate{l: l, runID: plan.header.RunID, inputSHA: in.sha256, dryRun: o.DryRun, now: o.now,
 		repeatable: repeatable(targets)}
 	return g, func() { l.Close() }, nil
+}
+
+// discover asks each SCIM target once, at the start, what it supports, and
+// logs it: an operator sees at once whether PATCH and ETags will be used.
+func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target) {
+	for _, name := range batch.SortedNames(targets) {
+		c, ok := targets[name].Adapter.(*scim.Client)
+		if !ok {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, targets[name].Timeout)
+		_, err := c.Discover(dctx)
+		cancel()
+		if err != nil {
+			o.Log.Warn().Str("target", name).Err(err).Msg("scim: /ServiceProviderConfig could not be read; it is tried again with the first row")
+			continue
+		}
+		o.Log.Info().Str("target", name).Str("features", c.Features()).Msg("scim: service provider config")
+	}
 }
 
 // logStart is the first record a cron log holds: what this run is over.
