@@ -60,7 +60,9 @@ func startPane(t *testing.T, shellTail string, args ...string) *termPane {
 
 func (p *termPane) tmux(args ...string) string {
 	p.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...).CombinedOutput()
+	cmd := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...)
+	cmd.Env = append(os.Environ(), "TMUX=") // a test run inside tmux still gets a server of its own
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
