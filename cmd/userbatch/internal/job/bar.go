@@ -97,6 +97,7 @@ type barStats struct {
 	counts      map[batch.Outcome]int
 	retrying    int // rows whose write is being sent again
 	elapsed     time.Duration
+	ended       bool // no more rows will finish: the clock stopped
 	paused      []pause
 }
 
@@ -123,9 +124,12 @@ func (s barStats) tail() string {
 		pct = min(100, s.rows*100/s.total)
 	}
 	eta := "ETA -"
-	if left, r := s.total-s.rows, s.rate(); left <= 0 {
+	switch left, r := s.total-s.rows, s.rate(); {
+	case left <= 0:
 		eta = "done in " + s.elapsed.Round(time.Second).String()
-	} else if r > 0 {
+	case s.ended:
+		eta = "ended after " + s.elapsed.Round(time.Second).String()
+	case r > 0:
 		eta = "ETA " + time.Duration(float64(left)/r*float64(time.Second)).Round(time.Second).String()
 	}
 	return fmt.Sprintf("%3d%%  %s rows/s  %s", pct, formatRate(s.rate()), eta)

@@ -94,8 +94,10 @@ func TestBarMovesAndLogGoesAboveIt(t *testing.T) {
 	if !strings.HasSuffix(screenText[:start], "A\x1b[J") || !strings.HasPrefix(screenText[end:], "4/10 rows") {
 		t.Errorf("the log record was not drawn in a frame above the bar:\n%q", screenText)
 	}
-	if !strings.Contains(screenText[lastFrame:], "applied 3  failed 1") {
-		t.Errorf("the last frame lacks the outcome counts:\n%q", screenText[lastFrame:])
+	for _, want := range []string{"applied 3  failed 1", "ended after"} {
+		if !strings.Contains(screenText[lastFrame:], want) {
+			t.Errorf("the last frame of a run stopped at 4 of 10 rows lacks %q:\n%q", want, screenText[lastFrame:])
+		}
 	}
 	if _, err := term.Write([]byte("after the bar\n")); err != nil {
 		t.Fatal(err)
@@ -167,6 +169,10 @@ func TestBarText(t *testing.T) {
 	want := "applied 40  already 7  failed 3  | retrying 2  | apps PAUSED by the vendor, resumes in 12s"
 	if got := s.status(); got != want {
 		t.Errorf("status\n%q, want\n%q", got, want)
+	}
+	stopped := barStats{rows: 3, total: 5, elapsed: 61 * time.Second, ended: true}
+	if got, want := stopped.tail(), " 60%  0.0 rows/s  ended after 1m1s"; got != want {
+		t.Errorf("tail of a stopped run %q, want %q", got, want)
 	}
 	empty := barStats{total: 5}
 	if got := empty.status(); got != "no row finished yet" {

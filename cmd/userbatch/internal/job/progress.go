@@ -36,6 +36,7 @@ type progress struct {
 	counts   map[batch.Outcome]int
 	retrying map[int]bool // rows (by Index) whose write is being sent again
 	paused   map[string]time.Time
+	ended    time.Time // when the last row finished or the run stopped
 }
 
 // newProgress starts the timer, and the bar when term is not nil.
@@ -69,6 +70,9 @@ func (p *progress) Result(res batch.Result) error {
 	p.rows++
 	p.counts[res.Outcome]++
 	delete(p.retrying, res.Index)
+	if p.rows == p.total {
+		p.ended = time.Now()
+	}
 	rows := p.rows
 	p.mu.Unlock()
 	if p.bar != nil {
@@ -141,12 +145,18 @@ func (p *progress) report(now time.Time) {
 // stats is what the bar shows now.
 func (p *progress) stats(now time.Time) barStats {
 	p.mu.Lock()
+	if !p.ended.IsZero() {
+		now = p.ended
+	}
 	s := barStats{rows: p.rows, total: p.total, retrying: len(p.retrying), elapsed: now.Sub(p.started),
-		counts: make(map[batch.Outcome]int, len(p.counts))}
+		ended: !p.ended.IsZero(), counts: make(map[batch.Outcome]int, len(p.counts))}
 	for o, n := range p.counts {
 		s.counts[o] = n
 	}
 	p.mu.Unlock()
+	if s.ended {
+		return s // a pause no longer holds anything up
+	}
 	for _, name := range batch.SortedNames(p.targets) {
 		if until := p.targets[name].PausedUntil(); until.After(now) {
 			s.paused = append(s.paused, pause{target: name, left: until.Sub(now)})
@@ -161,6 +171,11 @@ func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', 1, 64) }
 func (p *progress) stop() {
 	close(p.done)
 	p.wg.Wait()
+	p.mu.Lock()
+	if p.ended.IsZero() {
+		p.ended = time.Now()
+	}
+	p.mu.Unlock()
 	if p.bar != nil {
 		p.bar.stop()
 	}
