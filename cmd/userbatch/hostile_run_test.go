@@ -106,34 +106,49 @@ func hostileByMessage(recs []map[string]any, substr string) []map[string]any {
 	return out
 }
 
-// hostilePathCounter counts the requests whose path names each user.
+// hostilePathCounter notes every request: its path, when it started and
+// ended, and its status.
 type hostilePathCounter struct {
 	next http.Handler
 	mu   sync.Mutex
-	seen map[string]int // escaped path -> requests
+	reqs []hostileRequest
+}
+
+type hostileRequest struct {
+	path       string // escaped
+	start, end time.Time
+	status     int
 }
 
 func (c *hostilePathCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	c.next.ServeHTTP(sw, r)
 	c.mu.Lock()
-	if c.seen == nil {
-		c.seen = map[string]int{}
-	}
-	c.seen[r.URL.EscapedPath()]++
-	c.mu.Unlock()
-	c.next.ServeHTTP(w, r)
+	defer c.mu.Unlock()
+	c.reqs = append(c.reqs, hostileRequest{path: r.URL.EscapedPath(), start: start, end: time.Now(), status: sw.status})
+}
+
+func (c *hostilePathCounter) list() []hostileRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]hostileRequest(nil), c.reqs...)
 }
 
 // requests is how many requests named user in their path.
 func (c *hostilePathCounter) requests(user string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
-	for p, k := range c.seen {
-		if strings.Contains(p, "/"+user+"/") || strings.HasSuffix(p, "/"+user) {
-			n += k
+	for _, q := range c.list() {
+		if hostilePathNames(q.path, user) {
+			n++
 		}
 	}
 	return n
+}
+
+// hostilePathNames reports whether path has user as one of its segments.
+func hostilePathNames(path, user string) bool {
+	return strings.Contains(path+"/", "/"+user+"/")
 }
 
 func (e *e2e) hostileAllRequests() int {
@@ -223,8 +238,7 @@ func TestHostileRetryAfterPastMaxWait(t *testing.T) {
 func TestHostileRetryAfterWithinMaxWait(t *testing.T) {
 	e := newE2E(t)
 	counter := &hostilePathCounter{next: e.fakes.handler()}
-	rec := &recorder{next: counter}
-	e.serve(rec)
+	e.serve(counter)
 	for _, id := range []string{"k-short", "k-long", "k-ok"} {
 		e.fakes.kii.AddUser(id, kiitest.User{})
 	}
@@ -260,31 +274,36 @@ func TestHostileRetryAfterWithinMaxWait(t *testing.T) {
 	if rows["k-ok"]["outcome"] != "applied" {
 		t.Errorf("k-ok: %s", rows["k-ok"]["outcome"])
 	}
-	// The pause is honoured: no request to the target within 1s of the 429.
-	reqs := rec.list()
-	if !hostileGapAfterShort429(reqs) {
-		t.Errorf("no request came 1s or more after a 429: the Retry-After: 1 within max_wait was not waited out: %+v", reqs)
+	// k-short's 1s is waited out: nothing is sent for a second after its
+	// 429. k-long's 3s is not: the next request follows at once.
+	reqs := counter.list()
+	if gap, ok := hostileGapAfter(reqs, "k-short"); !ok || gap < time.Second {
+		t.Errorf("after k-short's 429 (Retry-After: 1) the next request came %v later, want >= 1s", gap)
+	}
+	if gap, ok := hostileGapAfter(reqs, "k-long"); ok && gap >= 2*time.Second {
+		t.Errorf("after k-long's 429 (Retry-After: 3, past max_wait 2s) the target waited %v", gap)
 	}
 }
 
-// hostileGapAfterShort429 reports whether some 429 was followed by a quiet
-// second: the pause a Retry-After: 1 within max_wait asks for.
-func hostileGapAfterShort429(reqs []recorded) bool {
+// hostileGapAfter is the time from the end of the first 429 answered for
+// user to the start of the next request; ok is false when none followed.
+func hostileGapAfter(reqs []hostileRequest, user string) (time.Duration, bool) {
 	for i, q := range reqs {
-		if q.status != http.StatusTooManyRequests {
+		if q.status != http.StatusTooManyRequests || !hostilePathNames(q.path, user) {
 			continue
 		}
-		quiet := true
+		var next time.Time
 		for _, n := range reqs[i+1:] {
-			if n.start.After(q.end) && n.start.Before(q.end.Add(time.Second)) {
-				quiet = false
+			if n.start.After(q.end) && (next.IsZero() || n.start.Before(next)) {
+				next = n.start
 			}
 		}
-		if quiet {
-			return true
+		if next.IsZero() {
+			return 0, false
 		}
+		return next.Sub(q.end), true
 	}
-	return false
+	return 0, false
 }
 
 // hostileBadMsgkartYAML is a config with msgkart ("chat") holding a wrong
@@ -578,26 +597,37 @@ func hostileCheckProgress(t *testing.T, recs []map[string]any) {
 	}
 }
 
-// TestHostileCronLogSkipInvalid: a cron run with --skip-invalid and an
-// invalid row keeps stderr JSON: the row's problem is a record, not a plain
-// text line before "run starting".
-func TestHostileCronLogSkipInvalid(t *testing.T) {
+// TestHostileCronLogInvalidRows: a cron log with an invalid row stays
+// JSON. With --skip-invalid the row's problem is a record and "run
+// starting" comes first; without it the run ends exit 2, and the one line
+// that is not JSON is the CLI's own "userbatch: ..." error line.
+func TestHostileCronLogInvalidRows(t *testing.T) {
 	e := newE2E(t)
 	cfg, rows := e.hostileCronSetup()
 	rows = append(rows, "apps,,disable")
 	in := e.write("ops.csv", opsCSV(rows...))
-	out := filepath.Join(e.dir, "report")
-	code, _, p := e.hostileStart("run", "-c", cfg, "-o", out, in, "--skip-invalid")
+	code, _, p := e.hostileStart("run", "-c", cfg, "-o", filepath.Join(e.dir, "skip"), in, "--skip-invalid")
 	stderr := p.stderr.String()
 	if code != exitIncomplete {
-		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+		t.Fatalf("--skip-invalid: exit %d, want 1\n%s", code, stderr)
 	}
 	recs, other := hostileRecords(stderr)
 	if len(other) != 0 {
-		t.Errorf("%d stderr lines are not JSON records in a JSON log: %q", len(other), other)
+		t.Errorf("--skip-invalid: %d stderr lines are not JSON records in a JSON log: %q", len(other), other)
 	}
 	if len(recs) == 0 || recs[0]["message"] != "run starting" {
-		t.Errorf("the first record is not \"run starting\":\n%s", stderr)
+		t.Errorf("--skip-invalid: the first record is not \"run starting\":\n%s", stderr)
+	}
+
+	sent := e.hostileAllRequests()
+	code, _, p = e.hostileStart("run", "-c", cfg, "-o", filepath.Join(e.dir, "refused"), in)
+	stderr = p.stderr.String()
+	if code != exitBadInput || e.hostileAllRequests() != sent {
+		t.Fatalf("an invalid row: exit %d, %d requests; want 2 and none\n%s", code, e.hostileAllRequests()-sent, stderr)
+	}
+	_, other = hostileRecords(stderr)
+	if len(other) != 1 || !strings.HasPrefix(other[0], "userbatch: ") || !strings.Contains(other[0], "nothing was sent") {
+		t.Errorf("an invalid row: the lines that are not JSON are %q; want only the CLI's one \"userbatch: ... nothing was sent ...\" line", other)
 	}
 }
 
