@@ -98,7 +98,7 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
-		Terminal: isTerminal(o.stdin), MetricsFile: o.metricsFile}
+		Terminal: input != "-" && isTerminal(o.stdin), MetricsFile: o.metricsFile}
 	if ls.bar != nil { // messages go above the live progress, as the log does
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}

@@ -60,6 +60,11 @@ func (r *runState) guard(p *rowPlan) error {
 	total, _ := p.changing()
 	r.printf("userbatch: HELD: %s. Nothing was sent.\n%s", reason, p.table())
 	r.printf("To go on, either raise the limit:\n  %s\nor review the change first:\n  %s\n", r.raiseCommand(total), r.reviewCommands())
+	if r.plan.state != nil {
+		// A resumed run keeps its journal and report as they are: the
+		// same command with a raised limit resumes it.
+		return &Error{Code: ExitHeld}
+	}
 	if err := r.writeHeld(p, reason); err != nil {
 		return stoppedErr(fmt.Errorf("held (%s), and the report could not be written: %v", reason, err))
 	}
@@ -132,7 +137,11 @@ func orDefault(s, def string) string {
 func (r *runState) writeHeld(p *rowPlan, reason string) error {
 	h := r.plan.header
 	h.Held = true
-	j, err := batch.CreateJournal(r.plan.path, h)
+	create := batch.CreateJournal
+	if r.plan.restart {
+		create = batch.RestartJournal
+	}
+	j, err := create(r.plan.path, h)
 	if err != nil {
 		return err
 	}

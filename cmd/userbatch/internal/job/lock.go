@@ -16,15 +16,25 @@ const LockName = ".userbatch.lock"
 // Lock is a report directory held by this process: another userbatch
 // process (a pod restarted while the old one lingers, a second terminal)
 // is refused at once instead of truncating a live journal.
-type Lock struct{ f *os.File }
+type Lock struct {
+	f    *os.File
+	path string
+	// made records what taking the lock created, for Abandon.
+	madeDir, madeFile bool
+}
 
 // LockDir takes dir's lock, creating dir (0700) if needed. A directory
 // held by another process is refused with who holds it.
 func LockDir(dir string) (*Lock, error) {
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("report directory: %w", err)
 	}
-	return lockIn(dir)
+	l, err := lockIn(dir)
+	if err == nil && os.IsNotExist(statErr) {
+		l.madeDir = true
+	}
+	return l, err
 }
 
 // LockExistingDir takes the lock of a directory that must exist already.
@@ -41,6 +51,7 @@ func LockExistingDir(dir string) (*Lock, error) {
 
 func lockIn(dir string) (*Lock, error) {
 	path := filepath.Join(dir, LockName)
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("report directory: %w", err)
@@ -58,7 +69,23 @@ func lockIn(dir string) (*Lock, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(note+"\n"), 0)
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f, path: path, madeFile: os.IsNotExist(statErr)}, nil
+}
+
+// Abandon releases the lock of a directory the run refused before
+// writing anything, and removes what taking the lock created there: a
+// refused run leaves the operator's directory as it found it.
+func (l *Lock) Abandon() {
+	if l == nil || l.f == nil {
+		return
+	}
+	if l.madeFile {
+		os.Remove(l.path)
+	}
+	l.Unlock()
+	if l.madeDir {
+		os.Remove(filepath.Dir(l.path)) // only if empty
+	}
 }
 
 func readHolder(f *os.File) string {

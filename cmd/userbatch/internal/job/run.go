@@ -178,6 +178,7 @@ func run(ctx context.Context, o Options) error {
 	defer lock.Unlock()
 	plan, err := planJournal(&o, in)
 	if err != nil {
+		lock.Abandon()
 		return err
 	}
 	infos := o.Config.Infos()
