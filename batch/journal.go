@@ -360,17 +360,19 @@ func ReadJournal(path string) (*JournalState, error) {
 					st.FirstStart = *rec.StartedAt
 				}
 			}
-		case "intent", "result":
+		case "intent":
 			var rec struct{ Result }
 			if err := json.Unmarshal(line, &rec); err != nil {
 				return err
 			}
-			if typ == "intent" {
-				st.InFlight[rec.Index] = rec.Result
-				return nil
+			st.InFlight[rec.Index] = rec.Result
+		case "result":
+			res, err := decodeResult(line)
+			if err != nil {
+				return err
 			}
-			delete(st.InFlight, rec.Index)
-			st.settle(rec.Index)
+			delete(st.InFlight, res.Index)
+			st.settle(res.Index)
 		}
 		return nil
 	})
@@ -403,27 +405,161 @@ func scanJournal(path string, fn func(typ string, line []byte, off int64) error)
 		if err != nil {
 			return err
 		}
-		var head struct {
-			Type string `json:"type"`
+		typ, err := recordType(line)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %v", path, n, err)
 		}
-		if jerr := json.Unmarshal(line, &head); jerr != nil {
-			return fmt.Errorf("%s line %d: %v", path, n, jerr)
-		}
-		if err := fn(head.Type, line, off); err != nil {
+		if err := fn(typ, line, off); err != nil {
 			return fmt.Errorf("%s line %d: %w", path, n, err)
 		}
 		off += int64(len(line))
 	}
 }
 
+// resultPrefix starts every result record appendResult writes.
+const resultPrefix = `{"type":"result",`
+
+// recordType returns a record's type. Result records, most of a journal,
+// are known by their prefix: every caller decodes them in full (see
+// decodeResult), which checks the rest of the line.
+func recordType(line []byte) (string, error) {
+	if hasPrefix(line, resultPrefix) {
+		return "result", nil
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	err := json.Unmarshal(line, &head)
+	return head.Type, err
+}
+
+func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
+
+// decodeResult decodes a result record: by parseResult when it is in the
+// form appendResult writes, else by encoding/json.
+func decodeResult(line []byte) (Result, error) {
+	if res, ok := parseResult(line); ok {
+		return res, nil
+	}
+	var rec struct{ Result }
+	err := json.Unmarshal(line, &rec)
+	return rec.Result, err
+}
+
+// parseResult decodes a result record laid out exactly as appendResult
+// writes it, with no escapes in its strings; ok is false for anything else,
+// which encoding/json then decodes (or refuses). It decodes what
+// json.Unmarshal would, without reflection: the report reads one record a
+// row.
+func parseResult(line []byte) (res Result, ok bool) {
+	c := cursor{b: line, ok: true}
+	c.lit(resultPrefix + `"i":`)
+	res.Index = int(c.int())
+	c.lit(`,"line":`)
+	res.Line = int(c.int())
+	res.Target = c.field("target")
+	res.User = c.field("user")
+	res.Action = Action(c.field("action"))
+	res.Outcome = Outcome(c.field("outcome"))
+	res.Detail = c.field("detail")
+	c.lit(`,"http_status":`)
+	res.HTTPStatus = int(c.int())
+	c.lit(`,"attempts":`)
+	res.Attempts = int(c.int())
+	res.ErrorCode = c.field("error_code")
+	res.Message = c.field("message")
+	c.lit(`,"duration_ns":`)
+	res.Duration = time.Duration(c.int())
+	c.lit(`,"finished_at":"`)
+	if end := bytes.IndexByte(c.b, '"'); c.ok && end >= 0 {
+		c.ok = res.FinishedAt.UnmarshalText(c.b[:end]) == nil // as Time.UnmarshalJSON does
+		c.b = c.b[end:]
+	} else {
+		c.ok = false
+	}
+	c.lit(`","retries":`)
+	res.Retries = int(c.int())
+	c.lit("}")
+	if len(c.b) == 1 && c.b[0] == '\n' {
+		c.b = c.b[1:]
+	}
+	return res, c.ok && len(c.b) == 0
+}
+
+// cursor reads the fixed layout of a result record; ok turns false at the
+// first thing out of place, and stays false.
+type cursor struct {
+	b  []byte
+	ok bool
+}
+
+func (c *cursor) lit(s string) {
+	if c.ok && hasPrefix(c.b, s) {
+		c.b = c.b[len(s):]
+		return
+	}
+	c.ok = false
+}
+
+// int reads a JSON integer that fits an int64 (no leading zeros).
+func (c *cursor) int() int64 {
+	if !c.ok {
+		return 0
+	}
+	n := 0
+	if n < len(c.b) && c.b[n] == '-' {
+		n++
+	}
+	digits := n
+	for n < len(c.b) && c.b[n] >= '0' && c.b[n] <= '9' {
+		n++
+	}
+	if n == digits || c.b[digits] == '0' && n > digits+1 {
+		c.ok = false
+		return 0
+	}
+	v, err := strconv.ParseInt(string(c.b[:n]), 10, 64)
+	c.ok = err == nil
+	c.b = c.b[n:]
+	return v
+}
+
+// field reads ,"name":"value" where value is printable ASCII with no quote
+// or backslash: what appendField writes unescaped.
+func (c *cursor) field(name string) string {
+	if !c.ok || len(c.b) < len(name)+5 || c.b[0] != ',' || c.b[1] != '"' ||
+		string(c.b[2:2+len(name)]) != name || string(c.b[2+len(name):5+len(name)]) != `":"` {
+		c.ok = false
+		return ""
+	}
+	c.b = c.b[5+len(name):]
+	for i, ch := range c.b {
+		switch {
+		case ch == '"':
+			v := string(c.b[:i])
+			c.b = c.b[i+1:]
+			return v
+		case ch < 0x20 || ch == '\\' || ch >= 0x7f:
+			c.ok = false
+			return ""
+		}
+	}
+	c.ok = false
+	return ""
+}
+
 // OutcomeIndex looks rows' results up in a journal by index without holding them
 // in memory: an index file of one offset per row points into the journal.
 // It is not safe for concurrent use: Lookup reuses its buffers.
+//
+// Rows finish roughly in input order and the report looks them up in input
+// order, so both files are read (and the index written) through small
+// caches: a few syscalls per thousand rows rather than one or two a row.
 type OutcomeIndex struct {
 	journal *os.File
-	index   *os.File
-	line    []byte // the record being read, reused across lookups
-	chunk   []byte
+	index   *slots
+	win     []byte // the journal's bytes [start, start+len(win))
+	start   int64
 }
 
 // OpenOutcomeIndex indexes the journal at path. Call Close to remove the index.
@@ -433,10 +569,13 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		return nil, err
 	}
 	_ = os.Remove(idx.Name()) // unlinked: gone with the process, whatever happens
-	iw := &offsetWriter{f: idx}
+	index := newSlots(idx)
 	err = scanJournal(path, func(typ string, line []byte, off int64) error {
 		if typ != "result" {
 			return nil
+		}
+		if res, ok := parseResult(line); ok {
+			return index.put(res.Index, off)
 		}
 		var rec struct {
 			Index int `json:"i"`
@@ -444,7 +583,7 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return err
 		}
-		return iw.put(rec.Index, off)
+		return index.put(rec.Index, off)
 	})
 	if err != nil {
 		idx.Close()
@@ -455,17 +594,84 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		idx.Close()
 		return nil, err
 	}
-	return &OutcomeIndex{journal: j, index: idx}, nil
+	return &OutcomeIndex{journal: j, index: index}, nil
 }
 
-type offsetWriter struct{ f *os.File }
+// slots is the index file, one 8-byte slot per row holding its record's
+// offset+1 (0: no outcome), seen through a cache of a few blocks.
+type slots struct {
+	f      *os.File
+	blocks map[int64]*slotBlock
+}
 
-// put stores off+1 at slot i (0 means no outcome).
-func (w *offsetWriter) put(i int, off int64) error {
-	var b [8]byte
-	putUint64(b[:], uint64(off)+1)
-	_, err := w.f.WriteAt(b[:], int64(i)*8)
-	return err
+type slotBlock struct {
+	b     []byte
+	dirty bool
+}
+
+const (
+	slotBlockSize = 64 << 10 // 8192 rows a block
+	slotBlocks    = 8        // blocks cached: 512 KiB
+)
+
+func newSlots(f *os.File) *slots { return &slots{f: f, blocks: map[int64]*slotBlock{}} }
+
+// put stores off+1 at slot i.
+func (s *slots) put(i int, off int64) error {
+	blk, at, err := s.block(i)
+	if err != nil {
+		return err
+	}
+	putUint64(blk.b[at:], uint64(off)+1)
+	blk.dirty = true
+	return nil
+}
+
+// get returns slot i's value (0 for a row past the end).
+func (s *slots) get(i int) (uint64, error) {
+	blk, at, err := s.block(i)
+	if err != nil {
+		return 0, err
+	}
+	return getUint64(blk.b[at:]), nil
+}
+
+// block returns the cached block holding slot i and i's byte in it,
+// reading it in (and evicting the lowest-numbered block) when needed.
+func (s *slots) block(i int) (*slotBlock, int, error) {
+	pos := int64(i) * 8
+	n, at := pos/slotBlockSize, int(pos%slotBlockSize)
+	if blk, ok := s.blocks[n]; ok {
+		return blk, at, nil
+	}
+	if len(s.blocks) >= slotBlocks {
+		if err := s.evict(); err != nil {
+			return nil, 0, err
+		}
+	}
+	blk := &slotBlock{b: make([]byte, slotBlockSize)}
+	if _, err := s.f.ReadAt(blk.b, n*slotBlockSize); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, err // a short read leaves zeros: no outcome
+	}
+	s.blocks[n] = blk
+	return blk, at, nil
+}
+
+// evict writes back and drops the lowest-numbered block: rows go forward.
+func (s *slots) evict() error {
+	low := int64(-1)
+	for n := range s.blocks {
+		if low < 0 || n < low {
+			low = n
+		}
+	}
+	if blk := s.blocks[low]; blk.dirty {
+		if _, err := s.f.WriteAt(blk.b, low*slotBlockSize); err != nil {
+			return err
+		}
+	}
+	delete(s.blocks, low)
+	return nil
 }
 
 func putUint64(b []byte, v uint64) {
@@ -484,49 +690,68 @@ func getUint64(b []byte) uint64 {
 
 // Lookup returns row i's recorded result, if any.
 func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
-	var b [8]byte
-	if _, err := o.index.ReadAt(b[:], int64(i)*8); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Result{}, false, nil
-		}
-		return Result{}, false, err
+	if i < 0 {
+		return Result{}, false, fmt.Errorf("looking up row %d: negative index", i)
 	}
-	v := getUint64(b[:])
-	if v == 0 {
-		return Result{}, false, nil
+	v, err := o.index.get(i)
+	if err != nil || v == 0 {
+		return Result{}, false, err
 	}
 	line, err := o.readLineAt(int64(v - 1))
 	if err != nil {
 		return Result{}, false, err
 	}
-	var rec struct{ Result }
-	if err := json.Unmarshal(line, &rec); err != nil {
+	res, err := decodeResult(line)
+	if err != nil {
 		return Result{}, false, err
 	}
-	return rec.Result, true, nil
+	return res, true, nil
 }
 
-// readLineAt reads the journal's line at off into o.line: the report reads
-// one per row, so the buffers are kept rather than made each time.
+// The journal window: records are read from it when it holds them, else it
+// is refilled from a little before the record (rows finished out of order
+// lie on both sides). It is larger than any record scanJournal accepts.
+const (
+	windowSize   = 1 << 20
+	windowBehind = windowSize / 8
+)
+
+// readLineAt returns the journal's line at off, without its newline. The
+// bytes are valid until the next call.
 func (o *OutcomeIndex) readLineAt(off int64) ([]byte, error) {
-	if o.chunk == nil {
-		o.chunk = make([]byte, 1024)
+	if line, ok := o.fromWindow(off); ok {
+		return line, nil
 	}
-	buf := o.line[:0]
-	for {
-		n, err := o.journal.ReadAt(o.chunk, off+int64(len(buf)))
-		if i := bytes.IndexByte(o.chunk[:n], '\n'); i >= 0 {
-			o.line = append(buf, o.chunk[:i]...)
-			return o.line, nil
-		}
-		buf = append(buf, o.chunk[:n]...)
-		if err != nil {
-			return nil, fmt.Errorf("reading the journal at %d: %w", off, err)
-		}
+	if o.win == nil {
+		o.win = make([]byte, 0, windowSize)
 	}
+	o.start = max(0, off-windowBehind)
+	n, err := o.journal.ReadAt(o.win[:windowSize], o.start)
+	if err != nil && !errors.Is(err, io.EOF) {
+		o.win = o.win[:0]
+		return nil, fmt.Errorf("reading the journal at %d: %w", off, err)
+	}
+	o.win = o.win[:n]
+	if line, ok := o.fromWindow(off); ok {
+		return line, nil
+	}
+	// scanJournal refuses records over its 256 KiB buffer, so an indexed
+	// record always fits the window from off.
+	return nil, fmt.Errorf("reading the journal at %d: the record has no end", off)
+}
+
+func (o *OutcomeIndex) fromWindow(off int64) ([]byte, bool) {
+	if off < o.start || off >= o.start+int64(len(o.win)) {
+		return nil, false
+	}
+	rest := o.win[off-o.start:]
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		return rest[:i], true
+	}
+	return nil, false
 }
 
 // Close removes the index and closes the journal.
 func (o *OutcomeIndex) Close() error {
-	return errors.Join(o.index.Close(), o.journal.Close())
+	return errors.Join(o.index.f.Close(), o.journal.Close())
 }
