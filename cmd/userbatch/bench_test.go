@@ -39,7 +39,8 @@ import (
 //	go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x
 //
 // UB_BENCH_ROWS sets the large file's rows (default 1,000,000);
-// UB_BENCH_ONLY=throughput|memory|parse|pacing runs one part.
+// UB_BENCH_ONLY=throughput|memory|parse|pacing|workers64|report runs one
+// part (report-inprocess: the report part in this process, for -cpuprofile).
 func BenchmarkScale(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
@@ -56,6 +57,16 @@ func BenchmarkScale(b *testing.B) {
 		}
 		if only == "" || only == "parse" {
 			benchParse(b, &t, rows)
+		}
+		if only == "" || only == "workers64" {
+			benchThroughput(b, &t, 20_000, 8)
+			benchThroughput(b, &t, 20_000, 64)
+		}
+		if only == "" || only == "report" {
+			benchDryRunReport(b, &t, rows)
+		}
+		if only == "report-inprocess" {
+			benchDryRunReportInProcess(b, &t, rows)
 		}
 		if only == "" || only == "pacing" {
 			benchPacing(b, &t, 400, 0, 4000)
@@ -301,6 +312,60 @@ func vmHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// benchDryRunReport runs the binary's run --dry-run over rows epixel rows
+// (epixel reads no state in a dry run, so the run is the tool's own work)
+// and splits its time: the report phase is from the journal's last write to
+// summary.json's, the last file the report writes.
+func benchDryRunReport(b *testing.B, t *table, rows int) {
+	_, srv, _ := benchFake(b, 0)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(cfg, []byte(benchConfig(srv.URL, 1e9, 16, "16")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "r")
+	start := time.Now()
+	rss := peakRSS(b, "run", "--dry-run", "-c", cfg, benchCSV(b, dir, rows), "-o", out)
+	total := time.Since(start)
+	addReportShare(b, t, rows, total, out, mib(rss), "binary, input written before the clock starts")
+}
+
+// benchDryRunReportInProcess is benchDryRunReport in this process, so that
+// -cpuprofile sees it.
+func benchDryRunReportInProcess(b *testing.B, t *table, rows int) {
+	_, srv, _ := benchFake(b, 0)
+	dir := b.TempDir()
+	cfg, err := config.Parse([]byte(benchConfig(srv.URL, 1e9, 16, "16")), noEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, out := benchCSV(b, dir, rows), filepath.Join(dir, "r")
+	var log bytes.Buffer
+	start := time.Now()
+	err = job.Run(context.Background(), job.Options{Config: cfg, ReportDir: out, Input: in, DryRun: true,
+		Grace: time.Second, Log: zerolog.Nop(), Stdout: &log, Stderr: &log})
+	if err != nil {
+		b.Fatalf("%v\n%s", err, log.String())
+	}
+	addReportShare(b, t, rows, time.Since(start), out, "", "in process")
+}
+
+// addReportShare adds the dry run's line: total time, report time and share.
+func addReportShare(b *testing.B, t *table, rows int, total time.Duration, out, rss, note string) {
+	report := mtime(b, filepath.Join(out, "summary.json")).Sub(mtime(b, filepath.Join(out, batch.JournalName)))
+	t.add("run --dry-run, report share", strconv.Itoa(rows), fmt.Sprintf("%.0f", float64(rows)/total.Seconds()), "",
+		fmt.Sprintf("%.2f", report.Seconds()/total.Seconds()), rss, "", "",
+		fmt.Sprintf("took %v, report %v; %s", total.Round(10*time.Millisecond), report.Round(10*time.Millisecond), note))
+}
+
+func mtime(b *testing.B, path string) time.Time {
+	info, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return info.ModTime()
 }
 
 // benchParse times validating a file (parse and validate every row, as
