@@ -49,7 +49,8 @@ func startPane(t *testing.T, shellTail string, args ...string) *termPane {
 	for _, a := range args {
 		words = append(words, shellQuote(a))
 	}
-	line := strings.Join(words, " ") + " " + shellTail + `; echo "[exit $?]"; read _`
+	// The shell outlives a Ctrl-C (the binary gets it, and the default).
+	line := "trap : INT; " + strings.Join(words, " ") + " " + shellTail + `; echo "[exit $?]"; read _`
 	t.Cleanup(func() {
 		_ = exec.Command("tmux", "-S", p.sock, "kill-server").Run()
 		os.RemoveAll(dir)
@@ -273,5 +274,41 @@ func TestTerminalJSONLogNoBar(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`\d+/50 rows|rows/s`).FindString(s); m != "" {
 		t.Errorf("a bar (%q) was drawn with JSON logs; screen:\n%s", m, s)
+	}
+}
+
+// TestTerminalInterrupt: Ctrl-C on a terminal stops the run gracefully;
+// the warning goes above the bar, the last frame says it ended, and the
+// summary and the resume command follow, ungarbled.
+func TestTerminalInterrupt(t *testing.T) {
+	e := newE2E(t)
+	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 300))
+	in, _ := e.kiiUsers(2000, 0)
+	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
+	p.waitScreen("the bar past 100 rows", func(s string) bool {
+		m := barRows.FindAllStringSubmatch(s, -1)
+		n := 0
+		if len(m) > 0 {
+			n, _ = strconv.Atoi(m[len(m)-1][1])
+		}
+		return n > 100
+	})
+	p.tmux("send-keys", "-t", "ub", "C-c")
+	code, s := p.exitCode()
+	if code != int(exitStopped) {
+		t.Fatalf("Ctrl-C: exit %d, want %d; screen:\n%s", code, exitStopped, s)
+	}
+	// The warning at the start of its own line: ^C echoed on the bar's
+	// line must not be left glued to it.
+	warnAt := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d WRN stopping: no new rows`).FindStringIndex(s)
+	warn := -1
+	if warnAt != nil {
+		warn = warnAt[0]
+	}
+	frame := regexp.MustCompile(`(?m)^\d+/2000 rows \[[=>-]+\] +\d+%  [\d.]+ rows/s  ended after \S+$`).FindStringIndex(s)
+	table := regexp.MustCompile(`(?m)^total +2000$`).FindStringIndex(s)
+	resume := strings.Index(s, "stopped before finishing: to finish, run:")
+	if warn < 0 || frame == nil || table == nil || resume < 0 || !(warn < frame[0] && frame[0] < table[0] && table[0] < resume) {
+		t.Fatalf("want the warning, then the last frame (ended after), then the summary, then the resume command; screen:\n%s", s)
 	}
 }

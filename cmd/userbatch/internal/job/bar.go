@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -58,9 +59,10 @@ type liveBar struct {
 
 // startBar draws the bar of a run of total rows; stats is read at each frame.
 func (t *Terminal) startBar(total int, stats func() barStats) *liveBar {
-	opts := []mpb.ContainerOption{mpb.WithOutput(t.out), mpb.WithRefreshRate(barRefresh)}
+	cw := frameWriter{Writer: cupwriter.New(t.out, false), out: t.out}
+	opts := []mpb.ContainerOption{mpb.WithConsoleWriter(cw), mpb.WithRefreshRate(barRefresh)}
 	if t.refresh != nil {
-		opts = append(opts, mpb.WithManualRefresh(t.refresh), mpb.ForceTTY(), mpb.WithWidth(t.width))
+		opts = append(opts, mpb.WithManualRefresh(t.refresh), mpb.WithWidth(t.width))
 	}
 	p := mpb.New(opts...)
 	status := mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
@@ -75,6 +77,27 @@ func (t *Terminal) startBar(total int, stats func() barStats) *liveBar {
 	t.live = p
 	t.mu.Unlock()
 	return &liveBar{term: t, p: p, bar: bar}
+}
+
+// frameWriter is mpb's terminal writer, but each frame starts at the first
+// column: a key typed (^C echoes two characters) moves the cursor right,
+// and going back up without a carriage return would leave those columns
+// of the last frame on screen, glued to the next line.
+type frameWriter struct {
+	*cupwriter.Writer
+	out io.Writer
+}
+
+// Flush writes the frame, and starts the next one by going back to the
+// first column of the frame's first line and erasing down.
+func (w frameWriter) Flush(lines int) error {
+	if _, err := w.WriteTo(w.out); err != nil {
+		return err
+	}
+	if lines > 0 {
+		fmt.Fprintf(w.Writer, "\r\x1b[%dA\x1b[J", lines)
+	}
+	return nil
 }
 
 // set moves the bar to rows done.
