@@ -277,25 +277,30 @@ func TestTerminalJSONLogNoBar(t *testing.T) {
 	}
 }
 
+// lastBarRows is the row count of the last frame on the screen (-1: none).
+func lastBarRows(s string) int {
+	m := barRows.FindAllStringSubmatch(s, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
+
 // TestTerminalInterrupt: Ctrl-C on a terminal stops the run gracefully;
 // the warning goes above the bar, the last frame says it ended, and the
-// summary and the resume command follow, ungarbled.
+// summary and the resume command follow, ungarbled. The resumed run's bar
+// starts where the first one stopped and ends at 2000 of 2000.
 func TestTerminalInterrupt(t *testing.T) {
 	e := newE2E(t)
-	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 300))
-	in, _ := e.kiiUsers(2000, 0)
-	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
-	p.waitScreen("the bar past 100 rows", func(s string) bool {
-		m := barRows.FindAllStringSubmatch(s, -1)
-		n := 0
-		if len(m) > 0 {
-			n, _ = strconv.Atoi(m[len(m)-1][1])
-		}
-		return n > 100
-	})
+	in, users := e.kiiUsers(2000, 0)
+	e.fakes.kii.Faults.SetLatency(20 * time.Millisecond) // about 100 rows a second
+	out := filepath.Join(e.dir, "out")
+	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in)
+	p.waitScreen("the bar past 100 rows", func(s string) bool { return lastBarRows(s) > 100 })
 	p.tmux("send-keys", "-t", "ub", "C-c")
 	code, s := p.exitCode()
-	if code != int(exitStopped) {
+	if code != exitStopped {
 		t.Fatalf("Ctrl-C: exit %d, want %d; screen:\n%s", code, exitStopped, s)
 	}
 	// The warning at the start of its own line: ^C echoed on the bar's
@@ -310,5 +315,23 @@ func TestTerminalInterrupt(t *testing.T) {
 	resume := strings.Index(s, "stopped before finishing: to finish, run:")
 	if warn < 0 || frame == nil || table == nil || resume < 0 || !(warn < frame[0] && frame[0] < table[0] && table[0] < resume) {
 		t.Fatalf("want the warning, then the last frame (ended after), then the summary, then the resume command; screen:\n%s", s)
+	}
+	stoppedAt := lastBarRows(s)
+	if sent := e.kiiWrites(users); sent != stoppedAt {
+		t.Fatalf("the last frame says %d rows, but %d writes reached kii", stoppedAt, sent)
+	}
+
+	e.fakes.kii.Faults.SetLatency(0)
+	p = startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in, "--resume")
+	first := lastBarRows(p.waitScreen("the resumed run's bar", func(s string) bool { return lastBarRows(s) >= 0 }))
+	if first < stoppedAt {
+		t.Errorf("the resumed bar starts at %d rows, below the %d the first run finished", first, stoppedAt)
+	}
+	code, s = p.exitCode()
+	if code != 0 || lastBarRows(s) != 2000 || !strings.Contains(s, "100%") {
+		t.Fatalf("resume: exit %d, want 0 with the bar at 2000/2000; screen:\n%s", code, s)
+	}
+	if n := e.kiiWrites(users); n != 2000 {
+		t.Errorf("%d writes reached kii over both runs, want 2000", n)
 	}
 }

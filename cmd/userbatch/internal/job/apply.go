@@ -95,7 +95,7 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if r.rows != nil {
 		runner.Plan = r.rows.lookup
 	}
-	sink := newProgress(countRequests{Sink: r.journal, rec: r.done}, r.Log, total, r.targets, r.Bar)
+	sink := newProgress(countRequests{Sink: r.journal, rec: r.done}, r.Log, r.scope(total, skip), r.targets, r.Bar)
 	defer sink.stop()
 	want := func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }
 	if r.Canary > 0 && r.rows != nil && !r.DryRun {

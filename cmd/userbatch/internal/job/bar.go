@@ -116,7 +116,8 @@ func (b *liveBar) stop() {
 
 // barStats is what the bar shows at one moment.
 type barStats struct {
-	rows, total int
+	rows, total int // done (an earlier process's rows too) of all
+	ran         int // rows this process finished: the rate's
 	counts      map[batch.Outcome]int
 	retrying    int // rows whose write is being sent again
 	elapsed     time.Duration
@@ -134,7 +135,7 @@ func (s barStats) rate() float64 {
 	if s.elapsed <= 0 {
 		return 0
 	}
-	return float64(s.rows) / s.elapsed.Seconds()
+	return float64(s.ran) / s.elapsed.Seconds()
 }
 
 // head goes before the bar: rows done of total.

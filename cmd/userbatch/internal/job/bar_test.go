@@ -67,7 +67,7 @@ func barResult(i int, o batch.Outcome) batch.Result {
 func TestBarMovesAndLogGoesAboveIt(t *testing.T) {
 	term, out, frames := barTerminal()
 	log := zerolog.New(term)
-	p := newProgress(barSink{}, log, 10, nil, term)
+	p := newProgress(barSink{}, log, rowScope{total: 10}, nil, term)
 	for i := range 3 {
 		if err := p.Result(barResult(i, batch.Applied)); err != nil {
 			t.Fatal(err)
@@ -109,7 +109,7 @@ func TestBarMovesAndLogGoesAboveIt(t *testing.T) {
 
 func TestBarCompletesWithAllRows(t *testing.T) {
 	term, out, frames := barTerminal()
-	p := newProgress(barSink{}, zerolog.Nop(), 2, nil, term)
+	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 2}, nil, term)
 	_ = p.Result(barResult(0, batch.Applied))
 	_ = p.Result(barResult(1, batch.Already))
 	waitForFrame(t, out, frames, "2/2 rows")
@@ -122,8 +122,26 @@ func TestBarCompletesWithAllRows(t *testing.T) {
 	}
 }
 
+func TestBarResumedStartsAtSettledRows(t *testing.T) {
+	term, out, frames := barTerminal()
+	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 10, settled: 7}, nil, term)
+	waitForFrame(t, out, frames, "7/10 rows")
+	for i := range 3 {
+		_ = p.Result(barResult(i, batch.Applied))
+	}
+	waitForFrame(t, out, frames, "10/10 rows")
+	p.stop()
+	s := p.stats(time.Now())
+	if s.rows != 10 || s.ran != 3 || !s.ended {
+		t.Errorf("stats of a resumed run that finished: %+v, want 10 rows done, 3 run here, ended", s)
+	}
+	if !strings.Contains(out.String()[strings.LastIndex(out.String(), "10/10 rows"):], "done in") {
+		t.Errorf("the last frame does not say done:\n%q", out.String())
+	}
+}
+
 func TestNoTerminalNoBar(t *testing.T) {
-	p := newProgress(barSink{}, zerolog.Nop(), 2, nil, nil)
+	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 2}, nil, nil)
 	_ = p.Result(barResult(0, batch.Applied))
 	p.stop()
 	if p.bar != nil {
@@ -137,7 +155,7 @@ func TestNoTerminalNoBar(t *testing.T) {
 }
 
 func TestRetryingRows(t *testing.T) {
-	p := newProgress(barSink{}, zerolog.Nop(), 3, nil, nil)
+	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 3}, nil, nil)
 	defer p.stop()
 	op := batch.Op{Index: 1, Target: "apps", User: "u1", Action: batch.Disable}
 	_ = p.Intent(op, 1)
@@ -157,7 +175,7 @@ func TestRetryingRows(t *testing.T) {
 }
 
 func TestBarText(t *testing.T) {
-	s := barStats{rows: 50, total: 200, elapsed: 10 * time.Second, retrying: 2,
+	s := barStats{rows: 50, ran: 50, total: 200, elapsed: 10 * time.Second, retrying: 2,
 		counts: map[batch.Outcome]int{batch.Applied: 40, batch.Failed: 3, batch.Already: 7},
 		paused: []pause{{target: "apps", left: 11600 * time.Millisecond}}}
 	if got, want := s.head(), "50/200 rows"; got != want {

@@ -25,26 +25,51 @@ type progress struct {
 	batch.Sink
 	log     zerolog.Logger
 	targets map[string]*batch.Target
-	total   int // valid rows in the file, for this shard
+	scope   rowScope
 	started time.Time
 	done    chan struct{}
 	wg      sync.WaitGroup
 	bar     *liveBar // nil: no terminal
 
 	mu       sync.Mutex
-	rows     int
+	rows     int // rows this process finished
 	counts   map[batch.Outcome]int
 	retrying map[int]bool // rows (by Index) whose write is being sent again
 	paused   map[string]time.Time
 	ended    time.Time // when the last row finished or the run stopped
 }
 
+// rowScope is what the progress counts: the rows this process runs (its
+// shard's valid rows), of which an earlier process settled some (a resume).
+type rowScope struct{ total, settled int }
+
+// scope counts the rows this process runs, and those skip says an earlier
+// process settled. If the file cannot be read, total is the fallback: the
+// run reads the file next and reports why.
+func (r *runState) scope(total int, skip func(int) bool) rowScope {
+	var s rowScope
+	err := eachRow(r.in.path, r.infos, r.Parse, func(row batch.Row) error {
+		if row.Valid() && r.includes(row.Op) {
+			s.total++
+			if skip(row.Index) {
+				s.settled++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rowScope{total: total}
+	}
+	return s
+}
+
 // newProgress starts the timer, and the bar when term is not nil.
-func newProgress(sink batch.Sink, log zerolog.Logger, total int, targets map[string]*batch.Target, term *Terminal) *progress {
-	p := &progress{Sink: sink, log: log, targets: targets, total: total, started: time.Now(),
+func newProgress(sink batch.Sink, log zerolog.Logger, scope rowScope, targets map[string]*batch.Target, term *Terminal) *progress {
+	p := &progress{Sink: sink, log: log, targets: targets, scope: scope, started: time.Now(),
 		done: make(chan struct{}), counts: map[batch.Outcome]int{}, retrying: map[int]bool{}, paused: map[string]time.Time{}}
 	if term != nil {
-		p.bar = term.startBar(total, func() barStats { return p.stats(time.Now()) })
+		p.bar = term.startBar(scope.total, func() barStats { return p.stats(time.Now()) })
+		p.bar.set(scope.settled)
 	}
 	p.wg.Add(1)
 	go p.loop()
@@ -70,13 +95,13 @@ func (p *progress) Result(res batch.Result) error {
 	p.rows++
 	p.counts[res.Outcome]++
 	delete(p.retrying, res.Index)
-	if p.rows == p.total {
+	done := p.scope.settled + p.rows
+	if done == p.scope.total {
 		p.ended = time.Now()
 	}
-	rows := p.rows
 	p.mu.Unlock()
 	if p.bar != nil {
-		p.bar.set(rows)
+		p.bar.set(done)
 	}
 	if res.Outcome == batch.Failed || res.Outcome == batch.Unknown {
 		p.log.Warn().Int("line", res.Line).Str("target", res.Target).Str("user", res.User).
@@ -126,14 +151,14 @@ func (p *progress) checkPauses(now time.Time) bool {
 func (p *progress) report(now time.Time) {
 	p.mu.Lock()
 	rows := p.rows
-	ev := p.log.Info().Int("done", rows).Int("of", p.total)
+	ev := p.log.Info().Int("done", p.scope.settled+rows).Int("of", p.scope.total)
 	for o, n := range p.counts {
 		ev = ev.Int(string(o), n)
 	}
 	p.mu.Unlock()
 	rate := float64(rows) / now.Sub(p.started).Seconds()
 	ev = ev.Str("rows_per_s", formatRate(rate))
-	if left := p.total - rows; rate > 0 && left > 0 {
+	if left := p.scope.total - p.scope.settled - rows; rate > 0 && left > 0 {
 		ev = ev.Str("eta", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
 	}
 	for _, name := range batch.SortedNames(p.paused) {
@@ -148,7 +173,7 @@ func (p *progress) stats(now time.Time) barStats {
 	if !p.ended.IsZero() {
 		now = p.ended
 	}
-	s := barStats{rows: p.rows, total: p.total, retrying: len(p.retrying), elapsed: now.Sub(p.started),
+	s := barStats{rows: p.scope.settled + p.rows, ran: p.rows, total: p.scope.total, retrying: len(p.retrying), elapsed: now.Sub(p.started),
 		ended: !p.ended.IsZero(), counts: make(map[batch.Outcome]int, len(p.counts))}
 	for o, n := range p.counts {
 		s.counts[o] = n
