@@ -211,6 +211,10 @@ type Error struct {
 	// RetryAfter is how long the vendor asked every caller to wait (0: not said).
 	RetryAfter time.Duration
 	Err        error
+	// CredentialsUnsure marks a refusal the vendor also gives for other
+	// reasons (ClearSquare's 401 for an unknown user): it counts against the
+	// target's credentials only until they have been accepted once.
+	CredentialsUnsure bool
 
 	final bool // the row's last attempt, whatever its kind
 	skip  bool // nothing was sent: the row ends skipped

@@ -206,3 +206,36 @@ func TestRunPlan(t *testing.T) {
 		t.Errorf("a row planned no change was read (%d requests)", got[0].Attempts)
 	}
 }
+
+// TestRunCredentialsUnsure: a refusal the vendor also gives for unknown
+// users (ClearSquare's 401) stops the target only while its credentials have
+// never been accepted.
+func TestRunCredentialsUnsure(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(_ context.Context, op Op, _ int) (Reply, error) {
+		if strings.HasPrefix(op.User, "gone") {
+			return Reply{}, &Error{Kind: Permanent, Code: CodeUnauthorized, HTTPStatus: 401, CredentialsUnsure: true}
+		}
+		return Reply{HTTPStatus: 200}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	ops := []Op{newOp(0, "t", "ok1", ToggleStatus), newOp(1, "t", "gone1", ToggleStatus), newOp(2, "t", "gone2", ToggleStatus),
+		newOp(3, "t", "gone3", ToggleStatus), newOp(4, "t", "ok2", ToggleStatus)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[4]; got.Outcome != Applied {
+		t.Errorf("ok2 after three unknown users: %s %q", got.Outcome, got.Detail)
+	}
+
+	// Never accepted: three in a row stop the target.
+	r = newRunner(1, map[string]Adapter{"t": m})
+	ops = []Op{newOp(0, "t", "gone1", ToggleStatus), newOp(1, "t", "gone2", ToggleStatus), newOp(2, "t", "gone3", ToggleStatus), newOp(3, "t", "ok1", ToggleStatus)}
+	sink = &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[3]; got.Outcome != Skipped {
+		t.Errorf("after three refusals and no success: %s, want skipped", got.Outcome)
+	}
+}

@@ -46,6 +46,7 @@ type Target struct {
 
 	refusals      int    // consecutive answers refusing the credentials
 	refusedReason string // set once the target is stopped for them
+	accepted      bool   // a request succeeded: the credentials work
 }
 
 // protects reports whether op would take a protected user's access away.
@@ -339,6 +340,12 @@ func (t *Target) countCredentials(err error, log zerolog.Logger) {
 	refused := errors.As(err, &berr) && berr.Code == CodeUnauthorized && !berr.skip
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err == nil {
+		t.accepted = true
+	}
+	if refused && berr.CredentialsUnsure && t.accepted {
+		return // about the user, most likely: the credentials were accepted
+	}
 	if !refused {
 		if t.refusedReason == "" {
 			t.refusals = 0

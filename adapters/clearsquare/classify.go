@@ -72,8 +72,10 @@ func failure(resp *http.Response, body []byte, message string, secrets []string)
 	status := resp.StatusCode
 	switch status {
 	case http.StatusUnauthorized:
+		// ClearSquare answers this for an unknown user id too: once the
+		// token has been accepted in a run, it says nothing of the token.
 		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeUnauthorized, HTTPStatus: status,
-			Message: orDefault(message, http.StatusText(status)) + unauthorizedHint}
+			Message: orDefault(message, http.StatusText(status)) + unauthorizedHint, CredentialsUnsure: true}
 	case http.StatusForbidden:
 		return refusal(status, batch.CodeUnauthorized, message)
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:

@@ -251,7 +251,9 @@ func TestInvalidFileSendsNothing(t *testing.T) {
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV+"shop,,disable,,,,T18\nnowhere,u1,disable,,,,T19\n")
 	out := filepath.Join(e.dir, "report")
-	res := e.run("run", "-c", e.cfg, "-o", out, in)
+	// A person at a console reads the problems as lines (a JSON log has
+	// them as records: TestHostileCronLogInvalidRows).
+	res := e.run("run", "-c", e.cfg, "-o", out, in, "--log-format", "console")
 	if res.code != exitBadInput {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}

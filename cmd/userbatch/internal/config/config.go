@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,6 +42,8 @@ const (
 	AutoCeiling = 256
 	// maxProtected bounds the protected list.
 	maxProtected = 100_000
+	// maxItems bounds the file's lines and list items together.
+	maxItems = maxProtected + 50_000
 )
 
 // Target is one entry under `targets:`. Every key a target may set is a
@@ -121,6 +124,12 @@ func readCapped(path string) ([]byte, error) {
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("larger than %d KiB: a targets config is a few lines per target", MaxSize>>10)
+	}
+	// The YAML parser makes a node of a few hundred bytes for every item:
+	// a megabyte of one-letter list items would cost over 100 MiB before a
+	// limit on them could be checked. Lines and commas bound the items.
+	if n := bytes.Count(data, []byte(",")) + bytes.Count(data, []byte("\n")); n > maxItems {
+		return nil, fmt.Errorf("holds about %d list items and lines, more than %d: a targets config is a few lines per target (protected takes at most %d ids)", n, maxItems, maxProtected)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

@@ -90,8 +90,9 @@ func limitsWrite(t *testing.T, name, content string) string {
 	return p
 }
 
-// TestLoadRefusesAliases: a billion laughs is refused naming aliases,
-// whether a few hundred bytes or just under the size cap, within
+// TestLoadRefusesAliases: a billion laughs is refused, naming aliases (or,
+// just under the size cap, the number of items it holds, counted before
+// any parsing), within
 // limitsLoad's minute (the time is logged, not asserted: the machine is
 // shared), with the heap under 64 MiB where the expansion would take
 // gigabytes.
@@ -105,7 +106,7 @@ func TestLoadRefusesAliases(t *testing.T) {
 		err, grew := limitsLoad(t, limitsWrite(t, "laughs.yaml", doc), time.Minute)
 		took := time.Since(t0)
 		t.Logf("%d bytes of aliases: refused in %v, heap grew %d MiB", len(doc), took, grew>>20)
-		if err == nil || !strings.Contains(err.Error(), "alias") {
+		if err == nil || !strings.Contains(err.Error(), "alias") && !strings.Contains(err.Error(), "list items") {
 			t.Errorf("%d bytes of aliases: error %v, want one about YAML aliases", len(doc), err)
 		}
 		if grew > limitsHeap {

@@ -89,6 +89,14 @@ type Validation struct{ Valid, Invalid int }
 // Validate reads the whole file once, printing the first max problems to w
 // (max 0: all of them).
 func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
+	return validate(path, infos, po, max, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(more int) {
+		fmt.Fprintf(w, "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n", more)
+	})
+}
+
+// validate reads the whole file once, showing the first max problems (max
+// 0: all of them; show nil: none) and then how many more there are.
+func validate(path string, infos batch.Targets, po ParseOptions, max int, show func(batch.Problem), more func(int)) (Validation, error) {
 	var v Validation
 	shown := 0
 	err := eachRow(path, infos, po, func(row batch.Row) error {
@@ -98,18 +106,36 @@ func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, ma
 		}
 		v.Invalid++
 		for _, p := range row.Problems {
-			if max <= 0 || shown < max {
-				fmt.Fprintln(w, p.String())
+			if show != nil && (max <= 0 || shown < max) {
+				show(p)
 			}
 			shown++
 		}
 		return nil
 	})
-	if max > 0 && shown > max {
-		fmt.Fprintf(w, "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n", shown-max)
+	if show != nil && max > 0 && shown > max {
+		more(shown - max)
 	}
 	return v, err
 }
+
+// showProblems reports the input's problems as the log is read: plain
+// lines for a person at a console, one warn record each in a JSON log.
+func (o *Options) showProblems(path string, infos batch.Targets) error {
+	if o.Console {
+		_, err := Validate(path, infos, o.Parse, o.Stderr, maxShown)
+		return err
+	}
+	_, err := validate(path, infos, o.Parse, maxShown, func(p batch.Problem) {
+		o.Log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg("invalid row")
+	}, func(more int) {
+		o.Log.Warn().Int("more_problems", more).Msg("more invalid rows: every one is in report.csv; `userbatch validate` lists them all")
+	})
+	return err
+}
+
+// maxShown is how many problems a run shows; validate shows them all.
+const maxShown = 20
 
 // ValidateFile opens path ("-": stdin) and validates it; see Validate.
 func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {

@@ -182,9 +182,15 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	infos := o.Config.Infos()
-	counts, err := Validate(in.path, infos, o.Parse, o.Stderr, 20)
+	counts, err := validate(in.path, infos, o.Parse, 0, nil, nil)
 	if err != nil {
 		return badInputErr(err)
+	}
+	o.logStart(in, counts)
+	if counts.Invalid > 0 {
+		if err := o.showProblems(in.path, infos); err != nil {
+			return badInputErr(err)
+		}
 	}
 	if counts.Invalid > 0 && !o.SkipInvalid {
 		return refuseInvalid(&o, in, infos, counts, plan.fresh)
@@ -198,7 +204,6 @@ func run(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer closeLedger()
-	o.logStart(in, counts, targets)
 	o.discover(ctx, targets)
 	r := &runState{Options: &o, in: in, infos: infos, targets: targets, plan: plan, gate: gate}
 	if err := r.decide(ctx); err != nil {
@@ -244,10 +249,10 @@ func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target
 }
 
 // logStart is the first record a cron log holds: what this run is over.
-func (o *Options) logStart(in *input, v Validation, targets map[string]*batch.Target) {
+func (o *Options) logStart(in *input, v Validation) {
 	rates := zerolog.Dict()
-	for _, name := range batch.SortedNames(targets) {
-		rates.Float64(name, float64(targets[name].Limiter.Limit()))
+	for _, name := range o.Config.Names() {
+		rates.Float64(name, o.Config.Targets[name].Rate*o.rateShare())
 	}
 	o.Log.Info().Str("input", o.Input).Str("input_sha256", in.sha256).Str("config", o.ConfigPath).
 		Str("report_dir", o.ReportDir).Strs("targets", o.Config.Names()).Int("rows", v.Valid+v.Invalid).
