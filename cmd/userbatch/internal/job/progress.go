@@ -106,7 +106,7 @@ func (p *progress) Result(res batch.Result) error {
 	if res.Outcome == batch.Failed || res.Outcome == batch.Unknown {
 		p.log.Warn().Int("line", res.Line).Str("target", res.Target).Str("user", res.User).
 			Str("action", string(res.Action)).Str("outcome", string(res.Outcome)).Int("http_status", res.HTTPStatus).
-			Str("error_code", res.ErrorCode).Str("message", res.Message).Msg(res.Detail)
+			Str("error_code", res.ErrorCode).Str("detail", res.Detail).Msg(res.Message) // the vendor's words, as in report.csv
 	}
 	return nil
 }
