@@ -3,6 +3,7 @@ package job
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -175,7 +176,9 @@ func (s barStats) status() string {
 		line += fmt.Sprintf("  | retrying %d", s.retrying)
 	}
 	for _, p := range s.paused {
-		line += fmt.Sprintf("  | %s PAUSED by the vendor, resumes in %s", p.target, p.left.Round(time.Second))
+		// Rounded up: a countdown never says 0s while the pause lasts.
+		left := time.Duration(math.Ceil(p.left.Seconds())) * time.Second
+		line += fmt.Sprintf("  | %s PAUSED by the vendor, resumes in %s", p.target, left)
 	}
 	return line
 }

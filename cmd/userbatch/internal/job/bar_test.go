@@ -177,7 +177,7 @@ func TestRetryingRows(t *testing.T) {
 func TestBarText(t *testing.T) {
 	s := barStats{rows: 50, ran: 50, total: 200, elapsed: 10 * time.Second, retrying: 2,
 		counts: map[batch.Outcome]int{batch.Applied: 40, batch.Failed: 3, batch.Already: 7},
-		paused: []pause{{target: "apps", left: 11600 * time.Millisecond}}}
+		paused: []pause{{target: "apps", left: 11200 * time.Millisecond}}}
 	if got, want := s.head(), "50/200 rows"; got != want {
 		t.Errorf("head %q, want %q", got, want)
 	}
