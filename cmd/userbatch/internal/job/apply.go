@@ -2,12 +2,10 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
@@ -38,7 +36,12 @@ func (r *runState) decide(ctx context.Context) error {
 	case r.Options.Plan != nil:
 		r.rows = r.Options.Plan.rows
 	case r.guarded():
-		rows, err := r.planPass(ctx)
+		pctx, stop := r.untilSignal(ctx)
+		rows, err := r.planPass(pctx)
+		stopped := stop()
+		if stopped {
+			return &Error{Code: ExitStopped, Err: errors.New("stopped by a signal while reading the users' state, before any change: nothing was sent; run the same command again")}
+		}
 		if err != nil {
 			return stoppedErr(fmt.Errorf("reading state before the first write: %v\nnothing was sent: run the same command again", err))
 		}
@@ -69,6 +72,27 @@ func (r *runState) run(ctx context.Context, total int) error {
 		return stoppedErr(fmt.Errorf("%v\nthe journal is consistent: fix the cause, then run: %s", runErr, r.resumeCommand()))
 	}
 	return r.finish(run)
+}
+
+// untilSignal is ctx, cancelled by a signal; stop ends the watch and says
+// whether a signal came.
+func (r *runState) untilSignal(ctx context.Context) (context.Context, func() bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var got atomic.Bool
+	go func() {
+		select {
+		case <-r.Signals:
+			got.Store(true)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() bool {
+		close(done)
+		cancel()
+		return got.Load()
+	}
 }
 
 // applyAll runs every row not yet settled, and says how the run stopped.
@@ -191,18 +215,8 @@ const (
 // log. It watches until ctx ends, and returns how the run stopped.
 func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel context.CancelFunc) func() stopKind {
 	sigs := r.Signals
-	own := sigs == nil
-	var ch chan os.Signal
-	if own {
-		ch = make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		sigs = ch
-	}
 	var kind atomic.Int32
 	go func() {
-		if own {
-			defer signal.Stop(ch)
-		}
 		select {
 		case <-sigs:
 		case <-ctx.Done():

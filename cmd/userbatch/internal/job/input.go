@@ -84,7 +84,11 @@ func eachRow(path string, infos batch.Targets, po ParseOptions, fn func(batch.Ro
 }
 
 // Validation counts a file's rows.
-type Validation struct{ Valid, Invalid int }
+type Validation struct {
+	Valid, Invalid int
+	// Targets counts the valid rows by target.
+	Targets map[string]int
+}
 
 // Validate reads the whole file once, printing the first max problems to w
 // (max 0: all of them).
@@ -97,11 +101,12 @@ func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, ma
 // validate reads the whole file once, showing the first max problems (max
 // 0: all of them; show nil: none) and then how many more there are.
 func validate(path string, infos batch.Targets, po ParseOptions, max int, show func(batch.Problem), more func(int)) (Validation, error) {
-	var v Validation
+	v := Validation{Targets: map[string]int{}}
 	shown := 0
 	err := eachRow(path, infos, po, func(row batch.Row) error {
 		if row.Valid() {
 			v.Valid++
+			v.Targets[row.Op.Target]++
 			return nil
 		}
 		v.Invalid++

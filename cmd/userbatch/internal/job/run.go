@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -136,6 +138,14 @@ func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target
 // exit code; nil is exit 0.
 func Run(ctx context.Context, o Options) error {
 	start := time.Now()
+	if o.Signals == nil {
+		// From the start: a signal before the first request still stops
+		// the run the way it should, never by killing it.
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		o.Signals = ch
+	}
 	o.done = &runRecord{requests: map[string]int{}, retries: map[string]int{}}
 	err := run(ctx, o)
 	o.afterRun(ctx, err, time.Since(start))
@@ -204,7 +214,7 @@ func run(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer closeLedger()
-	o.discover(ctx, targets)
+	o.discover(ctx, targets, counts.Targets)
 	r := &runState{Options: &o, in: in, infos: infos, targets: targets, plan: plan, gate: gate}
 	if err := r.decide(ctx); err != nil {
 		return err
@@ -229,12 +239,13 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 	return g, func() { l.Close() }, nil
 }
 
-// discover asks each SCIM target once, at the start, what it supports, and
-// logs it: an operator sees at once whether PATCH and ETags will be used.
-func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target) {
+// discover asks each SCIM target the file has rows for, once, at the
+// start, what it supports, and logs it: an operator sees at once whether
+// PATCH and ETags will be used.
+func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target, rows map[string]int) {
 	for _, name := range batch.SortedNames(targets) {
 		c, ok := targets[name].Adapter.(*scim.Client)
-		if !ok {
+		if !ok || rows[name] == 0 {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, targets[name].Timeout)
