@@ -132,7 +132,7 @@ func (o *Options) showProblems(path string, infos batch.Targets) error {
 		return err
 	}
 	_, err := validate(path, infos, o.Parse, maxShown, func(p batch.Problem) {
-		o.Log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg("invalid row")
+		o.Log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg(p.String())
 	}, func(more int) {
 		o.Log.Warn().Int("more_problems", more).Msg("more invalid rows: every one is in report.csv; `userbatch validate` lists them all")
 	})
