@@ -67,9 +67,13 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	// Set here, not in the YAML: the directory is the user's, any characters.
 	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
-	err = job.Run(cmd.Context(), job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
+	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
-		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()})
+		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()}
+	if ls.bar != nil { // on a terminal: the live display, messages above it
+		jo.Bar, jo.Stderr = ls.bar, ls.bar
+	}
+	err = job.Run(cmd.Context(), jo)
 	if job.Exit(err) == job.ExitIncomplete {
 		// The demo fails some rows on purpose; that is its success.
 		err = nil
