@@ -1,6 +1,7 @@
 package job
 
 import (
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -162,7 +163,9 @@ func (p *progress) report(now time.Time) {
 		ev = ev.Str("eta", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
 	}
 	for _, name := range batch.SortedNames(p.paused) {
-		ev = ev.Str("paused_"+name, "resumes in "+p.paused[name].Sub(now).Round(time.Second).String())
+		// Rounded up, as on the display: never "0s" while the pause lasts.
+		left := time.Duration(math.Ceil(p.paused[name].Sub(now).Seconds())) * time.Second
+		ev = ev.Str("paused_"+name, "resumes in "+left.String())
 	}
 	ev.Msg("progress")
 }
