@@ -110,6 +110,18 @@ func TestScheduledRunsSendEachRowOnce(t *testing.T) {
 			t.Errorf("day %d: outcomes %v, want applied %d, already %d, not_due %d", day, outcomes, dueNow, dueBefore, 300-dueNow-dueBefore)
 		}
 	}
+	// history answers "who changed this user, and when?": one change each,
+	// from the run of its day, toggles included.
+	for _, user := range []string{"e000", "k001", "c002"} {
+		res := e.run("history", "-c", cfg, "--user", user, "--format", "json")
+		if res.code != exitOK {
+			t.Fatalf("history --user %s: exit %d\n%s", user, res.code, res.stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], `"user":"`+user+`"`) || !strings.Contains(lines[0], `"outcome":"applied"`) {
+			t.Errorf("history --user %s:\n%s", user, res.stdout)
+		}
+	}
 	// A row the ledger holds says who did it.
 	rows := readCSV(t, filepath.Join(e.dir, "report-day3", "report.csv"))
 	if r := rows[0]; r["outcome"] != "already" || !strings.HasPrefix(r["detail"], "done by run ") {
