@@ -182,8 +182,7 @@ func (j *Journal) Started(at time.Time) error {
 func (j *Journal) Intent(op Op, attempt int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	res := &Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}
-	if err := j.writeLine(record{Type: "intent", Result: res, Attempt: attempt}); err != nil {
+	if err := j.writeBytes(appendIntent(j.buf[:0], &op, attempt)); err != nil {
 		return err
 	}
 	j.intents[op.Index] = true
@@ -264,6 +263,26 @@ func appendResult(b []byte, r *Result) []byte {
 	b = r.FinishedAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","retries":`...)
 	b = strconv.AppendInt(b, int64(r.Retries), 10)
+	return append(b, "}\n"...)
+}
+
+// appendIntent encodes an intent record as json.Marshal encodes
+// record{Type: "intent", Result: ..., Attempt: attempt}, up to the escaping
+// of strings (appendField's), by hand: the writer encodes one before every
+// request.
+func appendIntent(b []byte, op *Op, attempt int) []byte {
+	b = append(b, `{"type":"intent","i":`...)
+	b = strconv.AppendInt(b, int64(op.Index), 10)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, int64(op.Line), 10)
+	b = appendField(b, "target", op.Target)
+	b = appendField(b, "user", op.User)
+	b = appendField(b, "action", string(op.Action))
+	b = append(b, `,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`...)
+	if attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(attempt), 10)
+	}
 	return append(b, "}\n"...)
 }
 

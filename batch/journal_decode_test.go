@@ -152,3 +152,32 @@ func TestOutcomeIndexRefusesABadResult(t *testing.T) {
 		t.Errorf("ReadJournal = %v; want an error naming line 2", err)
 	}
 }
+
+// TestAppendIntentMatchesJSON: the hand-made intent record reads back as
+// the one encoding/json made, which ReadJournal decodes.
+func TestAppendIntentMatchesJSON(t *testing.T) {
+	for _, r := range decodeCases() {
+		op := Op{Index: r.Index, Line: r.Line, Target: r.Target, User: r.User, Action: r.Action}
+		for _, attempt := range []int{0, 1, 3} {
+			res := &Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}
+			want, err := json.Marshal(record{Type: "intent", Result: res, Attempt: attempt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := appendIntent(nil, &op, attempt)
+			if !strings.ContainsAny(r.User, "<&>\u2028\xff") && string(got) != string(want)+"\n" {
+				t.Errorf("appendIntent = %s\nwant %s", got, want)
+			}
+			var a, b record
+			if err := json.Unmarshal(got, &a); err != nil {
+				t.Fatalf("%s: %v", got, err)
+			}
+			if err := json.Unmarshal(want, &b); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("appendIntent reads back as %+v, json.Marshal's as %+v", a.Result, b.Result)
+			}
+		}
+	}
+}
