@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -258,9 +259,9 @@ func (r *run) finish(op Op, res *Result) {
 func (r *run) write(sink Sink, cancel context.CancelFunc) error {
 	var err error
 	var acks []chan error
+	var batch []event
 	for ev := range r.events {
-		batch := []event{ev}
-		batch = r.gather(batch)
+		batch = r.gather(append(batch[:0], ev))
 		for _, ev := range batch {
 			if err == nil {
 				err = r.record(sink, ev)
@@ -283,8 +284,37 @@ func (r *run) write(sink Sink, cancel context.CancelFunc) error {
 	return err
 }
 
-// gather appends the events that are ready now, up to a bound.
+// gather appends the events that are ready now, up to a bound. When they
+// hold an intent it lets the other goroutines run, a few times while more
+// arrive, before the batch is synced: workers about to ask for an intent
+// then share its sync, and syncs, whose CPU cost is the writer's largest,
+// are fewer. A worker waits at most a few scheduler passes for this.
 func (r *run) gather(batch []event) []event {
+	batch = r.take(batch)
+	for range 3 {
+		if !hasIntent(batch) {
+			return batch
+		}
+		n := len(batch)
+		runtime.Gosched()
+		if batch = r.take(batch); len(batch) == n {
+			return batch
+		}
+	}
+	return batch
+}
+
+func hasIntent(batch []event) bool {
+	for _, ev := range batch {
+		if ev.intent != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// take appends the events that are ready now, up to a bound.
+func (r *run) take(batch []event) []event {
 	for len(batch) < 256 {
 		select {
 		case ev, ok := <-r.events:
