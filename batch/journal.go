@@ -457,7 +457,12 @@ func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:l
 // decodeResult decodes a result record: by parseResult when it is in the
 // form appendResult writes, else by encoding/json.
 func decodeResult(line []byte) (Result, error) {
-	if res, ok := parseResult(line); ok {
+	return decodeResultWith(line, nil)
+}
+
+// decodeResultWith is decodeResult making each common value once in seen.
+func decodeResultWith(line []byte, seen map[string]string) (Result, error) {
+	if res, ok := parseWith(&cursor{b: line, ok: true, keep: true, seen: seen}); ok {
 		return res, nil
 	}
 	var rec struct{ Result }
@@ -470,33 +475,41 @@ func decodeResult(line []byte) (Result, error) {
 // which encoding/json then decodes (or refuses). It decodes what
 // json.Unmarshal would, without reflection: the report reads one record a
 // row.
-func parseResult(line []byte) (res Result, ok bool) {
-	c := cursor{b: line, ok: true}
+func parseResult(line []byte) (Result, bool) {
+	return parseWith(&cursor{b: line, ok: true, keep: true})
+}
+
+// resultIndex is parseResult for the index: it checks the whole layout but
+// decodes only the row's index, and neither makes strings nor reads the
+// time (json.Unmarshal of the index alone does not either).
+func resultIndex(line []byte) (int, bool) {
+	res, ok := parseWith(&cursor{b: line, ok: true})
+	return res.Index, ok
+}
+
+func parseWith(c *cursor) (res Result, ok bool) {
 	c.lit(resultPrefix + `"i":`)
 	res.Index = int(c.int())
 	c.lit(`,"line":`)
 	res.Line = int(c.int())
-	res.Target = c.field("target")
+	res.Target = c.common("target")
 	res.User = c.field("user")
-	res.Action = Action(c.field("action"))
-	res.Outcome = Outcome(c.field("outcome"))
-	res.Detail = c.field("detail")
+	res.Action = Action(c.common("action"))
+	res.Outcome = Outcome(c.common("outcome"))
+	res.Detail = c.common("detail")
 	c.lit(`,"http_status":`)
 	res.HTTPStatus = int(c.int())
 	c.lit(`,"attempts":`)
 	res.Attempts = int(c.int())
-	res.ErrorCode = c.field("error_code")
+	res.ErrorCode = c.common("error_code")
 	res.Message = c.field("message")
 	c.lit(`,"duration_ns":`)
 	res.Duration = time.Duration(c.int())
-	c.lit(`,"finished_at":"`)
-	if end := bytes.IndexByte(c.b, '"'); c.ok && end >= 0 {
-		c.ok = res.FinishedAt.UnmarshalText(c.b[:end]) == nil // as Time.UnmarshalJSON does
-		c.b = c.b[end:]
-	} else {
-		c.ok = false
+	c.lit(`,"finished_at":`)
+	if at := c.raw(); c.ok && c.keep {
+		c.ok = res.FinishedAt.UnmarshalText(at) == nil // as Time.UnmarshalJSON does
 	}
-	c.lit(`","retries":`)
+	c.lit(`,"retries":`)
 	res.Retries = int(c.int())
 	c.lit("}")
 	if len(c.b) == 1 && c.b[0] == '\n' {
@@ -506,10 +519,13 @@ func parseResult(line []byte) (res Result, ok bool) {
 }
 
 // cursor reads the fixed layout of a result record; ok turns false at the
-// first thing out of place, and stays false.
+// first thing out of place, and stays false. Without keep it checks strings
+// but makes none.
 type cursor struct {
-	b  []byte
-	ok bool
+	b    []byte
+	ok   bool
+	keep bool
+	seen map[string]string // common values made already (nil: none kept)
 }
 
 func (c *cursor) lit(s string) {
@@ -546,25 +562,67 @@ func (c *cursor) int() int64 {
 // field reads ,"name":"value" where value is printable ASCII with no quote
 // or backslash: what appendField writes unescaped.
 func (c *cursor) field(name string) string {
-	if !c.ok || len(c.b) < len(name)+5 || c.b[0] != ',' || c.b[1] != '"' ||
-		string(c.b[2:2+len(name)]) != name || string(c.b[2+len(name):5+len(name)]) != `":"` {
-		c.ok = false
+	if v := c.value(name); c.ok && c.keep {
+		return string(v)
+	}
+	return ""
+}
+
+// common is field for the values that repeat from row to row (targets,
+// actions, outcomes, details, error codes): each is made once, up to a
+// bound.
+func (c *cursor) common(name string) string {
+	v := c.value(name)
+	if !c.ok || !c.keep {
 		return ""
 	}
-	c.b = c.b[5+len(name):]
-	for i, ch := range c.b {
-		switch {
+	if c.seen == nil {
+		return string(v)
+	}
+	if s, ok := c.seen[string(v)]; ok {
+		return s
+	}
+	s := string(v)
+	if len(c.seen) < maxCommon {
+		c.seen[s] = s
+	}
+	return s
+}
+
+// maxCommon bounds the common values an OutcomeIndex keeps.
+const maxCommon = 1024
+
+// value reads ,"name":"value" and returns value's bytes.
+func (c *cursor) value(name string) []byte {
+	if !c.ok || len(c.b) < len(name)+4 || c.b[0] != ',' || c.b[1] != '"' ||
+		string(c.b[2:2+len(name)]) != name || string(c.b[2+len(name):4+len(name)]) != `":` {
+		c.ok = false
+		return nil
+	}
+	c.b = c.b[4+len(name):]
+	return c.raw()
+}
+
+// raw reads a string's bytes, quotes excluded, checking they need no
+// unescaping.
+func (c *cursor) raw() []byte {
+	if !c.ok || len(c.b) == 0 || c.b[0] != '"' {
+		c.ok = false
+		return nil
+	}
+	for i := 1; i < len(c.b); i++ {
+		switch ch := c.b[i]; {
 		case ch == '"':
-			v := string(c.b[:i])
+			v := c.b[1:i]
 			c.b = c.b[i+1:]
 			return v
 		case ch < 0x20 || ch == '\\' || ch >= 0x7f:
 			c.ok = false
-			return ""
+			return nil
 		}
 	}
 	c.ok = false
-	return ""
+	return nil
 }
 
 // OutcomeIndex looks rows' results up in a journal by index without holding them
@@ -579,6 +637,7 @@ type OutcomeIndex struct {
 	index   *slots
 	win     []byte // the journal's bytes [start, start+len(win))
 	start   int64
+	seen    map[string]string // targets, actions, outcomes, details made once
 }
 
 // OpenOutcomeIndex indexes the journal at path. Call Close to remove the index.
@@ -593,8 +652,8 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		if typ != "result" {
 			return nil
 		}
-		if res, ok := parseResult(line); ok {
-			return index.put(res.Index, off)
+		if i, ok := resultIndex(line); ok {
+			return index.put(i, off)
 		}
 		var rec struct {
 			Index int `json:"i"`
@@ -613,7 +672,7 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		idx.Close()
 		return nil, err
 	}
-	return &OutcomeIndex{journal: j, index: index}, nil
+	return &OutcomeIndex{journal: j, index: index, seen: map[string]string{}}, nil
 }
 
 // slots is the index file, one 8-byte slot per row holding its record's
@@ -720,7 +779,7 @@ func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
 	if err != nil {
 		return Result{}, false, err
 	}
-	res, err := decodeResult(line)
+	res, err := decodeResultWith(line, o.seen)
 	if err != nil {
 		return Result{}, false, err
 	}

@@ -181,3 +181,24 @@ func TestAppendIntentMatchesJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestResultIndexMatchesJSON: the index takes a record's row index where
+// encoding/json reads one (a bad time included, as before), and leaves the
+// rest to encoding/json.
+func TestResultIndexMatchesJSON(t *testing.T) {
+	r := decodeCases()[0]
+	line := string(appendResult(nil, &r))
+	for _, l := range []string{line, strings.Replace(line, "2026-11-30T", "2026-13-30T", 1),
+		strings.Replace(line, `"i":7`, `"i":07`, 1), line[:len(line)-10]} {
+		var rec struct {
+			Index int `json:"i"`
+		}
+		jerr := json.Unmarshal([]byte(l), &rec)
+		if i, ok := resultIndex([]byte(l)); ok && (jerr != nil || i != rec.Index) {
+			t.Errorf("resultIndex(%s) = %d; encoding/json: %d, %v", l, i, rec.Index, jerr)
+		}
+	}
+	if i, ok := resultIndex([]byte(line)); !ok || i != 7 {
+		t.Errorf("resultIndex = %d, %v; want 7", i, ok)
+	}
+}
