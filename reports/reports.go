@@ -58,6 +58,7 @@ type Writer struct {
 	chk    []string // check.csv line being built, reused
 	tally  tally
 	page   *page
+	at     stamp // finished_at of the last row, formatted
 	err    error // the first error met; every later Write returns it too
 	closed bool
 }
@@ -164,7 +165,7 @@ func (w *Writer) reportLine(row batch.Row, res batch.Result) []string {
 		res.ErrorCode,
 		res.Message,
 		durationMS(res),
-		finishedAt(res.FinishedAt),
+		w.at.format(res.FinishedAt),
 	)
 	for _, i := range w.h.Passthrough {
 		rec = append(rec, field(row.Record, i))
@@ -204,6 +205,25 @@ func finishedAt(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(finishedAtLayout)
+}
+
+// stamp formats finished_at, remembering the last one: rows that finished
+// in the same millisecond, as many do, share one string.
+type stamp struct {
+	ms  int64
+	out string
+}
+
+func (s *stamp) format(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	// The layout shows milliseconds, truncated: the same UnixMilli is the
+	// same text.
+	if ms := t.UnixMilli(); ms != s.ms || s.out == "" {
+		s.ms, s.out = ms, finishedAt(t)
+	}
+	return s.out
 }
 
 // field returns rec[i], or "" for a record shorter than the header (the
