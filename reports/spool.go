@@ -3,7 +3,6 @@ package reports
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/csv"
 	"io"
 	"os"
 )
@@ -19,8 +18,7 @@ type spool struct {
 	data, index *os.File
 	unlinked    bool
 	counted     *countWriter  // below dataBuf: bytes flushed to data
-	dataBuf     *bufio.Writer // the data file's buffer, which csv writes into
-	csv         *csv.Writer
+	dataBuf     *bufio.Writer // the data file's buffer
 	indexBuf    *bufio.Writer
 	groups      int
 	entry       [8]byte
@@ -55,7 +53,6 @@ func newSpool(dir string) (*spool, error) {
 	s.unlinked = os.Remove(data.Name()) == nil && os.Remove(index.Name()) == nil
 	s.counted = &countWriter{w: data}
 	s.dataBuf = bufio.NewWriterSize(s.counted, bufSize)
-	s.csv = csv.NewWriter(s.dataBuf)
 	s.indexBuf = bufio.NewWriterSize(index, bufSize)
 	return s, nil
 }
@@ -75,7 +72,7 @@ func (s *spool) startGroup() error {
 
 // write adds one row, already neutralised, to the current group.
 func (s *spool) write(rec []string) error {
-	if err := s.csv.Write(rec); err != nil {
+	if err := writeRecord(s.dataBuf, rec); err != nil {
 		return errorf(UndoFile, err)
 	}
 	return nil
@@ -84,8 +81,7 @@ func (s *spool) write(rec []string) error {
 // copyReversed writes the groups to w, last group first; each group's rows
 // keep their order.
 func (s *spool) copyReversed(w io.Writer) error {
-	s.csv.Flush()
-	if err := s.csv.Error(); err != nil {
+	if err := s.dataBuf.Flush(); err != nil {
 		return errorf(UndoFile, err)
 	}
 	if err := s.indexBuf.Flush(); err != nil {

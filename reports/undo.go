@@ -150,7 +150,6 @@ func (u *undoFile) write(row batch.Row) error {
 // flushes, syncs and closes it. The spool is closed in any case.
 func (u *undoFile) finish() error {
 	defer u.spool.close()
-	u.csv.csv.Flush() // the header, into the file's buffer
 	if err := u.spool.copyReversed(u.csv.buf); err != nil {
 		u.csv.f.Close()
 		return err
