@@ -74,6 +74,9 @@ for run.`,
 }
 
 func applyRun(ctx context.Context, o *runOptions, planDir string, maxAge time.Duration) error {
+	if maxAge <= 0 {
+		return job.BadInput("--max-age %v: must be above 0, such as 24h", maxAge)
+	}
 	jo, err := o.load("-")
 	if err != nil {
 		return err
