@@ -86,6 +86,7 @@ func applyRun(ctx context.Context, o *runOptions, planDir string, maxAge time.Du
 		return err
 	}
 	jo.Plan, jo.Input = sp, sp.InputPath()
+	jo.Terminal = isTerminal(o.stdin) // the input is a file: a person may be asked
 	if jo.Shard, err = sp.Shard(); err != nil {
 		return err
 	}
