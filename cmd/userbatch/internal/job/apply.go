@@ -104,12 +104,6 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if err != nil {
 		return stopNone, err
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.Parse)
-	if err != nil {
-		return stopNone, err
-	}
-	defer done()
-	p.OpsOnly()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := make(chan struct{})
@@ -127,12 +121,13 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 		if want, ok, err = r.canary(ctx, runner, sink, want); err != nil || !ok {
 			return stopped(), err
 		}
-		if p, done, err = openParser(r.in.path, r.infos, r.Parse); err != nil {
-			return stopped(), err
-		}
-		defer done()
-		p.OpsOnly()
 	}
+	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	if err != nil {
+		return stopped(), err
+	}
+	defer done()
+	p.OpsOnly()
 	err = runner.Run(ctx, pending(p, want), sink)
 	return stopped(), err
 }
