@@ -92,22 +92,22 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 // exist is refused rather than created: a mistyped path would otherwise
 // show an empty history, as if nobody had been changed.
 func openHistoryLedger(ctx context.Context, configPath string) (ledger.Ledger, error) {
-	cfg, err := config.Load(configPath)
+	dsn, err := config.LoadLedger(configPath)
 	if err != nil {
 		return nil, &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	if cfg.Ledger == "" {
+	if dsn == "" {
 		return nil, job.BadInput("%s has no ledger: history lists what runs recorded in the ledger that targets.yaml names (ledger: sqlite:PATH or postgres://...)", configPath)
 	}
-	if path, ok := strings.CutPrefix(cfg.Ledger, "sqlite:"); ok {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, job.BadInput("the ledger %s does not exist: no run has recorded a change there yet, or the path is wrong", path)
 		}
 	}
-	l, err := ledger.Open(ctx, cfg.Ledger)
+	l, err := ledger.Open(ctx, dsn)
 	if err != nil {
 		// ledger's errors never hold the DSN's password.
-		return nil, job.BadInput("opening the ledger %s: %v", ledger.Redact(cfg.Ledger), err)
+		return nil, job.BadInput("opening the ledger %s: %v", ledger.Redact(dsn), err)
 	}
 	return l, nil
 }

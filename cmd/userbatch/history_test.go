@@ -278,3 +278,23 @@ func TestHistoryStoppedPartWay(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want 3 and a word that the list is incomplete", code, errb.String())
 	}
 }
+
+// TestHistoryNeedsOnlyTheLedgersVariables: an auditor listing history is
+// not asked for every vendor's credentials, only the ledger's.
+func TestHistoryNeedsOnlyTheLedgersVariables(t *testing.T) {
+	e := newE2E(t)
+	db := filepath.Join(e.dir, "audit.db")
+	cfg := e.write("audit.yaml", "targets:\n  shop:\n    vendor: epixel\n    base_url: https://shop.example.com\n"+
+		"    apikey: ${UB_TEST_UNSET_APIKEY}\n    token: ${UB_TEST_UNSET_TOKEN}\nledger: sqlite:"+db+"\n")
+	if res := e.run("run", "-c", cfg, "-o", filepath.Join(e.dir, "r"), e.write("ops.csv", "target,user,action\nshop,u1,disable\n")); res.code != exitBadInput {
+		t.Fatalf("a run with unset credentials: exit %d, want 2", res.code)
+	}
+	l, err := ledger.Open(context.Background(), "sqlite:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if res := e.run("history", "-c", cfg); res.code != exitOK {
+		t.Errorf("history: exit %d\n%s", res.code, res.stderr)
+	}
+}

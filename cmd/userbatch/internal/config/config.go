@@ -227,6 +227,37 @@ func (c *Config) parseNotify(n *yaml.Node, lookup func(string) (string, bool)) e
 	return nil
 }
 
+// LoadLedger reads only the `ledger:` key of the config at path, resolving
+// its ${VAR}s: an auditor listing history needs the ledger's credentials,
+// not every vendor's. "" when the config names no ledger.
+func LoadLedger(path string) (string, error) {
+	data, err := readCapped(path)
+	if err != nil {
+		return "", err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", fmt.Errorf("%s: not valid YAML: %w", path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return "", fmt.Errorf("%s: expected a mapping with a `targets:` key", path)
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k, v := root.Content[i], root.Content[i+1]; k.Value == "ledger" {
+			s, err := topScalar(k, v, os.LookupEnv)
+			if err == nil {
+				err = checkLedger(s, v)
+			}
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", path, err)
+			}
+			return s, nil
+		}
+	}
+	return "", nil
+}
+
 // findAlias returns the first alias node: an alias expands to its anchor
 // wherever it is used, so a few kilobytes of them can stand for gigabytes.
 func findAlias(n *yaml.Node) *yaml.Node {
