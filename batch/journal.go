@@ -380,11 +380,15 @@ func ReadJournal(path string) (*JournalState, error) {
 				}
 			}
 		case "intent":
-			var rec struct{ Result }
-			if err := json.Unmarshal(line, &rec); err != nil {
-				return err
+			res, ok := parseIntent(line, true)
+			if !ok {
+				var rec struct{ Result }
+				if err := json.Unmarshal(line, &rec); err != nil {
+					return err
+				}
+				res = rec.Result
 			}
-			st.InFlight[rec.Index] = rec.Result
+			st.InFlight[res.Index] = res
 		case "result":
 			res, err := decodeResult(line)
 			if err != nil {
@@ -440,10 +444,15 @@ const resultPrefix = `{"type":"result",`
 
 // recordType returns a record's type. Result records, most of a journal,
 // are known by their prefix: every caller decodes them in full (see
-// decodeResult), which checks the rest of the line.
+// decodeResult), which checks the rest of the line. Intent records are
+// checked here, in the layout appendIntent writes; any other record goes to
+// encoding/json.
 func recordType(line []byte) (string, error) {
 	if hasPrefix(line, resultPrefix) {
 		return "result", nil
+	}
+	if _, ok := parseIntent(line, false); ok {
+		return "intent", nil
 	}
 	var head struct {
 		Type string `json:"type"`
@@ -511,6 +520,33 @@ func parseWith(c *cursor) (res Result, ok bool) {
 	}
 	c.lit(`,"retries":`)
 	res.Retries = int(c.int())
+	c.lit("}")
+	if len(c.b) == 1 && c.b[0] == '\n' {
+		c.b = c.b[1:]
+	}
+	return res, c.ok && len(c.b) == 0
+}
+
+// intentPrefix starts every intent record appendIntent writes.
+const intentPrefix = `{"type":"intent",`
+
+// parseIntent decodes an intent record laid out exactly as appendIntent
+// writes it, with no escapes in its strings; ok is false for anything else.
+// Without keep it only checks the layout (the record is then valid JSON).
+func parseIntent(line []byte, keep bool) (res Result, ok bool) {
+	c := cursor{b: line, ok: true, keep: keep}
+	c.lit(intentPrefix + `"i":`)
+	res.Index = int(c.int())
+	c.lit(`,"line":`)
+	res.Line = int(c.int())
+	res.Target = c.field("target")
+	res.User = c.field("user")
+	res.Action = Action(c.field("action"))
+	c.lit(`,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`)
+	if hasPrefix(c.b, `,"attempt":`) {
+		c.lit(`,"attempt":`)
+		c.int()
+	}
 	c.lit("}")
 	if len(c.b) == 1 && c.b[0] == '\n' {
 		c.b = c.b[1:]

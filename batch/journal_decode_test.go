@@ -202,3 +202,35 @@ func TestResultIndexMatchesJSON(t *testing.T) {
 		t.Errorf("resultIndex = %d, %v; want 7", i, ok)
 	}
 }
+
+// TestParseIntentMatchesJSON: intents in appendIntent's layout are read as
+// encoding/json reads them; lines in any other layout are left to it.
+func TestParseIntentMatchesJSON(t *testing.T) {
+	for _, r := range decodeCases() {
+		op := Op{Index: r.Index, Line: r.Line, Target: r.Target, User: r.User, Action: r.Action}
+		for _, attempt := range []int{0, 2} {
+			line := appendIntent(nil, &op, attempt)
+			var want struct{ Result }
+			if err := json.Unmarshal(line, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := parseIntent(line, true)
+			if plain := !strings.ContainsAny(r.User, "\"\\\t\u00ef\u2028\xff"); ok != plain {
+				t.Errorf("parseIntent(%s): ok %v, want %v", line, ok, plain)
+			}
+			if ok && !reflect.DeepEqual(got, want.Result) {
+				t.Errorf("parseIntent(%s) = %+v; want %+v", line, got, want.Result)
+			}
+			if typ, err := recordType(line); typ != "intent" || err != nil {
+				t.Errorf("recordType(%s) = %q, %v", line, typ, err)
+			}
+		}
+	}
+	line := string(appendIntent(nil, &Op{Index: 1, Line: 3, Target: "t", User: "u", Action: Enable}, 1))
+	for _, bad := range []string{line[:len(line)-5], strings.Replace(line, `"attempt":1`, `"attempt":x`, 1),
+		strings.Replace(line, `"attempts":0`, `"attempts":1`, 1)} {
+		if _, ok := parseIntent([]byte(bad), false); ok {
+			t.Errorf("parseIntent took %s", bad)
+		}
+	}
+}
