@@ -105,14 +105,12 @@ func TestVerifyAfterRunThenDrift(t *testing.T) {
 		"13": {"unreadable", ""},
 	}
 	checkVerdicts(t, rows, want)
-	if note := rows[3]["note"]; !strings.Contains(note, "later line") {
-		t.Errorf("k-twice's disable (line 5) was undone by line 6 of the same run: note %q should say so", note)
+	// Why a row was not read is said where its state would be.
+	if st := rows[5]["state_now"]; !strings.Contains(st, "not_found") || rows[5]["outcome"] != "failed" {
+		t.Errorf("k-nobody: outcome %s state_now %q: a failed row is ok, and says why it was not read", rows[5]["outcome"], st)
 	}
-	if note := rows[5]["note"]; !strings.Contains(note, "not_found") || rows[5]["outcome"] != "failed" {
-		t.Errorf("k-nobody: outcome %s note %q: a failed row is ok, and its note tells why it was not read", rows[5]["outcome"], note)
-	}
-	if note := rows[9]["note"]; !strings.Contains(note, "epixel cannot read") {
-		t.Errorf("epixel row note %q: should say the vendor cannot read state", note)
+	if st := rows[9]["state_now"]; !strings.Contains(st, "epixel cannot read") {
+		t.Errorf("epixel row state_now %q: should say the vendor cannot read state", st)
 	}
 	if !strings.Contains(res.stdout, "9 ok, 0 drift, 3 unreadable") {
 		t.Errorf("verify printed no counts:\n%s", res.stdout)
@@ -158,7 +156,7 @@ func readVerify(t *testing.T, dir string, rows int) []map[string]string {
 	}
 	b, _ := os.ReadFile(path)
 	head, _, _ := strings.Cut(string(b), "\n")
-	if head != "line,target,user,action,outcome,state_now,verdict,note" {
+	if head != "line,target,user,action,outcome,state_now,verdict" {
 		t.Errorf("verify.csv header %q", head)
 	}
 	got := readCSV(t, path)
@@ -176,9 +174,14 @@ func checkVerdicts(t *testing.T, rows []map[string]string, want map[string][2]st
 			t.Errorf("verify.csv has line %s, not in the input", r["line"])
 			continue
 		}
-		if r["verdict"] != w[0] || r["state_now"] != w[1] {
-			t.Errorf("line %s (%s %s %s, %s): verdict %q state_now %q, want %q %q (note %q)",
-				r["line"], r["target"], r["user"], r["action"], r["outcome"], r["verdict"], r["state_now"], w[0], w[1], r["note"])
+		// A row not read says why in state_now: "(not read: ...)".
+		state := r["state_now"]
+		if strings.HasPrefix(state, "(not read: ") {
+			state = ""
+		}
+		if r["verdict"] != w[0] || state != w[1] {
+			t.Errorf("line %s (%s %s %s, %s): verdict %q state_now %q, want %q %q",
+				r["line"], r["target"], r["user"], r["action"], r["outcome"], r["verdict"], r["state_now"], w[0], w[1])
 		}
 	}
 }
@@ -255,8 +258,8 @@ func TestVerifyMsgkartWithoutEmail(t *testing.T) {
 		t.Fatalf("verify: exit %d, want 0 (unreadable is not drift)\n%s", res.code, res.stderr)
 	}
 	rows := readVerify(t, out, 2)
-	if r := rows[0]; r["verdict"] != "unreadable" || !strings.Contains(r["note"], "email") {
-		t.Errorf("msgkart row without a target email: verdict %q note %q, want unreadable, saying why", r["verdict"], r["note"])
+	if r := rows[0]; r["verdict"] != "unreadable" || !strings.Contains(r["state_now"], "email") {
+		t.Errorf("msgkart row without a target email: verdict %q state_now %q, want unreadable, saying why", r["verdict"], r["state_now"])
 	}
 	if r := rows[1]; r["verdict"] != "ok" || r["state_now"] != "disabled" {
 		t.Errorf("kii row: %v", r)

@@ -41,7 +41,9 @@ const (
 )
 
 // verifyColumns are verify.csv's columns.
-var verifyColumns = []string{"line", "target", "user", "action", "outcome", "state_now", "verdict", "note"}
+// verifyColumns are SPEC's, exactly; why a row could not be read is said in
+// its state_now cell.
+var verifyColumns = []string{"line", "target", "user", "action", "outcome", "state_now", "verdict"}
 
 // VerifyOptions are one verify's settings, as the command line gives them.
 type VerifyOptions struct {
@@ -374,7 +376,10 @@ func (v *verifier) write() (VerifyCounts, []string, error) {
 		case VerdictUnreadable:
 			counts.Unreadable++
 		}
-		if err := out.write([]string{row.lineCell, row.target, row.user, row.action, string(row.outcome), state, verdict, note}); err != nil {
+		if state == "" && note != "" {
+			state = "(not read: " + note + ")"
+		}
+		if err := out.write([]string{row.lineCell, row.target, row.user, row.action, string(row.outcome), state, verdict}); err != nil {
 			return counts, nil, err
 		}
 	}
