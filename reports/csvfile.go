@@ -233,8 +233,8 @@ func Neutralize(cell string) string {
 	return cell
 }
 
-// unneutralize undoes Neutralize, for cells read back from a report.
-func unneutralize(cell string) string {
+// Unneutralize undoes Neutralize, for cells read back from a report.
+func Unneutralize(cell string) string {
 	if len(cell) >= 2 && cell[0] == '\'' {
 		switch cell[1] {
 		case '=', '+', '-', '@', '\t', '\r':

@@ -490,7 +490,7 @@ func (p *page) addReportRow(c reportCols, rec []string) {
 	line, _ := strconv.Atoi(field(rec, c.line))
 	attempts, _ := strconv.Atoi(field(rec, c.attempts))
 	finished, _ := time.Parse(time.RFC3339Nano, field(rec, c.finished))
-	cell := func(i int) string { return unneutralize(field(rec, i)) }
+	cell := func(i int) string { return Unneutralize(field(rec, i)) }
 	p.add(line, cell(c.target), cell(c.user), batch.Outcome(cell(c.outcome)), cell(c.code), cell(c.detail),
 		cell(c.message), attempts > 0, finished)
 }

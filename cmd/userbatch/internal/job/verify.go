@@ -453,7 +453,7 @@ func openReport(dir string) (*reportReader, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	for i, name := range head {
-		name = unneutralize(name)
+		name = reports.Unneutralize(name)
 		if _, dup := rr.cols[name]; !dup { // a passthrough column may repeat a name: ours come first
 			rr.cols[name] = i
 		}
@@ -475,7 +475,7 @@ func (rr *reportReader) next() (reportRow, error) {
 	}
 	cell := func(name string) string {
 		if i := rr.cols[name]; i < len(rec) {
-			return unneutralize(rec[i])
+			return reports.Unneutralize(rec[i])
 		}
 		return ""
 	}
@@ -492,18 +492,6 @@ func (rr *reportReader) close() { rr.f.Close() }
 
 // utf8BOM starts a CSV file written for Excel.
 const utf8BOM = "\xef\xbb\xbf"
-
-// unneutralize undoes reports.Neutralize for a cell read back from a
-// report, so that a user id "+81..." is read as itself.
-func unneutralize(cell string) string {
-	if len(cell) >= 2 && cell[0] == '\'' {
-		switch cell[1] {
-		case '=', '+', '-', '@', '\t', '\r':
-			return cell[1:]
-		}
-	}
-	return cell
-}
 
 // verifyWriter is verify.csv under a temporary name until commit.
 type verifyWriter struct {
