@@ -866,12 +866,15 @@ func TestSeamsResumedSummaryCoversWholeRun(t *testing.T) {
 	}
 	// The held requests may finish once the stop is acknowledged: no new
 	// row is dispatched after it.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !strings.Contains(first.stderr.String(), "stopping: no new rows") {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("the first process never acknowledged SIGTERM:\n%s", first.stderr.String())
+		case <-tick.C: // polling what the process printed
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	gate.open()
 	if code := seamWaitWithin(t, first, time.Minute); code != exitStopped {
