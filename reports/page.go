@@ -49,10 +49,9 @@ type example struct {
 // beyond the summary: errors grouped by message, and the finish times of
 // the rows sent.
 type page struct {
-	groups      map[errorKey]*errorGroup
-	otherRows   int // rows whose message did not fit in maxErrorGroups
-	otherGroups map[errorKey]struct{}
-	times       timeline
+	groups    map[errorKey]*errorGroup
+	otherRows int // rows whose message did not fit in maxErrorGroups
+	times     timeline
 }
 
 func newPage() *page {

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -343,10 +342,6 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
 	}
 }
-
-// errStoppedAtOnce marks a run cut off by a second signal: its one line
-// was printed already.
-var errStoppedAtOnce = errors.New("stopped at once")
 
 // resumeCommand is the exact command that finishes this run.
 func (o *Options) resumeCommand() string {
