@@ -138,7 +138,7 @@ func checkLabels(labels map[string]string) error {
 		switch {
 		case name == "target", name == "action", name == "outcome":
 			return fmt.Errorf("metrics: label %q is userbatch's own", name)
-		case !model.LabelName(name).IsValidLegacy():
+		case !model.LegacyValidation.IsValidLabelName(name):
 			return fmt.Errorf("metrics: %q is not a label name (letters, digits and _, not first a digit)", name)
 		}
 	}
