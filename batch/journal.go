@@ -242,13 +242,7 @@ func (j *Journal) writeBytes(b []byte) error {
 // appendResult encodes a result record as json.Marshal would, by hand: it
 // runs once per row on the single writer, where reflection costs show.
 func appendResult(b []byte, r *Result) []byte {
-	b = append(b, `{"type":"result","i":`...)
-	b = strconv.AppendInt(b, int64(r.Index), 10)
-	b = append(b, `,"line":`...)
-	b = strconv.AppendInt(b, int64(r.Line), 10)
-	b = appendField(b, "target", r.Target)
-	b = appendField(b, "user", r.User)
-	b = appendField(b, "action", string(r.Action))
+	b = appendHead(b, "result", r.Index, r.Line, r.Target, r.User, r.Action)
 	b = appendField(b, "outcome", string(r.Outcome))
 	b = appendField(b, "detail", r.Detail)
 	b = append(b, `,"http_status":`...)
@@ -266,18 +260,25 @@ func appendResult(b []byte, r *Result) []byte {
 	return append(b, "}\n"...)
 }
 
+// appendHead opens a row's record: its type and the row it is about.
+func appendHead(b []byte, typ string, index, line int, target, user string, action Action) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","i":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	b = appendField(b, "target", target)
+	b = appendField(b, "user", user)
+	return appendField(b, "action", string(action))
+}
+
 // appendIntent encodes an intent record as json.Marshal encodes
 // record{Type: "intent", Result: ..., Attempt: attempt}, up to the escaping
 // of strings (appendField's), by hand: the writer encodes one before every
 // request.
 func appendIntent(b []byte, op *Op, attempt int) []byte {
-	b = append(b, `{"type":"intent","i":`...)
-	b = strconv.AppendInt(b, int64(op.Index), 10)
-	b = append(b, `,"line":`...)
-	b = strconv.AppendInt(b, int64(op.Line), 10)
-	b = appendField(b, "target", op.Target)
-	b = appendField(b, "user", op.User)
-	b = appendField(b, "action", string(op.Action))
+	b = appendHead(b, "intent", op.Index, op.Line, op.Target, op.User, op.Action)
 	b = append(b, `,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`...)
 	if attempt != 0 {
 		b = append(b, `,"attempt":`...)
