@@ -38,7 +38,9 @@ type Vendor struct {
 	Credentials []string
 	// NeedsEmail is true when every row needs an email (in the row or the target).
 	NeedsEmail bool
-	New        func(Settings) (batch.Adapter, error)
+	// Identity is how the vendor compares user cells (nil: byte for byte).
+	Identity batch.Identity
+	New      func(Settings) (batch.Adapter, error)
 }
 
 // Vendors is every adapter, in the order `userbatch vendors` lists them.
@@ -69,6 +71,7 @@ var Vendors = []Vendor{
 		Actions:     []batch.Action{batch.Disable, batch.Enable},
 		Reads:       "disabled status (read before every write; already-correct users are not written)",
 		Keys:        []string{"app_id"},
+		Identity:    kii.Identity,
 		Credentials: []string{"token", "app_id"},
 		New: func(s Settings) (batch.Adapter, error) {
 			return kii.New(kii.Config{BaseURL: s.BaseURL, AppID: s.Extra["app_id"], Token: s.Token, Client: s.Client})
@@ -96,6 +99,7 @@ var Vendors = []Vendor{
 			"writes carry If-Match where the provider supports ETags). Providers that hide inactive users " +
 			"(hides_inactive: true) read them as hidden, and the write decides",
 		Keys:        []string{"hides_inactive"},
+		Identity:    scim.Identity,
 		Credentials: []string{"token"},
 		New: func(s Settings) (batch.Adapter, error) {
 			hides, err := parseFlag(s.Extra["hides_inactive"])

@@ -147,6 +147,9 @@ type State struct {
 	HTTPStatus int
 	// Current describes the state read, e.g. "disabled" or "userStatus=Busy".
 	Current string
+	// Identities are every name the read resolved the user to (a SCIM
+	// user's id, userName and emails): protected patterns match any of them.
+	Identities []string
 }
 
 // Reader is implemented by adapters that can read a user's current state

@@ -26,6 +26,9 @@ type TargetInfo struct {
 	NeedsEmail bool
 	// HasEmail is true when the target sets a default email.
 	HasEmail bool
+	// Identity is how the target's vendor compares user cells (nil: byte
+	// for byte).
+	Identity Identity
 }
 
 func (t TargetInfo) supports(a Action) bool {

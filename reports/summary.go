@@ -124,6 +124,23 @@ type Summary struct {
 	// Processes counts the processes that made the run (1 + resumes).
 	Processes int      `json:"processes"`
 	FileRows  FileRows `json:"file_rows"`
+	// Actor is who ran it (--actor).
+	Actor string `json:"actor"`
+	// Reads and Writes count requests apart: a dry run has Writes 0.
+	Reads  int `json:"reads"`
+	Writes int `json:"writes"`
+	// Plan is set on a dry run and a plan: what a run would do.
+	Plan *PlanCounts `json:"plan,omitempty"`
+}
+
+// PlanCounts is what a dry run or a plan found: rows that would change,
+// rows already in state, rows whose state cannot be read. Seconds is about
+// how long the changes would take at the configured rates.
+type PlanCounts struct {
+	WouldChange  int     `json:"would_change"`
+	NoChange     int     `json:"no_change"`
+	UnknownState int     `json:"unknown_state"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // maxKeys bounds the targets and actions the summary counts separately. Only

@@ -151,3 +151,10 @@ func (c *Client) do(ctx context.Context, method, user string, body io.Reader) (*
 	}
 	return httpcall.Do(c.client, req)
 }
+
+// Identity is how Kii names users: a bare user id, or an account type and
+// address (LOGIN_NAME:, EMAIL:, PHONE:); login names and emails ignore case.
+var Identity = batch.PrefixIdentity{Prefixes: []string{"LOGIN_NAME:", "EMAIL:", "PHONE:"}, FoldCase: true}
+
+// Identity returns Kii's identity rules.
+func (c *Client) Identity() batch.Identity { return Identity }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -215,7 +216,7 @@ func TestRead(t *testing.T) {
 			t.Fatalf("Read %s for %s: %v", tc.user, tc.action, err)
 		}
 		want := batch.State{InState: tc.inState, HTTPStatus: http.StatusOK, Current: tc.current}
-		if st != want {
+		if !reflect.DeepEqual(st, want) {
 			t.Errorf("Read %s for %s = %+v, want %+v", tc.user, tc.action, st, want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -230,7 +231,7 @@ func TestReadStatuses(t *testing.T) {
 				t.Fatalf("%s, %s: %v", status, a, err)
 			}
 			want := batch.State{InState: disabled == (a == batch.Disable), HTTPStatus: 200, Current: "userStatus=" + status}
-			if st != want {
+			if !reflect.DeepEqual(st, want) {
 				t.Errorf("%s, %s: Read = %+v, want %+v", status, a, st, want)
 			}
 		}

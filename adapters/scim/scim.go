@@ -465,3 +465,10 @@ func (m *memo) forget(user string) {
 	defer m.mu.Unlock()
 	delete(m.users, user)
 }
+
+// Identity is how a SCIM provider names users: the id, or userName: and the
+// userName, which RFC 7643 §4.1.1 makes case-insensitive.
+var Identity = batch.PrefixIdentity{Prefixes: []string{"userName:"}, FoldCase: true}
+
+// Identity returns SCIM's identity rules.
+func (c *Client) Identity() batch.Identity { return Identity }

@@ -462,7 +462,7 @@ func (c *Config) Infos() batch.Targets {
 	for name, t := range c.Targets {
 		v, _ := adapters.Lookup(t.Vendor)
 		ts[name] = batch.TargetInfo{Vendor: v.Name, Actions: v.Actions,
-			NeedsEmail: v.NeedsEmail, HasEmail: t.Extra["email"] != ""}
+			NeedsEmail: v.NeedsEmail, HasEmail: t.Extra["email"] != "", Identity: v.Identity}
 	}
 	return ts
 }
