@@ -257,6 +257,8 @@ func appendResult(b []byte, r *Result) []byte {
 	b = r.FinishedAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","retries":`...)
 	b = strconv.AppendInt(b, int64(r.Retries), 10)
+	b = append(b, `,"writes":`...)
+	b = strconv.AppendInt(b, int64(r.Writes), 10)
 	return append(b, "}\n"...)
 }
 
@@ -521,6 +523,10 @@ func parseWith(c *cursor) (res Result, ok bool) {
 	}
 	c.lit(`,"retries":`)
 	res.Retries = int(c.int())
+	if hasPrefix(c.b, `,"writes":`) { // journals from before it lack it
+		c.lit(`,"writes":`)
+		res.Writes = int(c.int())
+	}
 	c.lit("}")
 	if len(c.b) == 1 && c.b[0] == '\n' {
 		c.b = c.b[1:]

@@ -84,10 +84,10 @@ type Options struct {
 
 // runRecord is what a run leaves behind for its metrics and notification.
 type runRecord struct {
-	summary  *reports.Summary
-	held     bool
-	requests map[string]int
-	retries  map[string]int
+	summary *reports.Summary
+	held    bool
+	// reads, writes and retries count this process's requests by target.
+	reads, writes, retries map[string]int
 }
 
 func (o *Options) now() time.Time {
@@ -129,6 +129,15 @@ func (o *Options) rateShare() float64 {
 	return 1
 }
 
+// rates are each target's requests per second as this process paces them.
+func (o *Options) rates() map[string]float64 {
+	rates := map[string]float64{}
+	for _, name := range o.Config.Names() {
+		rates[name] = o.Config.Targets[name].Rate * o.rateShare()
+	}
+	return rates
+}
+
 // includes reports whether op is this process's to run (its shard's).
 func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.User) }
 
@@ -145,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 		defer signal.Stop(ch)
 		o.Signals = ch
 	}
-	o.done = &runRecord{requests: map[string]int{}, retries: map[string]int{}}
+	o.done = &runRecord{reads: map[string]int{}, writes: map[string]int{}, retries: map[string]int{}}
 	err := run(ctx, o)
 	o.afterRun(ctx, err, time.Since(start))
 	return err
@@ -156,7 +165,7 @@ func Run(ctx context.Context, o Options) error {
 func (o *Options) afterRun(ctx context.Context, err error, took time.Duration) {
 	code := Exit(err)
 	if o.MetricsFile != "" {
-		m := RunMetrics{Summary: o.done.summary, Requests: o.done.requests, Retries: o.done.retries,
+		m := RunMetrics{Summary: o.done.summary, Reads: o.done.reads, Writes: o.done.writes, Retries: o.done.retries,
 			ExitCode: code, Duration: took, Finished: time.Now()}
 		if o.Shard.Count > 1 {
 			m.Labels = map[string]string{"shard": o.Shard.String()}
@@ -261,8 +270,8 @@ func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target
 // logStart is the first record a cron log holds: what this run is over.
 func (o *Options) logStart(in *input, v Validation) {
 	rates := zerolog.Dict()
-	for _, name := range o.Config.Names() {
-		rates.Float64(name, o.Config.Targets[name].Rate*o.rateShare())
+	for name, r := range o.rates() {
+		rates.Float64(name, r)
 	}
 	o.Log.Info().Str("input", o.Input).Str("input_sha256", in.sha256).Str("config", o.ConfigPath).
 		Str("report_dir", o.ReportDir).Strs("targets", o.Config.Names()).Int("rows", v.Valid+v.Invalid).
