@@ -35,6 +35,9 @@ type JournalHeader struct {
 	Held      bool      `json:"held,omitempty"`
 	Shard     string    `json:"shard,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Invalid is true for a run refused for its invalid rows: it sent
+	// nothing and is never resumed; a later run there sets its files aside.
+	Invalid bool `json:"invalid,omitempty"`
 }
 
 type record struct {

@@ -15,6 +15,10 @@ import (
 // without --dry-run) works, and a real run's files are never touched.
 const DryRunDir = "dry-run"
 
+// InvalidDir is where the files of a run refused for its invalid rows go
+// when a run starts in the same directory: fix the rows and run again.
+const InvalidDir = "invalid"
+
 // journalPlan is what the report directory's journal allows, checked
 // before anything is validated or sent.
 type journalPlan struct {
@@ -30,9 +34,9 @@ type journalPlan struct {
 }
 
 // planJournal applies the rules of a report directory: a new run needs a
-// directory with no run in it (a finished dry run is moved aside to
-// dry-run/); --resume needs the journal of the same input, config and
-// shard. It may move a dry run's files; it changes nothing else.
+// directory with no run in it (a finished dry run, a held run and a run
+// refused for invalid rows are moved aside to dry-run/, held/, invalid/); --resume needs the journal of the same input, config and
+// shard. It may move such a run's files; it changes nothing else.
 func planJournal(o *Options, in *input) (*journalPlan, error) {
 	plan := &journalPlan{path: filepath.Join(o.ReportDir, batch.JournalName),
 		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: o.Config.Names(),
@@ -47,6 +51,16 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 		return plan, nil
 	case err != nil:
 		return nil, BadInput("%s: %v", o.ReportDir, err)
+	}
+	if st.Header.Invalid {
+		// A refused file sent nothing: its files are set aside, never resumed.
+		if o.Resume {
+			return nil, BadInput("--resume: the run in %s was refused for invalid rows and sent nothing: there is nothing to resume. Fix the rows, then run the same command without --resume (the refused run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, InvalidDir))
+		}
+		if err := setAside(o.ReportDir, InvalidDir); err != nil {
+			return nil, BadInput("moving the refused run's files to %s: %v", InvalidDir, err)
+		}
+		return plan.forEmpty(o)
 	}
 	if st.Header.Held {
 		// A held run sent nothing: its files are set aside, never resumed.
@@ -100,7 +114,7 @@ func (p *journalPlan) forEmpty(o *Options) (*journalPlan, error) {
 	return p, nil
 }
 
-// runFiles lists dir's entries but the lock and a set-aside dry run.
+// runFiles lists dir's entries but the lock and the set-aside runs.
 func runFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -108,7 +122,7 @@ func runFiles(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != LockName && e.Name() != DryRunDir && e.Name() != HeldDir {
+		if e.Name() != LockName && e.Name() != DryRunDir && e.Name() != HeldDir && e.Name() != InvalidDir {
 			names = append(names, e.Name())
 		}
 	}
@@ -142,6 +156,18 @@ func setAside(dir, name string) error {
 		}
 	}
 	return nil
+}
+
+// markRefused writes the journal of a run refused for its invalid rows: a
+// header alone, which the next run there reads to set the files aside.
+func (p *journalPlan) markRefused() error {
+	h := p.header
+	h.Invalid = true
+	j, err := batch.CreateJournal(p.path, h)
+	if err != nil {
+		return err
+	}
+	return j.Close()
 }
 
 // open starts, restarts or continues the journal.

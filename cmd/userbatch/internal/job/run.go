@@ -194,6 +194,7 @@ func run(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer lock.Unlock()
+	lock.CleanUp(o.Log)
 	plan, err := planJournal(&o, in)
 	if err != nil {
 		lock.Abandon()
@@ -211,7 +212,7 @@ func run(ctx context.Context, o Options) error {
 		}
 	}
 	if counts.Invalid > 0 && !o.SkipInvalid {
-		return refuseInvalid(&o, in, infos, counts, plan.fresh)
+		return refuseInvalid(&o, in, infos, counts, plan)
 	}
 	targets, err := o.Config.Runtime(o.Client, o.rateShare())
 	if err != nil {
@@ -280,10 +281,14 @@ func (o *Options) logStart(in *input, v Validation) {
 }
 
 // refuseInvalid sends nothing and exits 2. When the directory held no run
-// it also writes a report marking every problem.
-func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, fresh bool) error {
+// it also writes a report marking every problem, and a journal that says
+// so: the next run there sets the files aside.
+func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, plan *journalPlan) error {
 	where := "the problems are listed above"
-	if fresh {
+	if plan.fresh {
+		if err := plan.markRefused(); err != nil {
+			return badInputErr(err)
+		}
 		now := time.Now()
 		sum, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
 			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})
