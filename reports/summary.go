@@ -221,7 +221,7 @@ func (t *tally) summary(run Run) *Summary {
 		DryRun:     run.DryRun,
 		Processes:  max(run.Processes, 1),
 	}
-	if run.DryRun {
+	if run.DryRun && run.ExitCode == 0 { // a refused file planned nothing
 		s.Plan = t.plan.result(run.Rates)
 	}
 	for k, c := range t.byTarget {

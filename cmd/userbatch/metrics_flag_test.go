@@ -60,8 +60,8 @@ func TestMetricsFile(t *testing.T) {
 	if got := value("userbatch_rows_by_target", map[string]string{"target": "shop", "outcome": "applied"}); got != byTarget["applied"] {
 		t.Errorf("rows shop applied = %v, summary says %v", got, byTarget["applied"])
 	}
-	if got := value("userbatch_requests_total", map[string]string{"target": "shop"}); got < 7 {
-		t.Errorf("requests to shop = %v, want at least one per shop row", got)
+	if got := value("userbatch_requests_total", map[string]string{"target": "shop", "kind": "write"}); got < 7 {
+		t.Errorf("writes to shop = %v, want at least one per shop row", got)
 	}
 	if got := value("userbatch_last_exit_code", nil); got != 1 {
 		t.Errorf("last exit code %v", got)
