@@ -44,7 +44,9 @@ func (h *webhookSink) posts() [][]byte {
 	return append([][]byte(nil), h.bodies...)
 }
 
-// promFamilies parses a metrics file with Prometheus's own parser.
+// promFamilies parses a metrics file with Prometheus's own parser into
+// series → value, a series named as the file writes it:
+// name{label="value",...}, labels in name order.
 func promFamilies(t *testing.T, path string) map[string]float64 {
 	t.Helper()
 	f, err := os.Open(path)
@@ -57,7 +59,6 @@ func promFamilies(t *testing.T, path string) map[string]float64 {
 	if err != nil {
 		t.Fatalf("%s does not parse: %v", path, err)
 	}
-	// name{label="value",...} → value, labels in the file's order.
 	out := map[string]float64{}
 	for name, fam := range families {
 		for _, m := range fam.GetMetric() {
@@ -221,15 +222,9 @@ func TestFixAndRunAgainIntoTheSameDirectory(t *testing.T) {
 // hiddenTemps lists the temporary files in dir (".report.csv.123.partial").
 func hiddenTemps(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	names, err := filepath.Glob(filepath.Join(dir, ".*.partial"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".partial") {
-			names = append(names, e.Name())
-		}
 	}
 	return names
 }

@@ -35,8 +35,9 @@ type journalPlan struct {
 
 // planJournal applies the rules of a report directory: a new run needs a
 // directory with no run in it (a finished dry run, a held run and a run
-// refused for invalid rows are moved aside to dry-run/, held/, invalid/); --resume needs the journal of the same input, config and
-// shard. It may move such a run's files; it changes nothing else.
+// refused for invalid rows are moved aside to dry-run/, held/, invalid/);
+// --resume needs the journal of the same input, config and shard. It may
+// move such a run's files; it changes nothing else.
 func planJournal(o *Options, in *input) (*journalPlan, error) {
 	plan := &journalPlan{path: filepath.Join(o.ReportDir, batch.JournalName),
 		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: o.Config.Names(),
@@ -52,23 +53,14 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	case err != nil:
 		return nil, BadInput("%s: %v", o.ReportDir, err)
 	}
-	if st.Header.Invalid {
-		// A refused file sent nothing: its files are set aside, never resumed.
+	if a, ok := asideOf(st.Header); ok {
+		// A held or refused run sent nothing: its files are set aside,
+		// never resumed.
 		if o.Resume {
-			return nil, BadInput("--resume: the run in %s was refused for invalid rows and sent nothing: there is nothing to resume. Fix the rows, then run the same command without --resume (the refused run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, InvalidDir))
+			return nil, BadInput("--resume: the run in %s %s and sent nothing: there is nothing to resume. %s (the %s run's files move to %s)", o.ReportDir, a.why, a.next, a.name, filepath.Join(o.ReportDir, a.dir))
 		}
-		if err := setAside(o.ReportDir, InvalidDir); err != nil {
-			return nil, BadInput("moving the refused run's files to %s: %v", InvalidDir, err)
-		}
-		return plan.forEmpty(o)
-	}
-	if st.Header.Held {
-		// A held run sent nothing: its files are set aside, never resumed.
-		if o.Resume {
-			return nil, BadInput("--resume: the run in %s was held by a guard and sent nothing: there is nothing to resume. Run the same command without --resume (the held run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, HeldDir))
-		}
-		if err := setAside(o.ReportDir, HeldDir); err != nil {
-			return nil, BadInput("moving the held run's files to %s: %v", HeldDir, err)
+		if err := setAside(o.ReportDir, a.dir); err != nil {
+			return nil, BadInput("moving the %s run's files to %s: %v", a.name, a.dir, err)
 		}
 		return plan.forEmpty(o)
 	}
@@ -95,6 +87,20 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	}
 	plan.state = st
 	return plan, nil
+}
+
+// aside is a run that sent nothing and whose files the next run in its
+// directory sets aside: where, and what to tell a --resume.
+type aside struct{ dir, name, why, next string }
+
+func asideOf(h batch.JournalHeader) (aside, bool) {
+	switch {
+	case h.Invalid:
+		return aside{InvalidDir, "refused", "was refused for invalid rows", "Fix the rows, then run the same command without --resume"}, true
+	case h.Held:
+		return aside{HeldDir, "held", "was held by a guard", "Run the same command without --resume"}, true
+	}
+	return aside{}, false
 }
 
 // forEmpty checks that a directory without a journal holds nothing else.
