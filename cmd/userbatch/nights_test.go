@@ -368,8 +368,16 @@ func TestCountsMeanWhatTheySay(t *testing.T) {
 	if m[`userbatch_requests_total{kind="read",target="apps"}`] != 5 || m[`userbatch_requests_total{kind="write",target="apps"}`] != 0 {
 		t.Errorf("dry run metrics: %v", m)
 	}
+	planDir := filepath.Join(e.dir, "plan")
+	res = runBinary(t, nil, "plan", "-c", slow, "-o", planDir, in, "--log-format", "console")
+	if res.code != exitOK || !strings.HasSuffix(strings.TrimSpace(res.stderr), wantPlan) {
+		t.Errorf("plan: exit %d; its console does not end with %q:\n%s", res.code, wantPlan, res.stderr)
+	}
+	if p, _ := readSummary(t, planDir)["plan"].(map[string]any); p == nil || p["would_change"] != 3.0 || p["seconds"] != 8.0 {
+		t.Errorf("plan's summary.json plan: %v", p)
+	}
 	if e.fakes.kii.Writes("k-0")+e.fakes.epixel.Writes("e-0") != 0 {
-		t.Fatal("the dry run wrote")
+		t.Fatal("the dry run or the plan wrote")
 	}
 
 	// The real run: k-0's read is answered 429 with Retry-After 2 once.
