@@ -113,6 +113,9 @@ type Result struct {
 	// Retries counts the requests that were retries of a failed one (a read
 	// followed by a write is two attempts and no retry).
 	Retries int `json:"retries,omitempty"`
+	// Writes counts the requests that were writes; the rest of Attempts
+	// were reads.
+	Writes int `json:"writes,omitempty"`
 }
 
 // Reply is a vendor's answer to a change it accepted.

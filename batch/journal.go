@@ -35,6 +35,9 @@ type JournalHeader struct {
 	Held      bool      `json:"held,omitempty"`
 	Shard     string    `json:"shard,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Invalid is true for a run refused for its invalid rows: it sent
+	// nothing and is never resumed; a later run there sets its files aside.
+	Invalid bool `json:"invalid,omitempty"`
 }
 
 type record struct {
@@ -257,6 +260,8 @@ func appendResult(b []byte, r *Result) []byte {
 	b = r.FinishedAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","retries":`...)
 	b = strconv.AppendInt(b, int64(r.Retries), 10)
+	b = append(b, `,"writes":`...)
+	b = strconv.AppendInt(b, int64(r.Writes), 10)
 	return append(b, "}\n"...)
 }
 
@@ -521,6 +526,10 @@ func parseWith(c *cursor) (res Result, ok bool) {
 	}
 	c.lit(`,"retries":`)
 	res.Retries = int(c.int())
+	if hasPrefix(c.b, `,"writes":`) { // journals from before it lack it
+		c.lit(`,"writes":`)
+		res.Writes = int(c.int())
+	}
 	c.lit("}")
 	if len(c.b) == 1 && c.b[0] == '\n' {
 		c.b = c.b[1:]

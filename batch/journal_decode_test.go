@@ -17,7 +17,7 @@ func decodeCases() []Result {
 	at := time.Date(2026, 11, 30, 15, 4, 5, 123456789, time.UTC)
 	plain := Result{Index: 7, Line: 9, Target: "shop", User: "user-0000007", Action: Disable, Outcome: Applied,
 		Detail: "done", HTTPStatus: 200, Attempts: 2, ErrorCode: "rate_limited", Message: "ok then",
-		Duration: 1500 * time.Microsecond, FinishedAt: at, Retries: 1}
+		Duration: 1500 * time.Microsecond, FinishedAt: at, Retries: 1, Writes: 1}
 	cases := []Result{plain, {Index: 0, Line: 2, Target: "t", User: "u", Action: Enable, Outcome: Skipped}}
 	for _, s := range []string{`quo"te`, `back\slash`, "tab\there", "naïve", "<&>", "\u2028", "\xff"} {
 		r := plain
@@ -46,6 +46,18 @@ func TestDecodeResultMatchesJSON(t *testing.T) {
 		if !reflect.DeepEqual(got, want.Result) {
 			t.Errorf("decodeResult(%s)\n = %+v\nwant %+v", line, got, want.Result)
 		}
+	}
+}
+
+// TestParseResultReadsRecordsWithoutWrites: a journal written before
+// results counted their writes still resumes, its rows counted as reads.
+func TestParseResultReadsRecordsWithoutWrites(t *testing.T) {
+	r := decodeCases()[0]
+	line := strings.Replace(string(appendResult(nil, &r)), `,"writes":1`, "", 1)
+	got, ok := parseResult([]byte(line))
+	r.Writes = 0
+	if !ok || !reflect.DeepEqual(got, r) {
+		t.Errorf("parseResult(%s) = %+v, %v; want %+v", line, got, ok, r)
 	}
 }
 

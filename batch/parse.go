@@ -418,9 +418,8 @@ func isFieldCount(err error) bool {
 
 func (p *Parser) readError(err error) (Row, error) {
 	if errors.Is(err, io.EOF) {
-		if p.index == 0 {
-			return Row{}, &InputError{Msg: "the input has a header but no data rows"}
-		}
+		// A header and no data rows is a valid file of 0 rows: a night
+		// with no leavers (README, "Input CSV").
 		return Row{}, io.EOF
 	}
 	var perr *csv.ParseError

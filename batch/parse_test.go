@@ -504,14 +504,10 @@ func TestParseInputErrors(t *testing.T) {
 		{name: "empty", in: "", msg: "empty"},
 		{name: "blank lines", in: "\n\n\r\n", msg: "empty"},
 		{name: "BOM only", in: "\ufeff", msg: "empty"},
-		{name: "header only", in: "target,user,action\n", msg: "no data rows"},
-		{name: "header and blank lines", in: "target,user,action\n\n\n", msg: "no data rows"},
 		{name: "UTF-16 BOM only", in: utf16LE(""), msg: "empty"},
-		{name: "UTF-16 header only", in: utf16BE("target\tuser\taction\r\n"), msg: "no data rows"},
 		{name: "UTF-16 LE without BOM", in: utf16LE("target,user,action\n")[2:], msg: "UTF-16 without a byte order mark"},
 		{name: "UTF-16 BE without BOM", in: utf16BE("target,user,action\n")[2:], msg: "UTF-16 without a byte order mark"},
 		{name: "UTF-32 LE", in: "\xff\xfe\x00\x00t\x00\x00\x00,\x00\x00\x00u\x00\x00\x00", msg: "NUL"},
-		{name: "only empty cells", in: "target,user,action\n,,\n,\n , ,\r\n\"\",\" \",\n,,", msg: "no data rows"},
 		{name: "binary", in: "\x7fELF\x02\x01\x01\x00\x00\x00\x00", msg: "NUL"},
 		{name: "NUL in the header", in: "target,user,action\x00\nshop,u1,disable\n", msg: "NUL"},
 		{name: "unterminated quote in the header", in: "target,\"user,action\nshop,u1,disable\n", line: 1, msg: "quote"},
@@ -556,6 +552,28 @@ func TestParseInputErrors(t *testing.T) {
 				t.Errorf("message %q does not mention %q", ie.Error(), tc.msg)
 			}
 		})
+	}
+}
+
+// TestParseHeaderOnlyIsZeroRows: a header and no data rows (a night with
+// no leavers) is a valid file of 0 rows, not an error.
+func TestParseHeaderOnlyIsZeroRows(t *testing.T) {
+	for name, in := range map[string]string{
+		"header only":            "target,user,action\n",
+		"header and blank lines": "target,user,action\n\n\n",
+		"UTF-16 header only":     utf16BE("target\tuser\taction\r\n"),
+		"only empty cells":       "target,user,action\n,,\n,\n , ,\r\n\"\",\" \",\n,,",
+	} {
+		p, err := NewParser(strings.NewReader(in), testTargets())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if row, err := p.Next(); !errors.Is(err, io.EOF) {
+			t.Errorf("%s: Next = %+v, %v; want io.EOF", name, row, err)
+		}
+		if got := p.Header().Names; !slices.Equal(got, []string{"target", "user", "action"}) {
+			t.Errorf("%s: header %q", name, got)
+		}
 	}
 }
 

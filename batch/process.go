@@ -11,14 +11,11 @@ import (
 
 // row is one op being processed: its target, its log and its result so far.
 type row struct {
-	// firstSent is when the row's first request went out: its duration runs
-	// from there, so time spent queued behind the rate limit is not latency.
-	firstSent time.Time
-	op        Op
-	t         *Target
-	base      zerolog.Logger
-	log       *zerolog.Logger // made on first use: most rows log nothing
-	res       Result
+	op   Op
+	t    *Target
+	base zerolog.Logger
+	log  *zerolog.Logger // made on first use: most rows log nothing
+	res  Result
 }
 
 // logger is the row's logger, with its line, target and action.
@@ -45,11 +42,7 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 	if !done {
 		return Result{}, false
 	}
-	now := r.Clock.Now()
-	if !w.firstSent.IsZero() {
-		w.res.Duration = now.Sub(w.firstSent)
-	}
-	w.res.FinishedAt = now.UTC()
+	w.res.FinishedAt = r.Clock.Now().UTC()
 	if r.Log.GetLevel() <= zerolog.DebugLevel {
 		w.logger().Debug().Str("outcome", string(w.res.Outcome)).Int("attempts", w.res.Attempts).Msg("row done")
 	}
@@ -201,6 +194,9 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 				return false, nil // the writer failed: the run is ending
 			}
 		}
+		if req.write {
+			w.res.Writes++
+		}
 		err := r.send(ctx, w, send)
 		w.t.countCredentials(err, r.Log)
 		if err == nil {
@@ -252,12 +248,13 @@ func (r *run) send(ctx context.Context, w *row, send func(context.Context) error
 	ctx, cancel := context.WithTimeout(ctx, w.t.Timeout)
 	defer cancel()
 	w.res.Attempts++
+	// The row's duration is its time at the vendor: the sum of its
+	// requests, never the rate limit's queue, a pause or a backoff.
 	start := r.Clock.Now()
-	if w.firstSent.IsZero() {
-		w.firstSent = start
-	}
 	err := send(ctx)
-	w.t.observe(r.Clock.Now().Sub(start))
+	took := r.Clock.Now().Sub(start)
+	w.res.Duration += took
+	w.t.observe(took)
 	// Pause before this request's slots are released: a request waiting for
 	// them must find the pause in place.
 	var berr *Error

@@ -536,6 +536,14 @@ func (s *Summary) add(p *Summary) {
 		s.FinishedAt = p.FinishedAt
 	}
 	s.Sent += p.Sent
+	s.Reads += p.Reads
+	s.Writes += p.Writes
+	if p.Plan != nil {
+		if s.Plan == nil {
+			s.Plan = &PlanCounts{}
+		}
+		s.Plan.add(p.Plan)
+	}
 	s.Retries += p.Retries
 	s.Attempts += p.Attempts
 	s.Processes += max(p.Processes, 1)

@@ -79,12 +79,17 @@ func writeRun(t *testing.T, dir string, shard batch.Shard, spec runSpec) {
 		if r.outcome == batch.Skipped {
 			res.Attempts, res.Duration, res.FinishedAt, res.Detail = 0, 0, time.Time{}, "protected user"
 		}
+		if r.outcome == batch.Applied {
+			res.Attempts, res.Writes = 2, 1 // a read, then the write
+		}
 		rec := []string{r.target, r.user, string(r.action), fmt.Sprintf("=note %d", i)}
 		if err := w.Write(batch.Row{Line: i + 2, Record: rec, Op: op}, res); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.Close(Run{StartedAt: start, FinishedAt: start.Add(10 * time.Second)}); err != nil {
+	run := Run{StartedAt: start, FinishedAt: start.Add(10 * time.Second), DryRun: spec.dryRun,
+		Rates: map[string]float64{"shop": 2, "cs": 1}}
+	if _, err := w.Close(run); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,6 +103,37 @@ func writeShards(t *testing.T, root string, n int, spec runSpec) []string {
 		dirs = append(dirs, dir)
 	}
 	return dirs
+}
+
+// TestMergeAddsPlans: the shards' plans add up to the whole file's; the
+// shards run side by side, so the time is the slowest shard's.
+func TestMergeAddsPlans(t *testing.T) {
+	root := t.TempDir()
+	spec := defaultSpec
+	spec.dryRun = true
+	whole := filepath.Join(root, "whole")
+	writeRun(t, whole, batch.Shard{}, spec)
+	dirs := writeShards(t, root, 3, spec)
+	sum, err := Merge(filepath.Join(root, "merged"), dirs)
+	if err != nil {
+		t.Fatalf("Merge: %v", err)
+	}
+	var one Summary
+	readJSON(t, filepath.Join(whole, SummaryFile), &one)
+	slowest := 0.0
+	for _, dir := range dirs {
+		var part Summary
+		readJSON(t, filepath.Join(dir, SummaryFile), &part)
+		slowest = max(slowest, part.Plan.Seconds)
+	}
+	if sum.Plan == nil || one.Plan == nil || one.Plan.UnknownState == 0 || one.Plan.NoChange == 0 {
+		t.Fatalf("merged plan %+v, one run's %+v", sum.Plan, one.Plan)
+	}
+	want := *one.Plan
+	want.Seconds = slowest
+	if *sum.Plan != want || slowest == 0 || slowest >= one.Plan.Seconds {
+		t.Errorf("merged plan %+v, want %+v (one run's %+v)", *sum.Plan, want, *one.Plan)
+	}
 }
 
 // The merged report of the shards is, file for file, the report of one run
@@ -125,7 +161,8 @@ func TestMergeEqualsOneRun(t *testing.T) {
 	var one Summary
 	readJSON(t, filepath.Join(whole, SummaryFile), &one)
 	if sum.Rows != one.Rows || fmt.Sprint(sum.Outcomes) != fmt.Sprint(one.Outcomes) || sum.FileRows != one.FileRows ||
-		sum.Sent != one.Sent || sum.Processes != 3 || sum.ExitCode != ExitIncomplete {
+		sum.Sent != one.Sent || sum.Reads != one.Reads || sum.Writes != one.Writes || sum.Writes == 0 ||
+		sum.Processes != 3 || sum.ExitCode != ExitIncomplete || sum.Plan != nil {
 		t.Errorf("merged summary %+v\none run's %+v", sum, one)
 	}
 	if one.FileRows.Check == 0 || one.FileRows.Undo < 2 {

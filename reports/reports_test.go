@@ -327,8 +327,8 @@ func TestSummary(t *testing.T) {
 	h := header("target", "user", "action")
 	w, dir := create(t, h)
 	results := []batch.Result{
-		{Target: "a", Action: batch.Disable, Outcome: batch.Applied, Attempts: 1, Duration: time.Millisecond},
-		{Target: "a", Action: batch.Disable, Outcome: batch.Applied, Attempts: 3, Retries: 2, Duration: time.Second},
+		{Target: "a", Action: batch.Disable, Outcome: batch.Applied, Attempts: 1, Writes: 1, Duration: time.Millisecond},
+		{Target: "a", Action: batch.Disable, Outcome: batch.Applied, Attempts: 3, Writes: 3, Retries: 2, Duration: time.Second},
 		{Target: "b", Action: batch.Enable, Outcome: batch.Already, Attempts: 1, Duration: time.Millisecond},
 		{Target: "b", Action: batch.Enable, Outcome: batch.Failed, Attempts: 4, Retries: 3, Duration: time.Second},
 		{Target: "nope", Action: "fly", Outcome: batch.Invalid},
@@ -358,6 +358,9 @@ func TestSummary(t *testing.T) {
 		Latency   map[string]float64        `json:"latency_ms"`
 		Retries   int                       `json:"retries"`
 		Attempts  int                       `json:"attempts"`
+		Reads     int                       `json:"reads"`
+		Writes    int                       `json:"writes"`
+		Sent      int                       `json:"sent"`
 		ExitCode  int                       `json:"exit_code"`
 		DryRun    bool                      `json:"dry_run"`
 	}
@@ -397,8 +400,11 @@ func TestSummary(t *testing.T) {
 	if got.Retries != 5 || got.Attempts != 9 {
 		t.Errorf("retries %d, attempts %d; want 5, 9", got.Retries, got.Attempts)
 	}
-	if got.Duration != 2 || got.OpsPerS != 2 { // 4 rows sent in 2 s
-		t.Errorf("duration_s %v, ops_per_s %v; want 2, 2", got.Duration, got.OpsPerS)
+	if got.Reads != 5 || got.Writes != 4 || got.Sent != 4 {
+		t.Errorf("reads %d, writes %d, sent %d; want 5, 4 and sent the writes", got.Reads, got.Writes, got.Sent)
+	}
+	if got.Duration != 2 || got.OpsPerS != 4.5 { // 9 requests in 2 s
+		t.Errorf("duration_s %v, ops_per_s %v; want 2, 4.5", got.Duration, got.OpsPerS)
 	}
 	if !got.StartedAt.Equal(start) || !got.DryRun || got.ExitCode != ExitIncomplete {
 		t.Errorf("started_at %v, dry_run %v, exit_code %d", got.StartedAt, got.DryRun, got.ExitCode)
@@ -627,12 +633,12 @@ func TestWriterUseAfterClose(t *testing.T) {
 func TestWriteTable(t *testing.T) {
 	one := &Summary{Rows: 3, Outcomes: Counts{batch.Applied: 2, batch.Failed: 1},
 		ByTarget:  map[string]Counts{"shop": {batch.Applied: 2, batch.Failed: 1}},
-		DurationS: 1.5, Sent: 3, OpsPerS: 2, Retries: 4, Attempts: 7,
+		DurationS: 1.5, Sent: 3, Reads: 1, Writes: 3, OpsPerS: 2, Retries: 4, Attempts: 7,
 		LatencyMS: Latency{P50: 12, P95: 40.25, P99: 80}}
 	var b strings.Builder
 	one.WriteTable(&b)
 	out := b.String()
-	for _, want := range []string{"applied  2", "failed   1", "total    3", "2.0 ops/s", "p50 12.0ms", "p95 40.2ms", "p99 80.0ms", "retries     4 (7 attempts)"} {
+	for _, want := range []string{"applied  2", "failed   1", "total    3", "2.0 requests/s (1 read, 3 writes in 1.5s)", "p50 12.0ms", "p95 40.2ms", "p99 80.0ms", "retries     4 (7 attempts)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -54,9 +54,9 @@ type Run struct {
 	// exit_code as it is (2 for a file refused for its invalid rows, say).
 	// When 0, exit_code is computed from the outcomes and Stopped.
 	ExitCode int
-	// Sent, when not 0, is the number of rows this run sent, across all its
-	// processes. When 0, sent counts the rows with Attempts > 0.
-	Sent int
+	// Rates are each target's requests per second as the run paces them:
+	// a dry run's plan says how long its writes would take at them.
+	Rates map[string]float64
 	// Processes is the number of processes that made the run: 1, plus one
 	// for each --resume. 0 is taken as 1.
 	Processes int
@@ -74,8 +74,10 @@ func (r Run) exitCode(outcomes Counts) int {
 // outcome, zeros included.
 type Counts map[batch.Outcome]int
 
-// Latency holds percentiles of the time rows took, in milliseconds, over the
-// rows that were sent (Attempts > 0), retries and waits included.
+// Latency holds percentiles of the rows' time at the vendor, in
+// milliseconds, over the rows that were sent (Attempts > 0): the sum of a
+// row's requests, retries included; never time queued behind the rate
+// limit, a Retry-After pause or a backoff.
 type Latency struct {
 	P50 float64 `json:"p50"`
 	P95 float64 `json:"p95"`
@@ -106,10 +108,11 @@ type Summary struct {
 	// FinishedAt is when the run ended, not when the report was written.
 	FinishedAt time.Time `json:"finished_at"`
 	DurationS  float64   `json:"duration_s"`
-	// Sent counts the rows this run sent: Run.Sent when the caller set it,
-	// else the rows sent at least once (Attempts > 0).
+	// Sent is Writes, under its older name: the requests that asked for a
+	// change.
 	Sent int `json:"sent"`
-	// OpsPerS is Sent / DurationS over the whole run, 0 when the duration is.
+	// OpsPerS is requests (Reads + Writes) per second over the whole run,
+	// as a target's rate counts them; 0 when the duration is.
 	OpsPerS   float64 `json:"ops_per_s"`
 	LatencyMS Latency `json:"latency_ms"`
 	// Retries counts the attempts after each row's first, reads included.
@@ -158,10 +161,12 @@ type tally struct {
 	outcomes Counts
 	byTarget map[string]Counts
 	byAction map[string]Counts
-	sent     int
+	reads    int
+	writes   int
 	attempts int
 	retries  int
 	latency  histogram
+	plan     planTally
 }
 
 func newTally() tally {
@@ -175,8 +180,10 @@ func (t *tally) add(res batch.Result) {
 	entry(t.byAction, string(res.Action))[res.Outcome]++
 	t.attempts += res.Attempts
 	t.retries += res.Retries
+	t.writes += res.Writes
+	t.reads += res.Attempts - res.Writes
+	t.plan.add(res)
 	if res.Attempts > 0 {
-		t.sent++
 		t.latency.add(res.Duration)
 	}
 }
@@ -204,7 +211,9 @@ func (t *tally) summary(run Run) *Summary {
 		ByAction:   map[string]Counts{},
 		StartedAt:  run.StartedAt,
 		FinishedAt: run.FinishedAt,
-		Sent:       t.sent,
+		Sent:       t.writes,
+		Reads:      t.reads,
+		Writes:     t.writes,
 		Retries:    t.retries,
 		Attempts:   t.attempts,
 		ExitCode:   run.exitCode(t.outcomes),
@@ -212,8 +221,8 @@ func (t *tally) summary(run Run) *Summary {
 		DryRun:     run.DryRun,
 		Processes:  max(run.Processes, 1),
 	}
-	if run.Sent != 0 {
-		s.Sent = run.Sent
+	if run.DryRun && run.ExitCode == 0 { // a refused file planned nothing
+		s.Plan = t.plan.result(run.Rates)
 	}
 	for k, c := range t.byTarget {
 		s.ByTarget[k] = withZeros(c)
@@ -236,7 +245,7 @@ func (s *Summary) setRate() {
 	s.DurationS, s.OpsPerS = 0, 0
 	if d := s.FinishedAt.Sub(s.StartedAt).Seconds(); d > 0 {
 		s.DurationS = round(d, 3)
-		s.OpsPerS = round(float64(s.Sent)/d, 2)
+		s.OpsPerS = round(float64(s.Reads+s.Writes)/d, 2)
 	}
 }
 
@@ -288,7 +297,8 @@ func (s *Summary) WriteTable(w io.Writer) {
 
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	duration := time.Duration(s.DurationS * float64(time.Second)).Round(time.Millisecond)
-	fmt.Fprintf(tw, "throughput\t%.1f ops/s (%d sent in %s)\n", s.OpsPerS, s.Sent, duration)
+	fmt.Fprintf(tw, "throughput\t%.1f requests/s (%s, %s in %s)\n", s.OpsPerS,
+		plural(s.Reads, "read"), plural(s.Writes, "write"), duration)
 	fmt.Fprintf(tw, "latency\tp50 %s  p95 %s  p99 %s\n",
 		ms(s.LatencyMS.P50), ms(s.LatencyMS.P95), ms(s.LatencyMS.P99))
 	fmt.Fprintf(tw, "retries\t%d (%d attempts)\n", s.Retries, s.Attempts)
@@ -297,6 +307,9 @@ func (s *Summary) WriteTable(w io.Writer) {
 			s.FileRows.Check, CheckFile)
 	}
 	tw.Flush()
+	if line := s.PlanLine(); line != "" {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // targets lists the per-target columns: none for a single target, whose

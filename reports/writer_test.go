@@ -387,13 +387,13 @@ func TestSummaryTakesWhatTheCallerKnows(t *testing.T) {
 		{"computed", Run{StartedAt: start, FinishedAt: start.Add(4 * time.Second)}, ExitIncomplete, 4, 1, 1, 4},
 		{"stopped", Run{StartedAt: start, FinishedAt: start.Add(4 * time.Second), Stopped: true}, ExitStopped, 4, 1, 1, 4},
 		// A resume: the rate is over the whole run, from the first process's start.
-		{"resumed", Run{StartedAt: start, FinishedAt: start.Add(100 * time.Second), Sent: 50, Processes: 3}, ExitIncomplete, 50, 0.5, 3, 100},
+		{"resumed", Run{StartedAt: start, FinishedAt: start.Add(100 * time.Second), Processes: 3}, ExitIncomplete, 4, 0.04, 3, 100},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w, dir := create(t, header("target", "user", "action"))
 			for i := range 5 {
-				res := batch.Result{Outcome: batch.Applied, Attempts: 1}
+				res := batch.Result{Outcome: batch.Applied, Attempts: 1, Writes: 1}
 				if i == 4 {
 					res = batch.Result{Outcome: batch.Invalid}
 				}

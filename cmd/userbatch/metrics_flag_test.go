@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // TestMetricsFile: --metrics-file leaves the run's numbers for
@@ -24,49 +21,19 @@ func TestMetricsFile(t *testing.T) {
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	f, err := os.Open(metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("the metrics file does not parse: %v", err)
-	}
-	value := func(name string, labels map[string]string) float64 {
-		t.Helper()
-		fam, ok := families[name]
-		if !ok {
-			t.Fatalf("no %s", name)
-		}
-	next:
-		for _, m := range fam.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-		t.Fatalf("no %s%v", name, labels)
-		return 0
-	}
+	m := promFamilies(t, metrics)
 	sum := readSummary(t, filepath.Join(e.dir, "r"))
 	byTarget := sum["by_target"].(map[string]any)["shop"].(map[string]any)
-	if got := value("userbatch_rows_by_target", map[string]string{"target": "shop", "outcome": "applied"}); got != byTarget["applied"] {
+	if got := m[`userbatch_rows_by_target{outcome="applied",target="shop"}`]; got != byTarget["applied"] {
 		t.Errorf("rows shop applied = %v, summary says %v", got, byTarget["applied"])
 	}
-	if got := value("userbatch_requests_total", map[string]string{"target": "shop"}); got < 7 {
-		t.Errorf("requests to shop = %v, want at least one per shop row", got)
+	if got := m[`userbatch_requests_total{kind="write",target="shop"}`]; got < 7 {
+		t.Errorf("writes to shop = %v, want at least one per shop row", got)
 	}
-	if got := value("userbatch_last_exit_code", nil); got != 1 {
+	if got, ok := m["userbatch_last_exit_code"]; !ok || got != 1 {
 		t.Errorf("last exit code %v", got)
 	}
-	if _, ok := families["userbatch_last_success_timestamp_seconds"]; !ok {
+	if _, ok := m["userbatch_last_success_timestamp_seconds"]; !ok {
 		t.Error("no last success timestamp after a finished run")
 	}
 	if strings.Contains(res.stderr, "metrics file could not be written") {

@@ -41,6 +41,10 @@ not empty.`,
 // mergeRun holds every directory's lock while it merges: a shard still
 // running, or a second merge into the same OUT, is refused.
 func mergeRun(g *globalOptions, out string, dirs []string) error {
+	ls, err := g.logger()
+	if err != nil {
+		return err
+	}
 	locked := map[string]bool{}
 	for i, d := range append([]string{out}, dirs...) {
 		// A directory given twice is locked once; the merge refuses the
@@ -60,6 +64,9 @@ func mergeRun(g *globalOptions, out string, dirs []string) error {
 			return &job.Error{Code: job.ExitBadInput, Err: err}
 		}
 		defer l.Unlock()
+		if i == 0 {
+			l.CleanUp(ls.log) // what a merge killed here left
+		}
 	}
 	sum, err := reports.Merge(out, dirs)
 	if errors.Is(err, reports.ErrMergeRefused) {

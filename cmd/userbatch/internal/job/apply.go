@@ -53,7 +53,7 @@ func (r *runState) decide(ctx context.Context) error {
 }
 
 func (r *runState) run(ctx context.Context, total int) error {
-	run := reports.Run{StartedAt: time.Now(), DryRun: r.DryRun, Processes: 1}
+	run := reports.Run{StartedAt: time.Now(), DryRun: r.DryRun, Processes: 1, Rates: r.rates()}
 	if st := r.plan.state; st != nil {
 		run.Processes = st.Runs + 1
 		if !st.FirstStart.IsZero() {
@@ -132,7 +132,8 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	return stopped(), err
 }
 
-// countRequests counts each target's requests and retries for the metrics.
+// countRequests counts each target's reads, writes and retries for the
+// metrics.
 // Sinks are called from one goroutine at a time.
 type countRequests struct {
 	batch.Sink
@@ -140,7 +141,8 @@ type countRequests struct {
 }
 
 func (c countRequests) Result(res batch.Result) error {
-	c.rec.requests[res.Target] += res.Attempts
+	c.rec.reads[res.Target] += res.Attempts - res.Writes
+	c.rec.writes[res.Target] += res.Writes
 	c.rec.retries[res.Target] += res.Retries
 	return c.Sink.Result(res)
 }
@@ -256,9 +258,12 @@ func (r *runState) finish(run reports.Run) error {
 		return stoppedErr(fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run: %s", err, r.resumeCommand()))
 	}
 	if r.Console {
-		sum.WriteTable(r.Stderr)
+		sum.WriteTable(r.Stderr) // a dry run's ends with its plan line
 	} else {
 		r.Log.Info().Interface("summary", sum).Msg("run finished")
+		if line := sum.PlanLine(); line != "" {
+			r.Log.Info().Interface("plan", sum.Plan).Msg(line)
+		}
 	}
 	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
 	if run.Stopped {

@@ -15,6 +15,10 @@ import (
 // without --dry-run) works, and a real run's files are never touched.
 const DryRunDir = "dry-run"
 
+// InvalidDir is where the files of a run refused for its invalid rows go
+// when a run starts in the same directory: fix the rows and run again.
+const InvalidDir = "invalid"
+
 // journalPlan is what the report directory's journal allows, checked
 // before anything is validated or sent.
 type journalPlan struct {
@@ -30,9 +34,10 @@ type journalPlan struct {
 }
 
 // planJournal applies the rules of a report directory: a new run needs a
-// directory with no run in it (a finished dry run is moved aside to
-// dry-run/); --resume needs the journal of the same input, config and
-// shard. It may move a dry run's files; it changes nothing else.
+// directory with no run in it (a finished dry run, a held run and a run
+// refused for invalid rows are moved aside to dry-run/, held/, invalid/);
+// --resume needs the journal of the same input, config and shard. It may
+// move such a run's files; it changes nothing else.
 func planJournal(o *Options, in *input) (*journalPlan, error) {
 	plan := &journalPlan{path: filepath.Join(o.ReportDir, batch.JournalName),
 		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: o.Config.Names(),
@@ -48,13 +53,14 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	case err != nil:
 		return nil, BadInput("%s: %v", o.ReportDir, err)
 	}
-	if st.Header.Held {
-		// A held run sent nothing: its files are set aside, never resumed.
+	if a, ok := asideOf(st.Header); ok {
+		// A held or refused run sent nothing: its files are set aside,
+		// never resumed.
 		if o.Resume {
-			return nil, BadInput("--resume: the run in %s was held by a guard and sent nothing: there is nothing to resume. Run the same command without --resume (the held run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, HeldDir))
+			return nil, BadInput("--resume: the run in %s %s and sent nothing: there is nothing to resume. %s (the %s run's files move to %s)", o.ReportDir, a.why, a.next, a.name, filepath.Join(o.ReportDir, a.dir))
 		}
-		if err := setAside(o.ReportDir, HeldDir); err != nil {
-			return nil, BadInput("moving the held run's files to %s: %v", HeldDir, err)
+		if err := setAside(o.ReportDir, a.dir); err != nil {
+			return nil, BadInput("moving the %s run's files to %s: %v", a.name, a.dir, err)
 		}
 		return plan.forEmpty(o)
 	}
@@ -83,6 +89,20 @@ func planJournal(o *Options, in *input) (*journalPlan, error) {
 	return plan, nil
 }
 
+// aside is a run that sent nothing and whose files the next run in its
+// directory sets aside: where, and what to tell a --resume.
+type aside struct{ dir, name, why, next string }
+
+func asideOf(h batch.JournalHeader) (aside, bool) {
+	switch {
+	case h.Invalid:
+		return aside{InvalidDir, "refused", "was refused for invalid rows", "Fix the rows, then run the same command without --resume"}, true
+	case h.Held:
+		return aside{HeldDir, "held", "was held by a guard", "Run the same command without --resume"}, true
+	}
+	return aside{}, false
+}
+
 // forEmpty checks that a directory without a journal holds nothing else.
 func (p *journalPlan) forEmpty(o *Options) (*journalPlan, error) {
 	names, err := runFiles(o.ReportDir)
@@ -100,7 +120,7 @@ func (p *journalPlan) forEmpty(o *Options) (*journalPlan, error) {
 	return p, nil
 }
 
-// runFiles lists dir's entries but the lock and a set-aside dry run.
+// runFiles lists dir's entries but the lock and the set-aside runs.
 func runFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -108,7 +128,7 @@ func runFiles(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != LockName && e.Name() != DryRunDir && e.Name() != HeldDir {
+		if e.Name() != LockName && e.Name() != DryRunDir && e.Name() != HeldDir && e.Name() != InvalidDir {
 			names = append(names, e.Name())
 		}
 	}
@@ -142,6 +162,18 @@ func setAside(dir, name string) error {
 		}
 	}
 	return nil
+}
+
+// markRefused writes the journal of a run refused for its invalid rows: a
+// header alone, which the next run there reads to set the files aside.
+func (p *journalPlan) markRefused() error {
+	h := p.header
+	h.Invalid = true
+	j, err := batch.CreateJournal(p.path, h)
+	if err != nil {
+		return err
+	}
+	return j.Close()
 }
 
 // open starts, restarts or continues the journal.

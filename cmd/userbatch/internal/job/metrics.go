@@ -24,8 +24,9 @@ type RunMetrics struct {
 	// Summary may be nil when the run ended before a report (then only the
 	// exit code, duration and timestamps are written).
 	Summary *reports.Summary
-	// Requests counts the requests this process sent, by target.
-	Requests map[string]int
+	// Reads and Writes count the requests this process sent, by target:
+	// reads of a user's state, and writes that ask for a change.
+	Reads, Writes map[string]int
 	// Retries counts this process's retries, by target.
 	Retries  map[string]int
 	ExitCode ExitCode
@@ -37,7 +38,7 @@ type RunMetrics struct {
 	// Labels are added to every metric, such as {"shard": "1/4"}: node_exporter
 	// refuses the same series from two files of its directory, so processes
 	// that write one file each into it need a label that tells them apart.
-	// Optional; names must not be target, action or outcome.
+	// Optional; names must not be target, kind, action or outcome.
 	Labels map[string]string
 }
 
@@ -50,8 +51,8 @@ const (
 	// MetricRowsByAction is rows by action and outcome (a gauge). Rows whose
 	// action is not a canonical one (invalid rows) count as "(invalid)".
 	MetricRowsByAction = "userbatch_rows_by_action"
-	// MetricRequests is the requests this process sent in its run, by target.
-	// A counter, since requests only add up within a run; each run's file
+	// MetricRequests is the requests this process sent in its run, by
+	// target and kind ("read" or "write": a dry run has no write). A counter, since requests only add up within a run; each run's file
 	// starts again from its own count, which Prometheus reads as a reset.
 	MetricRequests = "userbatch_requests_total"
 	// MetricRetries is this process's retries, by target (a counter, as MetricRequests).
@@ -108,7 +109,7 @@ func WriteMetrics(path string, m RunMetrics) error {
 	if haveSuccess {
 		w.gauge(MetricLastSuccess, "When the last userbatch run that finished (exit code 0 or 1) ended, in Unix seconds.", lastSuccess)
 	}
-	w.perTarget(MetricRequests, "Requests the last userbatch run sent, by target.", m.Requests)
+	w.requests(m.Reads, m.Writes)
 	w.perTarget(MetricRetries, "Retries in the last userbatch run, by target.", m.Retries)
 	if m.Summary != nil {
 		w.rows(MetricRowsByTarget, "Rows of the last userbatch run by target and outcome.", "target", m.Summary.ByTarget, targetLabel)
@@ -136,7 +137,7 @@ func unixSeconds(t time.Time) float64 {
 func checkLabels(labels map[string]string) error {
 	for name := range labels {
 		switch {
-		case name == "target", name == "action", name == "outcome":
+		case name == "target", name == "kind", name == "action", name == "outcome":
 			return fmt.Errorf("metrics: label %q is userbatch's own", name)
 		case !model.LegacyValidation.IsValidLabelName(name):
 			return fmt.Errorf("metrics: %q is not a label name (letters, digits and _, not first a digit)", name)
@@ -200,6 +201,36 @@ func (w *metricWriter) perTarget(name, help string, counts map[string]int) {
 			m, w.err = c.GetMetricWithLabelValues(targetLabel(i, target))
 			if w.err == nil {
 				m.Add(float64(counts[target]))
+			}
+		}
+	}
+	w.register(c)
+}
+
+// requests writes the requests by target and kind. A target that was sent
+// anything has both series, a zero included, so "writes" of a dry run
+// reads 0 rather than missing.
+func (w *metricWriter) requests(reads, writes map[string]int) {
+	targets := map[string]bool{}
+	for t := range reads {
+		targets[t] = true
+	}
+	for t := range writes {
+		targets[t] = true
+	}
+	if len(targets) == 0 {
+		return
+	}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRequests, ConstLabels: w.labels,
+		Help: "Requests the last userbatch run sent, by target and kind (read, write)."}, []string{"target", "kind"})
+	for i, target := range slices.Sorted(maps.Keys(targets)) {
+		for kind, n := range map[string]int{"read": reads[target], "write": writes[target]} {
+			if w.err == nil {
+				var m prometheus.Counter
+				m, w.err = c.GetMetricWithLabelValues(targetLabel(i, target), kind)
+				if w.err == nil {
+					m.Add(float64(n))
+				}
 			}
 		}
 	}

@@ -106,7 +106,8 @@ func TestWriteMetricsParsesBack(t *testing.T) {
 	finished := time.Date(2026, 11, 30, 2, 0, 0, 500_000_000, time.UTC)
 	err := WriteMetrics(path, RunMetrics{
 		Summary:  sampleSummary(),
-		Requests: map[string]int{"apps": 7, "admin": 3},
+		Reads:    map[string]int{"apps": 5},
+		Writes:   map[string]int{"apps": 2, "admin": 3},
 		Retries:  map[string]int{"apps": 2, "admin": 0},
 		ExitCode: ExitIncomplete,
 		Duration: 1500 * time.Millisecond,
@@ -126,8 +127,10 @@ func TestWriteMetricsParsesBack(t *testing.T) {
 		{MetricDuration, nil, 1.5},
 		{MetricLastRun, nil, ts},
 		{MetricLastSuccess, nil, ts}, // exit 1 finished: a success
-		{MetricRequests, map[string]string{"target": "apps"}, 7},
-		{MetricRequests, map[string]string{"target": "admin"}, 3},
+		{MetricRequests, map[string]string{"target": "apps", "kind": "read"}, 5},
+		{MetricRequests, map[string]string{"target": "apps", "kind": "write"}, 2},
+		{MetricRequests, map[string]string{"target": "admin", "kind": "read"}, 0},
+		{MetricRequests, map[string]string{"target": "admin", "kind": "write"}, 3},
 		{MetricRetries, map[string]string{"target": "apps"}, 2},
 		{MetricRetries, map[string]string{"target": "admin"}, 0},
 		{MetricRowsByTarget, map[string]string{"target": "apps", "outcome": "applied"}, 3},
@@ -232,7 +235,7 @@ func TestWriteMetricsIsAtomic(t *testing.T) {
 	sum := sampleSummary()
 	write := func(i int) error {
 		return WriteMetrics(path, RunMetrics{Summary: sum, ExitCode: ExitOK, Finished: time.Unix(int64(1e9+i), 0),
-			Requests: map[string]int{"apps": i}})
+			Writes: map[string]int{"apps": i}})
 	}
 	if err := write(0); err != nil {
 		t.Fatal(err)
@@ -291,7 +294,7 @@ func TestWriteMetricsIsAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
-	if got := value(t, readMetrics(t, path), MetricRequests, map[string]string{"target": "apps"}); got != float64(last) {
+	if got := value(t, readMetrics(t, path), MetricRequests, map[string]string{"target": "apps", "kind": "write"}); got != float64(last) {
 		t.Errorf("the last write is not the file: requests %v, want %d", got, last)
 	}
 }
@@ -332,7 +335,7 @@ func TestWriteMetricsLabels(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "shard1.prom")
 	labels := map[string]string{"shard": "1/2"}
-	if err := WriteMetrics(path, RunMetrics{Summary: sampleSummary(), Requests: map[string]int{"apps": 1},
+	if err := WriteMetrics(path, RunMetrics{Summary: sampleSummary(), Writes: map[string]int{"apps": 1},
 		ExitCode: ExitOK, Finished: time.Now(), Labels: labels}); err != nil {
 		t.Fatal(err)
 	}

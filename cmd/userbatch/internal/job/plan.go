@@ -191,7 +191,7 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 	}
 	runner := &batch.Runner{Targets: r.targets, DryRun: true, Workers: r.Workers, Log: r.Log, Clock: r.Clock,
 		CatchUp: r.CatchUp, Gate: gate}
-	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), planSink{Sink: j, plan: plan})
+	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), planSink{Sink: countRequests{Sink: j, rec: r.done}, plan: plan})
 	if cerr := j.Close(); err == nil {
 		err = cerr
 	}

@@ -34,6 +34,8 @@ type progress struct {
 
 	mu       sync.Mutex
 	rows     int // rows this process finished
+	reads    int // requests of those rows that read a user's state
+	writes   int // requests of those rows that asked for a change
 	counts   map[batch.Outcome]int
 	retrying map[int]bool // rows (by Index) whose write is being sent again
 	paused   map[string]time.Time
@@ -94,6 +96,8 @@ func (p *progress) Result(res batch.Result) error {
 	}
 	p.mu.Lock()
 	p.rows++
+	p.reads += res.Attempts - res.Writes
+	p.writes += res.Writes
 	p.counts[res.Outcome]++
 	delete(p.retrying, res.Index)
 	done := p.scope.settled + p.rows
@@ -156,6 +160,7 @@ func (p *progress) report(now time.Time) {
 	for o, n := range p.counts {
 		ev = ev.Int(string(o), n)
 	}
+	ev = ev.Int("reads", p.reads).Int("writes", p.writes)
 	p.mu.Unlock()
 	rate := float64(rows) / now.Sub(p.started).Seconds()
 	ev = ev.Str("rows_per_s", formatRate(rate))

@@ -84,10 +84,10 @@ type Options struct {
 
 // runRecord is what a run leaves behind for its metrics and notification.
 type runRecord struct {
-	summary  *reports.Summary
-	held     bool
-	requests map[string]int
-	retries  map[string]int
+	summary *reports.Summary
+	held    bool
+	// reads, writes and retries count this process's requests by target.
+	reads, writes, retries map[string]int
 }
 
 func (o *Options) now() time.Time {
@@ -129,6 +129,15 @@ func (o *Options) rateShare() float64 {
 	return 1
 }
 
+// rates are each target's requests per second as this process paces them.
+func (o *Options) rates() map[string]float64 {
+	rates := map[string]float64{}
+	for _, name := range o.Config.Names() {
+		rates[name] = o.Config.Targets[name].Rate * o.rateShare()
+	}
+	return rates
+}
+
 // includes reports whether op is this process's to run (its shard's).
 func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.User) }
 
@@ -145,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 		defer signal.Stop(ch)
 		o.Signals = ch
 	}
-	o.done = &runRecord{requests: map[string]int{}, retries: map[string]int{}}
+	o.done = &runRecord{reads: map[string]int{}, writes: map[string]int{}, retries: map[string]int{}}
 	err := run(ctx, o)
 	o.afterRun(ctx, err, time.Since(start))
 	return err
@@ -156,7 +165,7 @@ func Run(ctx context.Context, o Options) error {
 func (o *Options) afterRun(ctx context.Context, err error, took time.Duration) {
 	code := Exit(err)
 	if o.MetricsFile != "" {
-		m := RunMetrics{Summary: o.done.summary, Requests: o.done.requests, Retries: o.done.retries,
+		m := RunMetrics{Summary: o.done.summary, Reads: o.done.reads, Writes: o.done.writes, Retries: o.done.retries,
 			ExitCode: code, Duration: took, Finished: time.Now()}
 		if o.Shard.Count > 1 {
 			m.Labels = map[string]string{"shard": o.Shard.String()}
@@ -185,6 +194,7 @@ func run(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer lock.Unlock()
+	lock.CleanUp(o.Log)
 	plan, err := planJournal(&o, in)
 	if err != nil {
 		lock.Abandon()
@@ -202,7 +212,7 @@ func run(ctx context.Context, o Options) error {
 		}
 	}
 	if counts.Invalid > 0 && !o.SkipInvalid {
-		return refuseInvalid(&o, in, infos, counts, plan.fresh)
+		return refuseInvalid(&o, in, infos, counts, plan)
 	}
 	targets, err := o.Config.Runtime(o.Client, o.rateShare())
 	if err != nil {
@@ -261,8 +271,8 @@ func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target
 // logStart is the first record a cron log holds: what this run is over.
 func (o *Options) logStart(in *input, v Validation) {
 	rates := zerolog.Dict()
-	for _, name := range o.Config.Names() {
-		rates.Float64(name, o.Config.Targets[name].Rate*o.rateShare())
+	for name, r := range o.rates() {
+		rates.Float64(name, r)
 	}
 	o.Log.Info().Str("input", o.Input).Str("input_sha256", in.sha256).Str("config", o.ConfigPath).
 		Str("report_dir", o.ReportDir).Strs("targets", o.Config.Names()).Int("rows", v.Valid+v.Invalid).
@@ -271,10 +281,14 @@ func (o *Options) logStart(in *input, v Validation) {
 }
 
 // refuseInvalid sends nothing and exits 2. When the directory held no run
-// it also writes a report marking every problem.
-func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, fresh bool) error {
+// it also writes a report marking every problem, and a journal that says
+// so: the next run there sets the files aside.
+func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, plan *journalPlan) error {
 	where := "the problems are listed above"
-	if fresh {
+	if plan.fresh {
+		if err := plan.markRefused(); err != nil {
+			return badInputErr(err)
+		}
 		now := time.Now()
 		sum, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
 			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})

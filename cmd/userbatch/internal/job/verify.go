@@ -88,6 +88,7 @@ func Verify(ctx context.Context, o VerifyOptions) error {
 		return badInputErr(err)
 	}
 	defer lock.Unlock()
+	lock.CleanUp(o.Log)
 	if err := checkVerifiable(o.ReportDir, o.Config); err != nil {
 		return err
 	}
