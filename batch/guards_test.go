@@ -60,8 +60,8 @@ func TestRunCredentialsBreaker(t *testing.T) {
 	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
 		t.Fatal(err)
 	}
-	if n := bad.count("apply"); n != credentialsLimit {
-		t.Errorf("the refusing target got %d requests, want %d", n, credentialsLimit)
+	if n := bad.count("apply"); n != stopLimit {
+		t.Errorf("the refusing target got %d requests, want %d", n, stopLimit)
 	}
 	if n := good.count("apply"); n != 10 {
 		t.Errorf("the other target got %d requests, want 10", n)
@@ -75,8 +75,8 @@ func TestRunCredentialsBreaker(t *testing.T) {
 			}
 		}
 	}
-	if skipped != 10-credentialsLimit {
-		t.Errorf("%d rows skipped, want %d", skipped, 10-credentialsLimit)
+	if skipped != 10-stopLimit {
+		t.Errorf("%d rows skipped, want %d", skipped, 10-stopLimit)
 	}
 }
 
@@ -237,5 +237,121 @@ func TestRunCredentialsUnsure(t *testing.T) {
 	}
 	if got := sink.byIndex(t)[3]; got.Outcome != Skipped {
 		t.Errorf("after three refusals and no success: %s, want skipped", got.Outcome)
+	}
+}
+
+// TestRunStopsUnreachableAndForeign: three connection failures in a row
+// stop a target (retries of one row count: each is an attempt), as do three
+// answers in a row that are not the vendor's; the skipped rows' detail says
+// which, names the lines, and the other target goes on.
+func TestRunStopsUnreachableAndForeign(t *testing.T) {
+	for _, tc := range []struct {
+		name, prefix, code string
+		err                error
+	}{
+		{"unreachable", "target unreachable: check base_url", CodeNetwork,
+			&Error{Kind: Retryable, Code: CodeNetwork, Message: "connecting: connection refused", Fault: FaultUnreachable}},
+		{"foreign", "not the vendor's API at base_url: check base_url", CodeBadResponse,
+			&Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Message: "unexpected answer: 404 page not found", Fault: FaultForeign}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) { return Reply{}, tc.err }}
+			good := &mockAdapter{}
+			r := newRunner(1, map[string]Adapter{"bad": bad, "good": good})
+			var ops []Op
+			for i := 0; i < 10; i++ {
+				ops = append(ops, newOp(2*i, "bad", "b"+strconv.Itoa(i), Disable), newOp(2*i+1, "good", "g"+strconv.Itoa(i), Disable))
+			}
+			sink := &memSink{}
+			if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+				t.Fatal(err)
+			}
+			if n := bad.count("apply"); n != stopLimit {
+				t.Errorf("the stopped target got %d requests, want %d", n, stopLimit)
+			}
+			if n := good.count("apply"); n != 10 {
+				t.Errorf("the other target got %d requests, want 10", n)
+			}
+			for _, res := range sink.Results() {
+				if res.Target != "bad" {
+					continue
+				}
+				if res.Outcome != Skipped && res.Outcome != Failed {
+					t.Errorf("line %d: %s", res.Line, res.Outcome)
+				}
+				if res.Outcome == Skipped && (!strings.HasPrefix(res.Detail, tc.prefix) || res.ErrorCode != tc.code) {
+					t.Errorf("line %d: skipped %q (%s), want %q…", res.Line, res.Detail, res.ErrorCode, tc.prefix)
+				}
+			}
+		})
+	}
+}
+
+// TestRunStreakResets: a success, or an answer of another kind, between
+// condemning answers ends the streak: the target goes on.
+func TestRunStreakResets(t *testing.T) {
+	unreachable := &Error{Kind: Permanent, Code: CodeTLS, Message: "handshake", Fault: FaultUnreachable}
+	foreign := &Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Fault: FaultForeign}
+	answers := []error{unreachable, unreachable, nil, unreachable, unreachable, foreign, foreign,
+		permanent(CodeNotFound, 404, "no such user"), foreign, foreign, nil}
+	m := &mockAdapter{ApplyFunc: func(_ context.Context, op Op, _ int) (Reply, error) {
+		if err := answers[op.Index]; err != nil {
+			return Reply{}, err
+		}
+		return Reply{HTTPStatus: 200}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	var ops []Op
+	for i := range answers {
+		ops = append(ops, newOp(i, "t", "u"+strconv.Itoa(i), Disable))
+	}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[len(answers)-1]; got.Outcome != Applied {
+		t.Errorf("last row: %s %q; no three condemning answers of one kind came in a row", got.Outcome, got.Detail)
+	}
+	if n := m.count("apply"); n != len(answers) {
+		t.Errorf("%d requests, want %d", n, len(answers))
+	}
+}
+
+// TestRunCredentialsUnsureDetail: a refusal the vendor also gives for an
+// unknown user says both, on its row and, once the target stops, on the
+// skipped rows, with the lines that got it.
+func TestRunCredentialsUnsureDetail(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{}, &Error{Kind: Permanent, Code: CodeUnauthorized, HTTPStatus: 401, Message: "Invalid token or user ID", CredentialsUnsure: true}
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	ops := []Op{newOp(0, "t", "a", ToggleStatus), newOp(1, "t", "b", ToggleStatus), newOp(2, "t", "c", ToggleStatus), newOp(3, "t", "d", ToggleStatus)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	if d := got[0].Detail; got[0].Outcome != Failed || !strings.Contains(d, "bad credentials") || !strings.Contains(d, "unknown user") {
+		t.Errorf("row 0: %s %q, want failed naming both causes", got[0].Outcome, d)
+	}
+	d := got[3].Detail
+	if got[3].Outcome != Skipped || !strings.HasPrefix(d, "credentials refused, or no such users") ||
+		!strings.Contains(d, "lines 2, 3, 4") || !strings.Contains(d, "HTTP 401, Invalid token or user ID") {
+		t.Errorf("row 3: %s %q", got[3].Outcome, d)
+	}
+}
+
+// TestRunHintIsTheDetail: an adapter's hint replaces the generic advice.
+func TestRunHintIsTheDetail(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{}, &Error{Kind: Permanent, Code: CodeNotFound, Message: "none", Hint: "no user has this userName"}
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource([]Op{newOp(0, "t", "userName:x", Disable)}), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[0]; got.Detail != "no user has this userName" {
+		t.Errorf("detail %q", got.Detail)
 	}
 }

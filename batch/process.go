@@ -86,8 +86,8 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 }
 
 func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
-	if reason := w.t.refused(); reason != "" {
-		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, CodeUnauthorized, reason
+	if stop := w.t.stopped(); stop != nil {
+		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, stop.code, stop.reason
 		return true
 	}
 	if w.t.protects(w.op) {
@@ -191,9 +191,9 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		if err := r.ready(waitCtx, w.t); err != nil {
 			return false, nil
 		}
-		if reason := w.t.refused(); reason != "" {
+		if stop := w.t.stopped(); stop != nil {
 			r.release(w.t)
-			return true, &Error{Kind: Permanent, Code: CodeUnauthorized, Message: reason, skip: true}
+			return true, &Error{Kind: Permanent, Code: stop.code, Message: stop.reason, skip: true}
 		}
 		if req.write {
 			if err := r.intent(w.op, n); err != nil {
@@ -202,7 +202,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 			}
 		}
 		err := r.send(ctx, w, send)
-		w.t.countCredentials(err, r.Log)
+		w.t.count(err, w.op.Line, r.Log)
 		if err == nil {
 			return true, nil
 		}
@@ -319,6 +319,16 @@ func (r *run) readFailed(w *row, err error) {
 }
 
 func failHint(e *Error, attempts int) string {
+	switch {
+	case e.Hint != "":
+		return e.Hint
+	case e.Fault == FaultForeign:
+		return "the answer did not come from the vendor's API (a page from another server?): check base_url, then re-run failed.csv"
+	case e.Fault == FaultUnreachable && e.Code != CodeTLS:
+		return fmt.Sprintf("could not connect to the target (%d attempts; nothing was sent): check base_url and the network, then re-run failed.csv", attempts)
+	case e.Code == CodeUnauthorized && e.CredentialsUnsure:
+		return "the vendor gives this refusal both for bad credentials and for an unknown user, and does not say which: check that the user exists and the target's token, then re-run failed.csv"
+	}
 	switch e.Code {
 	case CodeUnauthorized:
 		return "credentials refused: check the target's apikey and token (for msgkart: apikey and email), then re-run failed.csv"
