@@ -221,7 +221,9 @@ func TestClearsquare401Detail(t *testing.T) {
 		return e.write("admin-"+token[:4]+".yaml", "targets:\n  admin:\n    vendor: clearsquare\n    base_url: "+e.srv.URL+
 			"/clearsquare\n    token: "+token+"\n    rate: 1000\n    concurrency: 1\n")
 	}
-	both := func(d string) bool { return strings.Contains(d, "bad credentials") && strings.Contains(d, "unknown user") }
+	both := func(d string) bool {
+		return strings.Contains(d, "bad credentials") && strings.Contains(d, "unknown user")
+	}
 
 	// A wrong token: lines 2-4 fail, saying both; 5 and 6 are skipped.
 	const badToken = "badtoken0123456789abcdef"
