@@ -355,3 +355,24 @@ func TestRunHintIsTheDetail(t *testing.T) {
 		t.Errorf("detail %q", got.Detail)
 	}
 }
+
+// TestRunInFlightRowKeepsItsAnswer: a row whose retries stop the target
+// ends on its own last answer — unknown after an answer that may have
+// taken effect — never skipped, which would say it was not sent.
+func TestRunInFlightRowKeepsItsAnswer(t *testing.T) {
+	portal := &Error{Kind: Ambiguous, Code: CodeBadResponse, HTTPStatus: 200, Message: "<html>portal</html>", Fault: FaultForeign}
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) { return Reply{}, portal }}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	ops := []Op{newOp(0, "t", "u0", Disable), newOp(1, "t", "u1", Disable)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	if got[0].Outcome != Unknown || got[0].Attempts != stopLimit || got[0].ErrorCode != CodeBadResponse {
+		t.Errorf("row 0: %s %s after %d attempts, want unknown bad_response after %d", got[0].Outcome, got[0].ErrorCode, got[0].Attempts, stopLimit)
+	}
+	if got[1].Outcome != Skipped || got[1].Attempts != 0 || !strings.HasPrefix(got[1].Detail, "not the vendor's API at base_url") {
+		t.Errorf("row 1: %s after %d attempts %q, want skipped unsent", got[1].Outcome, got[1].Attempts, got[1].Detail)
+	}
+}

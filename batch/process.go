@@ -187,12 +187,16 @@ type request struct{ write, idempotent bool }
 // allows. It returns ok=false when the row was abandoned while waiting (the
 // run stopped); otherwise the last error, nil on success.
 func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(context.Context) error) (bool, error) {
+	var last error
 	for n := 1; ; n++ {
 		if err := r.ready(waitCtx, w.t); err != nil {
 			return false, nil
 		}
 		if stop := w.t.stopped(); stop != nil {
 			r.release(w.t)
+			if last != nil {
+				return true, last // sent before the stop: its own last answer decides
+			}
 			return true, &Error{Kind: Permanent, Code: stop.code, Message: stop.reason, skip: true}
 		}
 		if req.write {
@@ -206,6 +210,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		if err == nil {
 			return true, nil
 		}
+		last = err
 		if r.Retry.decide(err, n, req.idempotent) != retry {
 			return true, err
 		}
