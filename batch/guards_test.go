@@ -43,43 +43,6 @@ func TestRunMaxWait(t *testing.T) {
 	}
 }
 
-// TestRunCredentialsBreaker: after three answers in a row refusing a
-// target's credentials, the target's remaining rows end skipped unsent,
-// and another target goes on.
-func TestRunCredentialsBreaker(t *testing.T) {
-	bad := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
-		return Reply{}, permanent(CodeUnauthorized, 401, "bad apikey")
-	}}
-	good := &mockAdapter{}
-	r := newRunner(1, map[string]Adapter{"bad": bad, "good": good})
-	var ops []Op
-	for i := 0; i < 10; i++ {
-		ops = append(ops, newOp(2*i, "bad", "b"+strconv.Itoa(i), Disable), newOp(2*i+1, "good", "g"+strconv.Itoa(i), Disable))
-	}
-	sink := &memSink{}
-	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
-		t.Fatal(err)
-	}
-	if n := bad.count("apply"); n != stopLimit {
-		t.Errorf("the refusing target got %d requests, want %d", n, stopLimit)
-	}
-	if n := good.count("apply"); n != 10 {
-		t.Errorf("the other target got %d requests, want 10", n)
-	}
-	skipped := 0
-	for _, res := range sink.Results() {
-		if res.Target == "bad" && res.Outcome == Skipped {
-			skipped++
-			if !strings.HasPrefix(res.Detail, "credentials refused") || res.Attempts != 0 {
-				t.Errorf("skipped row: detail %q attempts %d", res.Detail, res.Attempts)
-			}
-		}
-	}
-	if skipped != 10-stopLimit {
-		t.Errorf("%d rows skipped, want %d", skipped, 10-stopLimit)
-	}
-}
-
 // TestRunInterruptedRowsCountAsApplied: a row whose write an earlier
 // process sent before dying, found already in state on resume, is this
 // run's change: applied, so that undo.csv lists it.
@@ -240,19 +203,22 @@ func TestRunCredentialsUnsure(t *testing.T) {
 	}
 }
 
-// TestRunStopsUnreachableAndForeign: three connection failures in a row
-// stop a target (retries of one row count: each is an attempt), as do three
-// answers in a row that are not the vendor's; the skipped rows' detail says
-// which, names the lines, and the other target goes on.
-func TestRunStopsUnreachableAndForeign(t *testing.T) {
+// TestRunStops: three answers in a row refusing a target's credentials,
+// three connection failures (retries of one row count: each is an attempt),
+// or three answers that are not the vendor's stop a target: its remaining
+// rows end skipped unsent, with a detail saying which, and the other target
+// goes on.
+func TestRunStops(t *testing.T) {
 	for _, tc := range []struct {
 		name, prefix, code string
 		err                error
+		skipped            int // a retried row stops the target alone
 	}{
+		{"credentials", "credentials refused", CodeUnauthorized, permanent(CodeUnauthorized, 401, "bad apikey"), 10 - stopLimit},
 		{"unreachable", "target unreachable: check base_url", CodeNetwork,
-			&Error{Kind: Retryable, Code: CodeNetwork, Message: "connecting: connection refused", Fault: FaultUnreachable}},
+			&Error{Kind: Retryable, Code: CodeNetwork, Message: "connecting: connection refused", Fault: FaultUnreachable}, 9},
 		{"foreign", "not the vendor's API at base_url: check base_url", CodeBadResponse,
-			&Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Message: "unexpected answer: 404 page not found", Fault: FaultForeign}},
+			&Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Message: "unexpected answer: 404 page not found", Fault: FaultForeign}, 10 - stopLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) { return Reply{}, tc.err }}
@@ -272,16 +238,23 @@ func TestRunStopsUnreachableAndForeign(t *testing.T) {
 			if n := good.count("apply"); n != 10 {
 				t.Errorf("the other target got %d requests, want 10", n)
 			}
+			skipped := 0
 			for _, res := range sink.Results() {
 				if res.Target != "bad" {
 					continue
 				}
+				if res.Outcome == Skipped {
+					skipped++
+				}
 				if res.Outcome != Skipped && res.Outcome != Failed {
 					t.Errorf("line %d: %s", res.Line, res.Outcome)
 				}
-				if res.Outcome == Skipped && (!strings.HasPrefix(res.Detail, tc.prefix) || res.ErrorCode != tc.code) {
-					t.Errorf("line %d: skipped %q (%s), want %q…", res.Line, res.Detail, res.ErrorCode, tc.prefix)
+				if res.Outcome == Skipped && (!strings.HasPrefix(res.Detail, tc.prefix) || res.ErrorCode != tc.code || res.Attempts != 0) {
+					t.Errorf("line %d: skipped %q (%s) after %d attempts, want %q… unsent", res.Line, res.Detail, res.ErrorCode, res.Attempts, tc.prefix)
 				}
+			}
+			if skipped != tc.skipped {
+				t.Errorf("%d rows skipped, want %d", skipped, tc.skipped)
 			}
 		})
 	}

@@ -71,8 +71,8 @@ func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 		code   string // "" when the kind is enough
 	}{
 		{"proxy answers CONNECT with 502", tlsVendor.URL + "/base", viaProxy(proxy), secret, batch.Retryable, batch.CodeNetwork},
-		{"proxy refuses the connection", tlsVendor.URL + "/base", viaProxy(&url.URL{Scheme: "http", Host: closedAddr(t)}), secret, batch.Retryable, batch.CodeNetwork},
-		{"vendor refuses the connection", "http://" + closedAddr(t) + "/base", direct(), secret, batch.Retryable, batch.CodeNetwork},
+		{"proxy refuses the connection", tlsVendor.URL + "/base", viaProxy(&url.URL{Scheme: "http", Host: ClosedAddr(t)}), secret, batch.Retryable, batch.CodeNetwork},
+		{"vendor refuses the connection", "http://" + ClosedAddr(t) + "/base", direct(), secret, batch.Retryable, batch.CodeNetwork},
 		{"untrusted certificate", tlsVendor.URL + "/base", direct(), secret, batch.Permanent, httpcall.CodeTLS},
 		{"https to a plain-HTTP server", "https://" + plainVendor.Listener.Addr().String() + "/base", direct(), secret, batch.Permanent, httpcall.CodeTLS},
 		{"credential holding a newline", plainVendor.URL + "/base", direct(), secret + "\nX-Injected: 1", batch.Permanent, ""},
@@ -316,8 +316,9 @@ func refusingProxy(t *testing.T) (*url.URL, *atomic.Int64) {
 	return u, &connects
 }
 
-// closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
+// ClosedAddr is a loopback address where nothing listens: listened on,
+// then closed.
+func ClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

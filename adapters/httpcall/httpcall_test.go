@@ -152,12 +152,7 @@ func TestNoRedirects(t *testing.T) {
 // batch.FaultUnreachable, which the pipeline counts to stop the target; a
 // timeout after connecting, and a run that stopped, are not.
 func TestDoMarksUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/x"
-	ln.Close()
+	closed := "http://" + closedAddr(t) + "/x"
 	dnsFails := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "vendor.invalid", IsNotFound: true}}
 	}}}

@@ -2,34 +2,34 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/userbatch/userbatch/adapters/adaptertest"
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
 	"github.com/userbatch/userbatch/adapters/scim/scimtest"
 )
 
-// stopsClosedAddr is a loopback address where nothing listens: listened
-// on, then closed.
-func stopsClosedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // stopsKiiTarget is a kii target in targets.yaml.
 func (e *e2e) stopsKiiTarget(name, base string, concurrency int) string {
 	return fmt.Sprintf("  %s:\n    vendor: kii\n    base_url: %s\n    app_id: %s\n    token: %s\n    rate: 1000\n    concurrency: %d\n",
 		name, base, fakeKiiApp, e.fakes.creds.kiiToken, concurrency)
+}
+
+// stopsRun runs the binary on cfg and rows into report directory name,
+// with a JSON log, wants exit 1, and returns report.csv's rows.
+func (e *e2e) stopsRun(cfg, name string, rows ...string) ([]map[string]string, string, *process) {
+	e.t.Helper()
+	in := e.write(name+".csv", opsCSV(rows...))
+	out := filepath.Join(e.dir, name)
+	code, _, p := e.hostileStart("run", "-c", cfg, "-o", out, in, "--log-format", "json")
+	if code != exitIncomplete {
+		e.t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
+	}
+	return readCSV(e.t, filepath.Join(out, "report.csv")), out, p
 }
 
 // stopsAttempts sums report.csv's attempts over the rows of target.
@@ -79,15 +79,9 @@ func TestUnreachableTargetStops(t *testing.T) {
 		rows = append(rows, "apps,"+id+",disable")
 	}
 	cfg := e.write("dead.yaml", "targets:\n"+
-		e.stopsKiiTarget("dead", "http://"+stopsClosedAddr(t)+"/kii", concurrency)+
+		e.stopsKiiTarget("dead", "http://"+adaptertest.ClosedAddr(t)+"/kii", concurrency)+
 		e.stopsKiiTarget("apps", e.srv.URL+"/kii", concurrency))
-	in := e.write("ops.csv", opsCSV(rows...))
-	out := filepath.Join(e.dir, "report")
-	code, _, p := e.hostileStart("run", "-c", cfg, "-o", out, in, "--log-format", "json")
-	if code != exitIncomplete {
-		t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
-	}
-	report := readCSV(t, filepath.Join(out, "report.csv"))
+	report, out, p := e.stopsRun(cfg, "report", rows...)
 	skipped := 0
 	for _, r := range report {
 		switch {
@@ -157,13 +151,7 @@ func TestWrongBaseURLStops(t *testing.T) {
 	yaml.WriteString(e.stopsKiiTarget("good", e.srv.URL+"/kii", 1))
 	rows = append(rows, "good,k1,disable", "good,k2,disable")
 	cfg := e.write("wrong.yaml", yaml.String())
-	in := e.write("ops.csv", opsCSV(rows...))
-	out := filepath.Join(e.dir, "report")
-	code, _, p := e.hostileStart("run", "-c", cfg, "-o", out, in, "--log-format", "json")
-	if code != exitIncomplete {
-		t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
-	}
-	report := readCSV(t, filepath.Join(out, "report.csv"))
+	report, _, p := e.stopsRun(cfg, "report", rows...)
 	for name := range targets {
 		var outcomes []string
 		for _, r := range report {
@@ -227,12 +215,8 @@ func TestClearsquare401Detail(t *testing.T) {
 
 	// A wrong token: lines 2-4 fail, saying both; 5 and 6 are skipped.
 	const badToken = "badtoken0123456789abcdef"
-	out := filepath.Join(e.dir, "bad")
-	code, _, p := e.hostileStart("run", "-c", target(badToken), "-o", out, e.write("bad.csv", opsCSV(many(5, "admin,c%d,toggle-status")...)), "--log-format", "json")
-	if code != exitIncomplete {
-		t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
-	}
-	for i, r := range readCSV(t, filepath.Join(out, "report.csv")) {
+	report, out, p := e.stopsRun(target(badToken), "bad", many(5, "admin,c%d,toggle-status")...)
+	for i, r := range report {
 		d := r["detail"]
 		switch {
 		case i < 3 && (r["outcome"] != "failed" || !both(d)):
@@ -251,13 +235,8 @@ func TestClearsquare401Detail(t *testing.T) {
 	hostileNoSecret(t, badToken, p.stderr.String(), p.stdout.String(), out)
 
 	// The right token: one unknown user's row says both; the rest apply.
-	out = filepath.Join(e.dir, "good")
-	code, _, p = e.hostileStart("run", "-c", target(e.fakes.creds.clearsquareToken), "-o", out,
-		e.write("good.csv", opsCSV("admin,c-ok,toggle-status", "admin,gone,toggle-status")))
-	if code != exitIncomplete {
-		t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
-	}
-	rows := rowsByUser(readCSV(t, filepath.Join(out, "report.csv")))
+	report, _, _ = e.stopsRun(target(e.fakes.creds.clearsquareToken), "good", "admin,c-ok,toggle-status", "admin,gone,toggle-status")
+	rows := rowsByUser(report)
 	if r := rows["gone"]; r["outcome"] != "failed" || r["http_status"] != "401" || !both(r["detail"]) {
 		t.Errorf("gone: %s %s %q, want failed 401 naming a bad token and an unknown user", r["outcome"], r["http_status"], r["detail"])
 	}
@@ -280,14 +259,8 @@ func TestSCIMUnknownUserName(t *testing.T) {
 			if hides {
 				cfg = setKey(t, cfg, "saas", "hides_inactive", "true")
 			}
-			cfgPath := e.write("scim.yaml", cfg)
-			in := e.write("ops.csv", opsCSV("saas,userName:nobody@example.com,disable", "saas,userName:nobody@example.com,enable"))
-			out := filepath.Join(e.dir, "report")
-			code, _, p := e.hostileStart("run", "-c", cfgPath, "-o", out, in)
-			if code != exitIncomplete {
-				t.Fatalf("exit %d, want 1\n%s", code, p.stderr.String())
-			}
-			for _, r := range readCSV(t, filepath.Join(out, "report.csv")) {
+			report, _, _ := e.stopsRun(e.write("scim.yaml", cfg), "report", "saas,userName:nobody@example.com,disable", "saas,userName:nobody@example.com,enable")
+			for _, r := range report {
 				what := r["action"]
 				if r["outcome"] != "failed" || r["error_code"] != "not_found" || r["http_status"] != "" {
 					t.Errorf("%s: %s %s http_status %q, want failed not_found with no status", what, r["outcome"], r["error_code"], r["http_status"])
