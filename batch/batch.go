@@ -207,6 +207,23 @@ const (
 	CodeAmbiguous    = "ambiguous"     // the user cell matches several users
 )
 
+// Fault is what an error says of its target as a whole. A refusal of the
+// credentials is told by its code (CodeUnauthorized), not by a Fault.
+type Fault int
+
+// The faults.
+const (
+	// FaultNone: the answer is about the row, or is the vendor's own.
+	FaultNone Fault = iota
+	// FaultUnreachable: no connection was made (refused, DNS, TLS):
+	// base_url or the network is wrong.
+	FaultUnreachable
+	// FaultForeign: the answer is not the vendor's own (a 404 page without
+	// the vendor's error body, an HTML page, a 2xx that is not the vendor's
+	// envelope): base_url points at something else.
+	FaultForeign
+)
+
 // Error is a classified vendor failure. Message is safe to print: it never
 // holds credentials.
 type Error struct {
@@ -221,6 +238,12 @@ type Error struct {
 	// reasons (ClearSquare's 401 for an unknown user): it counts against the
 	// target's credentials only until they have been accepted once.
 	CredentialsUnsure bool
+	// Fault says what the error tells of the whole target rather than of
+	// the row: 3 in a row stop the target (README "Targets that stop").
+	Fault Fault
+	// Hint, when set, is the row's detail instead of the generic advice for
+	// its code: the adapter's words on what to check.
+	Hint string
 
 	final bool // the row's last attempt, whatever its kind
 	skip  bool // nothing was sent: the row ends skipped

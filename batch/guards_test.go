@@ -43,43 +43,6 @@ func TestRunMaxWait(t *testing.T) {
 	}
 }
 
-// TestRunCredentialsBreaker: after three answers in a row refusing a
-// target's credentials, the target's remaining rows end skipped unsent,
-// and another target goes on.
-func TestRunCredentialsBreaker(t *testing.T) {
-	bad := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
-		return Reply{}, permanent(CodeUnauthorized, 401, "bad apikey")
-	}}
-	good := &mockAdapter{}
-	r := newRunner(1, map[string]Adapter{"bad": bad, "good": good})
-	var ops []Op
-	for i := 0; i < 10; i++ {
-		ops = append(ops, newOp(2*i, "bad", "b"+strconv.Itoa(i), Disable), newOp(2*i+1, "good", "g"+strconv.Itoa(i), Disable))
-	}
-	sink := &memSink{}
-	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
-		t.Fatal(err)
-	}
-	if n := bad.count("apply"); n != credentialsLimit {
-		t.Errorf("the refusing target got %d requests, want %d", n, credentialsLimit)
-	}
-	if n := good.count("apply"); n != 10 {
-		t.Errorf("the other target got %d requests, want 10", n)
-	}
-	skipped := 0
-	for _, res := range sink.Results() {
-		if res.Target == "bad" && res.Outcome == Skipped {
-			skipped++
-			if !strings.HasPrefix(res.Detail, "credentials refused") || res.Attempts != 0 {
-				t.Errorf("skipped row: detail %q attempts %d", res.Detail, res.Attempts)
-			}
-		}
-	}
-	if skipped != 10-credentialsLimit {
-		t.Errorf("%d rows skipped, want %d", skipped, 10-credentialsLimit)
-	}
-}
-
 // TestRunInterruptedRowsCountAsApplied: a row whose write an earlier
 // process sent before dying, found already in state on resume, is this
 // run's change: applied, so that undo.csv lists it.
@@ -237,5 +200,152 @@ func TestRunCredentialsUnsure(t *testing.T) {
 	}
 	if got := sink.byIndex(t)[3]; got.Outcome != Skipped {
 		t.Errorf("after three refusals and no success: %s, want skipped", got.Outcome)
+	}
+}
+
+// TestRunStops: three answers in a row refusing a target's credentials,
+// three connection failures (retries of one row count: each is an attempt),
+// or three answers that are not the vendor's stop a target: its remaining
+// rows end skipped unsent, with a detail saying which, and the other target
+// goes on.
+func TestRunStops(t *testing.T) {
+	for _, tc := range []struct {
+		name, prefix, code string
+		err                error
+		skipped            int // a retried row stops the target alone
+	}{
+		{"credentials", "credentials refused", CodeUnauthorized, permanent(CodeUnauthorized, 401, "bad apikey"), 10 - stopLimit},
+		{"unreachable", "target unreachable: check base_url", CodeNetwork,
+			&Error{Kind: Retryable, Code: CodeNetwork, Message: "connecting: connection refused", Fault: FaultUnreachable}, 9},
+		{"foreign", "not the vendor's API at base_url: check base_url", CodeBadResponse,
+			&Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Message: "unexpected answer: 404 page not found", Fault: FaultForeign}, 10 - stopLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) { return Reply{}, tc.err }}
+			good := &mockAdapter{}
+			r := newRunner(1, map[string]Adapter{"bad": bad, "good": good})
+			var ops []Op
+			for i := 0; i < 10; i++ {
+				ops = append(ops, newOp(2*i, "bad", "b"+strconv.Itoa(i), Disable), newOp(2*i+1, "good", "g"+strconv.Itoa(i), Disable))
+			}
+			sink := &memSink{}
+			if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+				t.Fatal(err)
+			}
+			if n := bad.count("apply"); n != stopLimit {
+				t.Errorf("the stopped target got %d requests, want %d", n, stopLimit)
+			}
+			if n := good.count("apply"); n != 10 {
+				t.Errorf("the other target got %d requests, want 10", n)
+			}
+			skipped := 0
+			for _, res := range sink.Results() {
+				if res.Target != "bad" {
+					continue
+				}
+				if res.Outcome == Skipped {
+					skipped++
+				}
+				if res.Outcome != Skipped && res.Outcome != Failed {
+					t.Errorf("line %d: %s", res.Line, res.Outcome)
+				}
+				if res.Outcome == Skipped && (!strings.HasPrefix(res.Detail, tc.prefix) || res.ErrorCode != tc.code || res.Attempts != 0) {
+					t.Errorf("line %d: skipped %q (%s) after %d attempts, want %q… unsent", res.Line, res.Detail, res.ErrorCode, res.Attempts, tc.prefix)
+				}
+			}
+			if skipped != tc.skipped {
+				t.Errorf("%d rows skipped, want %d", skipped, tc.skipped)
+			}
+		})
+	}
+}
+
+// TestRunStreakResets: a success, or an answer of another kind, between
+// condemning answers ends the streak: the target goes on.
+func TestRunStreakResets(t *testing.T) {
+	unreachable := &Error{Kind: Permanent, Code: CodeTLS, Message: "handshake", Fault: FaultUnreachable}
+	foreign := &Error{Kind: Permanent, Code: CodeBadResponse, HTTPStatus: 404, Fault: FaultForeign}
+	answers := []error{unreachable, unreachable, nil, unreachable, unreachable, foreign, foreign,
+		permanent(CodeNotFound, 404, "no such user"), foreign, foreign, nil}
+	m := &mockAdapter{ApplyFunc: func(_ context.Context, op Op, _ int) (Reply, error) {
+		if err := answers[op.Index]; err != nil {
+			return Reply{}, err
+		}
+		return Reply{HTTPStatus: 200}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	var ops []Op
+	for i := range answers {
+		ops = append(ops, newOp(i, "t", "u"+strconv.Itoa(i), Disable))
+	}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[len(answers)-1]; got.Outcome != Applied {
+		t.Errorf("last row: %s %q; no three condemning answers of one kind came in a row", got.Outcome, got.Detail)
+	}
+	if n := m.count("apply"); n != len(answers) {
+		t.Errorf("%d requests, want %d", n, len(answers))
+	}
+}
+
+// TestRunCredentialsUnsureDetail: a refusal the vendor also gives for an
+// unknown user says both, on its row and, once the target stops, on the
+// skipped rows, with the lines that got it.
+func TestRunCredentialsUnsureDetail(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{}, &Error{Kind: Permanent, Code: CodeUnauthorized, HTTPStatus: 401, Message: "Invalid token or user ID", CredentialsUnsure: true}
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	ops := []Op{newOp(0, "t", "a", ToggleStatus), newOp(1, "t", "b", ToggleStatus), newOp(2, "t", "c", ToggleStatus), newOp(3, "t", "d", ToggleStatus)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	if d := got[0].Detail; got[0].Outcome != Failed || !strings.Contains(d, "bad credentials") || !strings.Contains(d, "unknown user") {
+		t.Errorf("row 0: %s %q, want failed naming both causes", got[0].Outcome, d)
+	}
+	d := got[3].Detail
+	if got[3].Outcome != Skipped || !strings.HasPrefix(d, "credentials refused, or no such users") ||
+		!strings.Contains(d, "lines 2, 3, 4") || !strings.Contains(d, "HTTP 401, Invalid token or user ID") {
+		t.Errorf("row 3: %s %q", got[3].Outcome, d)
+	}
+}
+
+// TestRunHintIsTheDetail: an adapter's hint replaces the generic advice.
+func TestRunHintIsTheDetail(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{}, &Error{Kind: Permanent, Code: CodeNotFound, Message: "none", Hint: "no user has this userName"}
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource([]Op{newOp(0, "t", "userName:x", Disable)}), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.byIndex(t)[0]; got.Detail != "no user has this userName" {
+		t.Errorf("detail %q", got.Detail)
+	}
+}
+
+// TestRunInFlightRowKeepsItsAnswer: a row whose retries stop the target
+// ends on its own last answer — unknown after an answer that may have
+// taken effect — never skipped, which would say it was not sent.
+func TestRunInFlightRowKeepsItsAnswer(t *testing.T) {
+	portal := &Error{Kind: Ambiguous, Code: CodeBadResponse, HTTPStatus: 200, Message: "<html>portal</html>", Fault: FaultForeign}
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) { return Reply{}, portal }}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	ops := []Op{newOp(0, "t", "u0", Disable), newOp(1, "t", "u1", Disable)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	if got[0].Outcome != Unknown || got[0].Attempts != stopLimit || got[0].ErrorCode != CodeBadResponse {
+		t.Errorf("row 0: %s %s after %d attempts, want unknown bad_response after %d", got[0].Outcome, got[0].ErrorCode, got[0].Attempts, stopLimit)
+	}
+	if got[1].Outcome != Skipped || got[1].Attempts != 0 || !strings.HasPrefix(got[1].Detail, "not the vendor's API at base_url") {
+		t.Errorf("row 1: %s after %d attempts %q, want skipped unsent", got[1].Outcome, got[1].Attempts, got[1].Detail)
 	}
 }

@@ -79,8 +79,8 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 }
 
 func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
-	if reason := w.t.refused(); reason != "" {
-		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, CodeUnauthorized, reason
+	if stop := w.t.stopped(); stop != nil {
+		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, stop.code, stop.reason
 		return true
 	}
 	if w.t.protects(w.op) {
@@ -180,13 +180,17 @@ type request struct{ write, idempotent bool }
 // allows. It returns ok=false when the row was abandoned while waiting (the
 // run stopped); otherwise the last error, nil on success.
 func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(context.Context) error) (bool, error) {
+	var last error
 	for n := 1; ; n++ {
 		if err := r.ready(waitCtx, w.t); err != nil {
 			return false, nil
 		}
-		if reason := w.t.refused(); reason != "" {
+		if stop := w.t.stopped(); stop != nil {
 			r.release(w.t)
-			return true, &Error{Kind: Permanent, Code: CodeUnauthorized, Message: reason, skip: true}
+			if last != nil {
+				return true, last // sent before the stop: its own last answer decides
+			}
+			return true, &Error{Kind: Permanent, Code: stop.code, Message: stop.reason, skip: true}
 		}
 		if req.write {
 			if err := r.intent(w.op, n); err != nil {
@@ -198,10 +202,11 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 			w.res.Writes++
 		}
 		err := r.send(ctx, w, send)
-		w.t.countCredentials(err, r.Log)
+		w.t.count(err, w.op.Line, r.Log)
 		if err == nil {
 			return true, nil
 		}
+		last = err
 		if r.Retry.decide(err, n, req.idempotent) != retry {
 			return true, err
 		}
@@ -316,6 +321,16 @@ func (r *run) readFailed(w *row, err error) {
 }
 
 func failHint(e *Error, attempts int) string {
+	switch {
+	case e.Hint != "":
+		return e.Hint
+	case e.Fault == FaultForeign:
+		return "the answer did not come from the vendor's API (a page from another server?): check base_url, then re-run failed.csv"
+	case e.Fault == FaultUnreachable && e.Code != CodeTLS:
+		return fmt.Sprintf("could not connect to the target (%d attempts; nothing was sent): check base_url and the network, then re-run failed.csv", attempts)
+	case e.Code == CodeUnauthorized && e.CredentialsUnsure:
+		return "the vendor gives this refusal both for bad credentials and for an unknown user, and does not say which: check that the user exists and the target's token, then re-run failed.csv"
+	}
 	switch e.Code {
 	case CodeUnauthorized:
 		return "credentials refused: check the target's apikey and token (for msgkart: apikey and email), then re-run failed.csv"

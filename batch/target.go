@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,9 +47,9 @@ type Target struct {
 	window      *sendWindow   // nil when unpaced
 	latency     time.Duration // moving average of request durations
 
-	refusals      int    // consecutive answers refusing the credentials
-	refusedReason string // set once the target is stopped for them
-	accepted      bool   // a request succeeded: the credentials work
+	streak   streak // answers in a row that condemn the target
+	stop     *stop  // set once the target is stopped for them
+	accepted bool   // a request succeeded: the credentials work
 }
 
 // protects reports whether op would take a protected user's access away.
@@ -328,42 +331,143 @@ func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// credentialsLimit is how many answers in a row that refuse a target's
-// credentials stop it: nothing more is sent with credentials the vendor
-// has refused (SPEC "Targets whose credentials are refused").
-const credentialsLimit = 3
+// stopLimit is how many answers in a row that condemn a target rather than
+// a row stop it: nothing more is sent with credentials the vendor has
+// refused, nor to a base_url that cannot be reached or is not the vendor's
+// (README "Targets that stop").
+const stopLimit = 3
 
-// countCredentials keeps the count of consecutive credential refusals and
-// stops the target at the limit, logging it once.
-func (t *Target) countCredentials(err error, log zerolog.Logger) {
+// condemns is what an answer says of its whole target.
+type condemns int
+
+const (
+	condemnsNothing condemns = iota
+	condemnsCredentials
+	condemnsAddress // batch.FaultUnreachable
+	condemnsBaseURL // batch.FaultForeign
+)
+
+// condemnation classifies one attempt's error for the breaker.
+func condemnation(err error) (condemns, *Error) {
 	var berr *Error
-	refused := errors.As(err, &berr) && berr.Code == CodeUnauthorized && !berr.skip
+	if !errors.As(err, &berr) {
+		return condemnsNothing, nil
+	}
+	switch {
+	case berr.Code == CodeUnauthorized:
+		return condemnsCredentials, berr
+	case berr.Fault == FaultUnreachable:
+		return condemnsAddress, berr
+	case berr.Fault == FaultForeign:
+		return condemnsBaseURL, berr
+	}
+	return condemnsNothing, berr
+}
+
+// streak is the answers in a row of one kind that condemn the target.
+type streak struct {
+	kind   condemns
+	n      int
+	unsure bool  // every refusal may be about the user (CredentialsUnsure)
+	lines  []int // the input lines of the rows that got them, each once
+	last   *Error
+}
+
+// stop is why a target was stopped: the code and detail of its skipped rows.
+type stop struct{ code, reason string }
+
+// count feeds one attempt's outcome to the target's breaker, which stops
+// the target at stopLimit answers in a row of one condemning kind, and
+// logs it once. Any other answer ends the streak.
+func (t *Target) count(err error, line int, log zerolog.Logger) {
+	kind, berr := condemnation(err)
+	if berr != nil && berr.skip {
+		return // not sent: says nothing
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
 		t.accepted = true
 	}
-	if refused && berr.CredentialsUnsure && t.accepted {
+	if kind == condemnsCredentials && berr.CredentialsUnsure && t.accepted {
 		return // about the user, most likely: the credentials were accepted
 	}
-	if !refused {
-		if t.refusedReason == "" {
-			t.refusals = 0
-		}
+	if t.stop != nil {
 		return
 	}
-	t.refusals++
-	if t.refusals < credentialsLimit || t.refusedReason != "" {
+	if kind == condemnsNothing {
+		t.streak = streak{}
 		return
 	}
-	t.refusedReason = fmt.Sprintf("credentials refused: the vendor refused this target's credentials %d times in a row (last: %s); nothing more was sent to it. Fix the apikey/token, then re-run failed.csv", t.refusals, berr.Message)
-	log.Error().Str("target", t.Name).Int("refusals", t.refusals).Str("last", berr.Message).
-		Msg("CREDENTIALS REFUSED: target stopped; its remaining rows end skipped, other targets go on")
+	if t.streak.kind != kind {
+		t.streak = streak{kind: kind, unsure: true}
+	}
+	s := &t.streak
+	s.n++
+	s.unsure = s.unsure && berr.CredentialsUnsure
+	s.last = berr
+	if !slices.Contains(s.lines, line) {
+		s.lines = append(s.lines, line)
+	}
+	if s.n < stopLimit {
+		return
+	}
+	t.stop = &stop{code: berr.Code, reason: s.reason()}
+	log.Error().Str("target", t.Name).Int("in_a_row", s.n).Ints("lines", s.lines).Str("last", lastAnswer(berr)).
+		Msg(s.headline() + ": target stopped; its remaining rows end skipped, other targets go on")
 }
 
-// refused is the reason the target was stopped, or "".
-func (t *Target) refused() string {
+// reason is the detail of the stopped target's skipped rows.
+func (s *streak) reason() string {
+	seen := fmt.Sprintf("%s; last: %s", lineList(s.lines), lastAnswer(s.last))
+	switch {
+	case s.kind == condemnsCredentials && s.unsure:
+		return fmt.Sprintf("credentials refused, or no such users: the vendor answered %d times in a row with the refusal it gives both for bad credentials and for an unknown user, and does not say which (%s); nothing more was sent to it. Check the target's token, and that the users on those lines exist, then re-run failed.csv", s.n, seen)
+	case s.kind == condemnsCredentials:
+		return fmt.Sprintf("credentials refused: the vendor refused this target's credentials %d times in a row (%s); nothing more was sent to it. Fix the apikey/token, then re-run failed.csv", s.n, seen)
+	case s.kind == condemnsAddress:
+		return fmt.Sprintf("target unreachable: check base_url: %d connection failures in a row (%s); nothing more was sent to it. Fix base_url or the network, then re-run failed.csv", s.n, seen)
+	}
+	return fmt.Sprintf("not the vendor's API at base_url: check base_url: %d answers in a row were not the vendor's own (%s); nothing more was sent to it. Fix base_url, then re-run failed.csv", s.n, seen)
+}
+
+// headline opens the log record of a stop, in capitals for a cron log.
+func (s *streak) headline() string {
+	switch {
+	case s.kind == condemnsCredentials && s.unsure:
+		return "CREDENTIALS REFUSED OR NO SUCH USERS"
+	case s.kind == condemnsCredentials:
+		return "CREDENTIALS REFUSED"
+	case s.kind == condemnsAddress:
+		return "TARGET UNREACHABLE"
+	}
+	return "NOT THE VENDOR'S API"
+}
+
+// lastAnswer is an error as a stop's detail quotes it: the status and the
+// adapter's message, which never holds a secret.
+func lastAnswer(e *Error) string {
+	if e.HTTPStatus != 0 {
+		return fmt.Sprintf("HTTP %d, %s", e.HTTPStatus, e.Message)
+	}
+	return e.Message
+}
+
+// lineList is "line 4" or "lines 2, 3, 7".
+func lineList(lines []int) string {
+	if len(lines) == 1 {
+		return fmt.Sprintf("line %d", lines[0])
+	}
+	s := make([]string, len(lines))
+	for i, l := range lines {
+		s[i] = strconv.Itoa(l)
+	}
+	return "lines " + strings.Join(s, ", ")
+}
+
+// stopped is why the target was stopped, or nil.
+func (t *Target) stopped() *stop {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.refusedReason
+	return t.stop
 }

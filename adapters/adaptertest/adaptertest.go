@@ -157,10 +157,15 @@ func wantError(t *testing.T, f *Fixture, err error, kind batch.Kind, code string
 	return berr
 }
 
+// testUnknownUser: the vendor's own answer for a missing user is its
+// code, and not counted against the target (no batch.Fault).
 func testUnknownUser(t *testing.T, f *Fixture) {
 	for _, c := range f.Cases {
 		_, err := f.Adapter.Apply(context.Background(), opFor(c, "nobody-here"))
-		wantError(t, f, err, batch.Permanent, f.UnknownUserCode)
+		berr := wantError(t, f, err, batch.Permanent, f.UnknownUserCode)
+		if berr.Fault != batch.FaultNone {
+			t.Errorf("%s: the vendor's own answer is marked %v", c.Op.Action, berr.Fault)
+		}
 	}
 }
 

@@ -71,8 +71,8 @@ func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 		code   string // "" when the kind is enough
 	}{
 		{"proxy answers CONNECT with 502", tlsVendor.URL + "/base", viaProxy(proxy), secret, batch.Retryable, batch.CodeNetwork},
-		{"proxy refuses the connection", tlsVendor.URL + "/base", viaProxy(&url.URL{Scheme: "http", Host: closedAddr(t)}), secret, batch.Retryable, batch.CodeNetwork},
-		{"vendor refuses the connection", "http://" + closedAddr(t) + "/base", direct(), secret, batch.Retryable, batch.CodeNetwork},
+		{"proxy refuses the connection", tlsVendor.URL + "/base", viaProxy(&url.URL{Scheme: "http", Host: ClosedAddr(t)}), secret, batch.Retryable, batch.CodeNetwork},
+		{"vendor refuses the connection", "http://" + ClosedAddr(t) + "/base", direct(), secret, batch.Retryable, batch.CodeNetwork},
 		{"untrusted certificate", tlsVendor.URL + "/base", direct(), secret, batch.Permanent, httpcall.CodeTLS},
 		{"https to a plain-HTTP server", "https://" + plainVendor.Listener.Addr().String() + "/base", direct(), secret, batch.Permanent, httpcall.CodeTLS},
 		{"credential holding a newline", plainVendor.URL + "/base", direct(), secret + "\nX-Injected: 1", batch.Permanent, ""},
@@ -85,6 +85,9 @@ func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 			if berr.Kind != tc.kind || (tc.code != "" && berr.Code != tc.code) {
 				t.Errorf("error %v: kind %v code %q, want %v %q", berr, berr.Kind, berr.Code, tc.kind, tc.code)
 			}
+			if wantFault := unreachable(tc.code, tc.kind); berr.Fault != wantFault {
+				t.Errorf("error %v: fault %v, want %v: a failure to connect counts toward stopping the target, nothing else does", berr, berr.Fault, wantFault)
+			}
 			sent := vendor.requests.Load() - before
 			if sent != 0 && (tc.code != "" || berr.Code == httpcall.CodeRequest) {
 				t.Errorf("the vendor saw %d requests, want none", sent)
@@ -93,6 +96,77 @@ func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 	}
 	if connects.Load() == 0 {
 		t.Error("the proxy saw no CONNECT: the proxy cases did not go through it")
+	}
+}
+
+// unreachable is the fault a RunNeverSent case must carry: every case
+// but the credential holding a newline failed to connect.
+func unreachable(code string, _ batch.Kind) batch.Fault {
+	if code == "" {
+		return batch.FaultNone
+	}
+	return batch.FaultUnreachable
+}
+
+// RunForeign checks that answers which are not the vendor's own, from a
+// server that base_url points at by mistake, are Permanent bad_response
+// marked batch.FaultForeign, never the vendor's not_found or validation:
+// Go's "404 page not found", an HTML 404, an HTML 400 (plain HTTP sent to
+// an HTTPS port), a redirect, each to Apply and, for a batch.Reader, to
+// Read; and a 200 HTML page (a login portal) to Read, or to Apply for a
+// vendor that cannot read, which must not be taken for a success.
+func RunForeign(t *testing.T, op batch.Op, newAdapter NewAdapter) {
+	html := func(status int, page string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, page)
+		})
+	}
+	const secret = "s3cret-foreign-0123456789"
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"Go's 404 page not found", http.NotFoundHandler()},
+		{"an HTML 404 page", html(http.StatusNotFound, "<html><body><h1>Not Found</h1></body></html>")},
+		{"an HTML 400 page", html(http.StatusBadRequest, "<html><body>400 The plain HTTP request was sent to HTTPS port</body></html>")},
+		{"a redirect", http.RedirectHandler("http://127.0.0.1:1/login", http.StatusFound)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.h)
+			t.Cleanup(srv.Close)
+			a := newAdapter(t, srv.URL+"/wrong", &http.Client{Transport: &http.Transport{}}, secret)
+			_, err := a.Apply(context.Background(), op)
+			wantForeign(t, "Apply", err, secret, batch.Permanent)
+			if r, ok := a.(batch.Reader); ok {
+				_, err := r.Read(context.Background(), op)
+				wantForeign(t, "Read", err, secret, batch.Permanent)
+			}
+		})
+	}
+	t.Run("a 200 HTML page", func(t *testing.T) {
+		srv := httptest.NewServer(html(http.StatusOK, "<html><body>Sign in to continue</body></html>"))
+		t.Cleanup(srv.Close)
+		a := newAdapter(t, srv.URL+"/wrong", &http.Client{Transport: &http.Transport{}}, secret)
+		if r, ok := a.(batch.Reader); ok {
+			_, err := r.Read(context.Background(), op)
+			wantForeign(t, "Read", err, secret, batch.Permanent)
+			return
+		}
+		_, err := a.Apply(context.Background(), op)
+		wantForeign(t, "Apply", err, secret, batch.Ambiguous) // it may have been the vendor after all
+	})
+}
+
+func wantForeign(t *testing.T, what string, err error, secret string, kind batch.Kind) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: no error: an answer that is not the vendor's was taken for a success", what)
+	}
+	berr := wantNoLeak(t, err, secret)
+	if berr.Kind != kind || berr.Code != batch.CodeBadResponse || berr.Fault != batch.FaultForeign {
+		t.Errorf("%s: %v: kind %v code %q fault %v, want %v %q FaultForeign", what, berr, berr.Kind, berr.Code, berr.Fault, kind, batch.CodeBadResponse)
 	}
 }
 
@@ -242,8 +316,9 @@ func refusingProxy(t *testing.T) (*url.URL, *atomic.Int64) {
 	return u, &connects
 }
 
-// closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
+// ClosedAddr is a loopback address where nothing listens: listened on,
+// then closed.
+func ClosedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,6 +1,7 @@
 package epixel
 
 import (
+	"bytes"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,20 +21,22 @@ import (
 //     applied.
 //   - 2xx with any other body (HTML from a captive portal, an empty body,
 //     another JSON shape, an error status_code inside): Ambiguous
-//     bad_response quoting the body's start. Something answered 2xx, so the
-//     change may have been made; it may as well be a proxy that never
-//     forwarded it.
+//     bad_response quoting the body's start, marked batch.FaultForeign.
+//     Something answered 2xx, so the change may have been made; it may as
+//     well be a proxy that never forwarded it.
+//   - 429, 5xx: httpcall.Common (Retryable, Ambiguous).
+//   - 401: Permanent CodeUnauthorized.
+//   - any other status whose answer is not epixel's (see epixels: a 404
+//     page, an HTML page, a redirect): httpcall.Foreign.
 //   - 400: Permanent; CodeNotFound when unique_id's message is "User not exist
 //     or invalid unique id.", otherwise CodeValidation with "field: msg".
-//   - 401: Permanent CodeUnauthorized.
 //   - 403: see forbidden.
-//   - 429, 5xx: httpcall.Common (Retryable, Ambiguous).
-//   - anything else (3xx, 404, 405, ...): httpcall.Unexpected.
+//   - anything else (404, 405, ... in epixel's JSON): httpcall.Unexpected.
 func classify(op batch.Op, resp *http.Response, body []byte, now time.Time, secrets ...string) (batch.Reply, error) {
 	if resp.StatusCode/100 == 2 {
 		if !successEnvelope(body) {
 			return batch.Reply{}, &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-				Message: "not epixel's success envelope: " + httpcall.SafeSnippet(body, secrets...)}
+				Message: "not epixel's success envelope: " + httpcall.SafeSnippet(body, secrets...), Fault: batch.FaultForeign}
 		}
 		return batch.Reply{HTTPStatus: resp.StatusCode}, nil
 	}
@@ -42,15 +45,28 @@ func classify(op batch.Op, resp *http.Response, body []byte, now time.Time, secr
 	if err := httpcall.Common(resp, text, now); err != nil {
 		return batch.Reply{}, err
 	}
-	switch resp.StatusCode {
-	case http.StatusBadRequest:
-		return batch.Reply{}, invalid(errs, text, body, secrets)
-	case http.StatusUnauthorized:
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
 		return batch.Reply{}, permanent(batch.CodeUnauthorized, resp.StatusCode, orElse(text, "credentials refused"))
-	case http.StatusForbidden:
+	case !epixels(resp.StatusCode, body, errs):
+		return batch.Reply{}, httpcall.Foreign(resp, body, secrets...)
+	case resp.StatusCode == http.StatusBadRequest:
+		return batch.Reply{}, invalid(errs, text, body, secrets)
+	case resp.StatusCode == http.StatusForbidden:
 		return forbidden(op, errs, text, body, secrets)
 	}
 	return batch.Reply{}, httpcall.Unexpected(resp, body, secrets...)
+}
+
+// epixels reports whether an error answer can be epixel's own: a JSON
+// object (its envelope, or the bare {"detail":...} of the framework in front
+// of it), or no body at all on a status it documents (400, 403).
+func epixels(status int, body []byte, errs vendorErrors) bool {
+	if errs != nil {
+		return true
+	}
+	documented := status == http.StatusBadRequest || status == http.StatusForbidden
+	return documented && len(bytes.TrimSpace(body)) == 0
 }
 
 // invalid classifies a 400. Epixel reports an unknown user as a validation

@@ -23,6 +23,12 @@ func TestNeverSent(t *testing.T) {
 	adaptertest.RunNeverSent(t, batch.Op{User: "u1", Action: batch.Disable}, newHostile)
 }
 
+// TestForeign: answers from a server that is not the vendor's count toward
+// stopping the target, and are never taken for the vendor's own.
+func TestForeign(t *testing.T) {
+	adaptertest.RunForeign(t, batch.Op{User: "u1", Action: batch.Disable}, newHostile)
+}
+
 func TestSecretsInBodies(t *testing.T) {
 	adaptertest.RunSecretsInBodies(t, downCust, newHostile)
 }

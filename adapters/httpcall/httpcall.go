@@ -6,12 +6,14 @@
 package httpcall
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -146,7 +148,19 @@ func validHeaderName(name string) bool {
 	return true
 }
 
+// transportError classifies a request that got no answer. A failure to
+// connect (refused, DNS, TLS, the proxy) is marked batch.FaultUnreachable:
+// three in a row stop the target.
 func transportError(ctx context.Context, err error, notSent bool) *batch.Error {
+	e := classifyTransport(ctx, err, notSent)
+	stopped := errors.Is(ctx.Err(), context.Canceled) // the run, not the target
+	if e.Kind != batch.Ambiguous && !stopped && e.Code != CodeRequest {
+		e.Fault = batch.FaultUnreachable
+	}
+	return e
+}
+
+func classifyTransport(ctx context.Context, err error, notSent bool) *batch.Error {
 	inner := stripURL(err)
 	if e := tlsError(inner, notSent); e != nil {
 		return e
@@ -261,6 +275,27 @@ func Common(resp *http.Response, message string, now time.Time) *batch.Error {
 func Unexpected(resp *http.Response, body []byte, secrets ...string) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse,
 		HTTPStatus: resp.StatusCode, Message: "unexpected answer: " + SafeSnippet(body, secrets...)}
+}
+
+// Foreign classifies an answer that is not the vendor's own: a 404 page
+// from another server, an HTML error page, a redirect. Which answers are
+// the vendor's own only its adapter knows; this marks the error
+// batch.FaultForeign, so that three in a row stop the target.
+func Foreign(resp *http.Response, body []byte, secrets ...string) *batch.Error {
+	e := Unexpected(resp, body, secrets...)
+	e.Fault = batch.FaultForeign
+	return e
+}
+
+// Page reports whether an answer is a web page (HTML), which none of the
+// vendors' APIs answers: a proxy's, a login portal's or another server's.
+func Page(resp *http.Response, body []byte) bool {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "text/html" || mt == "application/xhtml+xml" {
+		return true
+	}
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '<'
 }
 
 func orDefault(s, def string) string {

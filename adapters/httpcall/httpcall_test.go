@@ -3,6 +3,8 @@ package httpcall
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -143,5 +145,72 @@ func TestNoRedirects(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || c.Timeout != time.Minute || given.CheckRedirect != nil {
 		t.Errorf("status %d, timeout %v, caller's client changed: %v", resp.StatusCode, c.Timeout, given.CheckRedirect != nil)
+	}
+}
+
+// TestDoMarksUnreachable: a failure to connect (refused, DNS, TLS) is
+// batch.FaultUnreachable, which the pipeline counts to stop the target; a
+// timeout after connecting, and a run that stopped, are not.
+func TestDoMarksUnreachable(t *testing.T) {
+	closed := "http://" + closedAddr(t) + "/x"
+	dnsFails := &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "vendor.invalid", IsNotFound: true}}
+	}}}
+	tlsVendor := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsVendor.Close()
+	tlsVendor.Config.ErrorLog = log.New(io.Discard, "", 0)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer slow.Close()
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		url    string
+		client *http.Client
+		want   batch.Fault
+	}{
+		{"refused", context.Background(), closed, http.DefaultClient, batch.FaultUnreachable},
+		{"DNS", context.Background(), "http://vendor.invalid/x", dnsFails, batch.FaultUnreachable},
+		{"untrusted certificate", context.Background(), tlsVendor.URL, &http.Client{Transport: &http.Transport{}}, batch.FaultUnreachable},
+		{"timeout after connecting", timeoutCtx(t, 50*time.Millisecond), slow.URL, http.DefaultClient, batch.FaultNone},
+		{"the run stopped", stopped, closed, http.DefaultClient, batch.FaultNone},
+	} {
+		req, _ := http.NewRequestWithContext(tc.ctx, http.MethodGet, tc.url, nil)
+		_, _, err := Do(tc.client, req)
+		var berr *batch.Error
+		if !errors.As(err, &berr) || berr.Fault != tc.want {
+			t.Errorf("%s: %v (fault %v), want fault %v", tc.name, err, berr.Fault, tc.want)
+		}
+	}
+}
+
+func timeoutCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestForeignAndPage: Foreign is Unexpected marked batch.FaultForeign; Page
+// tells an HTML page by its type or its first byte.
+func TestForeignAndPage(t *testing.T) {
+	resp := &http.Response{StatusCode: 404, Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}}
+	e := Foreign(resp, []byte("404 page not found\n"), "s3cret")
+	if e.Fault != batch.FaultForeign || e.Code != batch.CodeBadResponse || e.Kind != batch.Permanent || !strings.Contains(e.Message, "404 page not found") {
+		t.Errorf("Foreign: %+v", e)
+	}
+	for _, tc := range []struct {
+		ct, body string
+		page     bool
+	}{
+		{"text/html; charset=utf-8", "", true},
+		{"", "  <html><body>Bad Request</body></html>", true},
+		{"application/json", `{"message":"x"}`, false},
+		{"text/plain", "404 page not found", false},
+	} {
+		r := &http.Response{Header: http.Header{"Content-Type": {tc.ct}}}
+		if got := Page(r, []byte(tc.body)); got != tc.page {
+			t.Errorf("Page(%q, %q) = %v", tc.ct, tc.body, got)
+		}
 	}
 }

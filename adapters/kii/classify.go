@@ -12,43 +12,57 @@ import (
 
 // classify returns nil for a 2xx answer and a *batch.Error for any other:
 //
-//	404 USER_NOT_FOUND  → Permanent not_found, with Kii's message
-//	404 APP_NOT_FOUND   → Permanent not_found, saying app_id is wrong
-//	404, other body     → Permanent bad_response: not Kii's answer, so base_url is likely wrong
-//	401, 403            → Permanent unauthorized
-//	400                 → Permanent validation
 //	429                 → Retryable, with Retry-After (httpcall.Common)
 //	5xx                 → Ambiguous (httpcall.Common)
-//	any other status    → Permanent refused with Kii's message, or bad_response without one
+//	401, 403            → Permanent unauthorized
+//	not Kii's error     → Permanent bad_response, marked batch.FaultForeign:
+//	                      a 404 page or an HTML page from another server, so
+//	                      base_url is likely wrong (README "Targets that stop")
+//	404 USER_NOT_FOUND  → Permanent not_found, with Kii's message
+//	404 APP_NOT_FOUND   → Permanent not_found, saying app_id is wrong
+//	404, other errorCode → Permanent bad_response
+//	400                 → Permanent validation
+//	any other status    → Permanent refused with Kii's message
 //
-// The status decides; errorCode only tells the 404s apart. Text taken from
-// the body goes through httpcall.SafeMessage or SafeSnippet, which redacts
-// the token from the whole text before cutting it.
+// Kii's own error carries an errorCode, or one of Kii's media types. The
+// status decides; errorCode only tells the 404s apart. Text taken from the
+// body goes through httpcall.SafeMessage or SafeSnippet, which redacts the
+// token from the whole text before cutting it.
 func (c *Client) classify(resp *http.Response, body []byte) error {
 	status := resp.StatusCode
 	if status/100 == 2 {
 		return nil
 	}
 	var kerr errorResponse
-	kii := json.Unmarshal(body, &kerr) == nil && (kerr.ErrorCode != "" || kerr.Message != "")
+	decoded := json.Unmarshal(body, &kerr) == nil
+	kii := decoded && (kerr.ErrorCode != "" || kiiMedia(resp.Header.Get("Content-Type")))
 	message := httpcall.SafeMessage(describe(kerr), c.token)
 	if err := httpcall.Common(resp, message, c.now()); err != nil {
 		return err
 	}
 	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+	case !kii:
+		return httpcall.Foreign(resp, body, c.token)
 	case status == http.StatusNotFound && kerr.ErrorCode == errUserNotFound:
 		return permanent(status, batch.CodeNotFound, message)
 	case status == http.StatusNotFound && kerr.ErrorCode == errAppNotFound:
 		return permanent(status, batch.CodeNotFound,
 			"app not found: check app_id and the site in base_url (Kii: "+message+")")
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+	case status == http.StatusNotFound:
+		return httpcall.Unexpected(resp, body, c.token)
 	case status == http.StatusBadRequest:
 		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
-	case kii && status != http.StatusNotFound:
-		return permanent(status, batch.CodeRefused, message)
 	}
-	return httpcall.Unexpected(resp, body, c.token)
+	return permanent(status, batch.CodeRefused, orDefault(message, http.StatusText(status)))
+}
+
+// kiiMedia reports whether contentType is one of Kii's own media types
+// (application/vnd.kii.*).
+func kiiMedia(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && strings.HasPrefix(mt, "application/vnd.kii.")
 }
 
 // describe is Kii's message, prefixed by its errorCode when the message does
@@ -80,12 +94,13 @@ func orDefault(s, def string) string {
 func (c *Client) decodeStatus(resp *http.Response, body []byte) (bool, error) {
 	if !jsonMedia(resp.Header.Get("Content-Type")) {
 		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-			Message: "answer is " + httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token) + ", not " + mediaRetrievalResponse}
+			Message: "answer is " + httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token) + ", not " + mediaRetrievalResponse,
+			Fault:   batch.FaultForeign}
 	}
 	var st statusResponse
 	if err := json.Unmarshal(body, &st); err != nil || st.Disabled == nil {
 		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-			Message: "answer has no boolean \"disabled\": " + httpcall.SafeSnippet(body, c.token)}
+			Message: "answer has no boolean \"disabled\": " + httpcall.SafeSnippet(body, c.token), Fault: batch.FaultForeign}
 	}
 	return *st.Disabled, nil
 }

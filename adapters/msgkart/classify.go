@@ -1,6 +1,8 @@
 package msgkart
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +18,8 @@ import (
 //   - 429: Retryable with Retry-After; 5xx: Ambiguous (httpcall.Common).
 //   - 401 (and 403, which msgkart does not document but can only mean the
 //     credential pair may not do this): Permanent unauthorized.
+//   - an answer that is not msgkart's (see msgkarts: a 404 page, an HTML
+//     page, a redirect): httpcall.Foreign.
 //   - 404: Permanent not_found.
 //   - 400: Permanent; not_found when the vendor's message says the user is
 //     unknown (VENDORS.md: msgkart may answer an unknown user with 400),
@@ -38,9 +42,13 @@ func classify(resp *http.Response, body []byte, now time.Time, secrets ...string
 	permanent := func(code string) *batch.Error {
 		return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: resp.StatusCode, Message: text}
 	}
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return permanent(batch.CodeUnauthorized)
+	case !msgkarts(resp, body):
+		return httpcall.Foreign(resp, body, secrets...)
+	}
+	switch resp.StatusCode {
 	case http.StatusNotFound:
 		return permanent(batch.CodeNotFound)
 	case http.StatusBadRequest:
@@ -50,6 +58,21 @@ func classify(resp *http.Response, body []byte, now time.Time, secrets ...string
 		return permanent(batch.CodeValidation)
 	}
 	return httpcall.Unexpected(resp, body, secrets...)
+}
+
+// msgkarts reports whether an error answer can be msgkart's own: its JSON,
+// or, on a 400 (documented, its body not), any text but an HTML page. A
+// 404 without msgkart's JSON is another server's "page not found".
+func msgkarts(resp *http.Response, body []byte) bool {
+	if jsonObject(body) {
+		return true
+	}
+	return resp.StatusCode == http.StatusBadRequest && !httpcall.Page(resp, body)
+}
+
+func jsonObject(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // errorText is the vendor's message, else a snippet of a non-blank body, else "".

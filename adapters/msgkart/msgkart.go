@@ -104,7 +104,8 @@ func (c *Client) Read(ctx context.Context, op batch.Op) (batch.State, error) {
 	var st statusResponse
 	if json.Unmarshal(body, &st) != nil || st.UserStatus == "" {
 		return batch.State{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse,
-			HTTPStatus: resp.StatusCode, Message: "status answer without userStatus: " + httpcall.SafeSnippet(body, c.apiKey)}
+			HTTPStatus: resp.StatusCode, Message: "status answer without userStatus: " + httpcall.SafeSnippet(body, c.apiKey),
+			Fault: batch.FaultForeign}
 	}
 	// Compared without case: a respelled "disabled" taken for an enabled
 	// user would skip an enable that is needed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,11 @@ var errPrecondition = errors.New("precondition failed: the resource changed sinc
 // (RFC 7644 §3.12):
 //
 //	401, 403   → Permanent unauthorized
-//	404        → Permanent not_found
 //	412        → Permanent conflict, wrapping errPrecondition (Apply reads again)
+//	not a SCIM error body → Permanent bad_response, marked batch.FaultForeign
+//	             (httpcall.Foreign): a 404 page or an HTML page from another
+//	             server, so base_url is not the SCIM root
+//	404        → Permanent not_found
 //	400        → Permanent validation (invalidFilter, invalidValue, mutability...)
 //	409        → Permanent conflict (uniqueness, mutability)
 //	429        → Retryable, waiting Retry-After, else X-Rate-Limit-Reset
@@ -37,7 +41,8 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 		return nil
 	}
 	var serr errorResponse
-	scimError := json.Unmarshal(body, &serr) == nil && (serr.Detail != "" || serr.ScimType != "" || serr.Message != "")
+	scimError := json.Unmarshal(body, &serr) == nil && (slices.Contains(serr.Schemas, schemaError) ||
+		len(serr.Status) > 0 || serr.Detail != "" || serr.ScimType != "" || serr.Message != "")
 	message := httpcall.SafeMessage(describe(serr), c.token)
 	if status == http.StatusNotImplemented {
 		return permanent(status, batch.CodeRefused, orDefault(message, "the provider does not implement this request"))
@@ -51,21 +56,23 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
-	case http.StatusNotFound:
-		return permanent(status, batch.CodeNotFound, orDefault(message, "no such user"))
 	case http.StatusPreconditionFailed:
 		e := permanent(status, batch.CodeConflict, orDefault(message, "the user changed since it was read"))
 		e.Err = errPrecondition
 		return e
+	}
+	if !scimError {
+		return httpcall.Foreign(resp, body, c.token)
+	}
+	switch status {
+	case http.StatusNotFound:
+		return permanent(status, batch.CodeNotFound, orDefault(message, "no such user"))
 	case http.StatusBadRequest:
 		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
 	case http.StatusConflict:
 		return permanent(status, batch.CodeConflict, orDefault(message, http.StatusText(status)))
 	}
-	if scimError {
-		return permanent(status, batch.CodeRefused, message)
-	}
-	return httpcall.Unexpected(resp, body, c.token)
+	return permanent(status, batch.CodeRefused, orDefault(message, http.StatusText(status)))
 }
 
 // describe words a SCIM error body: "scimType: detail".
@@ -120,11 +127,11 @@ func orDefault(s, def string) string {
 func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (current, error) {
 	if !jsonMedia(resp.Header.Get("Content-Type")) {
 		// The header is the provider's text too: redacted like the body.
-		return current{}, c.badResponse(resp, "answer is "+httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token)+", not "+mediaSCIM+": ", raw)
+		return current{}, c.notSCIM(resp, "answer is "+httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token)+", not "+mediaSCIM+": ", raw)
 	}
 	var u userResource
 	if err := json.Unmarshal(raw, &u); err != nil || u.ID == "" || u.Active == nil {
-		return current{}, c.badResponse(resp, "answer is not a User with an id and a boolean \"active\": ", raw)
+		return current{}, c.notSCIM(resp, "answer is not a User with an id and a boolean \"active\": ", raw)
 	}
 	cur := current{id: u.ID, version: u.Meta.Version, active: bool(*u.Active), known: true, status: resp.StatusCode}
 	if !f.Patch {
@@ -136,6 +143,14 @@ func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (curren
 func (c *Client) badResponse(resp *http.Response, prefix string, body []byte) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
 		Message: prefix + httpcall.SafeSnippet(body, c.token)}
+}
+
+// notSCIM is a badResponse for an answer that is not SCIM at all (an HTML
+// page, another API's JSON), marked batch.FaultForeign.
+func (c *Client) notSCIM(resp *http.Response, prefix string, body []byte) *batch.Error {
+	e := c.badResponse(resp, prefix, body)
+	e.Fault = batch.FaultForeign
+	return e
 }
 
 func jsonMedia(contentType string) bool {

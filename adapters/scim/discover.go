@@ -83,14 +83,15 @@ func (c *Client) serviceProviderConfig(ctx context.Context) (Features, error) {
 	}
 	if resp.StatusCode == http.StatusNotFound {
 		return Features{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
-			Message: "no /ServiceProviderConfig under base_url: it must be the SCIM root, e.g. https://api.example.com/scim/v2"}
+			Message: "no /ServiceProviderConfig under base_url: it must be the SCIM root, e.g. https://api.example.com/scim/v2",
+			Fault:   batch.FaultForeign}
 	}
 	if err := c.classify(resp, body); err != nil {
 		return Features{}, err
 	}
 	var spc serviceProviderConfig
 	if !jsonMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &spc) != nil {
-		return Features{}, c.badResponse(resp, "/ServiceProviderConfig is not a SCIM ServiceProviderConfig: ", body)
+		return Features{}, c.notSCIM(resp, "/ServiceProviderConfig is not a SCIM ServiceProviderConfig: ", body)
 	}
 	return Features{
 		Patch:      bool(spc.Patch.Supported),

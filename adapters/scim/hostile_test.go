@@ -24,6 +24,12 @@ func TestNeverSent(t *testing.T) {
 	adaptertest.RunNeverSent(t, op("u1", batch.Disable), newHostile)
 }
 
+// TestForeign: answers from a server that is not the vendor's count toward
+// stopping the target, and are never taken for the vendor's own.
+func TestForeign(t *testing.T) {
+	adaptertest.RunForeign(t, op("u1", batch.Disable), newHostile)
+}
+
 func TestSecretsInBodies(t *testing.T) {
 	adaptertest.RunSecretsInBodies(t, op("u1", batch.Disable), newHostile)
 }

@@ -249,13 +249,23 @@ func (c *Client) hidden(err error) bool {
 	return c.hidesInactive && errors.As(err, &berr) && berr.Code == batch.CodeNotFound && berr.HTTPStatus == http.StatusNotFound
 }
 
-// hint adds, to a not_found on a disable, that providers hiding inactive
-// users answer so for a user that already is inactive.
+// errMaybeHidden marks a userName that no user has at a provider that
+// hides inactive users (Config.HidesInactive): the user may be inactive.
+var errMaybeHidden = errors.New("the provider hides inactive users")
+
+// hint adds, to a userName not found at a provider that hides inactive
+// users (and only at one), that an inactive user is not found either.
 func hint(op batch.Op, err error) error {
 	var berr *batch.Error
-	if op.Action == batch.Disable && errors.As(err, &berr) && berr.Code == batch.CodeNotFound {
-		berr.Message += " (a provider that hides inactive users answers so for one already inactive)"
+	if !errors.Is(err, errMaybeHidden) || !errors.As(err, &berr) || berr.Code != batch.CodeNotFound {
+		return err
 	}
+	if op.Action == batch.Disable {
+		berr.Message += " (this provider hides inactive users (hides_inactive: true): a user already inactive is not found)"
+	} else {
+		berr.Message += " (this provider hides inactive users (hides_inactive: true): an inactive user is not found by userName; give its SCIM id)"
+	}
+	berr.Hint += "; or the user is inactive, which this provider hides (to enable one, give its SCIM id)"
 	return err
 }
 
@@ -317,12 +327,18 @@ func (c *Client) lookup(ctx context.Context, f Features, name string) (current, 
 	}
 	var list listResponse
 	if !jsonMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &list) != nil {
-		return current{}, c.badResponse(resp, "answer is not a SCIM ListResponse: ", body)
+		return current{}, c.notSCIM(resp, "answer is not a SCIM ListResponse: ", body)
 	}
 	switch n := max(list.TotalResults, len(list.Resources)); {
 	case n == 0:
-		return current{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeNotFound, HTTPStatus: resp.StatusCode,
-			Message: "no user has this userName"}
+		// No HTTP status: the search answered 200; nothing said 404.
+		e := &batch.Error{Kind: batch.Permanent, Code: batch.CodeNotFound,
+			Message: fmt.Sprintf("no user has the userName %q (the search found none)", name),
+			Hint:    "no user has this userName at the provider: check the userName, or give the SCIM id, then re-run failed.csv"}
+		if c.hidesInactive {
+			e.Err = errMaybeHidden
+		}
+		return current{}, e
 	case n > 1:
 		return current{}, &batch.Error{Kind: batch.Permanent, Code: CodeAmbiguous, HTTPStatus: resp.StatusCode,
 			Message: fmt.Sprintf("%d users match this userName: give the SCIM id instead", n)}

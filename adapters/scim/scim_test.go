@@ -411,15 +411,22 @@ func TestHiddenInactive(t *testing.T) {
 	fake.AddUser(scimtest.User{ID: "gone", UserName: "gone", Active: false})
 
 	plain := newClient(t, base, goodToken)
-	_, err := plain.Read(ctx, op("gone", batch.Disable))
-	berr := mustError(t, err, batch.Permanent, batch.CodeNotFound)
-	if !strings.Contains(berr.Message, "hides inactive users") {
-		t.Errorf("not_found on a disable does not mention hidden users: %q", berr.Message)
+	for _, user := range []string{"gone", "userName:gone"} {
+		_, err := plain.Read(ctx, op(user, batch.Disable))
+		berr := mustError(t, err, batch.Permanent, batch.CodeNotFound)
+		if strings.Contains(berr.Message+berr.Hint, "hides inactive users") {
+			t.Errorf("%s: not_found without hides_inactive mentions hidden users: %q / %q", user, berr.Message, berr.Hint)
+		}
 	}
 
 	c, err := New(Config{BaseURL: base, Token: goodToken, HidesInactive: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	_, err = c.Read(ctx, op("userName:gone", batch.Disable))
+	berr := mustError(t, err, batch.Permanent, batch.CodeNotFound)
+	if !strings.Contains(berr.Message, "hides inactive users") || !strings.Contains(berr.Hint, "inactive") {
+		t.Errorf("not_found of a userName at a provider hiding inactive users: %q / %q, want both to say it may be inactive", berr.Message, berr.Hint)
 	}
 	st, err := c.Read(ctx, op("gone", batch.Enable))
 	if err != nil || st.InState || st.Current != CurrentHidden {

@@ -71,7 +71,8 @@ func TestVerifyUnreadableAndProtected(t *testing.T) {
 	cfg := f.withKeys(t, "apps", "    protected: [k3]\n")
 	out := filepath.Join(f.dir, "report")
 	vo := f.verifyRun(cfg, "target,user,action\napps,k1,disable\napps,k2,disable\napps,k3,disable\n", out, false)
-	f.kii.Faults.Add(fakehttp.Rule{User: "k2", Method: http.MethodGet, Fault: fakehttp.Fault{Status: http.StatusBadRequest}})
+	f.kii.Faults.Add(fakehttp.Rule{User: "k2", Method: http.MethodGet, Fault: fakehttp.Fault{Status: http.StatusBadRequest,
+		Body: `{"errorCode":"INVALID_INPUT_DATA","message":"the request could not be read"}`}})
 	if err := Verify(context.Background(), vo); err != nil {
 		t.Fatalf("verify: exit %d: %v (unreadable is not drift)", Exit(err), err)
 	}
