@@ -33,7 +33,7 @@ func TestApplyRefusesEditedPlan(t *testing.T) {
 	lines := strings.SplitAfter(string(origCSV), "\n")
 	struck := strings.Join(append(append([]string{}, lines[:3]...), lines[4:]...), "")
 	edits := map[string]struct{ path, content string }{
-		"a row struck from plan.csv": {planCSV, struck},
+		"a row struck from plan.csv":  {planCSV, struck},
 		"a count edited in plan.json": {planJSON, strings.Replace(string(origJSON), `"would_change": 6`, `"would_change": 5`, 1)},
 	}
 	for name, ed := range edits {
