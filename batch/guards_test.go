@@ -103,6 +103,30 @@ func TestRunInterruptedRowsCountAsApplied(t *testing.T) {
 	}
 }
 
+// TestRunInterruptedAlreadyUnreadable: on a vendor that cannot be read, a
+// row whose write an earlier process sent, and that the vendor now calls
+// already done, may have been in that state before the run: it ends
+// already with AlreadyAfterInterruption, not applied. A row not
+// interrupted that the vendor calls already is a plain already.
+func TestRunInterruptedAlreadyUnreadable(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{Already: true, HTTPStatus: 403}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	r.Interrupted = map[int]bool{1: true}
+	ops := []Op{newOp(0, "t", "u0", UpgradeRole), newOp(1, "t", "u1", UpgradeRole)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	checkRow(t, got[0], ops[0], Already)
+	checkRow(t, got[1], ops[1], Already)
+	if got[0].Detail == AlreadyAfterInterruption || got[1].Detail != AlreadyAfterInterruption {
+		t.Errorf("details %q / %q", got[0].Detail, got[1].Detail)
+	}
+}
+
 // TestRunEffectiveAt: a row not yet due ends not_due unsent; a due one runs;
 // one later than the catch-up window ends skipped, saying by how much.
 func TestRunEffectiveAt(t *testing.T) {

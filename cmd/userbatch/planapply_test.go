@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
 )
 
 // TestApplyRefusesEditedPlan: a reviewer strikes a row from plan.csv, or
@@ -61,5 +69,80 @@ func TestApplyRefusesEditedPlan(t *testing.T) {
 	}
 	if n := e.kiiWrites(users); n != 6 {
 		t.Errorf("%d writes, want 6", n)
+	}
+}
+
+// TestResumeAlreadyAfterKillGoesToCheck: two epixel role changes are in
+// flight when the binary is SIGKILLed; one reached the vendor, one did not.
+// On --resume both are sent again: the one the vendor now calls already
+// done ends already, in check.csv with the reason and not in undo.csv
+// (epixel cannot be read: the user may have held the role before the
+// run); the other is applied and in undo.csv.
+func TestResumeAlreadyAfterKillGoesToCheck(t *testing.T) {
+	e := newE2E(t)
+	e.fakes.epixel.AddUser("e-landed", epixeltest.User{Role: "Customer"})
+	e.fakes.epixel.AddUser("e-lost", epixeltest.User{Role: "Customer"})
+	arrived := make(chan string, 2)
+	release := make(chan struct{})
+	defer close(release)
+	var hold atomic.Bool
+	hold.Store(true)
+	fakes := e.fakes.handler()
+	e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hold.Load() || !strings.HasPrefix(r.URL.Path, "/epixel/") {
+			fakes.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		user := "e-lost"
+		if bytes.Contains(body, []byte("e-landed")) {
+			user = "e-landed"
+			fakes.ServeHTTP(httptest.NewRecorder(), r) // applied; the answer is lost
+		}
+		arrived <- user
+		<-release
+	}))
+	in := e.write("ops.csv", "target,user,action,role\nshop,e-landed,upgrade-role,Member\nshop,e-lost,upgrade-role,Member\n")
+	out := filepath.Join(e.dir, "report")
+	p := e.start("run", "-c", e.cfg, "-o", out, in)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			t.Fatalf("the writes never reached the vendor\n%s", p.stderr.String())
+		}
+	}
+	_ = p.cmd.Process.Kill()
+	p.wait()
+	hold.Store(false)
+	if u, _ := e.fakes.epixel.User("e-landed"); u.Role != "Member" {
+		t.Fatalf("e-landed holds %q before the resume, want Member", u.Role)
+	}
+
+	res := e.run("run", "-c", e.cfg, "-o", out, in, "--resume")
+	if res.code != exitOK {
+		t.Fatalf("resume: exit %d\n%s", res.code, res.stderr)
+	}
+	report := readCSV(t, filepath.Join(out, "report.csv"))
+	if r := report[0]; r["outcome"] != "already" || !strings.Contains(r["detail"], "whether this run made the change is not known") {
+		t.Errorf("e-landed: %s %q, want already, not known whether this run made it", r["outcome"], r["detail"])
+	}
+	if r := report[1]; r["outcome"] != "applied" {
+		t.Errorf("e-lost: %s %q, want applied", r["outcome"], r["detail"])
+	}
+	check := readCSV(t, filepath.Join(out, "check.csv"))
+	if len(check) != 1 || check[0]["user"] != "e-landed" ||
+		!strings.HasPrefix(check[0]["reason"], "line 2: ") || !strings.Contains(check[0]["reason"], "not in undo.csv") {
+		t.Errorf("check.csv: %v, want e-landed with why", check)
+	}
+	undo := readCSV(t, filepath.Join(out, "undo.csv"))
+	if len(undo) != 1 || undo[0]["user"] != "e-lost" {
+		t.Errorf("undo.csv: %v, want only e-lost", undo)
+	}
+	files, _ := readSummary(t, out)["file_rows"].(map[string]any)
+	if files == nil || files["check.csv"] != float64(1) || files["undo.csv"] != float64(1) {
+		t.Errorf("summary.json file_rows: %v, want check.csv 1 and undo.csv 1", readSummary(t, out)["file_rows"])
 	}
 }
