@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,5 +145,63 @@ func TestResumeAlreadyAfterKillGoesToCheck(t *testing.T) {
 	files, _ := readSummary(t, out)["file_rows"].(map[string]any)
 	if files == nil || files["check.csv"] != float64(1) || files["undo.csv"] != float64(1) {
 		t.Errorf("summary.json file_rows: %v, want check.csv 1 and undo.csv 1", readSummary(t, out)["file_rows"])
+	}
+}
+
+// TestCanaryResumeAfterFailure: a canary that failed on a line stops the
+// run (exit 3); --canary --resume judges the same canary rows from the
+// journal and stops again, sending nothing new and naming the line; a
+// resume without --canary goes on.
+func TestCanaryResumeAfterFailure(t *testing.T) {
+	e := newE2E(t)
+	rows := []string{"shop,ghost-1,disable"}
+	var users []string
+	for i := 0; i < 10; i++ {
+		id := fmt.Sprintf("e%02d", i)
+		e.fakes.epixel.AddUser(id, epixeltest.User{Role: "Customer"})
+		rows = append(rows, "shop,"+id+",disable")
+		users = append(users, id)
+	}
+	writes := func() int {
+		n := 0
+		for _, u := range users {
+			n += e.fakes.epixel.Writes(u)
+		}
+		return n
+	}
+	in := e.write("ops.csv", opsCSV(rows...))
+	out := filepath.Join(e.dir, "report")
+	res := e.run("run", "-c", e.cfg, "-o", out, in, "--canary", "2")
+	if res.code != exitStopped {
+		t.Fatalf("first run: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	if n := writes(); n != 1 {
+		t.Fatalf("%d users written by a canary of 2 (a ghost and e00), want 1", n)
+	}
+	res = e.run("run", "-c", e.cfg, "-o", out, in, "--canary", "2", "--resume")
+	if res.code != exitStopped {
+		t.Fatalf("resume with --canary: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	if strings.Contains(res.stderr, "canary passed") || !strings.Contains(res.stderr, "line 2 ended failed") {
+		t.Errorf("resume with --canary does not name the failed line:\n%s", res.stderr)
+	}
+	if n := writes(); n != 1 {
+		t.Errorf("resume after a failed canary sent %d more writes", n-1)
+	}
+	report := readCSV(t, filepath.Join(out, "report.csv"))
+	if r := report[0]; r["outcome"] != "failed" {
+		t.Errorf("the ghost: %s %q", r["outcome"], r["detail"])
+	}
+	if r := report[5]; r["outcome"] != "skipped" || !strings.Contains(r["detail"], "canary failed (line 2 ended failed") {
+		t.Errorf("a row after the canary: %s %q", r["outcome"], r["detail"])
+	}
+	res = e.run("run", "-c", e.cfg, "-o", out, in, "--resume")
+	if res.code != exitIncomplete {
+		t.Fatalf("resume without --canary: exit %d, want 1 (the ghost failed)\n%s", res.code, res.stderr)
+	}
+	for _, u := range users {
+		if n := e.fakes.epixel.Writes(u); n != 1 {
+			t.Errorf("%s written %d times, want 1", u, n)
+		}
 	}
 }
