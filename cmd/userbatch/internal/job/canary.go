@@ -237,4 +237,3 @@ func (r *runState) readBack(ctx context.Context, op batch.Op) string {
 	}
 	return ""
 }
-
