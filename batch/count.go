@@ -13,10 +13,14 @@ var numbers = message.NewPrinter(language.English)
 // Thousands prints n with thousands separators: 26,325.
 func Thousands(n int) string { return numbers.Sprintf("%d", n) }
 
-// CountRows says how many rows, in the singular for one: "1 row", "2 rows".
-func CountRows(n int) string {
+// Count says n of noun, in the singular for one: Count(1, "invalid row")
+// is "1 invalid row", Count(2, "row") is "2 rows".
+func Count(n int, noun string) string {
 	if n == 1 {
-		return "1 row"
+		return "1 " + noun
 	}
-	return strconv.Itoa(n) + " rows"
+	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// CountRows is Count(n, "row").
+func CountRows(n int) string { return Count(n, "row") }

@@ -148,11 +148,29 @@ func TestRunEffectiveAt(t *testing.T) {
 	checkRow(t, got[1], ops[1], Applied)
 	checkRow(t, got[2], ops[2], Skipped)
 	checkRow(t, got[3], ops[3], Applied)
-	if !strings.Contains(got[0].Detail, "in 3h0m0s") || !strings.Contains(got[2].Detail, "72h0m0s ago") {
+	if got[0].Detail != "not due: due "+ops[0].EffectiveAt.Format(time.RFC3339)+" (in 3h00m)" || !strings.Contains(got[2].Detail, "72h0m0s ago") {
 		t.Errorf("details %q / %q", got[0].Detail, got[2].Detail)
 	}
 	if n := m.count("apply"); n != 2 {
 		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestUntilText: days with thousands separators from one day on, hours and
+// minutes below.
+func TestUntilText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		26325*24*time.Hour + 10*time.Hour: "26,325 days",
+		2 * 24 * time.Hour:                "2 days",
+		25 * time.Hour:                    "1 day",
+		23*time.Hour + 59*time.Minute:     "23h59m",
+		3 * time.Hour:                     "3h00m",
+		20*time.Minute + 20*time.Second:   "20m",
+		10 * time.Second:                  "under a minute",
+	} {
+		if got := untilText(d); got != want {
+			t.Errorf("untilText(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

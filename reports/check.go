@@ -19,7 +19,9 @@ type Options struct {
 	// repeatable.
 	Repeatable func(target string, a batch.Action) bool
 	// Excel starts report.csv, failed.csv, check.csv and undo.csv with a
-	// UTF-8 byte order mark, so that Excel reads non-ASCII names right.
+	// UTF-8 byte order mark, so that Excel reads non-ASCII names right, and
+	// separates their cells by the input's delimiter (Header.Delimiter: a
+	// ';' input came from a region whose Excel splits on ';').
 	// userbatch's parser skips the mark when it reads them back.
 	Excel bool
 }

@@ -86,14 +86,14 @@ func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
 		dst  **csvFile
 		name string
 	}{{&w.report, ReportFile}, {&w.failed, FailedFile}, {&w.check, CheckFile}} {
-		c, err := createCSV(dir, f.name, opt.Excel)
+		c, err := createCSV(dir, f.name, opt.Excel, h.Delimiter)
 		if err != nil {
 			return fail(err)
 		}
 		*f.dst = c
 		files = append(files, c)
 	}
-	undo, err := createCSV(dir, UndoFile, opt.Excel)
+	undo, err := createCSV(dir, UndoFile, opt.Excel, h.Delimiter)
 	if err != nil {
 		return fail(err)
 	}
