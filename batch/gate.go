@@ -37,16 +37,18 @@ const (
 	PlanNotDue = "not due"
 )
 
-// untilText says how long until a row is due, as a person reads it: whole
-// days (with thousands separators) from one day on, hours and minutes below.
+// untilText says how long until a row is due, as a person reads it: days
+// to the nearest (with thousands separators) from one day on, hours and
+// minutes below.
 func untilText(d time.Duration) string {
 	if d < 24*time.Hour {
 		d = d.Round(time.Minute)
 	}
 	switch {
-	case d >= 48*time.Hour:
-		return Thousands(int(d/(24*time.Hour))) + " days"
 	case d >= 24*time.Hour:
+		if n := int((d + 12*time.Hour) / (24 * time.Hour)); n > 1 {
+			return Thousands(n) + " days"
+		}
 		return "1 day"
 	case d >= time.Hour:
 		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))

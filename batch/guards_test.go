@@ -161,8 +161,9 @@ func TestRunEffectiveAt(t *testing.T) {
 func TestUntilText(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		26325*24*time.Hour + 10*time.Hour: "26,325 days",
-		2 * 24 * time.Hour:                "2 days",
-		25 * time.Hour:                    "1 day",
+		2*24*time.Hour - time.Millisecond: "2 days",
+		36*time.Hour - time.Minute:        "1 day",
+		24 * time.Hour:                    "1 day",
 		23*time.Hour + 59*time.Minute:     "23h59m",
 		3 * time.Hour:                     "3h00m",
 		20*time.Minute + 20*time.Second:   "20m",
