@@ -81,8 +81,8 @@ type csvFile struct {
 	*partial
 	comma byte // the delimiter: ',', or the input's for Excel
 	buf   *bufio.Writer
-	out  []string // neutralised copy of the record being written, reused
-	rows int      // data rows written, the header not counted
+	out   []string // neutralised copy of the record being written, reused
+	rows  int      // data rows written, the header not counted
 }
 
 // createCSV creates a report CSV. For Excel it starts with a byte order
