@@ -384,7 +384,7 @@ func mergeRows(w *mergeWriter, shards []*shard) error {
 	}
 	for _, s := range shards {
 		if s.nextCheck != nil {
-			return refuse("%s: a row for line %d, which report.csv does not list as unknown", filepath.Join(s.dir, CheckFile), s.nextCheckLine)
+			return refuse("%s: a row for line %d, which report.csv does not list as unknown or already", filepath.Join(s.dir, CheckFile), s.nextCheckLine)
 		}
 		if _, err := s.failed.r.Read(); !errors.Is(err, io.EOF) {
 			return refuse("%s: more rows than report.csv's failed, unknown and skipped rows", filepath.Join(s.dir, FailedFile))
@@ -408,15 +408,17 @@ func mergeRows(w *mergeWriter, shards []*shard) error {
 // belongs to its current report row. failed.csv holds one row, in order, for
 // each failed, skipped or unknown report row that check.csv does not name.
 func copyFailedOrCheck(w *mergeWriter, s *shard) error {
-	switch batch.Outcome(field(s.next, s.col.outcome)) {
-	case batch.Unknown:
-		if s.nextCheckLine == s.nextLine {
-			if err := w.check.writeRaw(s.nextCheck); err != nil {
-				return err
-			}
-			return s.advanceCheck()
+	outcome := batch.Outcome(field(s.next, s.col.outcome))
+	// check.csv takes unknown rows, and already rows whose change may not be
+	// this run's (batch.AlreadyAfterInterruption).
+	if (outcome == batch.Unknown || outcome == batch.Already) && s.nextCheckLine == s.nextLine {
+		if err := w.check.writeRaw(s.nextCheck); err != nil {
+			return err
 		}
-	case batch.Failed, batch.Skipped:
+		return s.advanceCheck()
+	}
+	switch outcome {
+	case batch.Unknown, batch.Failed, batch.Skipped:
 	default:
 		return nil
 	}
