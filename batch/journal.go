@@ -90,6 +90,10 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	}
 	h.Type, h.Version = "header", 1
 	j := newJournal(f)
+	// Locked: the flush loop already runs, and a slow first sync would
+	// meet its tick.
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if err := j.writeLine(h); err != nil {
 		f.Close()
 		return nil, err
