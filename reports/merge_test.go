@@ -80,11 +80,11 @@ func writeRun(t *testing.T, dir string, shard batch.Shard, spec runSpec) {
 		if r.outcome == batch.Failed || r.outcome == batch.Unknown {
 			res.ErrorCode, res.Message = "timeout", "no answer in time <b>"
 		}
-		if r.outcome == batch.Skipped {
-			res.Attempts, res.Duration, res.FinishedAt, res.Detail = 0, 0, time.Time{}, "protected user"
-		}
 		if r.outcome == batch.Already && i%3 == 0 {
 			res.Detail = batch.AlreadyAfterInterruption
+		}
+		if r.outcome == batch.Skipped {
+			res.Attempts, res.Duration, res.FinishedAt, res.Detail = 0, 0, time.Time{}, "protected user"
 		}
 		rec := []string{r.target, r.user, string(r.action), fmt.Sprintf("=note %d", i)}
 		if err := w.Write(batch.Row{Line: i + 2, Record: rec, Op: op}, res); err != nil {
