@@ -23,8 +23,12 @@ func TestApplyRefusesEditedPlan(t *testing.T) {
 	e := newE2E(t)
 	in, users := e.kiiUsers(6, 0)
 	planDir := filepath.Join(e.dir, "plan")
-	if res := e.run("plan", "-c", e.cfg, "-o", planDir, in); res.code != exitOK {
+	res := e.run("plan", "-c", e.cfg, "-o", planDir, in)
+	if res.code != exitOK {
 		t.Fatalf("plan: exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "to leave rows out, edit the input and run plan again") {
+		t.Errorf("plan does not say how to leave rows out:\n%s", res.stdout)
 	}
 	planCSV := filepath.Join(planDir, "plan.csv")
 	planJSON := filepath.Join(planDir, "plan.json")
@@ -64,7 +68,7 @@ func TestApplyRefusesEditedPlan(t *testing.T) {
 		_ = os.WriteFile(planCSV, origCSV, 0o600)
 		_ = os.WriteFile(planJSON, origJSON, 0o600)
 	}
-	res := e.run("apply", "-c", e.cfg, "-o", filepath.Join(e.dir, "applied"), planDir)
+	res = e.run("apply", "-c", e.cfg, "-o", filepath.Join(e.dir, "applied"), planDir)
 	if res.code != exitOK {
 		t.Fatalf("the plan as written: exit %d\n%s", res.code, res.stderr)
 	}

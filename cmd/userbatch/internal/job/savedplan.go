@@ -69,7 +69,8 @@ func MakePlan(ctx context.Context, o Options) error {
 	if err := writePlanFiles(&o); err != nil {
 		return stoppedErr(fmt.Errorf("writing the plan: %v", err))
 	}
-	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n",
+	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n"+
+		"plan.csv is for reading: apply refuses an edited plan; to leave rows out, edit the input and run plan again\n",
 		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), orDefault(o.ConfigPath, "targets.yaml"), o.ReportDir)
 	return nil
 }
