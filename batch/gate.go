@@ -37,6 +37,27 @@ const (
 	PlanNotDue = "not due"
 )
 
+// untilText says how long until a row is due, as a person reads it: days
+// to the nearest (with thousands separators) from one day on, hours and
+// minutes below.
+func untilText(d time.Duration) string {
+	if d < 24*time.Hour {
+		d = d.Round(time.Minute)
+	}
+	switch {
+	case d >= 24*time.Hour:
+		if n := int((d + 12*time.Hour) / (24 * time.Hour)); n > 1 {
+			return Thousands(n) + " days"
+		}
+		return "1 day"
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	}
+	return "under a minute"
+}
+
 // due decides a row whose effective_at is set: not yet due, too late for
 // the catch-up window, or due (nil).
 func (r *run) due(w *row) *Result {
@@ -49,7 +70,7 @@ func (r *run) due(w *row) *Result {
 	switch {
 	case at.After(now):
 		res.Outcome = NotDue
-		res.Detail = fmt.Sprintf("not due: effective_at %s is in %s", at.UTC().Format(time.RFC3339), at.Sub(now).Round(time.Second))
+		res.Detail = fmt.Sprintf("not due: due %s (in %s)", at.UTC().Format(time.RFC3339), untilText(at.Sub(now)))
 		return &res
 	case r.CatchUp > 0 && now.Sub(at) > r.CatchUp:
 		res.Outcome = Skipped

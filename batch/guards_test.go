@@ -66,6 +66,30 @@ func TestRunInterruptedRowsCountAsApplied(t *testing.T) {
 	}
 }
 
+// TestRunInterruptedAlreadyUnreadable: on a vendor that cannot be read, a
+// row whose write an earlier process sent, and that the vendor now calls
+// already done, may have been in that state before the run: it ends
+// already with AlreadyAfterInterruption, not applied. A row not
+// interrupted that the vendor calls already is a plain already.
+func TestRunInterruptedAlreadyUnreadable(t *testing.T) {
+	m := &mockAdapter{ApplyFunc: func(context.Context, Op, int) (Reply, error) {
+		return Reply{Already: true, HTTPStatus: 403}, nil
+	}}
+	r := newRunner(1, map[string]Adapter{"t": m})
+	r.Interrupted = map[int]bool{1: true}
+	ops := []Op{newOp(0, "t", "u0", UpgradeRole), newOp(1, "t", "u1", UpgradeRole)}
+	sink := &memSink{}
+	if err := runSafely(t, r, sliceSource(ops), sink); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.byIndex(t)
+	checkRow(t, got[0], ops[0], Already)
+	checkRow(t, got[1], ops[1], Already)
+	if got[0].Detail == AlreadyAfterInterruption || got[1].Detail != AlreadyAfterInterruption {
+		t.Errorf("details %q / %q", got[0].Detail, got[1].Detail)
+	}
+}
+
 // TestRunEffectiveAt: a row not yet due ends not_due unsent; a due one runs;
 // one later than the catch-up window ends skipped, saying by how much.
 func TestRunEffectiveAt(t *testing.T) {
@@ -87,11 +111,30 @@ func TestRunEffectiveAt(t *testing.T) {
 	checkRow(t, got[1], ops[1], Applied)
 	checkRow(t, got[2], ops[2], Skipped)
 	checkRow(t, got[3], ops[3], Applied)
-	if !strings.Contains(got[0].Detail, "in 3h0m0s") || !strings.Contains(got[2].Detail, "72h0m0s ago") {
+	if got[0].Detail != "not due: due "+ops[0].EffectiveAt.Format(time.RFC3339)+" (in 3h00m)" || !strings.Contains(got[2].Detail, "72h0m0s ago") {
 		t.Errorf("details %q / %q", got[0].Detail, got[2].Detail)
 	}
 	if n := m.count("apply"); n != 2 {
 		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestUntilText: days with thousands separators from one day on, hours and
+// minutes below.
+func TestUntilText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		26325*24*time.Hour + 10*time.Hour: "26,325 days",
+		2*24*time.Hour - time.Millisecond: "2 days",
+		36*time.Hour - time.Minute:        "1 day",
+		24 * time.Hour:                    "1 day",
+		23*time.Hour + 59*time.Minute:     "23h59m",
+		3 * time.Hour:                     "3h00m",
+		20*time.Minute + 20*time.Second:   "20m",
+		10 * time.Second:                  "under a minute",
+	} {
+		if got := untilText(d); got != want {
+			t.Errorf("untilText(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

@@ -134,6 +134,14 @@ func sniffDelimiter(br *bufio.Reader) byte {
 	}
 }
 
+// SniffDelimiter tells the delimiter of a CSV file whose start is head
+// (after any byte order mark) from its header line, as the parser does:
+// for reading back report files written with the input's delimiter.
+func SniffDelimiter(head []byte) rune {
+	c, _ := headerDelimiter(head)
+	return rune(c)
+}
+
 // headerDelimiter counts the candidate delimiters in the header line at the
 // start of head, outside quotes. whole reports whether that line ended
 // within head.
@@ -170,4 +178,44 @@ func headerDelimiter(head []byte) (c byte, whole bool) {
 		return '\t', whole
 	}
 	return ',', whole
+}
+
+// crLines reads text whose header line ends in CR alone (old Mac "CSV"
+// exports) as text whose lines end in LF, so that encoding/csv sees every
+// line and counts them as the file's physical lines. Other text is returned
+// as it is, CR in its cells included.
+func crLines(br *bufio.Reader) *bufio.Reader {
+	head, _ := br.Peek(br.Size())
+	i := bytes.IndexAny(head, "\r\n")
+	if i < 0 || head[i] == '\n' || (i+1 < len(head) && head[i+1] == '\n') {
+		return br
+	}
+	return bufio.NewReaderSize(&crToLF{r: br}, textBuffer)
+}
+
+// crToLF turns each line end, CR alone or CRLF, into one LF.
+type crToLF struct {
+	r      io.Reader
+	skipLF bool // the last byte read was a CR: an LF right after it is its pair
+}
+
+func (c *crToLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	out := 0
+	for _, b := range p[:n] {
+		if b == '\n' && c.skipLF {
+			c.skipLF = false
+			continue
+		}
+		c.skipLF = b == '\r'
+		if b == '\r' {
+			b = '\n'
+		}
+		p[out] = b
+		out++
+	}
+	if out == 0 && n > 0 && err == nil {
+		return c.Read(p) // a lone LF that paired a CR: read on rather than return 0, nil
+	}
+	return out, err
 }

@@ -41,10 +41,11 @@ type JournalHeader struct {
 }
 
 type record struct {
-	Type string `json:"type"` // "intent" | "result" | "run"
+	Type string `json:"type"` // "intent" | "result" | "run" | "canary"
 	*Result
 	Attempt   int        `json:"attempt,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
+	Canary    []int      `json:"canary,omitempty"` // row indexes
 }
 
 // Journal is the write-ahead record of a run: an intent before each write,
@@ -92,6 +93,10 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	}
 	h.Type, h.Version = "header", 1
 	j := newJournal(f)
+	// Locked: the flush loop already runs, and a slow first sync would
+	// meet its tick.
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if err := j.writeLine(h); err != nil {
 		f.Close()
 		return nil, err
@@ -176,6 +181,17 @@ func (j *Journal) Started(at time.Time) error {
 	defer j.mu.Unlock()
 	at = at.UTC()
 	if err := j.writeLine(record{Type: "run", StartedAt: &at}); err != nil {
+		return err
+	}
+	return j.syncLocked()
+}
+
+// Canary records, durably, the rows (by index) a canary is about to apply:
+// a resume judges the canary on every one of them.
+func (j *Journal) Canary(rows []int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.writeLine(record{Type: "canary", Canary: rows}); err != nil {
 		return err
 	}
 	return j.syncLocked()
@@ -353,6 +369,9 @@ type JournalState struct {
 	Runs int
 	// FirstStart is when the first process of the run started.
 	FirstStart time.Time
+	// Canary holds the rows of the run's canary, by index, as the first
+	// process that ran one recorded them; nil when none did.
+	Canary []int
 }
 
 // Settled reports whether row i has an outcome in the journal.
@@ -384,6 +403,14 @@ func ReadJournal(path string) (*JournalState, error) {
 				if err := json.Unmarshal(line, &rec); err == nil && rec.StartedAt != nil {
 					st.FirstStart = *rec.StartedAt
 				}
+			}
+		case "canary":
+			var rec record
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return err
+			}
+			if st.Canary == nil {
+				st.Canary = rec.Canary
 			}
 		case "intent":
 			res, ok := parseIntent(line, true)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,38 @@ func TestJournalAppendContinues(t *testing.T) {
 	}
 	if _, ok := st.InFlight[3]; !ok {
 		t.Errorf("InFlight = %v, want row 3", st.InFlight)
+	}
+}
+
+// TestJournalCanaryIsTheFirstRecorded: a resume reads the canary's rows
+// as the first process that ran one recorded them, and they leave the
+// rows' outcomes and the outcome index alone.
+func TestJournalCanaryIsTheFirstRecorded(t *testing.T) {
+	j, path := newTestJournal(t)
+	if err := errors.Join(j.Started(clockEpoch), j.Canary([]int{0, 3}), j.Result(journalResult(0, Failed))); err != nil {
+		t.Fatal(err)
+	}
+	closeJournal(t, j)
+	j, err := AppendJournal(path)
+	if err != nil {
+		t.Fatalf("AppendJournal: %v", err)
+	}
+	if err := errors.Join(j.Started(clockEpoch.Add(time.Hour)), j.Canary([]int{5})); err != nil {
+		t.Fatal(err)
+	}
+	closeJournal(t, j)
+	st := mustRead(t, path)
+	if !slices.Equal(st.Canary, []int{0, 3}) {
+		t.Errorf("Canary = %v, want [0 3]", st.Canary)
+	}
+	checkSettled(t, st, 10, 0)
+	idx, err := OpenOutcomeIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if res, ok, err := idx.Lookup(0); err != nil || !ok || res.Outcome != Failed {
+		t.Errorf("Lookup(0) = %v, %v, %v", res.Outcome, ok, err)
 	}
 }
 

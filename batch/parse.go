@@ -137,6 +137,7 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 	if err != nil {
 		return nil, err
 	}
+	text = crLines(text)
 	if comma == 0 {
 		comma = sniffDelimiter(text)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // parseAllOptions is parseAll with options, and checks that an ops-only
@@ -67,7 +68,8 @@ func excelRows(d, nl string) string {
 
 // TestParseEncodingsAndDelimiters: the same rows saved as UTF-8, UTF-8 with
 // a BOM, UTF-16 LE and BE, separated by commas, semicolons or tabs, parse
-// to the same ops on the same lines.
+// to the same ops on the same lines, whether lines end in LF, CRLF or CR
+// alone (old Mac "CSV").
 func TestParseEncodingsAndDelimiters(t *testing.T) {
 	_, want := parseAll(t, excelRows(",", "\n"), testTargets())
 	checkRows(t, want, []int{2, 3, 5, 6}, [][]string{nil, nil, {"5:action"}, nil})
@@ -79,7 +81,7 @@ func TestParseEncodingsAndDelimiters(t *testing.T) {
 	}
 	for enc, encode := range encodings {
 		for _, d := range []string{",", ";", "\t"} {
-			for _, nl := range []string{"\n", "\r\n"} {
+			for _, nl := range []string{"\n", "\r\n", "\r"} {
 				name := enc + " " + delimiterName(d[0]) + " " + strings.ReplaceAll(strings.ReplaceAll(nl, "\r", "CR"), "\n", "LF")
 				t.Run(name, func(t *testing.T) {
 					h, rows := parseAllOptions(t, encode(excelRows(d, nl)), testTargets(), ParseOptions{})
@@ -278,5 +280,14 @@ func TestParseHeaderEncoding(t *testing.T) {
 		if !slices.Equal(h.Names, []string{"target", "user", "action"}) {
 			t.Errorf("Names = %q", h.Names)
 		}
+	}
+}
+
+// TestCRToLF: each line end, CR alone or CRLF, becomes one LF, even when a
+// CRLF is split across reads, so line numbers stay the file's.
+func TestCRToLF(t *testing.T) {
+	got, err := io.ReadAll(&crToLF{r: iotest.OneByteReader(strings.NewReader("a\rb\r\nc\r\r\nd\n"))})
+	if err != nil || string(got) != "a\nb\nc\n\nd\n" {
+		t.Errorf("got %q, %v", got, err)
 	}
 }

@@ -770,7 +770,17 @@ func TestParseEffectiveAt(t *testing.T) {
 			if strings.ContainsAny(cell, "/.") && !strings.Contains(p.Msg, "spreadsheet") {
 				t.Errorf("message %q should say a spreadsheet may have reformatted the date", p.Msg)
 			}
+			if !strings.Contains(p.Accepted, "RFC 3339 time like 2026-12-31T18:00:00+01:00") || !strings.Contains(p.Accepted, "a date like 2026-12-31") {
+				t.Errorf("accepted %q should name both forms", p.Accepted)
+			}
 		})
+	}
+	// A date and time with no zone: the message says so, and how to write it.
+	for _, cell := range []string{"2026-12-31 18:30", "2026-12-31T18:30:00"} {
+		_, rows := parseAllOptions(t, header+"shop,u1,disable,"+cell+"\n", testTargets(), ParseOptions{Location: time.FixedZone("UTC+1", 3600)})
+		if p := rows[0].Problems[0]; !strings.Contains(p.Msg, "without a time zone") || !strings.Contains(p.Msg, "write 2026-12-31T18:30:00+01:00") {
+			t.Errorf("%s: message %q", cell, p.Msg)
+		}
 	}
 	// Problems in other columns and in effective_at are all reported.
 	_, rows := parseAll(t, header+"shop,,disable,soon\n", testTargets())

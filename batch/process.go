@@ -91,8 +91,8 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 	if r.planned(w) {
 		return true
 	}
-	reader, canRead := w.t.Adapter.(Reader)
-	if canRead && (w.op.Action == Disable || w.op.Action == Enable) {
+	if readsFirst(w) {
+		reader := w.t.Adapter.(Reader)
 		var st State
 		ok, err := r.call(ctx, waitCtx, w, request{idempotent: true}, func(c context.Context) (err error) {
 			st, err = reader.Read(c, w.op)
@@ -148,8 +148,10 @@ func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
 	w.res.HTTPStatus, w.res.Message = reply.HTTPStatus, reply.Message
 	w.res.ErrorCode = ""
 	switch {
-	case reply.Already && r.Interrupted[w.op.Index]:
-		w.res.Outcome, w.res.Detail = Applied, appliedDetail(w.op)+" (sent before the run was interrupted; the vendor now says it is done)"
+	case reply.Already && r.Interrupted[w.op.Index] && !readsFirst(w):
+		// No read came before the lost write: the user may have been in
+		// this state before the run, so the change is not claimed for undo.
+		w.res.Outcome, w.res.Detail = Already, AlreadyAfterInterruption
 	case reply.Already:
 		w.res.Outcome, w.res.Detail = Already, "the vendor says the user already is in this state"
 	default:
@@ -157,6 +159,19 @@ func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
 	}
 	return true
 }
+
+// readsFirst reports whether w's state is read before its write.
+func readsFirst(w *row) bool {
+	_, ok := w.t.Adapter.(Reader)
+	return ok && (w.op.Action == Disable || w.op.Action == Enable)
+}
+
+// AlreadyAfterInterruption is the detail of a row whose write was in
+// flight when a process died, on a vendor that cannot read state, and that
+// the vendor called already done when it was sent again. Whether this run
+// made the change is not known: the row goes to check.csv, not undo.csv.
+const AlreadyAfterInterruption = "already, and whether this run made the change is not known: " +
+	"the write was in flight when an earlier process was interrupted, and the vendor, which cannot be read, said already done when it was sent again"
 
 func appliedDetail(op Op) string {
 	switch op.Action {

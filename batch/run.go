@@ -49,9 +49,11 @@ type Runner struct {
 	Clock Clock
 	Log   zerolog.Logger
 	// Interrupted marks the rows (by Index) whose write an earlier process
-	// may have sent before it died: a resumed run that finds such a user
-	// already in the requested state reports the change as applied (it is
-	// this run's change, and undo.csv must list it).
+	// may have sent before it died. Where the vendor reads state, a resumed
+	// run that finds such a user in the requested state reports the change
+	// as applied (the read before the write showed it was this run's, and
+	// undo.csv must list it); where it cannot, a vendor's "already" ends
+	// Already with detail AlreadyAfterInterruption, for check.csv.
 	Interrupted map[int]bool
 	// CatchUp, when set, is how late a due row may still run: a row whose
 	// effective_at passed longer ago ends skipped.

@@ -19,7 +19,9 @@ type Options struct {
 	// repeatable.
 	Repeatable func(target string, a batch.Action) bool
 	// Excel starts report.csv, failed.csv, check.csv and undo.csv with a
-	// UTF-8 byte order mark, so that Excel reads non-ASCII names right.
+	// UTF-8 byte order mark, so that Excel reads non-ASCII names right, and
+	// separates their cells by the input's delimiter (Header.Delimiter: a
+	// ';' input came from a region whose Excel splits on ';').
 	// userbatch's parser skips the mark when it reads them back.
 	Excel bool
 }
@@ -33,12 +35,18 @@ func (o Options) repeatable(target string, a batch.Action) bool {
 
 // CheckReason is a check.csv row's reason: which input line it is (so the
 // operator, and `report merge`, can tell), what the vendor said, and why
-// the row must not be sent again blindly.
+// the row must not be sent again blindly, or, for an already row, why it
+// is not in undo.csv.
 func CheckReason(line int, res batch.Result) string {
 	var b strings.Builder
 	b.WriteString("line ")
 	b.WriteString(strconv.Itoa(line))
 	b.WriteString(": ")
+	if res.Outcome == batch.Already {
+		b.WriteString(res.Detail)
+		b.WriteString("; the user is in the requested state now, but may have been before the run: it is not in undo.csv, check the user by hand before undoing it")
+		return b.String()
+	}
 	said := res.Detail
 	if res.Message != "" {
 		if said != "" {

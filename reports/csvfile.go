@@ -79,21 +79,30 @@ func (p *partial) discard() {
 // cell is neutralised on the way out.
 type csvFile struct {
 	*partial
-	buf  *bufio.Writer
-	out  []string // neutralised copy of the record being written, reused
-	rows int      // data rows written, the header not counted
+	comma byte // the delimiter: ',', or the input's for Excel
+	buf   *bufio.Writer
+	out   []string // neutralised copy of the record being written, reused
+	rows  int      // data rows written, the header not counted
 }
 
-func createCSV(dir, name string, excel bool) (*csvFile, error) {
+// createCSV creates a report CSV. For Excel it starts with a byte order
+// mark and cells are separated by comma (the input's delimiter: Excel
+// splits columns by the one its region uses, which is the one the input
+// came with); otherwise by ','.
+func createCSV(dir, name string, excel bool, comma rune) (*csvFile, error) {
 	p, err := createPartial(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	buf := bufio.NewWriterSize(p.f, bufSize)
+	c := &csvFile{partial: p, buf: buf, comma: ','}
 	if excel {
 		buf.WriteString(bomMark) // an error stays in buf and surfaces at the next flush
+		if comma == ';' || comma == '\t' {
+			c.comma = byte(comma)
+		}
 	}
-	return &csvFile{partial: p, buf: buf}, nil
+	return c, nil
 }
 
 // writeHeader writes the header line, which is not counted as a row.
@@ -117,23 +126,23 @@ func (c *csvFile) write(rec []string) error {
 // cells read from a report).
 func (c *csvFile) writeRaw(rec []string) error {
 	c.rows++
-	if err := writeRecord(c.buf, rec); err != nil {
+	if err := writeRecord(c.buf, rec, c.comma); err != nil {
 		return errorf(c.name, err)
 	}
 	return nil
 }
 
 // writeRecord writes rec as one CSV line, byte for byte as encoding/csv's
-// Writer with its defaults (comma, "\n") writes it, straight into b: the
+// Writer with Comma comma and "\n" writes it, straight into b: the
 // report writes a line or two a row, and csv.Writer's rune-by-rune writes
 // were half the cost of one. b keeps the first write error and returns it
 // from every later write, so the last write's error is the line's.
-func writeRecord(b *bufio.Writer, rec []string) error {
+func writeRecord(b *bufio.Writer, rec []string, comma byte) error {
 	for n, field := range rec {
 		if n > 0 {
-			b.WriteByte(',')
+			b.WriteByte(comma)
 		}
-		if !needsQuotes(field) {
+		if !needsQuotes(field, comma) {
 			b.WriteString(field)
 			continue
 		}
@@ -154,10 +163,10 @@ func writeRecord(b *bufio.Writer, rec []string) error {
 	return b.WriteByte('\n')
 }
 
-// needsQuotes is csv.Writer's rule for a comma-separated field: empty
-// never; `\.` always; else when it holds a comma, quote, CR or LF, or
-// starts with a space of any kind.
-func needsQuotes(field string) bool {
+// needsQuotes is csv.Writer's rule for a field: empty never; `\.` always;
+// else when it holds the delimiter, a quote, CR or LF, or starts with a
+// space of any kind.
+func needsQuotes(field string, comma byte) bool {
 	if field == "" {
 		return false
 	}
@@ -166,7 +175,7 @@ func needsQuotes(field string) bool {
 	}
 	for i := 0; i < len(field); i++ {
 		switch field[i] {
-		case '\n', '\r', '"', ',':
+		case '\n', '\r', '"', comma:
 			return true
 		}
 	}

@@ -76,7 +76,7 @@ func Merge(out string, dirs []string) (*Summary, error) {
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return nil, err
 	}
-	w, err := newMergeWriter(out, shards[0], excel)
+	w, err := newMergeWriter(out, shards[0], excel, shards[0].comma)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +191,7 @@ func journalHeader(dir string) (batch.JournalHeader, error) {
 type shard struct {
 	dir                         string
 	bom                         bool // report.csv starts with a byte order mark
+	comma                       rune // report.csv's delimiter
 	report, failed, check, undo *csvReader
 	reportHead, failedHead      []string
 	checkHead, undoHead         []string
@@ -215,7 +216,8 @@ type csvReader struct {
 }
 
 // openCSV opens a report file and reads its header; bom says whether the
-// file starts with a byte order mark, which is skipped.
+// file starts with a byte order mark, which is skipped. The delimiter is
+// told from the header line: --excel writes the input's.
 func openCSV(dir, name string) (r *csvReader, head []string, bom bool, err error) {
 	path := filepath.Join(dir, name)
 	f, err := os.Open(path)
@@ -228,6 +230,7 @@ func openCSV(dir, name string) (r *csvReader, head []string, bom bool, err error
 		bom = true
 	}
 	cr := csv.NewReader(br)
+	cr.Comma = sniffComma(br)
 	cr.FieldsPerRecord = -1
 	head, err = cr.Read()
 	if err != nil {
@@ -237,12 +240,19 @@ func openCSV(dir, name string) (r *csvReader, head []string, bom bool, err error
 	return &csvReader{f: f, r: cr}, slices.Clone(head), bom, nil
 }
 
+// sniffComma tells a report file's delimiter from its header line.
+func sniffComma(br *bufio.Reader) rune {
+	head, _ := br.Peek(bufSize)
+	return batch.SniffDelimiter(head)
+}
+
 func openShard(dir string) (*shard, error) {
 	s := &shard{dir: dir}
 	var err error
 	if s.report, s.reportHead, s.bom, err = openCSV(dir, ReportFile); err != nil {
 		return nil, err
 	}
+	s.comma = s.report.r.Comma
 	for _, f := range []struct {
 		r    **csvReader
 		head *[]string
@@ -374,7 +384,7 @@ func mergeRows(w *mergeWriter, shards []*shard) error {
 	}
 	for _, s := range shards {
 		if s.nextCheck != nil {
-			return refuse("%s: a row for line %d, which report.csv does not list as unknown", filepath.Join(s.dir, CheckFile), s.nextCheckLine)
+			return refuse("%s: a row for line %d, which report.csv does not list as unknown or already", filepath.Join(s.dir, CheckFile), s.nextCheckLine)
 		}
 		if _, err := s.failed.r.Read(); !errors.Is(err, io.EOF) {
 			return refuse("%s: more rows than report.csv's failed, unknown and skipped rows", filepath.Join(s.dir, FailedFile))
@@ -398,15 +408,17 @@ func mergeRows(w *mergeWriter, shards []*shard) error {
 // belongs to its current report row. failed.csv holds one row, in order, for
 // each failed, skipped or unknown report row that check.csv does not name.
 func copyFailedOrCheck(w *mergeWriter, s *shard) error {
-	switch batch.Outcome(field(s.next, s.col.outcome)) {
-	case batch.Unknown:
-		if s.nextCheckLine == s.nextLine {
-			if err := w.check.writeRaw(s.nextCheck); err != nil {
-				return err
-			}
-			return s.advanceCheck()
+	outcome := batch.Outcome(field(s.next, s.col.outcome))
+	// check.csv takes unknown rows, and already rows whose change may not be
+	// this run's (batch.AlreadyAfterInterruption).
+	if (outcome == batch.Unknown || outcome == batch.Already) && s.nextCheckLine == s.nextLine {
+		if err := w.check.writeRaw(s.nextCheck); err != nil {
+			return err
 		}
-	case batch.Failed, batch.Skipped:
+		return s.advanceCheck()
+	}
+	switch outcome {
+	case batch.Unknown, batch.Failed, batch.Skipped:
 	default:
 		return nil
 	}
@@ -435,7 +447,7 @@ type mergeWriter struct {
 	page                        *page
 }
 
-func newMergeWriter(out string, first *shard, excel bool) (*mergeWriter, error) {
+func newMergeWriter(out string, first *shard, excel bool, comma rune) (*mergeWriter, error) {
 	w := &mergeWriter{page: newPage()}
 	for _, f := range []struct {
 		dst  **csvFile
@@ -443,7 +455,7 @@ func newMergeWriter(out string, first *shard, excel bool) (*mergeWriter, error) 
 		head []string
 	}{{&w.report, ReportFile, first.reportHead}, {&w.failed, FailedFile, first.failedHead},
 		{&w.check, CheckFile, first.checkHead}, {&w.undo, UndoFile, first.undoHead}} {
-		c, err := createCSV(out, f.name, excel)
+		c, err := createCSV(out, f.name, excel, comma)
 		if err != nil {
 			w.discard()
 			return nil, err

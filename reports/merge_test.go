@@ -14,8 +14,9 @@ import (
 )
 
 // mergeInput is one file's rows and what became of each: every outcome, an
-// unknown toggle (check.csv) and an unknown disable (failed.csv), and users
-// changed twice, whose undo must come out last change first.
+// unknown toggle (check.csv) and an unknown disable (failed.csv), already
+// rows whose change may not be the run's (check.csv), and users changed
+// twice, whose undo must come out last change first.
 type mergeRow struct {
 	target, user string
 	action       batch.Action
@@ -41,6 +42,7 @@ func mergeInput() []mergeRow {
 type runSpec struct {
 	input, config string
 	dryRun, excel bool
+	comma         rune // the input's delimiter
 }
 
 var defaultSpec = runSpec{input: strings.Repeat("a1", 32), config: strings.Repeat("c0", 32)}
@@ -61,7 +63,9 @@ func writeRun(t *testing.T, dir string, shard batch.Shard, spec runSpec) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w, err := CreateWith(dir, header("target", "user", "action", "note"), Options{Excel: spec.excel})
+	h := header("target", "user", "action", "note")
+	h.Delimiter = spec.comma
+	w, err := CreateWith(dir, h, Options{Excel: spec.excel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +79,9 @@ func writeRun(t *testing.T, dir string, shard batch.Shard, spec runSpec) {
 			Duration: time.Duration(i+1) * time.Millisecond, FinishedAt: start.Add(time.Duration(i) * 100 * time.Millisecond)}
 		if r.outcome == batch.Failed || r.outcome == batch.Unknown {
 			res.ErrorCode, res.Message = "timeout", "no answer in time <b>"
+		}
+		if r.outcome == batch.Already && i%3 == 0 {
+			res.Detail = batch.AlreadyAfterInterruption
 		}
 		if r.outcome == batch.Skipped {
 			res.Attempts, res.Duration, res.FinishedAt, res.Detail = 0, 0, time.Time{}, "protected user"
@@ -189,10 +196,12 @@ func TestMergedPageInChromium(t *testing.T) {
 	}
 }
 
+// TestMergeKeepsExcelBOM: shards written for Excel from a ';' input merge
+// into files with one BOM and the same delimiter.
 func TestMergeKeepsExcelBOM(t *testing.T) {
 	root := t.TempDir()
 	spec := defaultSpec
-	spec.excel = true
+	spec.excel, spec.comma = true, ';'
 	out := filepath.Join(root, "merged")
 	if _, err := Merge(out, writeShards(t, root, 2, spec)); err != nil {
 		t.Fatal(err)
@@ -201,6 +210,9 @@ func TestMergeKeepsExcelBOM(t *testing.T) {
 		raw, _ := os.ReadFile(filepath.Join(out, name))
 		if !bytes.HasPrefix(raw, []byte(bomMark)) || bytes.Count(raw, []byte(bomMark)) != 1 {
 			t.Errorf("merged %s: want exactly one BOM, first", name)
+		}
+		if first, _, _ := bytes.Cut(raw, []byte("\n")); bytes.Count(first, []byte(";")) < 3 || bytes.Contains(first, []byte(",")) {
+			t.Errorf("merged %s: header %q, want ';'-separated", name, first)
 		}
 	}
 }

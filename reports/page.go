@@ -192,7 +192,7 @@ func newChart(bs []bucket) chart {
 			h = b.Rate / c.MaxRate * chartHeight
 		}
 		c.Bars = append(c.Bars, bar{X: float64(i) * step, Y: chartHeight - h, W: max(step-1, 1), H: h,
-			Label: fmt.Sprintf("%s: %d rows, %.1f rows/s", b.Start.Format(time.RFC3339), b.Rows, b.Rate)})
+			Label: fmt.Sprintf("%s: %s, %.1f rows/s", b.Start.Format(time.RFC3339), batch.CountRows(int(b.Rows)), b.Rate)})
 	}
 	if len(bs) > 1 {
 		c.BucketS = int64(bs[1].Start.Sub(bs[0].Start) / time.Second)

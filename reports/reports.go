@@ -86,14 +86,14 @@ func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
 		dst  **csvFile
 		name string
 	}{{&w.report, ReportFile}, {&w.failed, FailedFile}, {&w.check, CheckFile}} {
-		c, err := createCSV(dir, f.name, opt.Excel)
+		c, err := createCSV(dir, f.name, opt.Excel, h.Delimiter)
 		if err != nil {
 			return fail(err)
 		}
 		*f.dst = c
 		files = append(files, c)
 	}
-	undo, err := createCSV(dir, UndoFile, opt.Excel)
+	undo, err := createCSV(dir, UndoFile, opt.Excel, h.Delimiter)
 	if err != nil {
 		return fail(err)
 	}
@@ -124,7 +124,8 @@ func (w *Writer) reportHeader() []string {
 // Write adds row's line to report.csv, and to the file where it belongs:
 // failed.csv takes the rows that are safe to run again as they are (failed,
 // skipped, and unknown rows whose action Options.Repeatable allows);
-// check.csv takes the other unknown rows, with the reason; undo.csv takes
+// check.csv takes the other unknown rows, and the already rows whose change
+// may or may not be this run's, with the reason; undo.csv takes
 // the reversing operations of every applied row. Rows must come in input
 // order, each exactly once. res is counted for the summary even when writing
 // fails. The error is the first one any write met, so once the disk is full
@@ -147,6 +148,10 @@ func (w *Writer) Write(row batch.Row, res batch.Result) error {
 		}
 	case batch.Applied:
 		w.keep(w.undo.write(row))
+	case batch.Already:
+		if res.Detail == batch.AlreadyAfterInterruption {
+			w.keep(w.check.write(w.checkLine(row, res)))
+		}
 	}
 	return w.err
 }

@@ -653,8 +653,14 @@ func TestWriteTable(t *testing.T) {
 	withCheck.FileRows.Check = 2
 	b.Reset()
 	withCheck.WriteTable(&b)
-	if !strings.Contains(b.String(), "2 rows may have reached the vendor") || !strings.Contains(b.String(), CheckFile) {
+	if !strings.Contains(b.String(), "2 rows to check by hand") || !strings.Contains(b.String(), CheckFile) {
 		t.Errorf("the table does not point at check.csv:\n%s", b.String())
+	}
+	withCheck.FileRows.Check = 1
+	b.Reset()
+	withCheck.WriteTable(&b)
+	if !strings.Contains(b.String(), "1 row to check by hand") {
+		t.Errorf("one row to check:\n%s", b.String())
 	}
 
 	two := *one

@@ -22,6 +22,7 @@ type spool struct {
 	indexBuf    *bufio.Writer
 	groups      int
 	entry       [8]byte
+	comma       byte // undo.csv's delimiter
 }
 
 // spoolChunk bounds the bytes of data read at once when copying out.
@@ -72,7 +73,7 @@ func (s *spool) startGroup() error {
 
 // write adds one row, already neutralised, to the current group.
 func (s *spool) write(rec []string) error {
-	if err := writeRecord(s.dataBuf, rec); err != nil {
+	if err := writeRecord(s.dataBuf, rec, s.comma); err != nil {
 		return errorf(UndoFile, err)
 	}
 	return nil

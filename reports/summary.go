@@ -89,7 +89,8 @@ type Latency struct {
 type FileRows struct {
 	// Failed rows are safe to run again as they are.
 	Failed int `json:"failed.csv"`
-	// Check rows may have reached the vendor and must be checked by hand.
+	// Check rows must be checked by hand: they may have reached the vendor,
+	// or whether this run made their change is not known.
 	Check int `json:"check.csv"`
 	// Undo rows reverse the applied rows (some rows take two).
 	Undo int `json:"undo.csv"`
@@ -303,8 +304,8 @@ func (s *Summary) WriteTable(w io.Writer) {
 		ms(s.LatencyMS.P50), ms(s.LatencyMS.P95), ms(s.LatencyMS.P99))
 	fmt.Fprintf(tw, "retries\t%d (%d attempts)\n", s.Retries, s.Attempts)
 	if s.FileRows.Check > 0 {
-		fmt.Fprintf(tw, "check\t%d rows may have reached the vendor: check each user by hand (%s); never re-run them blindly\n",
-			s.FileRows.Check, CheckFile)
+		fmt.Fprintf(tw, "check\t%s to check by hand (%s, whose reason column says why); never re-run them blindly\n",
+			batch.CountRows(s.FileRows.Check), CheckFile)
 	}
 	tw.Flush()
 	if line := s.PlanLine(); line != "" {

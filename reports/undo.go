@@ -92,6 +92,7 @@ type undoFile struct {
 // block_user needs no adding: undo rows only ever set it false, its default.
 // undo_note is added unless the input has it (an undo.csv being undone).
 func newUndoFile(c *csvFile, sp *spool, h batch.Header) *undoFile {
+	sp.comma = c.comma
 	u := &undoFile{csv: c, spool: sp, names: append([]string(nil), h.Names...), width: len(h.Names)}
 	u.action = u.column(h, batch.ColAction, true)
 	_, hasRole := h.Known[batch.ColRole]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
@@ -66,7 +67,7 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	}
 	// Set here, not in the YAML: the directory is the user's, any characters.
 	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
-	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
+	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))
 	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
 		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,19 +131,7 @@ func checkDemoLedger(t *testing.T, path string, rows []map[string]string) {
 // demoInputRows reads the embedded demo.csv as report rows are read.
 func demoInputRows(t *testing.T) []map[string]string {
 	t.Helper()
-	recs, err := csv.NewReader(bytes.NewReader(demoCSV)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]string
-	for _, rec := range recs[1:] {
-		m := map[string]string{}
-		for i, name := range recs[0] {
-			m[name] = rec[i]
-		}
-		rows = append(rows, m)
-	}
-	return rows
+	return parseCSV(t, demoCSV, ',')
 }
 
 func countRows(rows []map[string]string, target string) int {

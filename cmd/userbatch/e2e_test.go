@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -76,24 +75,11 @@ func (e *e2e) run(args ...string) result {
 // readCSV reads a report file into maps keyed by column name.
 func readCSV(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []map[string]string
-	for _, rec := range recs[1:] {
-		m := map[string]string{}
-		for i, name := range recs[0] {
-			m[name] = rec[i]
-		}
-		rows = append(rows, m)
-	}
-	return rows
+	return parseCSV(t, b, ',')
 }
 
 func readSummary(t *testing.T, dir string) map[string]any {

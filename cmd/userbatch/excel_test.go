@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
+	"github.com/userbatch/userbatch/batch"
 )
 
 // fixture is a file of the repository's testdata (Excel's exports).
@@ -93,9 +95,25 @@ func readReportBOM(t *testing.T, path string) []map[string]string {
 	if !bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
 		t.Errorf("%s has no byte order mark", path)
 	}
-	plain := filepath.Join(t.TempDir(), "plain.csv")
-	if err := os.WriteFile(plain, bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), 0o600); err != nil {
+	return parseCSV(t, bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), batch.SniffDelimiter(b))
+}
+
+// parseCSV reads CSV text separated by comma into maps keyed by column name.
+func parseCSV(t *testing.T, b []byte, comma rune) []map[string]string {
+	t.Helper()
+	r := csv.NewReader(bytes.NewReader(b))
+	r.Comma = comma
+	recs, err := r.ReadAll()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return readCSV(t, plain)
+	var rows []map[string]string
+	for _, rec := range recs[1:] {
+		m := map[string]string{}
+		for i, name := range recs[0] {
+			m[name] = rec[i]
+		}
+		rows = append(rows, m)
+	}
+	return rows
 }

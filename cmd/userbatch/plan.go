@@ -65,7 +65,7 @@ for run.`,
 	f.StringVarP(&o.reportDir, "output", "o", "", "report directory (created 0700 if missing); required")
 	f.DurationVar(&maxAge, "max-age", 24*time.Hour, "refuse a plan older than this")
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted apply recorded in REPORT_DIR's journal")
-	f.BoolVar(&o.excel, "excel", false, "write the CSV reports with a UTF-8 byte order mark, for Excel")
+	f.BoolVar(&o.excel, "excel", false, "write the CSV reports for Excel: a UTF-8 byte order mark, and the input's delimiter (; or tab)")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish")
 	o.guardFlags(cmd)
 	_ = cmd.MarkFlagRequired("config")

@@ -60,7 +60,7 @@ REPORT_DIR/dry-run when the real run starts there.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "read current state where the vendor allows and report the plan; send no change")
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted run recorded in REPORT_DIR's journal")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "send the valid rows even if some rows are invalid (those are reported invalid)")
-	f.BoolVar(&o.excel, "excel", false, "write the CSV reports with a UTF-8 byte order mark, so Excel shows non-ASCII names right")
+	f.BoolVar(&o.excel, "excel", false, "write the CSV reports for Excel: a UTF-8 byte order mark (non-ASCII names show right) and the input's delimiter (; or tab), so they open in columns")
 	f.StringVar(&o.delimiter, "delimiter", "", "the input's delimiter: , ; or tab (default: told from the header line)")
 	f.StringVar(&o.tz, "tz", "UTC", "the IANA zone in which an effective_at date without a time (YYYY-MM-DD) means midnight, e.g. Europe/Berlin")
 	f.DurationVar(&o.catchUp, "catch-up", 0, "run a due row only if its effective_at passed at most this long ago (e.g. 72h); later ones end skipped (default: no limit)")

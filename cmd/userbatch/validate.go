@@ -58,9 +58,9 @@ func validateRun(o *validateOptions, input string) error {
 	if err != nil {
 		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	fmt.Fprintf(o.stdout, "%d rows: %d valid, %d invalid\n", v.Valid+v.Invalid, v.Valid, v.Invalid)
+	fmt.Fprintf(o.stdout, "%s: %d valid, %d invalid\n", batch.CountRows(v.Valid+v.Invalid), v.Valid, v.Invalid)
 	if v.Invalid > 0 {
-		return job.BadInput("%d invalid rows", v.Invalid)
+		return job.BadInput("%s", batch.Count(v.Invalid, "invalid row"))
 	}
 	return nil
 }

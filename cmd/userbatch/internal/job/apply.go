@@ -249,7 +249,7 @@ func (r *runState) finish(run reports.Run) error {
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
 	if r.canaryFailed != "" {
-		notRun = "not started: the canary failed (" + r.canaryFailed + "); check it, then run the same command with --resume"
+		notRun = "not started: the canary failed (" + r.canaryFailed + "); " + canaryHint
 		run.Stopped = true
 	}
 	sum, err := writeReport(r.Options, r.in.path, r.infos, idx, r.targets, notRun, run)
@@ -266,7 +266,10 @@ func (r *runState) finish(run reports.Run) error {
 		}
 	}
 	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
-	if run.Stopped {
+	switch {
+	case r.canaryFailed != "":
+		r.printf("the canary failed: %s\n%s\n", r.canaryFailed, canaryHint)
+	case run.Stopped:
 		r.printf("stopped before finishing: to finish, run: %s\n", r.resumeCommand())
 	}
 	if code := ExitCode(sum.ExitCode); code != ExitOK {

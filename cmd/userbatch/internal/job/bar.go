@@ -140,7 +140,7 @@ func (s barStats) rate() float64 {
 }
 
 // head goes before the bar: rows done of total.
-func (s barStats) head() string { return fmt.Sprintf("%d/%d rows", s.rows, s.total) }
+func (s barStats) head() string { return fmt.Sprintf("%d/%s", s.rows, batch.CountRows(s.total)) }
 
 // tail goes after the bar: share done, rate, and time left.
 func (s barStats) tail() string {

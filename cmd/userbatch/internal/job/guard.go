@@ -37,11 +37,11 @@ func (o *Options) asks() bool { return o.Terminal && !o.Yes && !o.DryRun }
 func (o *Options) holdReason(p *rowPlan) string {
 	total, byTarget := p.changing()
 	if o.MaxChanges > 0 && total > o.MaxChanges {
-		return fmt.Sprintf("%d rows would change, more than --max-changes %d", total, o.MaxChanges)
+		return fmt.Sprintf("%s would change, more than --max-changes %d", batch.CountRows(total), o.MaxChanges)
 	}
 	for _, name := range batch.SortedNames(byTarget) {
 		if t := o.Config.Targets[name]; t != nil && t.MaxChanges > 0 && byTarget[name] > t.MaxChanges {
-			return fmt.Sprintf("%d rows would change on target %s, more than its max_changes %d", byTarget[name], name, t.MaxChanges)
+			return fmt.Sprintf("%s would change on target %s, more than its max_changes %d", batch.CountRows(byTarget[name]), name, t.MaxChanges)
 		}
 	}
 	return ""

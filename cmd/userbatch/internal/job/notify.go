@@ -200,7 +200,7 @@ func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string
 	}
 	b.WriteString(": ")
 	if sum != nil {
-		fmt.Fprintf(&b, "%d rows (%s); ", sum.Rows, outcomeCounts(sum.Outcomes))
+		fmt.Fprintf(&b, "%s (%s); ", batch.CountRows(sum.Rows), outcomeCounts(sum.Outcomes))
 	}
 	meaning, ok := exitMeaning[code]
 	if held {

@@ -339,7 +339,7 @@ func TestNotifyText(t *testing.T) {
 		{"empty", &reports.Summary{}, ExitBadInput, false, "",
 			"userbatch: 0 rows (none); exit 2: bad input or config, nothing was sent"},
 		{"unknown outcome", &reports.Summary{Rows: 1, Outcomes: reports.Counts{"zapped": 1}}, 9, false, "",
-			"userbatch: 1 rows (1 zapped); exit 9: unexpected"},
+			"userbatch: 1 row (1 zapped); exit 9: unexpected"},
 	}
 	for _, c := range cases {
 		if got := NotifyText(c.sum, c.code, c.held, c.dir); got != c.want {

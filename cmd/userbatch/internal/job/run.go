@@ -298,8 +298,12 @@ func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, pla
 		o.done.summary = sum
 		where = "report: " + filepath.Join(o.ReportDir, reports.ReportFile)
 	}
-	return BadInput("%d of %d rows are invalid; nothing was sent. Fix them (%s), or use --skip-invalid to send the %d valid rows",
-		v.Invalid, v.Invalid+v.Valid, where, v.Valid)
+	verb := "are"
+	if v.Invalid == 1 {
+		verb = "is"
+	}
+	return BadInput("%d of %s %s invalid; nothing was sent. Fix them (%s), or use --skip-invalid to send the %s",
+		v.Invalid, batch.CountRows(v.Invalid+v.Valid), verb, where, batch.Count(v.Valid, "valid row"))
 }
 
 // writeReport replays the input against the recorded outcomes into the

@@ -37,8 +37,9 @@ type PlanMeta struct {
 	WouldChange  int       `json:"would_change"`
 	// Counts are rows by target, action and change.
 	Counts planCounts `json:"counts"`
-	// PlanSHA256 is the SHA-256 of plan.csv, so a reviewer can say which
-	// plan they read.
+	// PlanSHA256 is the plan's own SHA-256: of plan.csv followed by this
+	// file without this field. A reviewer can say which plan they read, and
+	// apply refuses a plan that differs from what plan wrote.
 	PlanSHA256 string `json:"plan_sha256"`
 }
 
@@ -68,7 +69,8 @@ func MakePlan(ctx context.Context, o Options) error {
 	if err := writePlanFiles(&o); err != nil {
 		return stoppedErr(fmt.Errorf("writing the plan: %v", err))
 	}
-	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n",
+	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n"+
+		"plan.csv is for reading: apply refuses an edited plan; to leave rows out, edit the input and run plan again\n",
 		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), orDefault(o.ConfigPath, "targets.yaml"), o.ReportDir)
 	return nil
 }
@@ -95,8 +97,11 @@ func writePlanFiles(o *Options) error {
 	if err != nil {
 		return err
 	}
-	meta.Rows, meta.Counts, meta.PlanSHA256 = len(rows.changes), rows.counts, sum
+	meta.Rows, meta.Counts = len(rows.changes), rows.counts
 	meta.WouldChange, _ = rows.changing()
+	if meta.PlanSHA256, err = meta.sum(sum); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return err
@@ -104,17 +109,31 @@ func writePlanFiles(o *Options) error {
 	return writeFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
 }
 
-// writePlanCSV writes plan.csv (the input's columns and `change`) and
-// returns its SHA-256.
-func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPlan) (string, error) {
-	p, done, err := openParser(input, o.Config.Infos(), o.Parse)
+// sum is the plan's own SHA-256: of plan.csv (whose SHA-256 is csvSum)
+// and of plan.json's fields but this one.
+func (m PlanMeta) sum(csvSum []byte) (string, error) {
+	m.PlanSHA256 = ""
+	b, err := json.Marshal(m)
 	if err != nil {
 		return "", err
+	}
+	h := sha256.New()
+	h.Write(csvSum)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writePlanCSV writes plan.csv (the input's columns and `change`) and
+// returns its SHA-256.
+func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPlan) ([]byte, error) {
+	p, done, err := openParser(input, o.Config.Infos(), o.Parse)
+	if err != nil {
+		return nil, err
 	}
 	defer done()
 	tmp, err := os.CreateTemp(o.ReportDir, ".plan.csv.*.partial")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
@@ -127,9 +146,9 @@ func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPl
 	})
 	w.Flush()
 	if err = errors.Join(err, w.Error(), tmp.Sync(), tmp.Close()); err != nil {
-		return "", err
+		return nil, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), os.Rename(tmp.Name(), filepath.Join(o.ReportDir, PlanCSV))
+	return h.Sum(nil), os.Rename(tmp.Name(), filepath.Join(o.ReportDir, PlanCSV))
 }
 
 func padded(rec []string, n int) []string {
@@ -169,6 +188,9 @@ func LoadPlan(dir string, o *Options, maxAge time.Duration) (*SavedPlan, error) 
 }
 
 func (sp *SavedPlan) check(o *Options, maxAge time.Duration) error {
+	if err := sp.checkSum(); err != nil {
+		return err
+	}
 	copyPath := filepath.Join(sp.Dir, PlanInput)
 	in, err := openInput(copyPath, nil)
 	if err != nil || in.sha256 != sp.Meta.InputSHA256 {
@@ -190,6 +212,33 @@ func (sp *SavedPlan) check(o *Options, maxAge time.Duration) error {
 		if err := checkPlanAge(sp.Meta.CreatedAt, maxAge, o.now()); err != nil {
 			return BadInput("%v", err)
 		}
+	}
+	return nil
+}
+
+// checkSum refuses a plan.csv or plan.json that differs from what plan
+// wrote: apply runs the plan that was made, and a reviewer who struck rows
+// from plan.csv must not believe they are left out.
+func (sp *SavedPlan) checkSum() error {
+	path := filepath.Join(sp.Dir, PlanCSV)
+	f, err := os.Open(path)
+	if err != nil {
+		return BadInput("%s: %v; make a new plan", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return BadInput("%s: %v; make a new plan", path, err)
+	}
+	sum, err := sp.Meta.sum(h.Sum(nil))
+	if err != nil {
+		return BadInput("%s: %v", filepath.Join(sp.Dir, PlanJSON), err)
+	}
+	if sum != sp.Meta.PlanSHA256 {
+		return BadInput("%s or %s differs from what userbatch plan wrote: nothing was sent. "+
+			"apply runs the plan exactly as it was made; plan.csv is for reading, and editing it changes nothing. "+
+			"To leave rows out, remove them from the input file (%s), run userbatch plan again, review the new plan.csv, and apply that plan",
+			PlanCSV, PlanJSON, orDefault(sp.Meta.Input, "the input"))
 	}
 	return nil
 }

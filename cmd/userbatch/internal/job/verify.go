@@ -352,7 +352,7 @@ func (v *verifier) write() (VerifyCounts, []string, error) {
 		return counts, nil, err
 	}
 	defer rr.close()
-	out, err := newVerifyWriter(v.ReportDir, rr.bom)
+	out, err := newVerifyWriter(v.ReportDir, rr.bom, rr.r.Comma)
 	if err != nil {
 		return counts, nil, err
 	}
@@ -393,17 +393,17 @@ const maxShownDrift = 10
 // conclude prints the counts and turns them into the exit code.
 func (v *verifier) conclude(c VerifyCounts, drifted []string) error {
 	path := filepath.Join(v.ReportDir, VerifyFile)
-	fmt.Fprintf(v.Stdout, "verify: %d rows: %d ok, %d drift, %d unreadable\n", c.OK+c.Drift+c.Unreadable, c.OK, c.Drift, c.Unreadable)
+	fmt.Fprintf(v.Stdout, "verify: %s: %d ok, %d drift, %d unreadable\n", batch.CountRows(c.OK+c.Drift+c.Unreadable), c.OK, c.Drift, c.Unreadable)
 	for _, d := range drifted {
 		fmt.Fprintf(v.Stdout, "  drift: %s\n", d)
 	}
 	if c.Drift > len(drifted) {
-		fmt.Fprintf(v.Stdout, "  ... and %d more drifted rows\n", c.Drift-len(drifted))
+		fmt.Fprintf(v.Stdout, "  ... and %s more\n", batch.Count(c.Drift-len(drifted), "drifted row"))
 	}
 	fmt.Fprintf(v.Stdout, "verify: %s\n", path)
 	v.Log.Info().Int("ok", c.OK).Int("drift", c.Drift).Int("unreadable", c.Unreadable).Str("file", path).Msg("verify finished")
 	if c.Drift > 0 {
-		return &Error{Code: ExitIncomplete, Err: fmt.Errorf("%d rows drifted: their users are no longer in the state the report says (see %s)", c.Drift, path)}
+		return &Error{Code: ExitIncomplete, Err: fmt.Errorf("%s drifted: their users are no longer in the state the report says (see %s)", batch.CountRows(c.Drift), path)}
 	}
 	return nil
 }
@@ -447,13 +447,15 @@ func openReport(dir string) (*reportReader, error) {
 		rr.bom = true
 	}
 	rr.r = csv.NewReader(br)
+	head, _ := br.Peek(br.Size())
+	rr.r.Comma = batch.SniffDelimiter(head) // --excel writes the input's
 	rr.r.FieldsPerRecord = -1
-	head, err := rr.r.Read()
+	header, err := rr.r.Read()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	for i, name := range head {
+	for i, name := range header {
 		name = reports.Unneutralize(name)
 		if _, dup := rr.cols[name]; !dup { // a passthrough column may repeat a name: ours come first
 			rr.cols[name] = i
@@ -504,13 +506,16 @@ type verifyWriter struct {
 	cell []string
 }
 
-func newVerifyWriter(dir string, bom bool) (*verifyWriter, error) {
+// newVerifyWriter writes verify.csv as report.csv was written: with a byte
+// order mark and its delimiter when that was for Excel.
+func newVerifyWriter(dir string, bom bool, comma rune) (*verifyWriter, error) {
 	f, err := os.CreateTemp(dir, "."+VerifyFile+".*.partial") // 0600
 	if err != nil {
 		return nil, err
 	}
 	w := &verifyWriter{f: f, buf: bufio.NewWriter(f), dir: dir}
 	w.csv = csv.NewWriter(w.buf)
+	w.csv.Comma = comma
 	if bom {
 		_, _ = w.buf.WriteString(utf8BOM)
 	}
