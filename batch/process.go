@@ -37,10 +37,9 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 	w.base = r.Log
 	done, err := r.gated(ctx, waitCtx, w)
 	if err != nil {
-		// The gate could not be asked or told: the run cannot keep its
-		// record across runs, so it ends here (resumable).
-		r.failRun(err)
-		return Result{}, false
+		// The gate could not be asked or told: no further change may be
+		// claimed or sent, but the row's answer, if it has one, is kept.
+		r.haltRun(&GateError{Err: err})
 	}
 	if !done {
 		return Result{}, false
@@ -72,7 +71,7 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 	}
 	if held != nil {
 		w.res = *held
-		return true, nil
+		return r.confirmHeld(ctx, waitCtx, w), nil
 	}
 	if r.DryRun {
 		return r.execute(ctx, waitCtx, w), nil

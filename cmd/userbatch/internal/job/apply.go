@@ -25,6 +25,8 @@ type runState struct {
 	rows *rowPlan
 	// canaryFailed says why the canary stopped the run.
 	canaryFailed string
+	// notRun, when set, is the detail of the rows the run did not start.
+	notRun string
 }
 
 // decide makes the plan a guarded run or an apply needs, and holds the
@@ -68,10 +70,42 @@ func (r *runState) run(ctx context.Context, total int) error {
 	if stopped == stopAtOnce {
 		return &Error{Code: ExitStopped}
 	}
+	var gateErr *batch.GateError
+	if errors.As(runErr, &gateErr) {
+		return r.ledgerLost(run, gateErr)
+	}
 	if runErr != nil {
 		return stoppedErr(fmt.Errorf("%v\nthe journal is consistent: fix the cause, then run: %s", runErr, r.resumeCommand()))
 	}
 	return r.finish(run)
+}
+
+// settleByLedger settles, on resume, the writes in flight at a crash that
+// the ledger recorded (see ledgerGate.settleInFlight).
+func (r *runState) settleByLedger(ctx context.Context) (map[int]bool, error) {
+	g, ok := r.gate.(*ledgerGate)
+	if !ok || r.DryRun {
+		return nil, nil
+	}
+	settled, err := g.settleInFlight(ctx, r.journal, r.plan.state)
+	if err != nil {
+		return nil, fmt.Errorf("ledger unavailable: %w", err)
+	}
+	return settled, nil
+}
+
+// ledgerLost ends a run whose ledger could not be reached or written: the
+// rows in flight finished and were journalled; the rows not started end
+// skipped with the reason, the report is written, and the run exits 3
+// (README "Scheduling and the ledger").
+func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
+	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
+	run.Stopped = true
+	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
+	if ferr := r.finish(run); Exit(ferr) != ExitStopped {
+		return ferr
+	}
+	return stoppedErr(fmt.Errorf("ledger unavailable: %v\nthe report is written and the journal is consistent: once the ledger is back, run: %s", err.Err, r.resumeCommand()))
 }
 
 // untilSignal is ctx, cancelled by a signal; stop ends the watch and says
@@ -97,12 +131,20 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 
 // applyAll runs every row not yet settled, and says how the run stopped.
 func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
-	if err := r.journal.Started(time.Now()); err != nil {
+	if err := r.journal.StartedBy(time.Now(), r.Actor); err != nil {
+		return stopNone, err
+	}
+	byLedger, err := r.settleByLedger(ctx)
+	if err != nil {
 		return stopNone, err
 	}
 	skip, interrupted, err := settleInFlight(r.journal, r.plan.state, r.targets)
 	if err != nil {
 		return stopNone, err
+	}
+	if len(byLedger) > 0 {
+		inJournal := skip
+		skip = func(i int) bool { return byLedger[i] || inJournal(i) }
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,6 +288,9 @@ func (r *runState) finish(run reports.Run) error {
 	}
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
+	if r.notRun != "" {
+		notRun = r.notRun
+	}
 	if r.canaryFailed != "" {
 		notRun = "not started: the canary failed (" + r.canaryFailed + "); check it, then run the same command with --resume"
 		run.Stopped = true

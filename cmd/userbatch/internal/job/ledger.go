@@ -22,25 +22,35 @@ func newRunID(now time.Time) string {
 
 // ledgerGate admits a row only when no run has done its change already: the
 // ledger's Claim, before the row's first request. A row a run finished is
-// already; one another run claimed and may have sent is sent again only when
-// repeating it is harmless, and otherwise ends unknown, for a person.
+// already, unless a later change of the same user superseded it (README
+// "Scheduling and the ledger"); one another run claimed and may have sent is
+// sent again only when repeating it is harmless, and otherwise ends unknown,
+// for a person.
 type ledgerGate struct {
 	l          ledger.Ledger
 	runID      string
+	actor      string
 	inputSHA   string
 	dryRun     bool
 	now        func() time.Time
 	repeatable func(target string, a batch.Action) bool
+	// identities compare user cells per target (missing: byte for byte).
+	identities map[string]batch.Identity
 }
 
 var _ batch.Gate = (*ledgerGate)(nil)
 
 func (g *ledgerGate) entry(op batch.Op) ledger.Entry {
-	return ledger.Entry{Key: ledgerKey(op), RunID: g.runID, InputSHA256: g.inputSHA, Line: op.Line, At: g.now()}
+	return ledger.Entry{Key: g.key(op), RunID: g.runID, Actor: g.actor, InputSHA256: g.inputSHA, Line: op.Line, At: g.now()}
 }
 
-func ledgerKey(op batch.Op) ledger.Key {
-	return ledger.Key{Target: op.Target, User: op.User, Action: op.Action, Role: op.Role, EffectiveAt: op.EffectiveAt}
+// key is the row's change, its user named by the vendor's identity.
+func (g *ledgerGate) key(op batch.Op) ledger.Key {
+	userKey := op.User
+	if id, ok := g.identities[op.Target]; ok && id != nil {
+		userKey = id.Key(op.User)
+	}
+	return ledger.Key{Target: op.Target, User: op.User, UserKey: userKey, Action: op.Action, Role: op.Role, EffectiveAt: op.EffectiveAt}
 }
 
 // Admit claims the row's change, or, in a dry run, only looks it up.
@@ -48,12 +58,12 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 	var prev *ledger.Entry
 	var err error
 	if g.dryRun {
-		prev, err = g.lookup(ctx, ledgerKey(op))
+		prev, err = g.l.Lookup(ctx, g.key(op))
 	} else {
 		prev, err = g.l.Claim(ctx, g.entry(op))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
+		return nil, err
 	}
 	if prev == nil || prev.RunID == g.runID {
 		return nil, nil
@@ -63,7 +73,7 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 	switch {
 	case prev.State == ledger.Done && g.dryRun:
 		res.Outcome, res.Detail = batch.Planned, batch.NoChange
-		res.Message = fmt.Sprintf("done by run %s at %s", prev.RunID, at)
+		res.Message = fmt.Sprintf("decided by the ledger: done by run %s at %s", prev.RunID, at)
 	case prev.State == ledger.Done:
 		res.Outcome, res.Detail = batch.Already, fmt.Sprintf("done by run %s at %s", prev.RunID, at)
 	case g.repeatable(op.Target, op.Action):
@@ -94,15 +104,46 @@ func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) 
 	return g.l.Release(ctx, e)
 }
 
-// lookup finds the entry for k without claiming it.
-func (g *ledgerGate) lookup(ctx context.Context, k ledger.Key) (*ledger.Entry, error) {
-	var found *ledger.Entry
-	err := g.l.History(ctx, ledger.Filter{User: k.User, Target: k.Target}, func(e ledger.Entry) error {
-		if e.Key.Action == k.Action && e.Key.Role == k.Role && e.Key.EffectiveAt.Equal(k.EffectiveAt) {
-			c := e
-			found = &c
+// settleInFlight ends, on resume, the writes a dead process may have sent
+// whose outcome the ledger holds: the process recorded the change in the
+// ledger and died before its journal did. Such a row is this run's change,
+// applied (and in undo.csv), not unknown. It journals their results,
+// removes them from st.InFlight, and returns them.
+func (g *ledgerGate) settleInFlight(ctx context.Context, j *batch.Journal, st *batch.JournalState) (map[int]bool, error) {
+	settled := map[int]bool{}
+	if st == nil || len(st.InFlight) == 0 {
+		return settled, nil
+	}
+	// An intent names the row's target, user, action and line: so does
+	// the entry this run recorded for it.
+	type rowKey struct {
+		target, user string
+		action       batch.Action
+		line         int
+	}
+	done := map[rowKey]ledger.Entry{}
+	err := g.l.History(ctx, ledger.Filter{RunID: g.runID}, func(e ledger.Entry) error {
+		if e.State == ledger.Done {
+			done[rowKey{e.Target, e.User, e.Action, e.Line}] = e
 		}
 		return nil
 	})
-	return found, err
+	if err != nil {
+		return nil, err
+	}
+	for i, res := range st.InFlight {
+		e, ok := done[rowKey{res.Target, res.User, res.Action, res.Line}]
+		if !ok {
+			continue
+		}
+		res.Outcome, res.ErrorCode = e.Outcome, ""
+		res.Detail = fmt.Sprintf("%s: sent before the process was interrupted; the ledger recorded it at %s", e.Outcome, e.At.UTC().Format(time.RFC3339))
+		res.FinishedAt = time.Now().UTC()
+		if err := j.Result(res); err != nil {
+			return nil, err
+		}
+		delete(st.InFlight, i)
+		settled[i] = true
+	}
+	return settled, j.Commit()
 }
