@@ -194,6 +194,10 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 			r.release(w.t)
 			return true, &Error{Kind: Permanent, Code: CodeUnauthorized, Message: reason, skip: true}
 		}
+		if req.write && r.halted() {
+			r.release(w.t)
+			return false, nil // the gate failed: no further change is sent
+		}
 		if req.write {
 			if err := r.intent(w.op, n); err != nil {
 				r.release(w.t)

@@ -134,6 +134,16 @@ func (r *run) haltRun(err error) {
 	}
 }
 
+// halted reports whether haltRun was called.
+func (r *run) halted() bool {
+	select {
+	case <-r.halt:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *run) fatalErr() error {
 	r.fatalMu.Lock()
 	defer r.fatalMu.Unlock()

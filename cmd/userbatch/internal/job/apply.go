@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -88,10 +89,56 @@ func (r *runState) settleByLedger(ctx context.Context) (map[int]bool, error) {
 		return nil, nil
 	}
 	settled, err := g.settleInFlight(ctx, r.journal, r.plan.state)
+	if err == nil && r.plan.state != nil {
+		err = r.finishPending(ctx, g)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger unavailable: %w", err)
 	}
 	return settled, nil
+}
+
+// finishPending records in the ledger the rows this run's journal settled
+// while the ledger was away (see ledgerGate.finishPending).
+func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
+	pending, err := g.pendingOfRun(ctx)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	outcomes := map[int]batch.Outcome{}
+	for len(outcomes) < len(pending) {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := pending[row.Line]; !ok {
+			continue
+		}
+		res, ok, err := idx.Lookup(row.Index)
+		if err != nil {
+			return err
+		}
+		if ok {
+			outcomes[row.Line] = res.Outcome
+		} else {
+			outcomes[row.Line] = ""
+		}
+	}
+	return g.finishPending(ctx, pending, outcomes)
 }
 
 // ledgerLost ends a run whose ledger could not be reached or written: the

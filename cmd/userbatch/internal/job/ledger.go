@@ -147,3 +147,33 @@ func (g *ledgerGate) settleInFlight(ctx context.Context, j *batch.Journal, st *b
 	}
 	return settled, j.Commit()
 }
+
+// pendingOfRun is this run's pending entries, by input line.
+func (g *ledgerGate) pendingOfRun(ctx context.Context) (map[int]ledger.Entry, error) {
+	pending := map[int]ledger.Entry{}
+	err := g.l.History(ctx, ledger.Filter{RunID: g.runID}, func(e ledger.Entry) error {
+		if e.State == ledger.Pending {
+			pending[e.Line] = e
+		}
+		return nil
+	})
+	return pending, err
+}
+
+// finishPending records as done the pending entries whose rows the journal
+// settled applied or already: the ledger went away between the vendor's
+// answer and its record. Left pending, a later run would take them for
+// changes another run may have sent.
+func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.Entry, outcomes map[int]batch.Outcome) error {
+	for line, e := range pending {
+		o := outcomes[line]
+		if o != batch.Applied && o != batch.Already {
+			continue
+		}
+		e.Outcome, e.At, e.Actor = o, g.now(), g.actor
+		if err := g.l.Done(ctx, e); err != nil && !errors.Is(err, ledger.ErrHeld) {
+			return err
+		}
+	}
+	return nil
+}
