@@ -4,10 +4,13 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -183,4 +186,78 @@ func TestLedgerLostMidRunSQLite(t *testing.T) {
 		}
 	}
 	f.checkResumed(t, out)
+}
+
+// TestResumeSettledByLedger: a process killed after the ledger recorded a
+// toggle applied but before its journal did leaves an open intent. The
+// resume takes the ledger's word: applied, and in undo.csv, not unknown;
+// nothing is sent again. A toggle whose answer neither holds stays unknown.
+func TestResumeSettledByLedger(t *testing.T) {
+	e := newE2E(t)
+	e.fakes.clearsquare = clearsquaretest.New(clearsquaretest.Options{Token: e.fakes.creds.clearsquareToken, AutoCreate: true})
+	second := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	writes := 0
+	var mu sync.Mutex
+	fakes := e.fakes.handler()
+	e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		writes++
+		n := writes
+		mu.Unlock()
+		if n == 2 { // the second toggle: the process is killed while it waits
+			rec := httptest.NewRecorder()
+			fakes.ServeHTTP(rec, r)
+			close(second)
+			<-release
+			return
+		}
+		fakes.ServeHTTP(w, r)
+	}))
+	cfg := e.write("ledger.yaml", e.fakes.targetsYAML(e.srv.URL, 1000)+"ledger: sqlite:"+filepath.Join(e.dir, "ledger.db")+"\n")
+	// Two toggles of one user, due on two days: they run in order, so the
+	// second is sent only once the first was recorded in the ledger.
+	in := e.write("ops.csv", "target,user,action,effective_at\nadmin,c-pat,toggle-status,2026-11-01\nadmin,c-pat,toggle-status,2026-11-02\n")
+	out := filepath.Join(e.dir, "out")
+	p := e.start("run", "-c", cfg, "-o", out, in)
+	select {
+	case <-second:
+	case <-time.After(20 * time.Second): // a guard against a hang
+		t.Fatal("the second toggle never reached the vendor")
+	}
+	_ = p.cmd.Process.Kill()
+	p.wait()
+	// The kill came after the ledger's record of the first toggle; take
+	// its result out of the journal, as a kill just before the journal's
+	// write would have left it.
+	journal := filepath.Join(out, "journal.jsonl")
+	var kept []string
+	for _, line := range strings.SplitAfter(readFile(t, journal), "\n") {
+		if !strings.HasPrefix(line, `{"type":"result","i":0,`) {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(journal, []byte(strings.Join(kept, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	res := e.run("run", "-c", cfg, "-o", out, in, "--resume")
+	if res.code != exitIncomplete {
+		t.Fatalf("resume: exit %d, want 1 (the second toggle is unknown)\n%s", res.code, res.stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "report.csv"))
+	if rows[0]["outcome"] != "applied" || !strings.Contains(rows[0]["detail"], "the ledger recorded it") {
+		t.Errorf("the first toggle: %s %q, want applied, settled by the ledger", rows[0]["outcome"], rows[0]["detail"])
+	}
+	if rows[1]["outcome"] != "unknown" {
+		t.Errorf("the second toggle: %s %q, want unknown", rows[1]["outcome"], rows[1]["detail"])
+	}
+	undo := readCSV(t, filepath.Join(out, "undo.csv"))
+	if len(undo) != 1 || undo[0]["user"] != "c-pat" {
+		t.Errorf("undo.csv: %v, want the first toggle", undo)
+	}
+	if n := e.fakes.clearsquare.Writes("c-pat"); n != 2 {
+		t.Errorf("c-pat received %d toggles, want 2 (none sent again)", n)
+	}
 }
