@@ -34,7 +34,8 @@ func (e *GateError) Unwrap() error { return e.Err }
 // abandoned while waiting to read.
 func (r *run) confirmHeld(ctx, waitCtx context.Context, w *row) bool {
 	reader, canRead := w.t.Adapter.(Reader)
-	if !canRead || (w.op.Action != Disable && w.op.Action != Enable) || w.t.refused() != "" {
+	held := w.res.Outcome == Already || w.res.Outcome == Planned
+	if !held || !canRead || (w.op.Action != Disable && w.op.Action != Enable) || w.t.refused() != "" {
 		return true
 	}
 	var st State

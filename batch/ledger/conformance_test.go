@@ -38,6 +38,7 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"Close", testClose},
 		{"Supersede", testSupersede},
 		{"MigrateFromVersion1", testMigrateFromVersion1},
+		{"ScheduleRunsOnce", testScheduleRunsOnce},
 		{"SameUserByIdentity", testSameUserByIdentity},
 		{"ConcurrentClaimsAfterSupersede", testConcurrentClaimsAfterSupersede},
 	}
@@ -673,5 +674,30 @@ func testMigrateFromVersion1(t *testing.T, fresh freshStore) {
 	}
 	if got := history(t, again, Filter{}); len(got) != 4 {
 		t.Errorf("history after migration: %d entries, want 4", len(got))
+	}
+}
+
+// A file holding a dated leave and a later dated rehire, run every night:
+// once both are done, neither is sent again.
+func testScheduleRunsOnce(t *testing.T, fresh freshStore) {
+	l := mustOpen(t, fresh(t))
+	leave := entry("ola", batch.Disable, "night-1")
+	leave.EffectiveAt = t0
+	rehire := entry("ola", batch.Enable, "night-10")
+	rehire.EffectiveAt = t0.AddDate(0, 0, 9)
+	done(t, l, leave)
+	done(t, l, rehire)
+	for _, e := range []Entry{leave, rehire} {
+		e.RunID = "night-11"
+		if prev := mustClaim(t, l, e); prev == nil || prev.State != Done {
+			t.Errorf("night 11, %s: %+v, want the done entry", e.Key, prev)
+		}
+	}
+	// An undated change recorded later supersedes the dated leave.
+	done(t, l, entry("ola", batch.Enable, "undo"))
+	again := leave
+	again.RunID = "night-12"
+	if prev := mustClaim(t, l, again); prev != nil {
+		t.Errorf("after an undated enable: %+v, want a new claim", prev)
 	}
 }

@@ -117,7 +117,9 @@ type Ledger interface {
 	// with k's key unless it is superseded, that is unless a later entry for
 	// the same user (by UserKey) with another action or role is done. A
 	// rehire's enable after a leaver's disable makes the next disable a new
-	// change (README "Scheduling and the ledger").
+	// change (README "Scheduling"). A later entry due after k's own
+	// effective_at (both dated) supersedes nothing: the rows of one schedule
+	// each run once.
 	Lookup(ctx context.Context, k Key) (*Entry, error)
 	// Done marks e.RunID's entry for e.Key done with e.Outcome (batch.Applied
 	// or batch.Already) and e.At, inserting it if no entry answers for the key. It is durable when

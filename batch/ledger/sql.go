@@ -112,11 +112,18 @@ func answer(chain []stored, k Key) (ans *stored, superseded bool) {
 		switch {
 		case sameChange(e.Key, k):
 			ans, superseded = e, false
-		case ans != nil && e.State == Done && (e.Action != k.Action || e.Role != k.Role):
+		case ans != nil && e.State == Done && (e.Action != k.Action || e.Role != k.Role) && !scheduledAfter(e.Key, k):
 			superseded = true
 		}
 	}
 	return ans, superseded
+}
+
+// scheduledAfter reports whether l and k are both dated and l is due after
+// k: a file holding a leave and a later rehire keeps both done, rather than
+// sending the leave again once the rehire is recorded.
+func scheduledAfter(l, k Key) bool {
+	return !l.EffectiveAt.IsZero() && !k.EffectiveAt.IsZero() && l.EffectiveAt.After(k.EffectiveAt)
 }
 
 // nextGeneration is the generation a new entry for k takes after ans.
