@@ -96,6 +96,14 @@ func TestLedgerRehireSupersedes(t *testing.T) {
 			t.Errorf("dry run of a repeat as %s: %q %q, want no change decided by the ledger", spelled, dry["detail"], dry["message"])
 		}
 	}
+	// plan consults the ledger the same way.
+	planDir := filepath.Join(f.dir, "plan")
+	if res := f.e2e.run("plan", "-c", f.cfg, "-o", planDir, f.write("plan.csv", opsCSV("apps,LOGIN_NAME:Leo,disable"))); res.code != exitOK {
+		t.Fatalf("plan: exit %d\n%s", res.code, res.stderr)
+	}
+	if r := readCSV(t, filepath.Join(planDir, "report.csv"))[0]; r["detail"] != "no change" || !strings.Contains(r["message"], "decided by the ledger: done by run "+run3) {
+		t.Errorf("plan: %q %q, want no change decided by the ledger", r["detail"], r["message"])
+	}
 	if n := writes() + f.fakes.kii.Writes("LOGIN_NAME:LEO") + f.fakes.kii.Writes("leo"); n != 3 {
 		t.Errorf("repeats sent %d writes in all, want none beyond the 3", n-3)
 	}
