@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/batch/ledger"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // newRunID names a run for the ledger and the journal: when it started,
@@ -176,4 +179,74 @@ func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.E
 		}
 	}
 	return nil
+}
+
+// settleByLedger settles, on resume, the writes in flight at a crash that
+// the ledger recorded (see ledgerGate.settleInFlight).
+func (r *runState) settleByLedger(ctx context.Context) (map[int]bool, error) {
+	g, ok := r.gate.(*ledgerGate)
+	if !ok || r.DryRun {
+		return nil, nil
+	}
+	settled, err := g.settleInFlight(ctx, r.journal, r.plan.state)
+	if err == nil && r.plan.state != nil {
+		err = r.finishPending(ctx, g)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger unavailable: %w", err)
+	}
+	return settled, nil
+}
+
+// finishPending records in the ledger the rows this run's journal settled
+// while the ledger was away (see ledgerGate.finishPending).
+func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
+	pending, err := g.pendingOfRun(ctx)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	outcomes := map[int]batch.Outcome{}
+	for len(outcomes) < len(pending) {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := pending[row.Line]; !ok {
+			continue
+		}
+		res, _, err := idx.Lookup(row.Index) // no result: the zero outcome
+		if err != nil {
+			return err
+		}
+		outcomes[row.Line] = res.Outcome
+	}
+	return g.finishPending(ctx, pending, outcomes)
+}
+
+// ledgerLost ends a run whose ledger could not be reached or written: the
+// rows in flight finished and were journalled; the rows not started end
+// skipped with the reason, the report is written, and the run exits 3
+// (README "Scheduling and the ledger").
+func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
+	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
+	run.Stopped = true
+	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
+	if ferr := r.finish(run); Exit(ferr) != ExitStopped {
+		return ferr
+	}
+	return stoppedErr(fmt.Errorf("ledger unavailable: %v\nthe report is written and the journal is consistent: once the ledger is back, run: %s", err.Err, r.resumeCommand()))
 }
