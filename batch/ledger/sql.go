@@ -48,15 +48,17 @@ type queries struct {
 const (
 	table   = "userbatch_ledger"
 	columns = "target, user_id, user_key, action, role, effective_at, generation, state, outcome, recorded_at, run_id, actor, input_sha256, line"
-	// byUser finds a user's entries on a target: by identity, and by the
-	// cell as written for entries recorded before identities were kept.
-	byUser = "target = ? AND (user_key = ? OR user_id = ?)"
+	// chainQuery finds a user's entries on a target: by identity, and by the
+	// cell as written for entries recorded before identities were kept. A
+	// UNION, not an OR, so that each half uses its index.
+	chainQuery = "SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_key = ?" +
+		" UNION SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_id = ? ORDER BY 1"
 )
 
 func newQueries(d *dialect) queries {
 	q := queries{
 		insert:  "INSERT INTO " + table + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-		chain:   "SELECT id, " + columns + " FROM " + table + " WHERE " + byUser + " ORDER BY id",
+		chain:   chainQuery,
 		update:  "UPDATE " + table + " SET state = 'done', outcome = ?, recorded_at = ?, input_sha256 = ?, line = ?, actor = ? WHERE id = ? AND run_id = ?",
 		release: "DELETE FROM " + table + " WHERE id = ? AND run_id = ? AND state = 'pending'",
 		history: "SELECT " + columns + " FROM " + table,
@@ -307,7 +309,7 @@ func (l *sqlLedger) write(ctx context.Context, query string, args ...any) (int64
 
 // chain is the entries for k's user on k's target, in insertion order.
 func (l *sqlLedger) chain(ctx context.Context, k Key) ([]stored, error) {
-	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.User)
+	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.Target, k.User)
 	if err != nil {
 		return nil, err
 	}
