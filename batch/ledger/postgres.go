@@ -41,7 +41,6 @@ var postgresDialect = &dialect{
 		`ALTER TABLE userbatch_ledger DROP CONSTRAINT userbatch_ledger_target_user_id_action_role_effective_at_key`,
 		`ALTER TABLE userbatch_ledger ADD CONSTRAINT userbatch_ledger_change UNIQUE (target, user_key, action, role, effective_at, generation)`,
 		`CREATE INDEX userbatch_ledger_user_key ON userbatch_ledger (target, user_key)`,
-		`CREATE INDEX userbatch_ledger_target_user ON userbatch_ledger (target, user_id)`,
 		`CREATE INDEX userbatch_ledger_run ON userbatch_ledger (run_id)`,
 	}},
 	// Shards opening a fresh database at once: the first migrates, the others

@@ -48,11 +48,10 @@ type queries struct {
 const (
 	table   = "userbatch_ledger"
 	columns = "target, user_id, user_key, action, role, effective_at, generation, state, outcome, recorded_at, run_id, actor, input_sha256, line"
-	// chainQuery finds a user's entries on a target: by identity, and by the
-	// cell as written for entries recorded before identities were kept. A
-	// UNION, not an OR, so that each half uses its index.
-	chainQuery = "SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_key = ?" +
-		" UNION SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_id = ? ORDER BY 1"
+	// chainQuery finds a user's entries on a target by identity. Entries
+	// recorded before identities were kept have their cell as user_key, so
+	// the cell is looked up too.
+	chainQuery = "SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_key IN (?, ?) ORDER BY id"
 )
 
 func newQueries(d *dialect) queries {
@@ -309,7 +308,7 @@ func (l *sqlLedger) write(ctx context.Context, query string, args ...any) (int64
 
 // chain is the entries for k's user on k's target, in insertion order.
 func (l *sqlLedger) chain(ctx context.Context, k Key) ([]stored, error) {
-	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.Target, k.User)
+	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.User)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,6 @@ var sqliteV2 = []string{
 	`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
 	`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
 	`CREATE INDEX userbatch_ledger_user_key ON userbatch_ledger (target, user_key)`,
-	`CREATE INDEX userbatch_ledger_target_user ON userbatch_ledger (target, user_id)`,
 	`CREATE INDEX userbatch_ledger_run ON userbatch_ledger (run_id)`,
 }
 
