@@ -19,6 +19,45 @@ type Gate interface {
 	Settle(ctx context.Context, op Op, res Result) error
 }
 
+// GateError is what Runner.Run returns when the gate could not be asked or
+// told: the run stopped as a signal stops it (rows in flight finished and
+// were recorded; rows not started have no Result).
+type GateError struct{ Err error }
+
+func (e *GateError) Error() string { return e.Err.Error() }
+func (e *GateError) Unwrap() error { return e.Err }
+
+// confirmHeld reads, where the vendor can, the state of a user the gate
+// says this change was made for already. The row still ends as the gate
+// said (it runs once), but a user moved since, outside userbatch, is named
+// in the detail for a person to judge. It returns false when the row was
+// abandoned while waiting to read.
+func (r *run) confirmHeld(ctx, waitCtx context.Context, w *row) bool {
+	reader, canRead := w.t.Adapter.(Reader)
+	held := w.res.Outcome == Already || w.res.Outcome == Planned
+	if !held || !canRead || (w.op.Action != Disable && w.op.Action != Enable) || w.t.stopped() != nil {
+		return true
+	}
+	var st State
+	ok, err := r.call(ctx, waitCtx, w, request{idempotent: true}, func(c context.Context) (err error) {
+		st, err = reader.Read(c, w.op)
+		return err
+	})
+	switch {
+	case !ok:
+		return false
+	case err != nil || st.InState:
+		return true
+	}
+	moved := "; the user is " + st.Current + " now"
+	if w.res.Outcome == Planned {
+		w.res.Message += moved
+	} else {
+		w.res.Detail += moved
+	}
+	return true
+}
+
 // Plan is what a saved plan said of a row (see Runner.Plan).
 type Plan struct {
 	// Change is one of the plan's details: "would change", "no change",

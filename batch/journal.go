@@ -46,6 +46,8 @@ type record struct {
 	Attempt   int        `json:"attempt,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	Canary    []int      `json:"canary,omitempty"` // row indexes
+	// Actor is who started the process (a "run" record).
+	Actor string `json:"actor,omitempty"`
 }
 
 // Journal is the write-ahead record of a run: an intent before each write,
@@ -176,11 +178,14 @@ func (j *Journal) flushLoop() {
 }
 
 // Started records the start of a run (the first, or a resume).
-func (j *Journal) Started(at time.Time) error {
+func (j *Journal) Started(at time.Time) error { return j.StartedBy(at, "") }
+
+// StartedBy records the start of a run by actor (--actor).
+func (j *Journal) StartedBy(at time.Time, actor string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	at = at.UTC()
-	if err := j.writeLine(record{Type: "run", StartedAt: &at}); err != nil {
+	if err := j.writeLine(record{Type: "run", StartedAt: &at, Actor: actor}); err != nil {
 		return err
 	}
 	return j.syncLocked()

@@ -34,10 +34,9 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 	w.base = r.Log
 	done, err := r.gated(ctx, waitCtx, w)
 	if err != nil {
-		// The gate could not be asked or told: the run cannot keep its
-		// record across runs, so it ends here (resumable).
-		r.failRun(err)
-		return Result{}, false
+		// The gate could not be asked or told: no further change may be
+		// claimed or sent, but the row's answer, if it has one, is kept.
+		r.haltRun(&GateError{Err: err})
 	}
 	if !done {
 		return Result{}, false
@@ -65,7 +64,7 @@ func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
 	}
 	if held != nil {
 		w.res = *held
-		return true, nil
+		return r.confirmHeld(ctx, waitCtx, w), nil
 	}
 	if r.DryRun {
 		return r.execute(ctx, waitCtx, w), nil
@@ -206,6 +205,10 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 				return true, last // sent before the stop: its own last answer decides
 			}
 			return true, &Error{Kind: Permanent, Code: stop.code, Message: stop.reason, skip: true}
+		}
+		if req.write && r.halted() {
+			r.release(w.t)
+			return false, nil // the gate failed: no further change is sent
 		}
 		if req.write {
 			if err := r.intent(w.op, n); err != nil {

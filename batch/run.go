@@ -82,6 +82,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 		seq:    sequencer{waiting: map[Key][]Op{}},
 		queues: map[string]chan Op{},
 		events: make(chan event, 256),
+		halt:   make(chan struct{}),
 	}
 	if r.Workers > 0 {
 		run.global = semaphore.NewWeighted(int64(r.Workers))
@@ -93,6 +94,8 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 	go func() {
 		select {
 		case <-r.Stop:
+			stopWaiting()
+		case <-run.halt:
 			stopWaiting()
 		case <-waitCtx.Done():
 		}
@@ -121,14 +124,26 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
 	return err
 }
 
-// failRun ends the run for a reason no row can carry (the gate failed).
-func (r *run) failRun(err error) {
+// haltRun stops the run for a reason no row can carry (the gate failed)
+// as Stop does: no row starts, rows in flight finish and are recorded, and
+// Run returns err.
+func (r *run) haltRun(err error) {
 	r.fatalMu.Lock()
+	defer r.fatalMu.Unlock()
 	if r.fatal == nil {
 		r.fatal = err
+		close(r.halt)
 	}
-	r.fatalMu.Unlock()
-	r.cancel()
+}
+
+// halted reports whether haltRun was called.
+func (r *run) halted() bool {
+	select {
+	case <-r.halt:
+		return true
+	default:
+		return false
+	}
 }
 
 func (r *run) fatalErr() error {
@@ -169,11 +184,14 @@ type run struct {
 	seq     sequencer
 	queues  map[string]chan Op
 	events  chan event
+	halt    chan struct{} // closed by haltRun
 }
 
 func (r *run) stopped() bool {
 	select {
 	case <-r.Stop:
+		return true
+	case <-r.halt:
 		return true
 	default:
 		return false

@@ -60,6 +60,8 @@ type Run struct {
 	// Processes is the number of processes that made the run: 1, plus one
 	// for each --resume. 0 is taken as 1.
 	Processes int
+	// Actor is who ran it (--actor), written as actor.
+	Actor string
 }
 
 // exitCode is the exit code the summary states: the caller's when it set one.
@@ -221,6 +223,7 @@ func (t *tally) summary(run Run) *Summary {
 		Stopped:    run.Stopped,
 		DryRun:     run.DryRun,
 		Processes:  max(run.Processes, 1),
+		Actor:      run.Actor,
 	}
 	if run.DryRun && run.ExitCode == 0 { // a refused file planned nothing
 		s.Plan = t.plan.result(run.Rates)

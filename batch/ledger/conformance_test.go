@@ -36,6 +36,11 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"ConcurrentOpen", testConcurrentOpen},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"Close", testClose},
+		{"Supersede", testSupersede},
+		{"MigrateFromVersion1", testMigrateFromVersion1},
+		{"ScheduleRunsOnce", testScheduleRunsOnce},
+		{"SameUserByIdentity", testSameUserByIdentity},
+		{"ConcurrentClaimsAfterSupersede", testConcurrentClaimsAfterSupersede},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
@@ -46,7 +51,7 @@ var t0 = time.Date(2026, 11, 30, 22, 0, 0, 0, time.UTC)
 
 func entry(user string, a batch.Action, run string) Entry {
 	return Entry{
-		Key:         Key{Target: "shop-eu", User: user, Action: a},
+		Key:         Key{Target: "shop-eu", User: user, UserKey: user, Action: a},
 		RunID:       run,
 		At:          t0,
 		InputSHA256: strings.Repeat("ab", 32),
@@ -246,7 +251,7 @@ func testKeyFields(t *testing.T, fresh freshStore) {
 		func(e *Entry) { e.Role = batch.RolePreferredCustomer },
 		func(e *Entry) { e.Action = batch.UpgradeRole },
 		func(e *Entry) { e.Target = "shop-us" },
-		func(e *Entry) { e.User = "Frank" },
+		func(e *Entry) { e.User, e.UserKey = "Frank", "Frank" },
 	}
 	for i, v := range variants {
 		e := base
@@ -515,5 +520,184 @@ func testClose(t *testing.T, fresh freshStore) {
 	}
 	if _, err := l.Claim(context.Background(), entry("jo", batch.Disable, "run-a")); err == nil {
 		t.Fatal("Claim after Close: no error")
+	}
+}
+
+// done records e as applied by its run.
+func done(t *testing.T, l Ledger, e Entry) {
+	t.Helper()
+	if prev := mustClaim(t, l, e); prev != nil {
+		t.Fatalf("Claim(%s) by %s met %s's entry", e.Key, e.RunID, prev.RunID)
+	}
+	e.Outcome = batch.Applied
+	if err := l.Done(context.Background(), e); err != nil {
+		t.Fatalf("Done(%s): %v", e.Key, err)
+	}
+}
+
+// A leaver's disable, a rehire's enable, a second leave: the enable
+// supersedes the first disable, so the second is a new change, and then
+// answers for the key itself.
+func testSupersede(t *testing.T, fresh freshStore) {
+	ctx := context.Background()
+	l := mustOpen(t, fresh(t))
+	leave := entry("leo", batch.Disable, "run-1")
+	leave.Actor = "ops@host1"
+	done(t, l, leave)
+	again := leave
+	again.RunID = "run-1b"
+	if prev := mustClaim(t, l, again); prev == nil || prev.RunID != "run-1" || prev.Actor != "ops@host1" {
+		t.Fatalf("before the rehire: %+v, want run-1's entry with its actor", prev)
+	}
+	rehire := entry("leo", batch.Enable, "run-2")
+	done(t, l, rehire)
+	if prev, err := l.Lookup(ctx, leave.Key); err != nil || prev != nil {
+		t.Fatalf("Lookup of the first leave after the rehire: %+v, %v; want nil (superseded)", prev, err)
+	}
+	second := entry("leo", batch.Disable, "run-3")
+	done(t, l, second)
+	third := entry("leo", batch.Disable, "run-4")
+	if prev := mustClaim(t, l, third); prev == nil || prev.RunID != "run-3" {
+		t.Fatalf("after the second leave: %+v, want run-3's entry", prev)
+	}
+	// The rehire's enable is itself superseded by the second leave.
+	if prev, err := l.Lookup(ctx, rehire.Key); err != nil || prev != nil {
+		t.Fatalf("Lookup of the rehire after the second leave: %+v, %v; want nil", prev, err)
+	}
+	var runs []string
+	for _, e := range history(t, l, Filter{User: "leo"}) {
+		runs = append(runs, e.RunID+":"+string(e.Action))
+	}
+	if got, want := strings.Join(runs, " "), "run-1:disable run-2:enable run-3:disable"; got != want {
+		t.Errorf("history: %s, want %s", got, want)
+	}
+	// A pending entry of another action supersedes nothing: its change may
+	// not have happened.
+	pendingUser := entry("mia", batch.Disable, "run-1")
+	done(t, l, pendingUser)
+	mustClaim(t, l, entry("mia", batch.Enable, "run-2"))
+	if prev := mustClaim(t, l, entry("mia", batch.Disable, "run-3")); prev == nil || prev.RunID != "run-1" {
+		t.Errorf("after a pending enable: %+v, want run-1's disable", prev)
+	}
+}
+
+// Cells that name one user (UserKey equal) share one history of changes.
+func testSameUserByIdentity(t *testing.T, fresh freshStore) {
+	l := mustOpen(t, fresh(t))
+	first := entry("LOGIN_NAME:leo", batch.Disable, "run-1")
+	first.UserKey = "leo"
+	done(t, l, first)
+	spelled := entry("LOGIN_NAME:Leo", batch.Disable, "run-2")
+	spelled.UserKey = "leo"
+	if prev := mustClaim(t, l, spelled); prev == nil || prev.RunID != "run-1" {
+		t.Fatalf("another spelling of the same user: %+v, want run-1's entry", prev)
+	}
+	rehire := entry("leo", batch.Enable, "run-2")
+	done(t, l, rehire)
+	if prev := mustClaim(t, l, spelled); prev != nil {
+		t.Fatalf("after the rehire spelled another way: %+v, want a new claim", prev)
+	}
+}
+
+func testConcurrentClaimsAfterSupersede(t *testing.T, fresh freshStore) {
+	dsn := fresh(t)
+	l := mustOpen(t, dsn)
+	done(t, l, entry("nia", batch.Disable, "run-1"))
+	done(t, l, entry("nia", batch.Enable, "run-2"))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prev, err := mustOpen(t, dsn).Claim(context.Background(), entry("nia", batch.Disable, fmt.Sprintf("run-x%d", i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if prev == nil {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Errorf("%d concurrent claims of the superseded change won, want exactly 1", won)
+	}
+}
+
+// A store written by a userbatch of schema version 1 opens, keeps its
+// entries (their cell as identity, no actor), and keeps answering for them.
+func testMigrateFromVersion1(t *testing.T, fresh freshStore) {
+	ctx := context.Background()
+	dsn := fresh(t)
+	l := mustOpen(t, dsn)
+	sl := l.(*sqlLedger)
+	// Rebuild the store as version 1 left it.
+	if _, err := sl.db.Exec("DROP TABLE " + table); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sl.db.Exec("DROP TABLE " + schemaTable); err != nil {
+		t.Fatal(err)
+	}
+	v1 := *sl.d
+	v1.migrations = v1.migrations[:1]
+	if err := migrate(ctx, sl.db, &v1); err != nil {
+		t.Fatal(err)
+	}
+	insert := "INSERT INTO " + table + " (target, user_id, action, role, effective_at, state, outcome, recorded_at, run_id, input_sha256, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	if sl.d.dollar {
+		insert = rebind(insert)
+	}
+	for _, u := range []string{"LOGIN_NAME:leo", "LOGIN_NAME:Leo"} {
+		if _, err := sl.db.Exec(insert, "shop-eu", u, "disable", "", "", "done", "applied", sl.d.timeArg(t0), "run-old", "", 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+
+	again := mustOpen(t, dsn)
+	if v := rawVersion(t, again); v != len(again.(*sqlLedger).d.migrations) {
+		t.Fatalf("migrated store at schema version %d", v)
+	}
+	e := entry("LOGIN_NAME:leo", batch.Disable, "run-new")
+	e.UserKey = "leo"
+	if prev := mustClaim(t, again, e); prev == nil || prev.RunID != "run-old" || prev.Actor != "" || prev.User != "LOGIN_NAME:leo" {
+		t.Fatalf("the old entry after migration: %+v, want run-old's", prev)
+	}
+	done(t, again, entry("LOGIN_NAME:leo", batch.Enable, "run-new"))
+	if prev := mustClaim(t, again, e); prev != nil {
+		t.Fatalf("after a rehire recorded by the new version: %+v, want a new claim", prev)
+	}
+	if got := history(t, again, Filter{}); len(got) != 4 {
+		t.Errorf("history after migration: %d entries, want 4", len(got))
+	}
+}
+
+// A file holding a dated leave and a later dated rehire, run every night:
+// once both are done, neither is sent again.
+func testScheduleRunsOnce(t *testing.T, fresh freshStore) {
+	l := mustOpen(t, fresh(t))
+	leave := entry("ola", batch.Disable, "night-1")
+	leave.EffectiveAt = t0
+	rehire := entry("ola", batch.Enable, "night-10")
+	rehire.EffectiveAt = t0.AddDate(0, 0, 9)
+	done(t, l, leave)
+	done(t, l, rehire)
+	for _, e := range []Entry{leave, rehire} {
+		e.RunID = "night-11"
+		if prev := mustClaim(t, l, e); prev == nil || prev.State != Done {
+			t.Errorf("night 11, %s: %+v, want the done entry", e.Key, prev)
+		}
+	}
+	// An undated change recorded later supersedes the dated leave.
+	done(t, l, entry("ola", batch.Enable, "undo"))
+	again := leave
+	again.RunID = "night-12"
+	if prev := mustClaim(t, l, again); prev != nil {
+		t.Errorf("after an undated enable: %+v, want a new claim", prev)
 	}
 }

@@ -16,7 +16,7 @@ import (
 var HistoryFormats = []string{"table", "csv", "json"}
 
 // HistoryColumns is the CSV header, and the keys of each JSON object.
-var HistoryColumns = []string{"at", "run_id", "target", "user", "action", "role",
+var HistoryColumns = []string{"at", "run_id", "actor", "target", "user", "action", "role",
 	"effective_at", "outcome", "state", "input_sha256", "line"}
 
 // HistoryWriter writes entries for `userbatch history`, one Write per entry,
@@ -68,7 +68,7 @@ func WriteHistory(w io.Writer, format string, entries ...Entry) error {
 
 // cells is e in HistoryColumns order, as text.
 func cells(e Entry) []string {
-	return []string{e.At.UTC().Format(time.RFC3339Nano), e.RunID, e.Target, e.User, string(e.Action), e.Role,
+	return []string{e.At.UTC().Format(time.RFC3339Nano), e.RunID, e.Actor, e.Target, e.User, string(e.Action), e.Role,
 		formatEffective(e.EffectiveAt), string(e.Outcome), string(e.State), e.InputSHA256, strconv.Itoa(e.Line)}
 }
 
@@ -105,6 +105,7 @@ func neutralize(cell string) string {
 type jsonEntry struct {
 	At          time.Time `json:"at"`
 	RunID       string    `json:"run_id"`
+	Actor       string    `json:"actor"`
 	Target      string    `json:"target"`
 	User        string    `json:"user"`
 	Action      string    `json:"action"`
@@ -119,7 +120,7 @@ type jsonEntry struct {
 func newJSONWriter(w io.Writer) *HistoryWriter {
 	enc := json.NewEncoder(w)
 	write := func(e Entry) error {
-		return enc.Encode(jsonEntry{e.At.UTC(), e.RunID, e.Target, e.User, string(e.Action), e.Role,
+		return enc.Encode(jsonEntry{e.At.UTC(), e.RunID, e.Actor, e.Target, e.User, string(e.Action), e.Role,
 			formatEffective(e.EffectiveAt), string(e.Outcome), string(e.State), e.InputSHA256, e.Line})
 	}
 	return &HistoryWriter{write: write, close: func() error { return nil }}
@@ -131,7 +132,7 @@ const tableSHA = 12
 
 func newTableWriter(w io.Writer) *HistoryWriter {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := "AT\tRUN\tTARGET\tUSER\tACTION\tROLE\tEFFECTIVE_AT\tOUTCOME\tSTATE\tINPUT\tLINE\n"
+	header := "AT\tRUN\tACTOR\tTARGET\tUSER\tACTION\tROLE\tEFFECTIVE_AT\tOUTCOME\tSTATE\tINPUT\tLINE\n"
 	var err error
 	_, err = io.WriteString(tw, header)
 	write := func(e Entry) error {
@@ -142,7 +143,7 @@ func newTableWriter(w io.Writer) *HistoryWriter {
 		if len(sha) > tableSHA {
 			sha = sha[:tableSHA]
 		}
-		row := []string{e.At.UTC().Format(time.RFC3339), e.RunID, e.Target, e.User, string(e.Action), e.Role,
+		row := []string{e.At.UTC().Format(time.RFC3339), e.RunID, e.Actor, e.Target, e.User, string(e.Action), e.Role,
 			formatEffective(e.EffectiveAt), string(e.Outcome), string(e.State), sha, strconv.Itoa(e.Line)}
 		for i := range row {
 			row[i] = tableCell(row[i])

@@ -17,6 +17,7 @@ import (
 func historyEntries() []Entry {
 	a := entry("alice", batch.ToggleStatus, "run-1")
 	a.State, a.Outcome, a.At = Done, batch.Applied, time.Date(2026, 11, 30, 22, 0, 1, 500_000_000, time.UTC)
+	a.Actor = "jdoe@ops1"
 	b := entry("=HYPERLINK(\"x\")", batch.DowngradeRole, "run-2")
 	b.Role, b.EffectiveAt = batch.RolePreferredCustomer, time.Date(2026, 12, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600))
 	b.State, b.Line = Pending, 1234
@@ -33,9 +34,9 @@ func TestHistoryCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"at", "run_id", "target", "user", "action", "role", "effective_at", "outcome", "state", "input_sha256", "line"},
-		{"2026-11-30T22:00:01.5Z", "run-1", "shop-eu", "alice", "toggle-status", "", "", "applied", "done", strings.Repeat("ab", 32), "7"},
-		{"2026-11-30T22:00:00Z", "run-2", "shop-eu", "'=HYPERLINK(\"x\")", "downgrade-role", "Preferred Customer", "2026-11-30T23:00:00Z", "", "pending", strings.Repeat("ab", 32), "1234"},
+		{"at", "run_id", "actor", "target", "user", "action", "role", "effective_at", "outcome", "state", "input_sha256", "line"},
+		{"2026-11-30T22:00:01.5Z", "run-1", "jdoe@ops1", "shop-eu", "alice", "toggle-status", "", "", "applied", "done", strings.Repeat("ab", 32), "7"},
+		{"2026-11-30T22:00:00Z", "run-2", "", "shop-eu", "'=HYPERLINK(\"x\")", "downgrade-role", "Preferred Customer", "2026-11-30T23:00:00Z", "", "pending", strings.Repeat("ab", 32), "1234"},
 	}
 	if !slices.EqualFunc(recs, want, slices.Equal) {
 		t.Errorf("csv:\n got %q\nwant %q", recs, want)
@@ -93,7 +94,7 @@ func TestHistoryTable(t *testing.T) {
 			t.Errorf("row %d: %s at column %d, want %d:\n%s", i+1, want, got, col, out)
 		}
 	}
-	for _, want := range []string{`"mallory\x1b[2J\n"`, "abababababab ", "2026-11-30T22:00:01Z", "Preferred Customer"} {
+	for _, want := range []string{`"mallory\x1b[2J\n"`, "abababababab ", "jdoe@ops1", "2026-11-30T22:00:01Z", "Preferred Customer"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -143,7 +144,7 @@ func TestHistoryStreamsFromLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs[1][3] != "u2" {
+	if len(recs) != 2 || recs[1][4] != "u2" {
 		t.Fatalf("csv from History: %q", recs)
 	}
 }

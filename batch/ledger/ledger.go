@@ -50,7 +50,10 @@ import (
 type Key struct {
 	Target string
 	User   string
-	Action batch.Action
+	// UserKey is the user's identity at the vendor (batch.Identity's Key):
+	// "LOGIN_NAME:Leo" and "leo" are one Kii user. Empty means User.
+	UserKey string
+	Action  batch.Action
 	// Role is the canonical role for role actions, "" otherwise.
 	Role string
 	// EffectiveAt is when the row became due; the zero time means none. It is
@@ -79,6 +82,8 @@ type Entry struct {
 	// zero At given to Claim or Done means now.
 	At    time.Time
 	RunID string
+	// Actor is who ran the run (--actor).
+	Actor string
 	// InputSHA256 is the hex SHA-256 of the input file the change came from.
 	InputSHA256 string
 	// Line is the change's line in that input.
@@ -91,20 +96,33 @@ type Filter struct {
 	Target string
 	// Since keeps the entries recorded at or after it.
 	Since time.Time
+	// RunID keeps one run's entries.
+	RunID string
+	// Match, when set, keeps the entries it accepts (history --user
+	// compares users the way their vendor does).
+	Match func(Entry) bool
 }
 
 // Ledger is a store of changes shared by every run that names it. All methods
 // are safe for concurrent use, by goroutines and by processes on any machine
 // that reach the same store.
 type Ledger interface {
-	// Claim atomically looks up e.Key: if an entry exists (pending or done,
-	// from any run) it returns it and changes nothing; otherwise it records a
-	// Pending entry for e (its Key, RunID, At, InputSHA256 and Line) and
-	// returns (nil, nil). Of several concurrent Claims of one key, exactly one
-	// returns (nil, nil).
+	// Claim atomically looks up e.Key as Lookup does: if an entry answers
+	// for it (pending or done, from any run) it returns it and changes
+	// nothing; otherwise it records a Pending entry for e (its Key, RunID,
+	// Actor, At, InputSHA256 and Line) and returns (nil, nil). Of several
+	// concurrent Claims of one key, exactly one returns (nil, nil).
 	Claim(ctx context.Context, e Entry) (*Entry, error)
+	// Lookup returns the entry that answers for k, or nil: the latest entry
+	// with k's key unless it is superseded, that is unless a later entry for
+	// the same user (by UserKey) with another action or role is done. A
+	// rehire's enable after a leaver's disable makes the next disable a new
+	// change (README "Scheduling"). A later entry due after k's own
+	// effective_at (both dated) supersedes nothing: the rows of one schedule
+	// each run once.
+	Lookup(ctx context.Context, k Key) (*Entry, error)
 	// Done marks e.RunID's entry for e.Key done with e.Outcome (batch.Applied
-	// or batch.Already) and e.At, inserting it if missing. It is durable when
+	// or batch.Already) and e.At, inserting it if no entry answers for the key. It is durable when
 	// it returns. If another run holds e.Key, Done changes nothing and returns
 	// an error that matches ErrHeld. Give it a context that a stopping run
 	// does not cancel (context.WithoutCancel): a change made must be recorded.
@@ -213,6 +231,20 @@ func recordedAt(t time.Time) time.Time {
 		t = time.Now()
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// userKey is k's identity of the user: UserKey, or User when none is given.
+func (k Key) userKey() string {
+	if k.UserKey != "" {
+		return k.UserKey
+	}
+	return k.User
+}
+
+// sameChange reports whether a and b are one change for one user: the same
+// action, role and effective time.
+func sameChange(a, b Key) bool {
+	return a.Action == b.Action && a.Role == b.Role && a.EffectiveAt.Equal(b.EffectiveAt)
 }
 
 func checkKey(k Key) error {

@@ -31,6 +31,17 @@ var postgresDialect = &dialect{
 		)`,
 		`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
 		`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
+	}, {
+		// Identity, actor and generation: see sqliteV2.
+		`ALTER TABLE userbatch_ledger ADD COLUMN user_key TEXT`,
+		`UPDATE userbatch_ledger SET user_key = user_id`,
+		`ALTER TABLE userbatch_ledger ALTER COLUMN user_key SET NOT NULL`,
+		`ALTER TABLE userbatch_ledger ADD COLUMN generation INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE userbatch_ledger ADD COLUMN actor TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE userbatch_ledger DROP CONSTRAINT userbatch_ledger_target_user_id_action_role_effective_at_key`,
+		`ALTER TABLE userbatch_ledger ADD CONSTRAINT userbatch_ledger_change UNIQUE (target, user_key, action, role, effective_at, generation)`,
+		`CREATE INDEX userbatch_ledger_user_key ON userbatch_ledger (target, user_key)`,
+		`CREATE INDEX userbatch_ledger_run ON userbatch_ledger (run_id)`,
 	}},
 	// Shards opening a fresh database at once: the first migrates, the others
 	// wait for its commit and then find the schema current. The lock is per

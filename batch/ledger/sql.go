@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,25 +42,28 @@ type sqlLedger struct {
 var _ Ledger = (*sqlLedger)(nil)
 
 type queries struct {
-	insert, get, update, release, history string
+	insert, chain, update, release, history string
 }
 
 const (
 	table   = "userbatch_ledger"
-	columns = "target, user_id, action, role, effective_at, state, outcome, recorded_at, run_id, input_sha256, line"
-	byKey   = "target = ? AND user_id = ? AND action = ? AND role = ? AND effective_at = ?"
+	columns = "target, user_id, user_key, action, role, effective_at, generation, state, outcome, recorded_at, run_id, actor, input_sha256, line"
+	// chainQuery finds a user's entries on a target by identity. Entries
+	// recorded before identities were kept have their cell as user_key, so
+	// the cell is looked up too.
+	chainQuery = "SELECT id, " + columns + " FROM " + table + " WHERE target = ? AND user_key IN (?, ?) ORDER BY id"
 )
 
 func newQueries(d *dialect) queries {
 	q := queries{
-		insert:  "INSERT INTO " + table + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-		get:     "SELECT " + columns + " FROM " + table + " WHERE " + byKey,
-		update:  "UPDATE " + table + " SET state = 'done', outcome = ?, recorded_at = ?, input_sha256 = ?, line = ? WHERE " + byKey + " AND run_id = ?",
-		release: "DELETE FROM " + table + " WHERE " + byKey + " AND run_id = ? AND state = 'pending'",
+		insert:  "INSERT INTO " + table + " (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+		chain:   chainQuery,
+		update:  "UPDATE " + table + " SET state = 'done', outcome = ?, recorded_at = ?, input_sha256 = ?, line = ?, actor = ? WHERE id = ? AND run_id = ?",
+		release: "DELETE FROM " + table + " WHERE id = ? AND run_id = ? AND state = 'pending'",
 		history: "SELECT " + columns + " FROM " + table,
 	}
 	if d.dollar {
-		q.insert, q.get, q.update, q.release = rebind(q.insert), rebind(q.get), rebind(q.update), rebind(q.release)
+		q.insert, q.chain, q.update, q.release = rebind(q.insert), rebind(q.chain), rebind(q.update), rebind(q.release)
 	}
 	return q
 }
@@ -89,10 +91,63 @@ func newSQLLedger(db *sql.DB, d *dialect, where, secret string) *sqlLedger {
 	return l
 }
 
-// claimTries bounds the loops that meet an entry deleted between two
-// statements by another run's Release: each try makes progress unless
+// claimTries bounds the loops that meet an entry inserted or deleted
+// between two statements by another run: each try makes progress unless
 // another run keeps claiming and releasing the same key.
 const claimTries = 10
+
+// stored is an entry with the row's id (its place in insertion order) and
+// generation (how many times the change was superseded and made again).
+type stored struct {
+	Entry
+	id         int64
+	generation int
+}
+
+// answer finds, among a user's entries (in insertion order), the latest
+// with k's change, and whether a later done entry with another action or
+// role supersedes it.
+func answer(chain []stored, k Key) (ans *stored, superseded bool) {
+	for i := range chain {
+		e := &chain[i]
+		switch {
+		case sameChange(e.Key, k):
+			ans, superseded = e, false
+		case ans != nil && e.State == Done && (e.Action != k.Action || e.Role != k.Role) && !scheduledAfter(e.Key, k):
+			superseded = true
+		}
+	}
+	return ans, superseded
+}
+
+// scheduledAfter reports whether l and k are both dated and l is due after
+// k: a file holding a leave and a later rehire keeps both done, rather than
+// sending the leave again once the rehire is recorded.
+func scheduledAfter(l, k Key) bool {
+	return !l.EffectiveAt.IsZero() && !k.EffectiveAt.IsZero() && l.EffectiveAt.After(k.EffectiveAt)
+}
+
+// nextGeneration is the generation a new entry for k takes after ans.
+func nextGeneration(ans *stored) int {
+	if ans == nil {
+		return 0
+	}
+	return ans.generation + 1
+}
+
+func (l *sqlLedger) Lookup(ctx context.Context, k Key) (*Entry, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	chain, err := l.chain(ctx, k)
+	if err != nil {
+		return nil, l.errorf("look up %s: %w", k, err)
+	}
+	if ans, superseded := answer(chain, k); ans != nil && !superseded {
+		return &ans.Entry, nil
+	}
+	return nil, nil
+}
 
 func (l *sqlLedger) Claim(ctx context.Context, e Entry) (*Entry, error) {
 	if err := checkEntry(e); err != nil {
@@ -102,14 +157,15 @@ func (l *sqlLedger) Claim(ctx context.Context, e Entry) (*Entry, error) {
 	// Look first: tonight's run over yesterday's file finds most changes
 	// held, and a read costs no write lock and no fsync. The insert decides.
 	for range claimTries {
-		prev, err := l.get(ctx, e.Key)
-		if err == nil {
-			return prev, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		chain, err := l.chain(ctx, e.Key)
+		if err != nil {
 			return nil, l.errorf("claim %s: %w", e.Key, err)
 		}
-		n, err := l.write(ctx, l.q.insert, l.row(e, Pending, "", at)...)
+		ans, superseded := answer(chain, e.Key)
+		if ans != nil && !superseded {
+			return &ans.Entry, nil
+		}
+		n, err := l.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Pending, "", at)...)
 		if err != nil {
 			return nil, l.errorf("claim %s: %w", e.Key, err)
 		}
@@ -130,10 +186,19 @@ func (l *sqlLedger) Done(ctx context.Context, e Entry) error {
 	}
 	at := recordedAt(e.At)
 	for range claimTries {
-		update := append([]any{string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line}, l.keyArgs(e.Key, e.RunID)...)
-		n, err := l.write(ctx, l.q.update, update...)
-		if err == nil && n == 0 {
-			n, err = l.write(ctx, l.q.insert, l.row(e, Done, e.Outcome, at)...)
+		chain, err := l.chain(ctx, e.Key)
+		if err != nil {
+			return l.errorf("done %s: %w", e.Key, err)
+		}
+		ans, superseded := answer(chain, e.Key)
+		var n int64
+		switch {
+		case ans != nil && ans.RunID == e.RunID:
+			n, err = l.write(ctx, l.q.update, string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line, e.Actor, ans.id, e.RunID)
+		case ans == nil || superseded:
+			n, err = l.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Done, e.Outcome, at)...)
+		default:
+			return l.errorf("done %s: %w: %s by run %s at %s", e.Key, ErrHeld, ans.State, ans.RunID, ans.At.Format(time.RFC3339))
 		}
 		if err != nil {
 			return l.errorf("done %s: %w", e.Key, err)
@@ -141,16 +206,7 @@ func (l *sqlLedger) Done(ctx context.Context, e Entry) error {
 		if n == 1 {
 			return nil
 		}
-		prev, err := l.get(ctx, e.Key)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // released since our insert met it: try again
-		}
-		if err != nil {
-			return l.errorf("done %s: %w", e.Key, err)
-		}
-		if prev.RunID != e.RunID {
-			return l.errorf("done %s: %w: %s by run %s at %s", e.Key, ErrHeld, prev.State, prev.RunID, prev.At.Format(time.RFC3339))
-		}
+		// Released or inserted by another run since we looked: look again.
 	}
 	return l.errorf("done %s: the entry kept changing (another run claims and releases it)", e.Key)
 }
@@ -159,7 +215,15 @@ func (l *sqlLedger) Release(ctx context.Context, e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
-	if _, err := l.write(ctx, l.q.release, l.keyArgs(e.Key, e.RunID)...); err != nil {
+	chain, err := l.chain(ctx, e.Key)
+	if err != nil {
+		return l.errorf("release %s: %w", e.Key, err)
+	}
+	ans, _ := answer(chain, e.Key)
+	if ans == nil || ans.RunID != e.RunID || ans.State != Pending {
+		return nil
+	}
+	if _, err := l.write(ctx, l.q.release, ans.id, e.RunID); err != nil {
 		return l.errorf("release %s: %w", e.Key, err)
 	}
 	return nil
@@ -176,6 +240,9 @@ func (l *sqlLedger) History(ctx context.Context, f Filter, fn func(Entry) error)
 		e, err := scanEntry(rows)
 		if err != nil {
 			return l.errorf("history: %w", err)
+		}
+		if f.Match != nil && !f.Match(e) {
+			continue
 		}
 		if err := fn(e); err != nil {
 			return err
@@ -195,6 +262,9 @@ func (l *sqlLedger) historyQuery(f Filter) (string, []any) {
 	}
 	if f.Target != "" {
 		where, args = append(where, "target = ?"), append(args, f.Target)
+	}
+	if f.RunID != "" {
+		where, args = append(where, "run_id = ?"), append(args, f.RunID)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "recorded_at >= ?"), append(args, l.d.timeArg(ceilMicro(f.Since)))
@@ -236,40 +306,54 @@ func (l *sqlLedger) write(ctx context.Context, query string, args ...any) (int64
 	return execCount(l.db.ExecContext(ctx, query, args...))
 }
 
-func (l *sqlLedger) get(ctx context.Context, k Key) (*Entry, error) {
-	e, err := scanEntry(l.db.QueryRowContext(ctx, l.q.get, l.keyArgs(k, "")[:5]...))
+// chain is the entries for k's user on k's target, in insertion order.
+func (l *sqlLedger) chain(ctx context.Context, k Key) ([]stored, error) {
+	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.User)
 	if err != nil {
 		return nil, err
 	}
-	return &e, nil
-}
-
-// keyArgs are the arguments of byKey, then runID.
-func (l *sqlLedger) keyArgs(k Key, runID string) []any {
-	return []any{k.Target, k.User, string(k.Action), k.Role, formatEffective(k.EffectiveAt), runID}
+	defer rows.Close()
+	var chain []stored
+	for rows.Next() {
+		var s stored
+		if err := scanInto(rows, &s.Entry, []any{&s.id}, &s.generation); err != nil {
+			return nil, err
+		}
+		chain = append(chain, s)
+	}
+	return chain, rows.Err()
 }
 
 // row is e's arguments for the insert statement, in columns order.
-func (l *sqlLedger) row(e Entry, s State, o batch.Outcome, at time.Time) []any {
-	return []any{e.Target, e.User, string(e.Action), e.Role, formatEffective(e.EffectiveAt),
-		string(s), string(o), l.d.timeArg(at), e.RunID, e.InputSHA256, e.Line}
+func (l *sqlLedger) row(e Entry, generation int, s State, o batch.Outcome, at time.Time) []any {
+	return []any{e.Target, e.User, e.userKey(), string(e.Action), e.Role, formatEffective(e.EffectiveAt), generation,
+		string(s), string(o), l.d.timeArg(at), e.RunID, e.Actor, e.InputSHA256, e.Line}
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
+// scanEntry reads a row of columns.
 func scanEntry(s scanner) (Entry, error) {
 	var e Entry
+	var generation int
+	err := scanInto(s, &e, nil, &generation)
+	return e, err
+}
+
+// scanInto reads a row of pre's columns, then columns, into e.
+func scanInto(s scanner, e *Entry, pre []any, generation *int) error {
 	var action, state, outcome, effective string
-	err := s.Scan(&e.Target, &e.User, &action, &e.Role, &effective, &state, &outcome,
-		timeScanner{&e.At}, &e.RunID, &e.InputSHA256, &e.Line)
-	if err != nil {
-		return e, err
+	dest := append(pre, &e.Target, &e.User, &e.UserKey, &action, &e.Role, &effective, generation,
+		&state, &outcome, timeScanner{&e.At}, &e.RunID, &e.Actor, &e.InputSHA256, &e.Line)
+	if err := s.Scan(dest...); err != nil {
+		return err
 	}
 	e.Action, e.State, e.Outcome = batch.Action(action), State(state), batch.Outcome(outcome)
+	var err error
 	if e.EffectiveAt, err = parseEffective(effective); err != nil {
-		return e, fmt.Errorf("entry %s/%s %s: effective_at %q: %w", e.Target, e.User, action, effective, err)
+		return fmt.Errorf("entry %s/%s %s: effective_at %q: %w", e.Target, e.User, action, effective, err)
 	}
-	return e, nil
+	return nil
 }
 
 // timeScanner reads a recorded time as PostgreSQL (timestamptz) or SQLite

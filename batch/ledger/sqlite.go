@@ -41,9 +41,45 @@ var sqliteDialect = &dialect{
 		)`,
 		`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
 		`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
-	}},
+	}, sqliteV2},
 	timeArg:     func(t time.Time) any { return t.UTC().Format(sqliteTime) },
 	groupCommit: true,
+}
+
+// sqliteV2 keeps each user's identity at the vendor (user_key), who ran
+// each run (actor) and a generation, so that a change superseded by a later
+// one can be made again: the unique key moves from the cell to the identity
+// and generation. SQLite cannot drop a constraint, so the table is copied.
+// Earlier entries take their cell as identity, and actor "".
+var sqliteV2 = []string{
+	`CREATE TABLE userbatch_ledger_v2 (
+		id INTEGER PRIMARY KEY,
+		target TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		user_key TEXT NOT NULL,
+		action TEXT NOT NULL,
+		role TEXT NOT NULL,
+		effective_at TEXT NOT NULL,
+		generation INTEGER NOT NULL,
+		state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+		outcome TEXT NOT NULL,
+		recorded_at TEXT NOT NULL,
+		run_id TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		input_sha256 TEXT NOT NULL,
+		line INTEGER NOT NULL,
+		UNIQUE (target, user_key, action, role, effective_at, generation)
+	)`,
+	`INSERT INTO userbatch_ledger_v2 (id, target, user_id, user_key, action, role, effective_at, generation,
+		state, outcome, recorded_at, run_id, actor, input_sha256, line)
+		SELECT id, target, user_id, user_id, action, role, effective_at, 0,
+		state, outcome, recorded_at, run_id, '', input_sha256, line FROM userbatch_ledger`,
+	`DROP TABLE userbatch_ledger`,
+	`ALTER TABLE userbatch_ledger_v2 RENAME TO userbatch_ledger`,
+	`CREATE INDEX userbatch_ledger_user ON userbatch_ledger (user_id, recorded_at)`,
+	`CREATE INDEX userbatch_ledger_recorded ON userbatch_ledger (recorded_at)`,
+	`CREATE INDEX userbatch_ledger_user_key ON userbatch_ledger (target, user_key)`,
+	`CREATE INDEX userbatch_ledger_run ON userbatch_ledger (run_id)`,
 }
 
 // openSQLite opens (creating if needed) the ledger file at path: WAL, so

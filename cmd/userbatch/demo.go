@@ -24,6 +24,7 @@ var demoCSV []byte
 type demoOptions struct {
 	*globalOptions
 	reportDir string
+	actor     string
 }
 
 func newDemoCmd(g *globalOptions) *cobra.Command {
@@ -43,11 +44,16 @@ and where the report is. No config, no network.`,
 		},
 	}
 	cmd.Flags().StringVarP(&o.reportDir, "output", "o", "", "report directory (default: a new temporary directory)")
+	actorFlag(cmd, &o.actor)
 	return cmd
 }
 
 func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	ls, err := o.logger()
+	if err != nil {
+		return err
+	}
+	actor, err := resolveActor(o.actor)
 	if err != nil {
 		return err
 	}
@@ -70,7 +76,7 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))
 	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
-		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()}
+		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor}
 	if ls.bar != nil { // on a terminal: the live display, messages above it
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/batch/ledger"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
@@ -35,8 +36,8 @@ func newHistoryCmd(g *globalOptions) *cobra.Command {
 		Use:   "history -c targets.yaml [--user ID] [--target T] [--since T] [--format table|csv|json]",
 		Short: "List the changes the ledger recorded: who was changed, when, by which run, from which input line",
 		Long: `List what the ledger named by targets.yaml's ledger: key recorded, oldest first:
-every change a run applied or found already made, with its time, run id, input
-SHA-256 and line. Entries still pending are changes whose outcome a run could
+every change a run applied or found already made, with its time, run id, who
+ran it (the actor), input SHA-256 and line. Entries still pending are changes whose outcome a run could
 not learn: check those users by hand.
 
 --since takes an RFC 3339 time (2026-11-30T08:00:00Z), a date (2026-11-30,
@@ -52,7 +53,7 @@ part way (the output is incomplete).`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.configPath, "config", "c", "", "targets config (YAML) whose ledger: to read; required")
-	f.StringVar(&o.user, "user", "", "only this user id, as report.csv's user column writes it")
+	f.StringVar(&o.user, "user", "", "only this user, compared as the target's vendor compares ids: with or without its id-form prefix (leo finds LOGIN_NAME:leo), in any case where the vendor's ids ignore case")
 	f.StringVar(&o.target, "target", "", "only this target")
 	f.StringVar(&o.since, "since", "", "only changes recorded at or after this time, date or duration ago")
 	f.StringVar(&o.format, "format", ledger.HistoryFormats[0], "output: "+strings.Join(ledger.HistoryFormats, ", "))
@@ -77,7 +78,14 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 		return err
 	}
 	defer l.Close()
-	filter := ledger.Filter{User: o.user, Target: o.target, Since: since}
+	filter := ledger.Filter{Target: o.target, Since: since}
+	if o.user != "" {
+		ids, err := config.LoadIdentities(o.configPath)
+		if err != nil {
+			return &job.Error{Code: job.ExitBadInput, Err: err}
+		}
+		filter.Match = sameUser(ids, o.user)
+	}
 	err = l.History(ctx, filter, out.Write)
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -86,6 +94,19 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 		return &job.Error{Code: job.ExitStopped, Err: fmt.Errorf("reading the ledger stopped part way; the list above is incomplete: %w", err)}
 	}
 	return nil
+}
+
+// sameUser matches the entries for user as each target's vendor compares
+// user cells: `leo` finds `LOGIN_NAME:Leo` where the vendor's ids ignore
+// case and take the prefix. A target no longer configured compares exactly.
+func sameUser(ids map[string]batch.Identity, user string) func(ledger.Entry) bool {
+	return func(e ledger.Entry) bool {
+		id, ok := ids[e.Target]
+		if !ok {
+			return e.User == user || e.UserKey == user
+		}
+		return id.Key(e.User) == id.Key(user)
+	}
 }
 
 // openHistoryLedger opens the config's ledger. A SQLite file that does not

@@ -32,7 +32,7 @@ func postgresDSN(t *testing.T) string {
 // one PostgreSQL ledger, run twice with new report directories: the second
 // run sends nothing, toggles included.
 func TestShardsShareOnePostgresLedger(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := postgresSchemaDSN(t)
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.kii = kiitest.New(kiitest.Options{AppID: fakeKiiApp, Token: c.kiiToken, AutoCreate: true})

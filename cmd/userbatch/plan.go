@@ -37,6 +37,7 @@ dry run writes it. Review plan.csv, then: userbatch apply -c targets.yaml -o REP
 	f.StringVar(&o.tz, "tz", "UTC", "the IANA zone in which an effective_at date without a time means midnight")
 	f.StringVar(&o.shardFlag, "shard", "", "plan only shard K/N of the file")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "plan the valid rows even if some rows are invalid")
+	actorFlag(cmd, &o.actor)
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd

@@ -33,6 +33,7 @@ type runOptions struct {
 	maxChanges    int
 	canary        int
 	yes           bool
+	actor         string
 	// signals delivers SIGINT/SIGTERM; tests may supply their own.
 	signals <-chan os.Signal
 	// client, when set, is the HTTP client for every target (demo, tests).
@@ -81,6 +82,7 @@ func (o *runOptions) guardFlags(cmd *cobra.Command) {
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write the run's metrics here at its end, in Prometheus text format (for node_exporter's textfile collector)")
 	f.IntVar(&o.canary, "canary", 0, "apply the first N changing rows, read them back, and go on only if all of them took (else exit 3, resumable)")
 	f.BoolVar(&o.yes, "yes", false, "on a terminal, do not ask to confirm the number of changes")
+	actorFlag(cmd, &o.actor)
 }
 
 func runRun(ctx context.Context, o *runOptions, input string) error {
@@ -103,6 +105,9 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}
 	var err error
+	if jo.Actor, err = resolveActor(o.actor); err != nil {
+		return jo, err
+	}
 	if jo.Clock, err = clockFromEnv(); err != nil {
 		return jo, err
 	}

@@ -258,6 +258,32 @@ func LoadLedger(path string) (string, error) {
 	return "", nil
 }
 
+// LoadIdentities reads only each target's `vendor:` in the config at path
+// and returns how each target's vendor compares user cells (targets whose
+// vendor declares none, or is unknown, are left out: byte for byte). Like
+// LoadLedger it needs no vendor's credentials.
+func LoadIdentities(path string) (map[string]batch.Identity, error) {
+	data, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Targets map[string]struct {
+			Vendor string `yaml:"vendor"`
+		} `yaml:"targets"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: not valid YAML: %w", path, err)
+	}
+	ids := map[string]batch.Identity{}
+	for name, t := range doc.Targets {
+		if v, ok := adapters.Lookup(t.Vendor); ok && v.Identity != nil {
+			ids[name] = v.Identity
+		}
+	}
+	return ids, nil
+}
+
 // findAlias returns the first alias node: an alias expands to its anchor
 // wherever it is used, so a few kilobytes of them can stand for gigabytes.
 func findAlias(n *yaml.Node) *yaml.Node {

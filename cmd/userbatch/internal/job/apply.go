@@ -25,6 +25,8 @@ type runState struct {
 	rows *rowPlan
 	// canaryFailed says why the canary stopped the run.
 	canaryFailed string
+	// notRun, when set, is the detail of the rows the run did not start.
+	notRun string
 }
 
 // decide makes the plan a guarded run or an apply needs, and holds the
@@ -68,6 +70,10 @@ func (r *runState) run(ctx context.Context, total int) error {
 	if stopped == stopAtOnce {
 		return &Error{Code: ExitStopped}
 	}
+	var gateErr *batch.GateError
+	if errors.As(runErr, &gateErr) {
+		return r.ledgerLost(run, gateErr)
+	}
 	if runErr != nil {
 		return stoppedErr(fmt.Errorf("%v\nthe journal is consistent: fix the cause, then run: %s", runErr, r.resumeCommand()))
 	}
@@ -97,12 +103,20 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 
 // applyAll runs every row not yet settled, and says how the run stopped.
 func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
-	if err := r.journal.Started(time.Now()); err != nil {
+	if err := r.journal.StartedBy(time.Now(), r.Actor); err != nil {
+		return stopNone, err
+	}
+	byLedger, err := r.settleByLedger(ctx)
+	if err != nil {
 		return stopNone, err
 	}
 	skip, interrupted, err := settleInFlight(r.journal, r.plan.state, r.targets)
 	if err != nil {
 		return stopNone, err
+	}
+	if len(byLedger) > 0 {
+		inJournal := skip
+		skip = func(i int) bool { return byLedger[i] || inJournal(i) }
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -248,6 +262,9 @@ func (r *runState) finish(run reports.Run) error {
 	}
 	defer idx.Close()
 	notRun := "not started: the run stopped first; run the same command with --resume"
+	if r.notRun != "" {
+		notRun = r.notRun
+	}
 	if r.canaryFailed != "" {
 		notRun = "not started: the canary failed (" + r.canaryFailed + "); " + canaryHint
 		run.Stopped = true

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/batch/ledger"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // newRunID names a run for the ledger and the journal: when it started,
@@ -22,25 +25,35 @@ func newRunID(now time.Time) string {
 
 // ledgerGate admits a row only when no run has done its change already: the
 // ledger's Claim, before the row's first request. A row a run finished is
-// already; one another run claimed and may have sent is sent again only when
-// repeating it is harmless, and otherwise ends unknown, for a person.
+// already, unless a later change of the same user superseded it (README
+// "Scheduling and the ledger"); one another run claimed and may have sent is
+// sent again only when repeating it is harmless, and otherwise ends unknown,
+// for a person.
 type ledgerGate struct {
 	l          ledger.Ledger
 	runID      string
+	actor      string
 	inputSHA   string
 	dryRun     bool
 	now        func() time.Time
 	repeatable func(target string, a batch.Action) bool
+	// identities compare user cells per target (missing: byte for byte).
+	identities map[string]batch.Identity
 }
 
 var _ batch.Gate = (*ledgerGate)(nil)
 
 func (g *ledgerGate) entry(op batch.Op) ledger.Entry {
-	return ledger.Entry{Key: ledgerKey(op), RunID: g.runID, InputSHA256: g.inputSHA, Line: op.Line, At: g.now()}
+	return ledger.Entry{Key: g.key(op), RunID: g.runID, Actor: g.actor, InputSHA256: g.inputSHA, Line: op.Line, At: g.now()}
 }
 
-func ledgerKey(op batch.Op) ledger.Key {
-	return ledger.Key{Target: op.Target, User: op.User, Action: op.Action, Role: op.Role, EffectiveAt: op.EffectiveAt}
+// key is the row's change, its user named by the vendor's identity.
+func (g *ledgerGate) key(op batch.Op) ledger.Key {
+	userKey := op.User
+	if id, ok := g.identities[op.Target]; ok && id != nil {
+		userKey = id.Key(op.User)
+	}
+	return ledger.Key{Target: op.Target, User: op.User, UserKey: userKey, Action: op.Action, Role: op.Role, EffectiveAt: op.EffectiveAt}
 }
 
 // Admit claims the row's change, or, in a dry run, only looks it up.
@@ -48,12 +61,12 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 	var prev *ledger.Entry
 	var err error
 	if g.dryRun {
-		prev, err = g.lookup(ctx, ledgerKey(op))
+		prev, err = g.l.Lookup(ctx, g.key(op))
 	} else {
 		prev, err = g.l.Claim(ctx, g.entry(op))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
+		return nil, err
 	}
 	if prev == nil || prev.RunID == g.runID {
 		return nil, nil
@@ -63,7 +76,7 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 	switch {
 	case prev.State == ledger.Done && g.dryRun:
 		res.Outcome, res.Detail = batch.Planned, batch.NoChange
-		res.Message = fmt.Sprintf("done by run %s at %s", prev.RunID, at)
+		res.Message = fmt.Sprintf("decided by the ledger: done by run %s at %s", prev.RunID, at)
 	case prev.State == ledger.Done:
 		res.Outcome, res.Detail = batch.Already, fmt.Sprintf("done by run %s at %s", prev.RunID, at)
 	case g.repeatable(op.Target, op.Action):
@@ -94,15 +107,146 @@ func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) 
 	return g.l.Release(ctx, e)
 }
 
-// lookup finds the entry for k without claiming it.
-func (g *ledgerGate) lookup(ctx context.Context, k ledger.Key) (*ledger.Entry, error) {
-	var found *ledger.Entry
-	err := g.l.History(ctx, ledger.Filter{User: k.User, Target: k.Target}, func(e ledger.Entry) error {
-		if e.Key.Action == k.Action && e.Key.Role == k.Role && e.Key.EffectiveAt.Equal(k.EffectiveAt) {
-			c := e
-			found = &c
+// settleInFlight ends, on resume, the writes a dead process may have sent
+// whose outcome the ledger holds: the process recorded the change in the
+// ledger and died before its journal did. Such a row is this run's change,
+// applied (and in undo.csv), not unknown. It journals their results,
+// removes them from st.InFlight, and returns them.
+func (g *ledgerGate) settleInFlight(ctx context.Context, j *batch.Journal, st *batch.JournalState) (map[int]bool, error) {
+	settled := map[int]bool{}
+	if st == nil || len(st.InFlight) == 0 {
+		return settled, nil
+	}
+	// An intent names the row's target, user, action and line: so does
+	// the entry this run recorded for it.
+	type rowKey struct {
+		target, user string
+		action       batch.Action
+		line         int
+	}
+	done := map[rowKey]ledger.Entry{}
+	err := g.l.History(ctx, ledger.Filter{RunID: g.runID}, func(e ledger.Entry) error {
+		if e.State == ledger.Done {
+			done[rowKey{e.Target, e.User, e.Action, e.Line}] = e
 		}
 		return nil
 	})
-	return found, err
+	if err != nil {
+		return nil, err
+	}
+	for i, res := range st.InFlight {
+		e, ok := done[rowKey{res.Target, res.User, res.Action, res.Line}]
+		if !ok {
+			continue
+		}
+		res.Outcome, res.ErrorCode = e.Outcome, ""
+		res.Detail = fmt.Sprintf("%s: sent before the process was interrupted; the ledger recorded it at %s", e.Outcome, e.At.UTC().Format(time.RFC3339))
+		res.FinishedAt = time.Now().UTC()
+		if err := j.Result(res); err != nil {
+			return nil, err
+		}
+		delete(st.InFlight, i)
+		settled[i] = true
+	}
+	return settled, j.Commit()
+}
+
+// pendingOfRun is this run's pending entries, by input line.
+func (g *ledgerGate) pendingOfRun(ctx context.Context) (map[int]ledger.Entry, error) {
+	pending := map[int]ledger.Entry{}
+	err := g.l.History(ctx, ledger.Filter{RunID: g.runID}, func(e ledger.Entry) error {
+		if e.State == ledger.Pending {
+			pending[e.Line] = e
+		}
+		return nil
+	})
+	return pending, err
+}
+
+// finishPending records as done the pending entries whose rows the journal
+// settled applied or already: the ledger went away between the vendor's
+// answer and its record. Left pending, a later run would take them for
+// changes another run may have sent.
+func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.Entry, outcomes map[int]batch.Outcome) error {
+	for line, e := range pending {
+		o := outcomes[line]
+		if o != batch.Applied && o != batch.Already {
+			continue
+		}
+		e.Outcome, e.At, e.Actor = o, g.now(), g.actor
+		if err := g.l.Done(ctx, e); err != nil && !errors.Is(err, ledger.ErrHeld) {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleByLedger settles, on resume, the writes in flight at a crash that
+// the ledger recorded (see ledgerGate.settleInFlight).
+func (r *runState) settleByLedger(ctx context.Context) (map[int]bool, error) {
+	g, ok := r.gate.(*ledgerGate)
+	if !ok || r.DryRun {
+		return nil, nil
+	}
+	settled, err := g.settleInFlight(ctx, r.journal, r.plan.state)
+	if err == nil && r.plan.state != nil {
+		err = r.finishPending(ctx, g)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger unavailable: %w", err)
+	}
+	return settled, nil
+}
+
+// finishPending records in the ledger the rows this run's journal settled
+// while the ledger was away (see ledgerGate.finishPending).
+func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
+	pending, err := g.pendingOfRun(ctx)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	outcomes := map[int]batch.Outcome{}
+	for len(outcomes) < len(pending) {
+		row, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := pending[row.Line]; !ok {
+			continue
+		}
+		res, _, err := idx.Lookup(row.Index) // no result: the zero outcome
+		if err != nil {
+			return err
+		}
+		outcomes[row.Line] = res.Outcome
+	}
+	return g.finishPending(ctx, pending, outcomes)
+}
+
+// ledgerLost ends a run whose ledger could not be reached or written: the
+// rows in flight finished and were journalled; the rows not started end
+// skipped with the reason, the report is written, and the run exits 3
+// (README "Scheduling and the ledger").
+func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
+	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
+	run.Stopped = true
+	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
+	if ferr := r.finish(run); Exit(ferr) != ExitStopped {
+		return ferr
+	}
+	return stoppedErr(fmt.Errorf("ledger unavailable: %v\nthe report is written and the journal is consistent: once the ledger is back, run: %s", err.Err, r.resumeCommand()))
 }

@@ -198,6 +198,9 @@ func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string
 	if held {
 		b.WriteString(" held by a guard")
 	}
+	if sum != nil && sum.Actor != "" {
+		fmt.Fprintf(&b, " (run by %s)", sum.Actor)
+	}
 	b.WriteString(": ")
 	if sum != nil {
 		fmt.Fprintf(&b, "%s (%s); ", batch.CountRows(sum.Rows), outcomeCounts(sum.Outcomes))

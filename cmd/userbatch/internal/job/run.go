@@ -74,6 +74,9 @@ type Options struct {
 	Yes      bool
 	// Plan, when set, is a saved plan to apply exactly (userbatch apply).
 	Plan *SavedPlan
+	// Actor is who runs it (--actor): recorded in the journal, summary.json,
+	// the ledger and the webhook.
+	Actor string
 	// MetricsFile, when set, receives the run's metrics in Prometheus
 	// text format at its end, whatever the exit code.
 	MetricsFile string
@@ -243,8 +246,8 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 	if err != nil {
 		return nil, nil, err
 	}
-	g := &ledgerGate{l: l, runID: plan.header.RunID, inputSHA: in.sha256, dryRun: o.DryRun, now: o.now,
-		repeatable: repeatable(targets)}
+	g := &ledgerGate{l: l, runID: plan.header.RunID, actor: o.Actor, inputSHA: in.sha256, dryRun: o.DryRun, now: o.now,
+		repeatable: repeatable(targets), identities: identities(o.Config.Infos())}
 	return g, func() { l.Close() }, nil
 }
 
@@ -334,6 +337,7 @@ func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch
 		return nil, err
 	}
 	defer done()
+	run.Actor = o.Actor
 	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
 	if err != nil {
 		return nil, err
@@ -359,6 +363,17 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 		t, ok := targets[target]
 		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
 	}
+}
+
+// identities are the targets' vendors' ways of comparing user cells.
+func identities(infos batch.Targets) map[string]batch.Identity {
+	ids := map[string]batch.Identity{}
+	for name, t := range infos {
+		if t.Identity != nil {
+			ids[name] = t.Identity
+		}
+	}
+	return ids
 }
 
 // resumeCommand is the exact command that finishes this run.
