@@ -166,7 +166,7 @@ func (o *Options) afterRun(ctx context.Context, err error, took time.Duration) {
 		}
 	}
 	if o.Config != nil && o.Config.Webhook != "" && o.done.summary != nil {
-		text := NotifyText(o.done.summary, code, o.done.held, o.ReportDir)
+		text := NotifyText(o.done.summary, code, o.done.held, reportLocation(o.ReportDir))
 		Notify(context.WithoutCancel(ctx), o.Log, o.Config.Webhook, text, o.done.summary)
 	}
 }
