@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 // chromium returns the headless Chromium the page tests drive:
@@ -37,7 +38,7 @@ func chromium(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
-	t.Skip(msg)
+	skipped.Skip(t, msg)
 	return ""
 }
 
