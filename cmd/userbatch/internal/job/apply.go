@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -40,7 +39,8 @@ func (r *runState) decide(ctx context.Context) error {
 		rows, err := r.planPass(pctx)
 		stopped := stop()
 		if stopped {
-			return &Error{Code: ExitStopped, Err: errors.New("stopped by a signal while reading the users' state, before any change: nothing was sent; run the same command again")}
+			r.printf("userbatch: stopped while reading the users' state: nothing was sent.\n")
+			return r.stopBeforeWrites()
 		}
 		if err != nil {
 			return stoppedErr(fmt.Errorf("reading state before the first write: %v\nnothing was sent: run the same command again", err))

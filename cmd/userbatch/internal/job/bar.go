@@ -117,6 +117,7 @@ func (b *liveBar) stop() {
 
 // barStats is what the bar shows at one moment.
 type barStats struct {
+	phase       string // what the rows go through ("": the run)
 	rows, total int // done (an earlier process's rows too) of all
 	ran         int // rows this process finished: the rate's
 	counts      map[batch.Outcome]int
@@ -139,8 +140,13 @@ func (s barStats) rate() float64 {
 	return float64(s.ran) / s.elapsed.Seconds()
 }
 
-// head goes before the bar: rows done of total.
-func (s barStats) head() string { return fmt.Sprintf("%d/%d rows", s.rows, s.total) }
+// head goes before the bar: the phase, and rows done of total.
+func (s barStats) head() string {
+	if s.phase != "" {
+		return fmt.Sprintf("%s %d/%d rows", s.phase, s.rows, s.total)
+	}
+	return fmt.Sprintf("%d/%d rows", s.rows, s.total)
+}
 
 // tail goes after the bar: share done, rate, and time left.
 func (s barStats) tail() string {

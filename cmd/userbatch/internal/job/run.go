@@ -71,7 +71,10 @@ type Options struct {
 	// Terminal is true when a person answers on Stdin: before the first
 	// write they are asked to confirm, unless Yes.
 	Terminal bool
-	Yes      bool
+	// Answer is where the person answers, when not Stdin: the terminal
+	// (/dev/tty) when Stdin is the input.
+	Answer io.Reader
+	Yes    bool
 	// Plan, when set, is a saved plan to apply exactly (userbatch apply).
 	Plan *SavedPlan
 	// MetricsFile, when set, receives the run's metrics in Prometheus
