@@ -117,14 +117,16 @@ func (b *liveBar) stop() {
 
 // barStats is what the bar shows at one moment.
 type barStats struct {
-	phase       string // what the rows go through ("": the run)
-	rows, total int    // done (an earlier process's rows too) of all
-	ran         int    // rows this process finished: the rate's
+	rows, total int // done (an earlier process's rows too) of all
+	ran         int // rows this process finished: the rate's
 	counts      map[batch.Outcome]int
 	retrying    int // rows whose write is being sent again
 	elapsed     time.Duration
 	ended       bool // no more rows will finish: the clock stopped
 	paused      []pause
+
+	// phase is what the rows go through ("": the run itself).
+	phase string
 }
 
 // pause is a target waiting out a vendor's Retry-After.

@@ -31,7 +31,7 @@ type progress struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	bar     *liveBar // nil: no terminal
-	phase   string   // what the rows go through: "" for the run itself
+	phase   string   // what the rows go through ("": the run); set before any row
 
 	mu       sync.Mutex
 	rows     int // rows this process finished
