@@ -26,6 +26,9 @@ type checkRow struct {
 // addCheck lists a row that went to check.csv, within the bound.
 func (p *page) addCheck(line int, target, user, reason string) {
 	p.checkRows++
+	if _, rest, ok := strings.Cut(reason, ": "); ok && CheckLine(reason) == line {
+		reason = rest // the page shows the line in a column of its own
+	}
 	if len(p.checks) < maxCheckListed {
 		p.checks = append(p.checks, checkRow{Line: line, Target: target, User: truncate(user, 100), Reason: truncate(reason, maxMessageLen)})
 	}
