@@ -40,13 +40,7 @@ func TestTerminalConfirmShowsStateReading(t *testing.T) {
 	if n := e.kiiWrites(users); n != 0 {
 		t.Fatalf("%d writes before the answer", n)
 	}
-	p.typeLine("30")
-	if code, s := p.exitCode(); code != 0 {
-		t.Fatalf("exit %d, want 0; screen:\n%s", code, s)
-	}
-	if n := e.kiiWrites(users); n != 30 {
-		t.Errorf("%d writes after confirming, want 30", n)
-	}
+	e.confirmApplies(p, users)
 }
 
 // TestTerminalCtrlCAtTheQuestion: Ctrl-C at the question stops at once
@@ -85,14 +79,21 @@ func TestTerminalCtrlCAtTheQuestion(t *testing.T) {
 		t.Errorf("summary.json: exit_code %v stopped %v, want 3 and true", sum["exit_code"], sum["stopped"])
 	}
 
-	p = startPane(t, "", "run", "-c", e.cfg, "-o", out, in, "--resume")
-	p.waitText("Type 5 to send these changes")
-	p.typeLine("5")
+	e.confirmApplies(startPane(t, "", "run", "-c", e.cfg, "-o", out, in, "--resume"), users)
+}
+
+// confirmApplies answers the pane's question with the number of users,
+// and checks that the run then wrote each of them once.
+func (e *e2e) confirmApplies(p *termPane, users []string) {
+	e.t.Helper()
+	n := strconv.Itoa(len(users))
+	p.waitText("Type " + n + " to send these changes")
+	p.typeLine(n)
 	if code, s := p.exitCode(); code != 0 {
-		t.Fatalf("resume: exit %d, want 0; screen:\n%s", code, s)
+		e.t.Fatalf("after typing %s: exit %d, want 0; screen:\n%s", n, code, s)
 	}
-	if n := e.kiiWrites(users); n != 5 {
-		t.Errorf("resume: %d writes, want 5", n)
+	if got := e.kiiWrites(users); got != len(users) {
+		e.t.Errorf("after typing %s: %d writes, want %d", n, got, len(users))
 	}
 }
 
@@ -125,15 +126,7 @@ func TestTerminalStdinInputAsksOnTheTerminal(t *testing.T) {
 		t.Fatalf("a wrong number still sent %d writes", n)
 	}
 
-	p = startPane(t, "< "+shellQuote(in), "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "yes"), "-")
-	p.waitText("Type 5 to send these changes")
-	p.typeLine("5")
-	if code, s := p.exitCode(); code != 0 {
-		t.Fatalf("the right number: exit %d, want 0; screen:\n%s", code, s)
-	}
-	if n := e.kiiWrites(users); n != 5 {
-		t.Errorf("the right number: %d writes, want 5", n)
-	}
+	e.confirmApplies(startPane(t, "< "+shellQuote(in), "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "yes"), "-"), users)
 }
 
 // TestStateReadingLogsProgress: with no terminal, a guarded run says in

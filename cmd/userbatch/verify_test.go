@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -286,17 +285,13 @@ func TestVerifyHelp(t *testing.T) {
 	if v := e.run("verify", "-c", e.cfg, out); v.code != exitOK {
 		t.Fatalf("verify: exit %d\n%s", v.code, v.stderr)
 	}
-	f, err := os.Open(filepath.Join(out, "verify.csv"))
+	raw, err := os.ReadFile(filepath.Join(out, "verify.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	head, err := csv.NewReader(f).Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if help == nil || help[1] != strings.Join(head, ",") {
-		t.Errorf("verify --help names the columns %q; verify.csv has %q", help, strings.Join(head, ","))
+	head, _, _ := strings.Cut(string(raw), "\n")
+	if help == nil || help[1] != head {
+		t.Errorf("verify --help names the columns %q; verify.csv has %q", help, head)
 	}
 	res = e.run("--help")
 	if !slices.ContainsFunc(strings.Split(res.stdout, "\n"), func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "verify ") }) {
