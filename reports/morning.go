@@ -34,6 +34,17 @@ func (p *page) addCheck(line int, target, user, reason string) {
 	}
 }
 
+// heldReason reads why a held run was held from a row's detail
+// ("held: REASON; nothing was sent ..."), "" for another row.
+func heldReason(outcome batch.Outcome, detail string) string {
+	rest, ok := strings.CutPrefix(detail, "held: ")
+	if outcome != batch.Skipped || !ok {
+		return ""
+	}
+	reason, _, _ := strings.Cut(rest, "; nothing was sent")
+	return truncate(reason, maxMessageLen)
+}
+
 // verdict is the page's first line, and its tone: ok (nothing to do),
 // attention (rows need a person), stopped (the run did not finish).
 type verdict struct {
@@ -41,16 +52,19 @@ type verdict struct {
 	Tone string
 }
 
-// verdictOf says how the run went in one line, and what to do next.
-func verdictOf(s *Summary) verdict {
+// verdictOf says how the run went in one line, and what to do next. held
+// is why a held run was held, as its rows' detail says ("" when unknown).
+func verdictOf(s *Summary, held string) verdict {
 	o := s.Outcomes
 	switch {
 	case s.DryRun:
 		return verdict{Text: dryRunVerdict(s), Tone: "ok"}
 	case s.ExitCode == ExitBadInput && o[batch.Invalid] > 0:
 		return verdict{Text: fmt.Sprintf("Not sent: %d of %d rows are invalid — fix them (report.csv says where and why) and run again, or use --skip-invalid", o[batch.Invalid], s.Rows), Tone: "stopped"}
+	case s.ExitCode == exitHeld && held != "":
+		return verdict{Text: fmt.Sprintf("Held: nothing was sent (%d rows) — %s", s.Rows, held), Tone: "stopped"}
 	case s.ExitCode == exitHeld:
-		return verdict{Text: fmt.Sprintf("Held by a guard: nothing was sent (%d rows) — review the counts, then raise the limit or plan and apply", s.Rows), Tone: "stopped"}
+		return verdict{Text: fmt.Sprintf("Held: nothing was sent (%d rows) — report.csv's detail says why", s.Rows), Tone: "stopped"}
 	case s.Rows == 0:
 		return verdict{Text: "No rows in the input: nothing to do", Tone: "ok"}
 	}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"testing"
+	"time"
 
 	"github.com/userbatch/userbatch/batch"
 )
@@ -32,7 +33,7 @@ func TestVerdictWording(t *testing.T) {
 		{"stopped", Summary{Rows: 100, Outcomes: Counts{batch.Applied: 40, batch.Skipped: 60}, Stopped: true, FileRows: FileRows{Failed: 60}, ExitCode: 3}, "stopped",
 			"Stopped: 40 of 100 done; 60 skipped — resume: run the same command with --resume"},
 		{"held", Summary{Rows: 50, Outcomes: Counts{batch.Skipped: 50}, ExitCode: 4}, "stopped",
-			"Held by a guard: nothing was sent (50 rows) — review the counts, then raise the limit or plan and apply"},
+			"Held: nothing was sent (50 rows) — report.csv's detail says why"},
 		{"dry run with a plan", Summary{Rows: 200, DryRun: true, Outcomes: Counts{batch.Planned: 200},
 			Plan: &PlanCounts{WouldChange: 9, NoChange: 181, UnknownState: 10}}, "ok",
 			"Dry run of 200 rows: 9 would change, 181 already as asked, 10 unknown state — nothing was sent; run without --dry-run to apply"},
@@ -41,9 +42,21 @@ func TestVerdictWording(t *testing.T) {
 		{"empty", Summary{Outcomes: Counts{}}, "ok", "No rows in the input: nothing to do"},
 	}
 	for _, c := range cases {
-		v := verdictOf(&c.s)
+		v := verdictOf(&c.s, "")
 		if v.Text != c.want || v.Tone != c.tone {
 			t.Errorf("%s:\n got (%s) %q\nwant (%s) %q", c.name, v.Tone, v.Text, c.tone, c.want)
 		}
+	}
+}
+
+// TestVerdictOfAHeldRun: a held run's page says why it was held, as its
+// rows' detail does: a limit, or a question not confirmed.
+func TestVerdictOfAHeldRun(t *testing.T) {
+	p := newPage()
+	p.add(2, "apps", "u1", batch.Skipped, "", `held: not confirmed (typed "4", not 5); nothing was sent (this row: would change)`, "", false, time.Time{})
+	p.add(3, "apps", "u2", batch.Skipped, "", "held: other; nothing was sent (this row: would change)", "", false, time.Time{})
+	v := p.view(&Summary{Rows: 2, Outcomes: Counts{batch.Skipped: 2}, ExitCode: 4}).Verdict
+	if want := `Held: nothing was sent (2 rows) — not confirmed (typed "4", not 5)`; v.Text != want || v.Tone != "stopped" {
+		t.Errorf("got (%s) %q\nwant (stopped) %q", v.Tone, v.Text, want)
 	}
 }

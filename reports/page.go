@@ -54,6 +54,7 @@ type page struct {
 	times     timeline
 	checks    []checkRow // the first check.csv rows
 	checkRows int
+	held      string // why a held run was held, from its first held row
 }
 
 func newPage() *page {
@@ -67,6 +68,9 @@ func (p *page) add(line int, target, user string, outcome batch.Outcome, code, d
 	}
 	if done(outcome) {
 		return
+	}
+	if p.held == "" {
+		p.held = heldReason(outcome, detail)
 	}
 	text := message
 	if text == "" {
@@ -148,7 +152,7 @@ func (p *page) view(s *Summary) pageView {
 		return cmp.Compare(a.Examples[0].Line, b.Examples[0].Line)
 	})
 	v.Chart = newChart(p.times.buckets())
-	v.Verdict = verdictOf(s)
+	v.Verdict = verdictOf(s, p.held)
 	v.Bars = newTargetBars(v.Targets)
 	v.Checks, v.CheckMore = p.checks, p.checkRows-len(p.checks)
 	return v
