@@ -89,6 +89,10 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	}
 	h.Type, h.Version = "header", 1
 	j := newJournal(f)
+	// flushLoop already runs: the header is written and synced under the
+	// lock it takes.
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if err := j.writeLine(h); err != nil {
 		f.Close()
 		return nil, err
