@@ -71,7 +71,7 @@ func (t *Terminal) startBar(total int, stats func() barStats) *liveBar {
 		return err
 	})
 	bar := p.New(int64(total), mpb.BarStyle(), mpb.BarWidth(30),
-		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return stats().head() })),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return stats().label() })),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return stats().tail() })),
 		mpb.BarExtender(status, false))
 	t.mu.Lock()
@@ -142,12 +142,15 @@ func (s barStats) rate() float64 {
 	return float64(s.ran) / s.elapsed.Seconds()
 }
 
-// head goes before the bar: the phase, and rows done of total.
-func (s barStats) head() string {
+// head goes before the bar: rows done of total.
+func (s barStats) head() string { return fmt.Sprintf("%d/%d rows", s.rows, s.total) }
+
+// label is head after the phase, when there is one.
+func (s barStats) label() string {
 	if s.phase != "" {
-		return fmt.Sprintf("%s %d/%d rows", s.phase, s.rows, s.total)
+		return s.phase + " " + s.head()
 	}
-	return fmt.Sprintf("%d/%d rows", s.rows, s.total)
+	return s.head()
 }
 
 // tail goes after the bar: share done, rate, and time left.

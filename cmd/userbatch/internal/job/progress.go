@@ -112,9 +112,10 @@ func (p *progress) Result(res batch.Result) error {
 	if err := p.Sink.Result(res); err != nil {
 		return err
 	}
+	res.Outcome = p.countAs(res) // the bar's word for it; the journal has the row's
 	p.mu.Lock()
 	p.rows++
-	p.counts[p.countAs(res)]++
+	p.counts[res.Outcome]++
 	delete(p.retrying, res.Index)
 	done := p.scope.settled + p.rows
 	if done == p.scope.total {
