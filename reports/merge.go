@@ -415,6 +415,8 @@ func copyFailedOrCheck(w *mergeWriter, s *shard) error {
 		if err := w.check.writeRaw(s.nextCheck); err != nil {
 			return err
 		}
+		w.page.addCheck(s.nextLine, Unneutralize(field(s.next, s.col.target)), Unneutralize(field(s.next, s.col.user)),
+			Unneutralize(field(s.nextCheck, len(s.nextCheck)-1)))
 		return s.advanceCheck()
 	}
 	switch outcome {

@@ -52,6 +52,9 @@ type page struct {
 	groups    map[errorKey]*errorGroup
 	otherRows int // rows whose message did not fit in maxErrorGroups
 	times     timeline
+	checks    []checkRow // the first check.csv rows
+	checkRows int
+	held      string // why a held run was held, from its first held row
 }
 
 func newPage() *page {
@@ -65,6 +68,9 @@ func (p *page) add(line int, target, user string, outcome batch.Outcome, code, d
 	}
 	if done(outcome) {
 		return
+	}
+	if p.held == "" {
+		p.held = heldReason(outcome, detail)
 	}
 	text := message
 	if text == "" {
@@ -112,6 +118,10 @@ type pageView struct {
 	OtherRows int
 	Chart     chart
 	Files     []string
+	Verdict   verdict
+	Bars      targetBars
+	Checks    []checkRow
+	CheckMore int // check.csv rows not listed
 }
 
 type outcomeCell struct {
@@ -142,6 +152,9 @@ func (p *page) view(s *Summary) pageView {
 		return cmp.Compare(a.Examples[0].Line, b.Examples[0].Line)
 	})
 	v.Chart = newChart(p.times.buckets())
+	v.Verdict = verdictOf(s, p.held)
+	v.Bars = newTargetBars(v.Targets)
+	v.Checks, v.CheckMore = p.checks, p.checkRows-len(p.checks)
 	return v
 }
 
@@ -231,26 +244,68 @@ th { text-align: left; }
 th:first-child, td.name, td.message, td.examples { text-align: left; }
 td.message { max-width: 40em; overflow-wrap: anywhere; white-space: pre-wrap; }
 .exit-0 { color: #070; } .exit-1, .exit-2, .exit-3 { color: #b00; }
-svg { border: 1px solid #ccc; background: #fafafa; }
-svg rect { fill: #4a7ab5; }
+#throughput, #target-bars { border: 1px solid #ccc; background: #fafafa; max-width: 100%; height: auto; }
+#throughput rect { fill: #4a7ab5; }
 nav a { margin-right: 1em; }
+.verdict { font-size: 1.35em; font-weight: 600; padding: 0.6em 0.9em; border-left: 0.4em solid; margin: 0.5em 0 1em; }
+.tone-ok { border-color: #2e7d32; background: #edf7ee; }
+.tone-attention { border-color: #ef6c00; background: #fff4e5; }
+.tone-stopped { border-color: #c62828; background: #fdecea; }
+td.fix { text-align: left; max-width: 24em; }
+#target-bars text { font: 13px system-ui, sans-serif; }
+#target-bars text.in-bar { font-weight: 600; }
+#legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 1.2em; }
+#legend .swatch { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: -0.1em; margin-right: 0.3em; }
 </style>
 </head>
 <body>
 <h1>userbatch report</h1>
+<p id="verdict" class="verdict tone-{{.Verdict.Tone}}" role="status">{{.Verdict.Text}}</p>
 <nav>{{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</nav>
+
+<h2>What needs a person</h2>
+{{if or .Errors .OtherRows}}<p>Rows that did not end applied or already, grouped by what went wrong, with what to do.</p>
+<table id="errors">
+<tr><th>rows</th><th>outcome</th><th>code</th><th>message</th><th>what to do</th><th>example lines</th></tr>
+{{range .Errors}}<tr class="error"><td class="error-count">{{.Rows}}</td><td class="name">{{.Outcome}}</td><td class="name">{{.Code}}</td><td class="message">{{.Message}}</td><td class="fix">{{.Fix}}</td><td class="examples">{{range $i, $e := .Examples}}{{if $i}}, {{end}}line {{$e.Line}} ({{$e.Target}} <span class="user">{{$e.User}}</span>){{end}}</td></tr>
+{{end}}{{if .OtherRows}}<tr class="error-other"><td class="error-count" id="other-error-rows">{{.OtherRows}}</td><td class="message" colspan="5">rows with other messages (only the first 50 messages are listed; report.csv has every row)</td></tr>
+{{end}}</table>{{else}}<p id="no-errors">Nothing: every row ended applied, already, planned or not due.</p>{{end}}
+{{if .Checks}}<h3>Check by hand: check.csv</h3>
+<p>These requests may have reached the vendor and are not safe to send twice: look at each user at the vendor; never re-run them blindly.</p>
+<table id="check-rows">
+<tr><th>line</th><th>target</th><th>user</th><th>why</th></tr>
+{{range .Checks}}<tr class="check"><td>{{.Line}}</td><td class="name">{{.Target}}</td><td class="name"><span class="user">{{.User}}</span></td><td class="message">{{.Reason}}</td></tr>
+{{end}}{{if .CheckMore}}<tr><td colspan="4" class="message" id="check-more">and {{.CheckMore}} more: check.csv lists every one</td></tr>
+{{end}}</table>{{end}}
+
+<h2>Outcomes by target</h2>
+{{with .Bars}}{{if .Rows}}<svg id="target-bars" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-labelledby="target-bars-title target-bars-desc">
+<title id="target-bars-title">Outcomes by target: each bar is one target's rows</title>
+<desc id="target-bars-desc">{{.Text}}</desc>
+{{range .Rows}}<g class="target-bar" data-target="{{.Name}}" data-rows="{{.Total}}">
+<text x="{{$.Bars.NameX}}" y="{{.TextY}}" text-anchor="end">{{.Name}}</text>
+{{range .Segments}}<rect x="{{px .X}}" y="{{.Y}}" width="{{px .W}}" height="{{$.Bars.BarH}}" fill="{{.Colour}}" data-outcome="{{.Outcome}}" data-rows="{{.Rows}}"><title>{{.Target}}: {{.Rows}} {{.Outcome}}</title></rect>
+{{if .Label}}<text class="in-bar" x="{{px .MidX}}" y="{{.TextY}}" fill="{{.Ink}}" text-anchor="middle" aria-hidden="true">{{.Rows}}</text>
+{{end}}{{end}}<text x="{{$.Bars.TotalX}}" y="{{.TextY}}">{{.Total}} rows</text>
+</g>
+{{end}}</svg>
+<ul id="legend" aria-label="colours of the outcomes">{{range .Legend}}<li><span class="swatch" style="background: {{.Colour}}"></span>{{.Outcome}}</li>{{end}}</ul>
+{{if .Hidden}}<p id="bars-hidden">{{.Hidden}} more targets are in the table below.</p>{{end}}{{else}}<p id="no-bars">No rows.</p>{{end}}{{end}}
 
 <h2>Totals</h2>
 <table id="totals">
 <tr><th>rows</th><td id="total-rows">{{.S.Rows}}</td></tr>
 <tr><th>exit code</th><td id="exit-code" class="exit-{{.S.ExitCode}}">{{.S.ExitCode}}</td></tr>
 <tr><th>sent</th><td id="sent">{{.S.Sent}}</td></tr>
-<tr><th>throughput (rows/s)</th><td id="ops-per-s">{{num .S.OpsPerS}}</td></tr>
+{{if or .S.Reads .S.Writes}}<tr><th>reads (requests)</th><td id="reads">{{.S.Reads}}</td></tr>
+<tr><th>writes (requests)</th><td id="writes">{{.S.Writes}}</td></tr>
+{{end}}<tr><th>throughput (rows/s)</th><td id="ops-per-s">{{num .S.OpsPerS}}</td></tr>
 <tr><th>duration (s)</th><td id="duration-s">{{num .S.DurationS}}</td></tr>
 <tr><th>attempts</th><td id="attempts">{{.S.Attempts}}</td></tr>
 <tr><th>retries</th><td id="retries">{{.S.Retries}}</td></tr>
 <tr><th>processes</th><td id="processes">{{.S.Processes}}</td></tr>
-<tr><th>started</th><td id="started-at">{{time .S.StartedAt}}</td></tr>
+{{with .S.Actor}}<tr><th>run by</th><td id="actor" class="name">{{.}}</td></tr>
+{{end}}<tr><th>started</th><td id="started-at">{{time .S.StartedAt}}</td></tr>
 <tr><th>finished</th><td id="finished-at">{{time .S.FinishedAt}}</td></tr>
 <tr><th>stopped early</th><td id="stopped">{{.S.Stopped}}</td></tr>
 <tr><th>dry run</th><td id="dry-run">{{.S.DryRun}}</td></tr>
@@ -259,6 +314,14 @@ nav a { margin-right: 1em; }
 <tr><th>rows in undo.csv</th><td id="undo-csv-rows">{{.S.FileRows.Undo}}</td></tr>
 </table>
 
+{{with .S.Plan}}<h2>Plan</h2>
+<table id="plan">
+<tr><th>would change</th><td id="plan-would-change">{{.WouldChange}}</td></tr>
+<tr><th>no change (already as asked)</th><td id="plan-no-change">{{.NoChange}}</td></tr>
+<tr><th>unknown state</th><td id="plan-unknown-state">{{.UnknownState}}</td></tr>
+<tr><th>about, at the configured rates (s)</th><td id="plan-seconds">{{num .Seconds}}</td></tr>
+</table>
+{{end}}
 <h2>Outcomes</h2>
 <table id="outcomes">
 <tr>{{range .Outcomes}}<th>{{.Outcome}}</th>{{end}}</tr>
@@ -276,13 +339,6 @@ nav a { margin-right: 1em; }
 <tr><th>action</th><th>rows</th>{{range .Outcomes}}<th>{{.Outcome}}</th>{{end}}</tr>
 {{range .Actions}}<tr data-action="{{.Name}}"><td class="name">{{.Name}}</td><td class="total">{{.Total}}</td>{{range .Cells}}<td data-outcome="{{.Outcome}}">{{.Rows}}</td>{{end}}</tr>
 {{end}}</table>
-
-<h2>Errors by message</h2>
-{{if or .Errors .OtherRows}}<table id="errors">
-<tr><th>rows</th><th>outcome</th><th>code</th><th>message</th><th>example lines</th></tr>
-{{range .Errors}}<tr class="error"><td class="error-count">{{.Rows}}</td><td class="name">{{.Outcome}}</td><td class="name">{{.Code}}</td><td class="message">{{.Message}}</td><td class="examples">{{range $i, $e := .Examples}}{{if $i}}, {{end}}line {{$e.Line}} ({{$e.Target}} <span class="user">{{$e.User}}</span>){{end}}</td></tr>
-{{end}}{{if .OtherRows}}<tr class="error-other"><td class="error-count" id="other-error-rows">{{.OtherRows}}</td><td class="message" colspan="4">rows with other messages (only the first 50 messages are listed; report.csv has every row)</td></tr>
-{{end}}</table>{{else}}<p id="no-errors">Every row ended applied, already or planned.</p>{{end}}
 
 <h2>Latency (ms, rows sent)</h2>
 <table id="latency">

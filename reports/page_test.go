@@ -2,11 +2,8 @@ package reports
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,63 +12,14 @@ import (
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
+	browser "github.com/userbatch/userbatch/internal/chromium"
 )
 
-// chromium returns the headless Chromium the page tests drive:
-// $USERBATCH_TEST_CHROMIUM (set by .ci/run), else one on the PATH. Without
-// one the test fails on CI (CI=true) and is skipped, loudly, elsewhere.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("USERBATCH_TEST_CHROMIUM"); bin != "" {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("USERBATCH_TEST_CHROMIUM=%s: %v", bin, err)
-		}
-		return bin
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if bin, err := exec.LookPath(name); err == nil {
-			return bin
-		}
-	}
-	const msg = "NO CHROMIUM: USERBATCH_TEST_CHROMIUM is unset and no chromium is on the PATH, so report.html is NOT tested in a browser (install Debian's chromium, or run .ci/run)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// runChromium runs headless Chromium on the file at path with extra flags
-// and returns its standard output. No network, no profile of the user's.
-func runChromium(t *testing.T, bin, path string, flags ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir()}, flags...)
-	cmd := exec.CommandContext(ctx, bin, append(args, "file://"+abs)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chromium did not finish in time\n%s", tail(stderr.String()))
-		}
-		t.Fatalf("chromium: %v\n%s", err, tail(stderr.String()))
-	}
-	return stdout.Bytes()
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "..." + s[len(s)-4000:]
-	}
-	return s
-}
+// chromium and runChromium are the shared headless Chromium's.
+var (
+	chromium    = browser.Find
+	runChromium = browser.Run
+)
 
 // domText returns the text of the element with the given id in a dumped DOM.
 func domText(t *testing.T, dom, id string) string {

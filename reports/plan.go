@@ -83,21 +83,14 @@ func about(seconds float64) string {
 	case s < 1:
 		return "less than a second"
 	case s < 90:
-		return "about " + plural(s, "second")
+		return "about " + batch.Count(s, "second")
 	case s < 90*60:
-		return "about " + plural(int(math.Round(float64(s)/60)), "minute")
+		return "about " + batch.Count(int(math.Round(float64(s)/60)), "minute")
 	}
 	m := int(math.Round(float64(s) / 60))
-	parts := []string{plural(m/60, "hour")}
+	parts := []string{batch.Count(m/60, "hour")}
 	if m%60 != 0 {
-		parts = append(parts, plural(m%60, "minute"))
+		parts = append(parts, batch.Count(m%60, "minute"))
 	}
 	return "about " + strings.Join(parts, " ")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -145,6 +145,7 @@ func (w *Writer) Write(row batch.Row, res batch.Result) error {
 			w.keep(w.failed.write(row.Record))
 		} else {
 			w.keep(w.check.write(w.checkLine(row, res)))
+			w.page.addCheck(row.Line, res.Target, res.User, w.chk[len(w.chk)-1])
 		}
 	case batch.Applied:
 		w.keep(w.undo.write(row))

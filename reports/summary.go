@@ -302,7 +302,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	duration := time.Duration(s.DurationS * float64(time.Second)).Round(time.Millisecond)
 	fmt.Fprintf(tw, "throughput\t%.1f requests/s (%s, %s in %s)\n", s.OpsPerS,
-		plural(s.Reads, "read"), plural(s.Writes, "write"), duration)
+		batch.Count(s.Reads, "read"), batch.Count(s.Writes, "write"), duration)
 	fmt.Fprintf(tw, "latency\tp50 %s  p95 %s  p99 %s\n",
 		ms(s.LatencyMS.P50), ms(s.LatencyMS.P95), ms(s.LatencyMS.P99))
 	fmt.Fprintf(tw, "retries\t%d (%d attempts)\n", s.Retries, s.Attempts)

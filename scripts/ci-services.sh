@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need beyond Go: PostgreSQL (the ledger's
-# conformance suite), Chromium (report.html rendered headless) and tmux (the
-# live display and the confirmation, in a real terminal), from Debian's
+# conformance suite), Chromium (report.html rendered headless), tmux (the
+# live display and the confirmation, in a real terminal) and podman (the
+# container image, built and checked by scripts/image.sh), from Debian's
 # packages. Prints the variables the tests read; .ci/run evals them.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v podman >/dev/null 2>&1 || need+=(podman)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2

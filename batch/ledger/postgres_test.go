@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 const postgresEnv = "USERBATCH_TEST_POSTGRES"
@@ -54,7 +56,7 @@ func postgresMissing(t testing.TB, why string) {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
-	t.Skip("!!! " + msg + " (set " + postgresEnv + "; CI fails here)")
+	skipped.Skip(t, msg+" (set "+postgresEnv+"; CI fails here)")
 }
 
 func randomHex(t testing.TB) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
+	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 // binPath is the userbatch binary built once for the tests that drive it as
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building userbatch:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := skipped.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

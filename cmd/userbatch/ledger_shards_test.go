@@ -12,6 +12,7 @@ import (
 
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
+	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 // postgresDSN is the test server .ci/run starts (scripts/ci-services.sh).
@@ -23,7 +24,7 @@ func postgresDSN(t *testing.T) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("USERBATCH_TEST_POSTGRES is not set: CI must start PostgreSQL (scripts/ci-services.sh)")
 		}
-		t.Skip("USERBATCH_TEST_POSTGRES is not set: the PostgreSQL ledger test was NOT run (run scripts/ci-services.sh)")
+		skipped.Skip(t, "USERBATCH_TEST_POSTGRES is not set: the PostgreSQL ledger test was NOT run (run scripts/ci-services.sh)")
 	}
 	return dsn
 }

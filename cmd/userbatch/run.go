@@ -100,7 +100,8 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
-		Terminal: input != "-" && isTerminal(o.stdin), MetricsFile: o.metricsFile}
+		MetricsFile: o.metricsFile}
+	jo.Terminal, jo.Answer = o.person(input)
 	if ls.bar != nil { // messages go above the live progress, as the log does
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}
@@ -122,8 +123,29 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 	return jo, nil
 }
 
+// person says whether a person at a terminal can answer the question, and
+// where: stdin, or, when stdin is the input, the terminal itself (/dev/tty)
+// if the question shows on one (stderr): never a cron job's, which has none.
+func (o *runOptions) person(input string) (bool, io.Reader) {
+	if input != "-" {
+		return isTerminal(o.stdin), nil
+	}
+	if _, ok := o.stdin.(*os.File); !ok || !isTerminal(o.stderr) {
+		return false, nil
+	}
+	tty, err := os.Open("/dev/tty")
+	if err != nil {
+		return false, nil // no controlling terminal
+	}
+	if !isatty.IsTerminal(tty.Fd()) {
+		tty.Close()
+		return false, nil
+	}
+	return true, tty // read until the process ends
+}
+
 // isTerminal reports whether r is a terminal a person types at.
-func isTerminal(r io.Reader) bool {
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
+	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 // The operator's terminal, for real: the binary runs in a tmux pane 200
@@ -30,7 +31,7 @@ func needTmux(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("tmux is not installed: CI must run the terminal tests (apt-get install tmux)")
 		}
-		t.Skip("SKIPPED: tmux is not installed, so the terminal tests did not run (apt-get install tmux)")
+		skipped.Skip(t, "tmux is not installed, so the terminal tests did not run (apt-get install tmux)")
 	}
 }
 

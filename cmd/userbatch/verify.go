@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,7 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Short: "Read back every user of a finished run and say which are no longer as the report says",
 		Long: `Read the current state of every row's user in REPORT_DIR's report.csv where
 the vendor allows (kii, msgkart, scim), paced like a run, and write
-REPORT_DIR/verify.csv: line,target,user,action,outcome,state_now,verdict,note.
+REPORT_DIR/verify.csv: ` + strings.Join(job.VerifyColumns, ",") + `.
 The verdict is ok (the user is as the row asked, or the row claimed no change),
 drift (the report says applied or already, and the user is not so now) or
 unreadable (the vendor cannot read state, or the read failed). verify sends no

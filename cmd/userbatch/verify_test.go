@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -269,12 +270,28 @@ func TestVerifyMsgkartWithoutEmail(t *testing.T) {
 	}
 }
 
-// TestVerifyHelp: the command is wired and documented.
+// TestVerifyHelp: the command is wired and documented, and the columns its
+// help names are verify.csv's, exactly.
 func TestVerifyHelp(t *testing.T) {
 	e := newE2E(t)
 	res := e.run("verify", "--help")
 	if res.code != exitOK || !strings.Contains(res.stdout, "verify -c targets.yaml REPORT_DIR") {
 		t.Fatalf("verify --help: exit %d\n%s", res.code, res.stdout)
+	}
+	help := regexp.MustCompile(`verify\.csv: ([a-z_,]+)\.`).FindStringSubmatch(res.stdout)
+	e.seedVerify()
+	out := filepath.Join(e.dir, "report")
+	e.run("run", "-c", e.cfg, "-o", out, e.write("ops.csv", verifyCSV))
+	if v := e.run("verify", "-c", e.cfg, out); v.code != exitOK {
+		t.Fatalf("verify: exit %d\n%s", v.code, v.stderr)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "verify.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(raw), "\n")
+	if help == nil || help[1] != head {
+		t.Errorf("verify --help names the columns %q; verify.csv has %q", help, head)
 	}
 	res = e.run("--help")
 	if !slices.ContainsFunc(strings.Split(res.stdout, "\n"), func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "verify ") }) {

@@ -369,10 +369,12 @@ func (t *Target) findVendor(n *yaml.Node) (adapters.Vendor, error) {
 // set decodes one key into its field, or into Extra for a vendor key.
 func (t *Target) set(vendor adapters.Vendor, k, v *yaml.Node, lookup func(string) (string, bool)) error {
 	field, common := commonFields[k.Value]
+	if common && !takes(vendor, k.Value) || !common && !vendorHas(vendor, k.Value) {
+		// A key the vendor never uses is a mistake (meant for another
+		// target, or the wrong vendor): silently ignoring it hides that.
+		return lineErr(k, "target %s: vendor %s does not use %s: remove it (a %s target takes: %s)", t.Name, vendor.Name, k.Value, vendor.Name, strings.Join(keysOf(vendor), ", "))
+	}
 	if !common {
-		if !vendorHas(vendor, k.Value) {
-			return lineErr(k, "target %s: unknown key %q for vendor %s (known: %s)", t.Name, k.Value, vendor.Name, strings.Join(keysOf(vendor), ", "))
-		}
 		s, err := scalar(t.Name, k, v, lookup)
 		if err != nil {
 			return err
@@ -467,7 +469,36 @@ func AllKeys() []string {
 	return keys
 }
 
-func keysOf(v adapters.Vendor) []string { return append(CommonKeys(), v.Keys...) }
+// keysOf lists the keys a target of vendor v takes: the common ones but
+// the credentials it does not use, then its own.
+func keysOf(v adapters.Vendor) []string {
+	var keys []string
+	for _, k := range CommonKeys() {
+		if takes(v, k) {
+			keys = append(keys, k)
+		}
+	}
+	return append(keys, v.Keys...)
+}
+
+// credentialKeys are the common keys that hold a credential: a vendor
+// takes one only when the registry lists it among its Credentials.
+var credentialKeys = []string{"apikey", "token"}
+
+// takes reports whether vendor v uses the common key: every key but a
+// credential the registry does not list for it (an entry may explain
+// itself, as "email (or an email column)").
+func takes(v adapters.Vendor, key string) bool {
+	if !contains(credentialKeys, key) {
+		return true
+	}
+	for _, c := range v.Credentials {
+		if f := strings.Fields(c); len(f) > 0 && f[0] == key {
+			return true
+		}
+	}
+	return false
+}
 
 func anyVendorKey(key string) bool { return contains(AllKeys(), key) }
 

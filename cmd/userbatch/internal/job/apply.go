@@ -1,8 +1,8 @@
 package job
 
 import (
-	"context"
 	"errors"
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -42,7 +42,8 @@ func (r *runState) decide(ctx context.Context) error {
 		rows, err := r.planPass(pctx)
 		stopped := stop()
 		if stopped {
-			return &Error{Code: ExitStopped, Err: errors.New("stopped by a signal while reading the users' state, before any change: nothing was sent; run the same command again")}
+			r.printf("userbatch: stopped while reading the users' state: nothing was sent.\n")
+			return r.stopBeforeWrites()
 		}
 		if err != nil {
 			return stoppedErr(fmt.Errorf("reading state before the first write: %v\nnothing was sent: run the same command again", err))

@@ -71,7 +71,7 @@ func (t *Terminal) startBar(total int, stats func() barStats) *liveBar {
 		return err
 	})
 	bar := p.New(int64(total), mpb.BarStyle(), mpb.BarWidth(30),
-		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return stats().head() })),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return stats().label() })),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return stats().tail() })),
 		mpb.BarExtender(status, false))
 	t.mu.Lock()
@@ -124,6 +124,9 @@ type barStats struct {
 	elapsed     time.Duration
 	ended       bool // no more rows will finish: the clock stopped
 	paused      []pause
+
+	// phase is what the rows go through ("": the run itself).
+	phase string
 }
 
 // pause is a target waiting out a vendor's Retry-After.
@@ -141,6 +144,14 @@ func (s barStats) rate() float64 {
 
 // head goes before the bar: rows done of total.
 func (s barStats) head() string { return fmt.Sprintf("%d/%s", s.rows, batch.CountRows(s.total)) }
+
+// label is head after the phase, when there is one.
+func (s barStats) label() string {
+	if s.phase != "" {
+		return s.phase + " " + s.head()
+	}
+	return s.head()
+}
 
 // tail goes after the bar: share done, rate, and time left.
 func (s barStats) tail() string {

@@ -48,11 +48,19 @@ func (o *Options) holdReason(p *rowPlan) string {
 }
 
 // guard decides, from the plan, whether the run may write. It returns nil
-// to go on, or the exit-4 error after writing the held report.
+// to go on, or the exit-4 error after writing the held report (exit 3 when
+// the person stopped the run at the question).
 func (r *runState) guard(p *rowPlan) error {
 	reason := r.holdReason(p)
 	if reason == "" && r.asks() {
-		reason = r.confirm(p)
+		a := r.confirm(p)
+		if a.stopped {
+			r.printf("\nuserbatch: stopped at the question: nothing was sent.\n")
+			return r.stopBeforeWrites()
+		}
+		if !a.ok {
+			return r.notConfirmed(p, a.typed)
+		}
 	}
 	if reason == "" {
 		return nil
@@ -60,6 +68,12 @@ func (r *runState) guard(p *rowPlan) error {
 	total, _ := p.changing()
 	r.printf("userbatch: HELD: %s. Nothing was sent.\n%s", reason, p.table())
 	r.printf("To go on, either raise the limit:\n  %s\nor review the change first:\n  %s\n", r.raiseCommand(total), r.reviewCommands())
+	return r.hold(p, reason)
+}
+
+// hold ends a run a guard held: it writes the held report (a resumed run
+// keeps its journal and report as they are) and gives the exit-4 error.
+func (r *runState) hold(p *rowPlan, reason string) error {
 	if r.plan.state != nil {
 		// A resumed run keeps its journal and report as they are: the
 		// same command with a raised limit resumes it.
@@ -68,25 +82,76 @@ func (r *runState) guard(p *rowPlan) error {
 	if err := r.writeHeld(p, reason); err != nil {
 		return stoppedErr(fmt.Errorf("held (%s), and the report could not be written: %v", reason, err))
 	}
+	total, _ := p.changing()
 	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
 	r.Log.Warn().Str("reason", reason).Int("would_change", total).Msg("held by a guard: nothing was sent")
 	return &Error{Code: ExitHeld}
 }
 
+// notConfirmed says what a declined question did (nothing) and how to go
+// on: the limits have nothing to do with it.
+func (r *runState) notConfirmed(p *rowPlan, typed string) error {
+	total, _ := p.changing()
+	r.printf("userbatch: not confirmed (typed %q, not %d): nothing was sent.\n", typed, total)
+	r.printf("To go on, run the same command again and type %d at the question, or send without a question:\n  %s --yes\n", total, r.resumeCommandBase())
+	return r.hold(p, fmt.Sprintf("not confirmed (typed %q, not %d)", typed, total))
+}
+
+// stopBeforeWrites ends a run that a signal stopped before its first write
+// (while reading state, or at the question) as a signal ends any run: the
+// journal, the report with every row not started, exit 3, and the command
+// that goes on. Nothing was sent.
+func (r *runState) stopBeforeWrites() error {
+	j, err := r.plan.open()
+	if err == nil {
+		err = j.Close()
+	}
+	if err != nil {
+		return stoppedErr(fmt.Errorf("stopped before any change: nothing was sent; the journal could not be written (%v): run the same command again", err))
+	}
+	run := reports.Run{StartedAt: time.Now(), Stopped: true, Processes: 1}
+	if st := r.plan.state; st != nil {
+		run.Processes = st.Runs + 1
+		if !st.FirstStart.IsZero() {
+			run.StartedAt = st.FirstStart
+		}
+	}
+	run.FinishedAt = time.Now()
+	return r.finish(run)
+}
+
+// answer is what the person did at the question.
+type answer struct {
+	typed   string
+	ok      bool // typed the number of changes
+	stopped bool // Ctrl-C (or SIGTERM) before Enter
+}
+
 // confirm shows what would change and asks the person to type the number
-// of changes; anything else declines.
-func (r *runState) confirm(p *rowPlan) string {
+// of changes; anything else declines. A signal while they think stops at
+// once: the line being typed is never waited for.
+func (r *runState) confirm(p *rowPlan) answer {
 	total, _ := p.changing()
 	if total == 0 {
-		return ""
+		return answer{ok: true}
 	}
 	r.printf("About to change %d users:\n%s%s", total, p.table(), r.firstRows(p, 10))
-	r.printf("Type %d to send these changes (anything else stops, sending nothing): ", total)
-	line, _ := bufio.NewReader(r.Stdin).ReadString('\n')
-	if strings.TrimSpace(line) == strconv.Itoa(total) {
-		return ""
+	r.printf("Type %d to send these changes (anything else stops, sending nothing; Ctrl-C stops at once): ", total)
+	lines := make(chan string, 1)
+	in := r.Answer
+	if in == nil {
+		in = r.Stdin
 	}
-	return fmt.Sprintf("not confirmed (typed %q, not %d)", strings.TrimSpace(line), total)
+	go func() {
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+	}()
+	select {
+	case line := <-lines:
+		return answer{typed: line, ok: line == strconv.Itoa(total)}
+	case <-r.Signals:
+		return answer{stopped: true}
+	}
 }
 
 // firstRows lists the first n rows that would change.

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -216,6 +218,19 @@ func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string
 		fmt.Fprintf(&b, "; report: %s", reportDir)
 	}
 	return b.String()
+}
+
+// reportLocation is where the report is, for a person reading the webhook
+// elsewhere: its absolute path on this host (a relative -o means nothing
+// in a chat channel, nor does a path without the machine it is on).
+func reportLocation(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return dir + " on host " + host
+	}
+	return dir
 }
 
 // outcomeCounts lists the outcomes that have rows, in report order, as

@@ -31,6 +31,7 @@ type progress struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	bar     *liveBar // nil: no terminal
+	phase   string   // what the rows go through ("": the run); set before any row
 
 	mu       sync.Mutex
 	rows     int // rows this process finished
@@ -79,6 +80,25 @@ func newProgress(sink batch.Sink, log zerolog.Logger, scope rowScope, targets ma
 	return p
 }
 
+// during names what the rows go through, as the bar and the log say it
+// (a pass before the run: "reading state"); its rows' failures are the
+// run's to log.
+func (p *progress) during(phase string) *progress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase = phase
+	return p
+}
+
+// countAs is how a row counts on the bar: reading state, by what the read
+// found (would change, no change, unknown state).
+func (p *progress) countAs(res batch.Result) batch.Outcome {
+	if p.phase != "" && res.Outcome == batch.Planned && res.Detail != "" {
+		return batch.Outcome(res.Detail)
+	}
+	return res.Outcome
+}
+
 // Intent records the write; a second attempt marks the row as retrying.
 func (p *progress) Intent(op batch.Op, attempt int) error {
 	if attempt > 1 {
@@ -94,6 +114,7 @@ func (p *progress) Result(res batch.Result) error {
 	if err := p.Sink.Result(res); err != nil {
 		return err
 	}
+	res.Outcome = p.countAs(res) // the bar's word for it; the journal has the row's
 	p.mu.Lock()
 	p.rows++
 	p.reads += res.Attempts - res.Writes
@@ -108,7 +129,7 @@ func (p *progress) Result(res batch.Result) error {
 	if p.bar != nil {
 		p.bar.set(done)
 	}
-	if res.Outcome == batch.Failed || res.Outcome == batch.Unknown {
+	if p.phase == "" && (res.Outcome == batch.Failed || res.Outcome == batch.Unknown) {
 		p.log.Warn().Int("line", res.Line).Str("target", res.Target).Str("user", res.User).
 			Str("action", string(res.Action)).Str("outcome", string(res.Outcome)).Int("http_status", res.HTTPStatus).
 			Str("error_code", res.ErrorCode).Str("detail", res.Detail).Msg(res.Message) // the vendor's words, as in report.csv
@@ -157,6 +178,9 @@ func (p *progress) report(now time.Time) {
 	p.mu.Lock()
 	rows := p.rows
 	ev := p.log.Info().Int("done", p.scope.settled+rows).Int("of", p.scope.total)
+	if p.phase != "" {
+		ev = ev.Str("phase", p.phase)
+	}
 	for o, n := range p.counts {
 		ev = ev.Int(string(o), n)
 	}
@@ -186,6 +210,7 @@ func (p *progress) stats(now time.Time) barStats {
 	for o, n := range p.counts {
 		s.counts[o] = n
 	}
+	s.phase = p.phase
 	p.mu.Unlock()
 	if s.ended {
 		return s // a pause no longer holds anything up

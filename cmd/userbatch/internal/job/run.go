@@ -71,7 +71,10 @@ type Options struct {
 	// Terminal is true when a person answers on Stdin: before the first
 	// write they are asked to confirm, unless Yes.
 	Terminal bool
-	Yes      bool
+	// Answer is where the person answers, when not Stdin: the terminal
+	// (/dev/tty) when Stdin is the input.
+	Answer io.Reader
+	Yes    bool
 	// Plan, when set, is a saved plan to apply exactly (userbatch apply).
 	Plan *SavedPlan
 	// Actor is who runs it (--actor): recorded in the journal, summary.json,
@@ -178,7 +181,7 @@ func (o *Options) afterRun(ctx context.Context, err error, took time.Duration) {
 		}
 	}
 	if o.Config != nil && o.Config.Webhook != "" && o.done.summary != nil {
-		text := NotifyText(o.done.summary, code, o.done.held, o.ReportDir)
+		text := NotifyText(o.done.summary, code, o.done.held, reportLocation(o.ReportDir))
 		Notify(context.WithoutCancel(ctx), o.Log, o.Config.Webhook, text, o.done.summary)
 	}
 }

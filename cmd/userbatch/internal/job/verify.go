@@ -40,10 +40,10 @@ const (
 	VerdictUnreadable = "unreadable"
 )
 
-// verifyColumns are verify.csv's columns.
-// verifyColumns are SPEC's, exactly; why a row could not be read is said in
-// its state_now cell.
-var verifyColumns = []string{"line", "target", "user", "action", "outcome", "state_now", "verdict"}
+// VerifyColumns are verify.csv's columns, SPEC's exactly: `verify --help`
+// names them from here, so the help and the file cannot disagree. Why a row
+// could not be read is said in its state_now cell.
+var VerifyColumns = []string{"line", "target", "user", "action", "outcome", "state_now", "verdict"}
 
 // VerifyOptions are one verify's settings, as the command line gives them.
 type VerifyOptions struct {
@@ -519,7 +519,7 @@ func newVerifyWriter(dir string, bom bool, comma rune) (*verifyWriter, error) {
 	if bom {
 		_, _ = w.buf.WriteString(utf8BOM)
 	}
-	if err := w.write(verifyColumns); err != nil {
+	if err := w.write(VerifyColumns); err != nil {
 		w.discard()
 		return nil, err
 	}
