@@ -1,8 +1,8 @@
 package job
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
