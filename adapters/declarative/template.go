@@ -149,16 +149,21 @@ func (t template) checkPath() error {
 	if !t.set || !strings.HasPrefix(t.raw, "/") || strings.HasPrefix(t.raw, "//") {
 		return posErr(t.pos, "path must start with a single / (it is appended to base_url)")
 	}
+	for _, p := range t.parts {
+		if p.ref.kind != refNone {
+			continue
+		}
+		if strings.ContainsAny(p.lit, "?#\\% \t\r\n") {
+			return posErr(t.pos, "path %q holds one of ? # \\ %% or a space: put query parameters under query", t.raw)
+		}
+		for _, seg := range strings.Split(p.lit, "/") {
+			if seg == "." || seg == ".." {
+				return posErr(t.pos, "path %q holds a %q segment", t.raw, seg)
+			}
+		}
+	}
 	for i, p := range t.parts {
 		if p.ref.kind == refNone {
-			if strings.ContainsAny(p.lit, "?#\\% \t\r\n") {
-				return posErr(t.pos, "path %q holds one of ? # \\ %% or a space: put query parameters under query", t.raw)
-			}
-			for _, seg := range strings.Split(p.lit, "/") {
-				if seg == "." || seg == ".." {
-					return posErr(t.pos, "path %q holds a %q segment", t.raw, seg)
-				}
-			}
 			continue
 		}
 		before := i == 0 || strings.HasSuffix(t.parts[i-1].lit, "/")

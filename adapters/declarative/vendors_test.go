@@ -22,11 +22,11 @@ import (
 // The credentials the fakes accept; the keys hold characters that escape
 // in a query, so a leak in either spelling shows.
 const (
-	goodKey   = "s3cr3t+K3y/=&x"
-	goodToken = "tok-abcdefghij-0123"
-	badKey    = "key-wrong-9f8e"
-	badToken  = "tok-wrong-0e9b"
-	appID     = "app-4f2a"
+	goodKey    = "s3cr3t+K3y/=&x"
+	goodToken  = "tok-abcdefghij-0123"
+	badKey     = "key-wrong-9f8e"
+	badToken   = "tok-wrong-0e9b"
+	appID      = "app-4f2a"
 	callerMail = "ops+bot@example.com"
 )
 
