@@ -511,7 +511,7 @@ func (s *Spec) Describe() []ActionInfo {
 			st := &act.Steps[i]
 			line := ""
 			if i > 0 {
-				line = fmt.Sprintf("after %s: ", strings.Join(st.After, " or "))
+				line = "after " + strings.Join(st.After, " or ") + strings.TrimSuffix(describeWhen(" if", st.When), ": ") + ": "
 			}
 			rq := &st.Request
 			if st.Action != "" {
@@ -524,7 +524,8 @@ func (s *Spec) Describe() []ActionInfo {
 			info.Columns = append(info.Columns, cols[name].describe())
 		}
 		for _, inv := range s.file.Invert[actionName(a)] {
-			info.Undo = append(info.Undo, string(inv.Action)+describeSet(inv.Set)+noteSuffix(inv.Note))
+			info.Undo = append(info.Undo, describeWhen("if", inv.When)[1:]+describeWhen("unless", inv.Unless)[1:]+
+				string(inv.Action)+describeSet(inv.Set)+noteSuffix(inv.Note))
 		}
 		out = append(out, info)
 	}
@@ -560,6 +561,14 @@ func describeSet(m map[string]string) string {
 		parts = append(parts, k+"="+m[k])
 	}
 	return " " + strings.Join(parts, " ")
+}
+
+// describeWhen is " if col=value: " for a condition, or " " for none.
+func describeWhen(word string, m map[string]string) string {
+	if len(m) == 0 {
+		return " "
+	}
+	return " " + strings.TrimSpace(word) + describeSet(m) + ": "
 }
 
 func noteSuffix(n string) string {
@@ -605,4 +614,9 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// IdentityRules are the spec's id-form prefixes and whether ids ignore case.
+func (s *Spec) IdentityRules() (prefixes []string, foldCase bool) {
+	return s.file.Identity.Prefixes, s.file.Identity.FoldCase
 }
