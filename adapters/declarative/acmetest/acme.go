@@ -6,7 +6,7 @@
 //	GET  /v1/tenants/{tenant}/staff/{id}           → {"staff":{"id":…,"suspended":bool}}
 //
 // with `Authorization: Bearer <token>` and `X-Acme-Tenant`. Staff ids ignore
-// case. Errors are {"error":{"code":…,"message":…}}. It is safe for
+// case, and an id may be written staff:ID. Errors are {"error":{"code":…,"message":…}}. It is safe for
 // concurrent use.
 package acmetest
 
@@ -75,6 +75,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err1 != nil || err2 != nil {
 		http.NotFound(w, r)
 		return
+	}
+	if len(id) > len("staff:") && strings.EqualFold(id[:len("staff:")], "staff:") {
+		id = id[len("staff:"):]
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.Token || r.Header.Get("X-Acme-Tenant") != tenant || tenant != s.Tenant {
 		fail(w, http.StatusUnauthorized, "unauthorized", "bad token or tenant")

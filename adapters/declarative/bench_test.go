@@ -1,0 +1,51 @@
+package declarative_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
+	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
+	"github.com/userbatch/userbatch/adapters/kii/kiitest"
+	"github.com/userbatch/userbatch/adapters/msgkart/msgkarttest"
+	"github.com/userbatch/userbatch/batch"
+)
+
+// BenchmarkApply is the CPU per row of each seed vendor through its Go
+// adapter and through its spec, against the same fake over loopback
+// (README: Performance). Each op is a repeat the fake answers as a
+// success, so every iteration is one full request and classification.
+func BenchmarkApply(b *testing.B) {
+	for _, bc := range []struct {
+		v    vendor
+		fake http.Handler
+		op   batch.Op
+	}{
+		{epixelVendor, epixeltest.New(epixeltest.Options{APIKey: goodKey, Token: goodToken, AutoCreate: true}), batch.Op{User: "u1", Action: batch.Disable}},
+		{clearsquareVendor, clearsquaretest.New(clearsquaretest.Options{Token: goodToken, AutoCreate: true}), batch.Op{User: "u1", Action: batch.ToggleStatus}},
+		{kiiVendor, kiitest.New(kiitest.Options{AppID: appID, Token: goodToken, AutoCreate: true}), batch.Op{User: "u1", Action: batch.Disable}},
+		{msgkartVendor, msgkarttest.New(msgkarttest.Options{APIKey: goodKey, Email: callerMail, AutoCreate: true}), batch.Op{User: "u1", Action: batch.Disable}},
+	} {
+		srv := httptest.NewServer(bc.fake)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		for _, kind := range []string{"go", "spec"} {
+			mk := bc.v.goAdapter
+			if kind == "spec" {
+				mk = bc.v.specAdapter
+			}
+			a := mk(b, srv.URL, client, goodKey, goodToken)
+			b.Run(bc.v.name+"/"+kind, func(b *testing.B) {
+				b.ReportAllocs()
+				ctx := context.Background()
+				for b.Loop() {
+					if _, err := a.Apply(ctx, bc.op); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		srv.Close()
+	}
+}
