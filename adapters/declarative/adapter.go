@@ -1,12 +1,14 @@
 package declarative
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,10 +33,13 @@ type Settings struct {
 // for concurrent use. New returns a *Reader, which also reads state, when
 // the spec says how.
 type Adapter struct {
-	spec     *Spec
-	base     string
-	config   map[string]string
-	secrets  []string
+	spec    *Spec
+	base    string
+	config  map[string]string
+	secrets []string
+	// forms are every secret as sent and as escaped in a query or a path:
+	// a body is redacted only when it holds one.
+	forms    [][]byte
 	client   *http.Client
 	now      func() time.Time
 	boundary string
@@ -81,6 +86,7 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 		a.config[k] = v
 		if v != "" && (ks.Secret || k == "apikey" || k == "token") {
 			a.secrets = append(a.secrets, v)
+			a.forms = append(a.forms, []byte(v), []byte(url.QueryEscape(v)), []byte(url.PathEscape(v)))
 		}
 	}
 	for name, act := range spec.file.Actions {
@@ -202,17 +208,23 @@ func (a *Adapter) send(ctx context.Context, rq *requestSpec, v *values) (result,
 	if err != nil {
 		return result{}, a.scrub(err)
 	}
-	// Redact the whole body before anything reads it: a vendor or proxy
-	// that echoes the request would otherwise quote a credential.
-	if len(a.secrets) > 0 && len(body) > 0 {
-		body = []byte(httpcall.Redact(string(body), a.secrets...))
-	}
-	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: body}
+	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: a.redact(body)}
 	res, err := a.classify(rq, v, an)
 	if err != nil {
 		return result{}, a.scrub(err)
 	}
 	return res, nil
+}
+
+// redact removes every secret from a body before anything reads it: a
+// vendor or proxy that echoes the request would otherwise quote one.
+func (a *Adapter) redact(body []byte) []byte {
+	for _, f := range a.forms {
+		if bytes.Contains(body, f) {
+			return []byte(httpcall.Redact(string(body), a.secrets...))
+		}
+	}
+	return body
 }
 
 // scrub returns err with every secret removed from its message and from
@@ -275,10 +287,7 @@ func (r *Reader) readAnswer(ctx context.Context, rq *requestSpec, v *values) (*a
 	if err != nil {
 		return nil, r.scrub(err)
 	}
-	if len(r.secrets) > 0 && len(body) > 0 {
-		body = []byte(httpcall.Redact(string(body), r.secrets...))
-	}
-	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: body}
+	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: r.redact(body)}
 	if _, err := r.classify(rq, v, an); err != nil {
 		return nil, r.scrub(err)
 	}

@@ -320,20 +320,30 @@ func urlencoded(fields [][2]string) []byte {
 }
 
 // multipart writes form fields as multipart/form-data under the adapter's
-// boundary; mime/multipart escapes the names and a value holding the
-// boundary gets a fresh one.
+// boundary. A value holding the boundary, or a name holding a quote, a
+// backslash or a line break, goes through mime/multipart, which picks a
+// fresh boundary and escapes the name; the usual fields are written
+// directly, which costs a fraction of it per row.
 func (a *Adapter) multipart(fields [][2]string) ([]byte, string, error) {
+	size := len(a.boundary) + 8
+	for _, f := range fields {
+		if strings.Contains(f[1], a.boundary) || strings.ContainsAny(f[0], "\"\\\r\n") {
+			return slowMultipart(fields)
+		}
+		size += len(a.boundary) + len(f[0]) + len(f[1]) + 48
+	}
+	b := make([]byte, 0, size)
+	for _, f := range fields {
+		b = append(append(append(b, "--"...), a.boundary...), "\r\nContent-Disposition: form-data; name=\""...)
+		b = append(append(append(append(b, f[0]...), "\"\r\n\r\n"...), f[1]...), "\r\n"...)
+	}
+	b = append(append(append(b, "--"...), a.boundary...), "--\r\n"...)
+	return b, "multipart/form-data; boundary=" + a.boundary, nil
+}
+
+func slowMultipart(fields [][2]string) ([]byte, string, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	boundary := a.boundary
-	for _, f := range fields {
-		if strings.Contains(f[1], boundary) {
-			boundary = mw.Boundary()
-		}
-	}
-	if err := mw.SetBoundary(boundary); err != nil {
-		return nil, "", &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "multipart boundary: " + err.Error()}
-	}
 	for _, f := range fields {
 		if err := mw.WriteField(f[0], f[1]); err != nil {
 			return nil, "", &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "encoding the form"}

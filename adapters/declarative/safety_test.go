@@ -311,3 +311,23 @@ func TestEpixelInvert(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipartBoundaryInAValue: a value holding the form's boundary gets
+// a fresh one, so it cannot end its part early.
+func TestMultipartBoundaryInAValue(t *testing.T) {
+	rec := &recording{}
+	a := injectAdapter(t, rec, "tok")
+	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Email: "e@x", Role: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	first := rec.all()[0]
+	evil := "x\r\n--" + first.boundary + "\r\nContent-Disposition: form-data; name=\"admin\"\r\n\r\ntrue"
+	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Email: "e@x", Role: evil}); err != nil {
+		t.Fatal(err)
+	}
+	second := rec.all()[1]
+	form := readMultipart(t, second)
+	if second.boundary == first.boundary || form["role"] != evil || len(form) != 2 {
+		t.Errorf("boundary %q then %q; form %q", first.boundary, second.boundary, form)
+	}
+}
