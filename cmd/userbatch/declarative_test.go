@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -134,5 +136,58 @@ func TestVendorsCheck(t *testing.T) {
 	if code := p.wait(); code != 2 || !strings.Contains(p.stderr.String(), "line 4: target x: spec: ") ||
 		!strings.Contains(p.stderr.String(), "broken.yaml: line 4, column 17") {
 		t.Errorf("run with a broken spec: exit %d\n%s", code, p.stderr.String())
+	}
+}
+
+// TestDemoAndSandboxRunASpec: the demo's and the sandbox's chat target is
+// msgkart through its shipped spec, built into the binary; its rows end as
+// the msgkart contract says (a read finds m-102 already disabled).
+func TestDemoAndSandboxRunASpec(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := runMain([]string{"demo", "-o", dir}, strings.NewReader(""), &out, &errb); code != exitOK {
+		t.Fatalf("demo exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "demo: target chat is msgkart described by a spec (builtin:msgkart)") {
+		t.Errorf("the demo does not say chat runs through a spec:\n%s", errb.String())
+	}
+	chat := map[string]string{}
+	for _, r := range readCSV(t, filepath.Join(dir, "report.csv")) {
+		if r["target"] == "chat" {
+			chat[r["user"]] = r["outcome"] + " " + r["detail"]
+		}
+	}
+	if !strings.HasPrefix(chat["m-100"], "applied") || !strings.HasPrefix(chat["m-101"], "applied") ||
+		chat["m-102"] != "already already userStatus=Disabled" {
+		t.Errorf("demo chat rows: %v", chat)
+	}
+
+	out.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	o := &sandboxOptions{globalOptions: &globalOptions{stdout: &out, stderr: &errb}, listen: "127.0.0.1:0"}
+	go func() { done <- sandboxRun(ctx, o, ready) }()
+	<-ready
+	if !strings.Contains(out.String(), "  chat:\n    vendor: http\n    base_url: ") || !strings.Contains(out.String(), "    spec: builtin:msgkart\n") {
+		t.Errorf("the sandbox's chat target is not the msgkart spec:\n%s", out.String())
+	}
+	cfg := filepath.Join(dir, "targets.yaml")
+	in := filepath.Join(dir, "ops.csv")
+	if err := os.WriteFile(cfg, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, []byte("target,user,action\nchat,m-100,disable\nchat,m-102,disable\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rout, rerr bytes.Buffer
+	code := runMain([]string{"run", "-c", cfg, "-o", filepath.Join(dir, "r"), in}, strings.NewReader(""), &rout, &rerr)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("sandbox: %v", err)
+	}
+	rows := rowsByUser(readCSV(t, filepath.Join(dir, "r", "report.csv")))
+	if code != exitOK || rows["m-100"]["outcome"] != "applied" || rows["m-102"]["outcome"] != "already" {
+		t.Errorf("run against the sandbox: exit %d, rows %v\n%s", code, rows, rerr.String())
 	}
 }
