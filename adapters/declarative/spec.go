@@ -375,14 +375,16 @@ func Parse(name string, data []byte) (*Spec, error) {
 	return &Spec{Name: name, file: f, Digest: digest(data)}, nil
 }
 
-func findAlias(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.AliasNode {
-		return n
-	}
-	for _, c := range n.Content {
-		if a := findAlias(c); a != nil {
-			return a
+// findAlias returns the first alias node, walking the tree breadth first.
+func findAlias(root *yaml.Node) *yaml.Node {
+	queue := []*yaml.Node{root}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n.Kind == yaml.AliasNode {
+			return n
 		}
+		queue = append(queue, n.Content...)
 	}
 	return nil
 }
@@ -486,56 +488,53 @@ func findColumn(n *yaml.Node, line int, value string) int {
 
 func (c *columnSpec) UnmarshalYAML(n *yaml.Node) error {
 	type plain columnSpec
-	c.pos = posOf(n)
-	return decodePlain(n, (*plain)(c))
+	return decodeAt(n, (*plain)(c), &c.pos)
 }
 
 func (a *action) UnmarshalYAML(n *yaml.Node) error {
 	type plain action
-	a.pos = posOf(n)
-	return decodePlain(n, (*plain)(a))
+	return decodeAt(n, (*plain)(a), &a.pos)
 }
 
 func (s *step) UnmarshalYAML(n *yaml.Node) error {
 	type plain step
-	s.pos = posOf(n)
-	return decodePlain(n, (*plain)(s))
+	return decodeAt(n, (*plain)(s), &s.pos)
 }
 
 func (r *requestSpec) UnmarshalYAML(n *yaml.Node) error {
 	type plain requestSpec
-	r.pos = posOf(n)
-	return decodePlain(n, (*plain)(r))
+	return decodeAt(n, (*plain)(r), &r.pos)
 }
 
 func (p *param) UnmarshalYAML(n *yaml.Node) error {
 	type plain param
-	p.pos = posOf(n)
-	return decodePlain(n, (*plain)(p))
+	return decodeAt(n, (*plain)(p), &p.pos)
 }
 
 func (r *rule) UnmarshalYAML(n *yaml.Node) error {
 	type plain rule
-	r.pos = posOf(n)
-	return decodePlain(n, (*plain)(r))
+	return decodeAt(n, (*plain)(r), &r.pos)
 }
 
 func (j *jsonCond) UnmarshalYAML(n *yaml.Node) error {
 	type plain jsonCond
-	j.pos = posOf(n)
-	return decodePlain(n, (*plain)(j))
+	return decodeAt(n, (*plain)(j), &j.pos)
 }
 
 func (r *readSpec) UnmarshalYAML(n *yaml.Node) error {
 	type plain readSpec
-	r.pos = posOf(n)
-	return decodePlain(n, (*plain)(r))
+	return decodeAt(n, (*plain)(r), &r.pos)
 }
 
 func (i *inverse) UnmarshalYAML(n *yaml.Node) error {
 	type plain inverse
-	i.pos = posOf(n)
-	return decodePlain(n, (*plain)(i))
+	return decodeAt(n, (*plain)(i), &i.pos)
+}
+
+// decodeAt decodes n into v and notes where n is.
+func decodeAt(n *yaml.Node, v any, at *pos) error {
+	*at = posOf(n)
+	return decodePlain(n, v)
 }
 
 // decodePlain decodes n into v; a type error gets n's line and column.
