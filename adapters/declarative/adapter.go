@@ -144,7 +144,7 @@ func (a *Adapter) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 		if !st.goesOn(res) || !holds(st.When, &op) {
 			break
 		}
-		res, err = a.send(ctx, a.stepRequest(st), v)
+		res, err = a.send(ctx, a.stepRequest(st), a.stepValues(st, v))
 		var berr *batch.Error
 		if errors.As(err, &berr) && st.ErrorPrefix != "" {
 			berr.Message = st.ErrorPrefix + berr.Message
@@ -172,6 +172,17 @@ func (a *Adapter) checkColumns(op batch.Op) error {
 		}
 	}
 	return nil
+}
+
+// stepValues are the values a step classifies with: a step that sends
+// another action's request is that action's, as its rules expect.
+func (a *Adapter) stepValues(st *step, v *values) *values {
+	if st.Action == "" {
+		return v
+	}
+	op := *v.op
+	op.Action = batch.Action(st.Action)
+	return &values{op: &op, a: a, cols: a.cols[op.Action]}
 }
 
 // stepRequest is the step's own request, or the first request of the

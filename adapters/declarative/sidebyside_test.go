@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +241,48 @@ func message(err error) string {
 		return berr.Message
 	}
 	return ""
+}
+
+// TestSideBySideBlockAfterAlready: epixel's downgrade with block_user that
+// is answered "already" sends the block next (VENDORS.md); whatever the
+// block's answer, the spec and the Go adapter end the row alike, and the
+// spec says what it was doing.
+func TestSideBySideBlockAfterAlready(t *testing.T) {
+	for _, block := range []fakehttp.Fault{
+		{Status: 200, Body: `{"status_code":200,"errors":{},"data":{}}`},
+		{Status: 401, Body: `{"status_code":401,"errors":{"detail":"Token is expired."},"data":{}}`},
+		{Status: 503},
+		{Status: 429, RetryAfter: "5"},
+		{Status: 200, Body: "<html>captive portal</html>"},
+		{Status: 403, Body: `{"status_code":403,"errors":{"detail":"User already have a customer role."},"data":{}}`},
+	} {
+		var got [2]string
+		for i, spec := range []bool{false, true} {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/downgrade/user-role/", func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(403)
+				_, _ = io.WriteString(w, `{"status_code":403,"errors":{"detail":"User already have a customer role."},"data":{}}`)
+			})
+			mux.HandleFunc("/block/user/", func(w http.ResponseWriter, r *http.Request) {
+				if block.RetryAfter != "" {
+					w.Header().Set("Retry-After", block.RetryAfter)
+				}
+				w.WriteHeader(block.Status)
+				_, _ = io.WriteString(w, block.Body)
+			})
+			mk := epixelVendor.goAdapter
+			if spec {
+				mk = epixelVendor.specAdapter
+			}
+			a := mk(t, adaptertest.Serve(t, mux), nil, goodKey, goodToken)
+			rep, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true})
+			got[i] = describe(rep, err) + " message=" + rep.Message
+			if err != nil {
+				got[i] = describe(rep, err) + " prefixed=" + fmt.Sprint(strings.HasPrefix(message(err), "role already right; blocking the user: "))
+			}
+		}
+		if got[0] != got[1] {
+			t.Errorf("block answered %d %q:\n  Go:   %s\n  spec: %s", block.Status, block.Body, got[0], got[1])
+		}
+	}
 }
