@@ -48,6 +48,9 @@ type Adapter struct {
 	cols map[batch.Action]map[string]*columnSpec
 	// colList is cols in name order, checked before every request.
 	colList map[batch.Action][]*columnSpec
+	// static holds the params that name only config keys (auth headers,
+	// mostly), rendered once: they are the same for every row.
+	static map[*param]string
 }
 
 // Reader is an Adapter whose spec says how to read a user's state.
@@ -89,6 +92,7 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 			a.forms = append(a.forms, []byte(v), []byte(url.QueryEscape(v)), []byte(url.PathEscape(v)))
 		}
 	}
+	a.static = staticParams(spec, a)
 	for name, act := range spec.file.Actions {
 		cols := spec.columnsOf(act)
 		a.cols[batch.Action(name)] = cols
@@ -97,6 +101,35 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 		}
 	}
 	return a, nil
+}
+
+// staticParams renders, once, every auth param whose value names nothing
+// but config keys; a param that cannot be rendered now is left to each row,
+// which reports it.
+func staticParams(spec *Spec, a *Adapter) map[*param]string {
+	out := map[*param]string{}
+	auth := &spec.file.Auth
+	for _, list := range [][]param{auth.Headers, auth.Query} {
+		for i := range list {
+			p := &list[i]
+			if len(p.When) > 0 || !configOnly(p.Value) {
+				continue
+			}
+			if s, err := p.Value.renderString(&values{a: a}, inHeader); err == nil {
+				out[p] = s
+			}
+		}
+	}
+	return out
+}
+
+func configOnly(t template) bool {
+	for _, r := range t.refs() {
+		if r.kind != refConfig {
+			return false
+		}
+	}
+	return true
 }
 
 func helpSuffix(h string) string {

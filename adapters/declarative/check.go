@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -143,6 +144,7 @@ func (c *checker) params(list []param, s scope, header bool) error {
 		if !p.Value.set {
 			return posErr(p.pos, "%s needs a value", p.Name)
 		}
+		p.key = http.CanonicalHeaderKey(p.Name)
 		if err := c.template(&p.Value, s); err != nil {
 			return err
 		}

@@ -219,7 +219,7 @@ func (a *Adapter) query(rq *requestSpec, v *values, raw string) (string, error) 
 	b.WriteString(raw)
 	for _, list := range [2][]param{a.spec.file.Auth.Query, rq.Query} {
 		for i := range list {
-			val, ok, err := list[i].value(v, inQuery)
+			val, ok, err := a.paramValue(&list[i], v, inQuery)
 			if err != nil {
 				return "", err
 			}
@@ -242,19 +242,28 @@ func (a *Adapter) headers(h http.Header, rq *requestSpec, v *values) error {
 	if accept == "" {
 		accept = "application/json"
 	}
-	h.Set("Accept", accept)
+	h["Accept"] = []string{accept}
 	for _, list := range [2][]param{a.spec.file.Auth.Headers, rq.Headers} {
 		for i := range list {
-			val, ok, err := list[i].value(v, inHeader)
+			val, ok, err := a.paramValue(&list[i], v, inHeader)
 			if err != nil {
 				return err
 			}
 			if ok {
-				h.Set(list[i].Name, val)
+				h[list[i].key] = []string{val}
 			}
 		}
 	}
 	return nil
+}
+
+// paramValue is p's value for this row: rendered once at New when it
+// names only config keys, else now.
+func (a *Adapter) paramValue(p *param, v *values, w where) (string, bool, error) {
+	if s, ok := a.static[p]; ok {
+		return s, true, nil
+	}
+	return p.value(v, w)
 }
 
 // value renders one parameter; ok is false when it is left out (its when

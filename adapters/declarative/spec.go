@@ -135,6 +135,7 @@ type param struct {
 	When      map[string]string `yaml:"when"`
 	OmitEmpty bool              `yaml:"omit_empty"`
 	pos       pos
+	key       string // Name as a canonical header key
 }
 
 // rule maps an answer to an outcome when every condition in If holds.
