@@ -92,3 +92,47 @@ func benchBoth(b *testing.B, bc benchCase, base string, client *http.Client) {
 		})
 	}
 }
+
+// BenchmarkCPURatio is the spec's CPU per row over the Go adapter's, for
+// each seed vendor, over loopback and in process (no sockets: the
+// adapter's own work and the fake handler's): blocks of rows through each
+// alternate, so that a busy shared machine slows both alike. It reports
+// both CPU times per row and their ratio (README: Performance; issue 18
+// asks ≤ 1.3).
+func BenchmarkCPURatio(b *testing.B) {
+	for _, bc := range benchCases() {
+		srv := httptest.NewServer(bc.fake)
+		loopback := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		b.Run("loopback/"+bc.v.name, func(b *testing.B) { cpuRatio(b, bc, srv.URL, loopback) })
+		b.Run("inprocess/"+bc.v.name, func(b *testing.B) {
+			cpuRatio(b, bc, "http://vendor.test", &http.Client{Transport: inProcess{bc.fake}})
+		})
+		srv.Close()
+	}
+}
+
+func cpuRatio(b *testing.B, bc benchCase, base string, client *http.Client) {
+	const block = 200
+	goA := bc.v.goAdapter(b, base, client, goodKey, goodToken)
+	specA := bc.v.specAdapter(b, base, client, goodKey, goodToken)
+	ctx := context.Background()
+	var goCPU, specCPU time.Duration
+	for b.Loop() {
+		for _, side := range []struct {
+			a   batch.Adapter
+			sum *time.Duration
+		}{{goA, &goCPU}, {specA, &specCPU}} {
+			before := cpuTime(b)
+			for range block {
+				if _, err := side.a.Apply(ctx, bc.op); err != nil {
+					b.Fatal(err)
+				}
+			}
+			*side.sum += cpuTime(b) - before
+		}
+	}
+	rows := float64(b.N * block)
+	b.ReportMetric(float64(goCPU)/rows, "go-cpu-ns/row")
+	b.ReportMetric(float64(specCPU)/rows, "spec-cpu-ns/row")
+	b.ReportMetric(float64(specCPU)/float64(goCPU), "spec/go")
+}
