@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -162,19 +161,13 @@ func TestDemoAndSandboxRunASpec(t *testing.T) {
 		t.Errorf("demo chat rows: %v", chat)
 	}
 
-	out.Reset()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	o := &sandboxOptions{globalOptions: &globalOptions{stdout: &out, stderr: &errb}, listen: "127.0.0.1:0"}
-	go func() { done <- sandboxRun(ctx, o, ready) }()
-	<-ready
-	if !strings.Contains(out.String(), "  chat:\n    vendor: http\n    base_url: ") || !strings.Contains(out.String(), "    spec: builtin:msgkart\n") {
-		t.Errorf("the sandbox's chat target is not the msgkart spec:\n%s", out.String())
+	yaml, stop := startSandbox()
+	if !strings.Contains(yaml.String(), "  chat:\n    vendor: http\n    base_url: ") || !strings.Contains(yaml.String(), "    spec: builtin:msgkart\n") {
+		t.Errorf("the sandbox's chat target is not the msgkart spec:\n%s", yaml.String())
 	}
 	cfg := filepath.Join(dir, "targets.yaml")
 	in := filepath.Join(dir, "ops.csv")
-	if err := os.WriteFile(cfg, out.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(cfg, yaml.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(in, []byte("target,user,action\nchat,m-100,disable\nchat,m-102,disable\n"), 0o600); err != nil {
@@ -182,8 +175,7 @@ func TestDemoAndSandboxRunASpec(t *testing.T) {
 	}
 	var rout, rerr bytes.Buffer
 	code := runMain([]string{"run", "-c", cfg, "-o", filepath.Join(dir, "r"), in}, strings.NewReader(""), &rout, &rerr)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("sandbox: %v", err)
 	}
 	rows := rowsByUser(readCSV(t, filepath.Join(dir, "r", "report.csv")))
