@@ -281,10 +281,8 @@ func (c *checker) request(rq *requestSpec, s scope) error {
 		}
 		return err
 	}
-	for _, t := range []*template{&rq.Path} {
-		if err := c.template(t, s); err != nil {
-			return err
-		}
+	if err := c.template(&rq.Path, s); err != nil {
+		return err
 	}
 	if err := c.params(rq.Query, s, false); err != nil {
 		return err

@@ -440,7 +440,7 @@ func (a *Adapter) outcome(r *rule, an *answer, matched string) (result, error) {
 	case thenAlready:
 		return result{already: true, status: an.status, message: msg}, nil
 	}
-	if r.Message == "" && text == "" {
+	if msg == "" {
 		msg = http.StatusText(an.status)
 	}
 	e := &batch.Error{Kind: batch.Permanent, HTTPStatus: an.status, Message: msg, Code: r.Code, CredentialsUnsure: r.Unsure}

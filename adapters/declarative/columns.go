@@ -93,7 +93,7 @@ func (c *columnSpec) problems(op batch.Op, config map[string]string, target stri
 			msg = fmt.Sprintf("%s is empty and target %s has no %s", c.Name, target, c.Fallback)
 		}
 		add(msg, c.accepted())
-	case s != "" && len(c.Enum) > 0 && c.wire(s, config) == s && !inFold(c.Enum, s):
+	case s != "" && len(c.Enum) > 0 && !inFold(c.Enum, s):
 		add(fmt.Sprintf("%s %q is not valid for %s", c.Name, s, op.Action), c.accepted())
 	case s != "" && c.Type == "email" && !strings.Contains(s, "@"):
 		add(c.Name+" has no @", c.accepted())

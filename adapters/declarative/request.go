@@ -198,6 +198,8 @@ func (a *Adapter) build(ctx context.Context, rq *requestSpec, v *values) (*http.
 	return req, nil
 }
 
+// newRequest builds the request; a nil body stays a nil io.Reader (a nil
+// *bytes.Reader in one would not be).
 func newRequest(ctx context.Context, method, u string, body *bytes.Reader) (*http.Request, error) {
 	var req *http.Request
 	var err error
