@@ -64,14 +64,14 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	// Set here, not in the YAML: the directory is the user's, any characters.
-	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
-	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
 	for _, name := range cfg.Names() {
 		if t := cfg.Targets[name]; t.Spec != nil {
 			fmt.Fprintf(o.stderr, "demo: target %s is %s described by a spec (%s): README, Add a vendor without Go\n", name, t.Spec.Vendor(), t.SpecRef())
 		}
 	}
+	// Set here, not in the YAML: the directory is the user's, any characters.
+	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
+	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %d rows of testdata/demo.csv\n", srv.URL, bytes.Count(demoCSV, []byte("\n"))-1)
 	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
 		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine()}
