@@ -402,6 +402,14 @@ func (c *checker) read() error {
 	case strings.Count(rs.Current, "{") != strings.Count(rs.Current, "{value}"):
 		return posErr(rs.pos, "read: current takes {value} only")
 	}
+	// The pipeline reads before every disable and enable of a reader.
+	for _, a := range []actionName{actionName(batch.Disable), actionName(batch.Enable)} {
+		if _, described := c.f.Actions[a]; described {
+			if _, ok := rs.InState[a]; !ok {
+				return posErr(rs.pos, "read: in_state must say what %s reads as: a run reads before every %s", a, a)
+			}
+		}
+	}
 	for a, m := range rs.InState {
 		if _, ok := c.f.Actions[a]; !ok {
 			return posErr(rs.pos, "read: in_state names %s, which actions does not describe", a)

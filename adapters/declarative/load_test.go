@@ -63,6 +63,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no vendor", strings.Replace(minimal, "vendor: acme\n", "", 1), "vendor is required"},
 		{"alias", minimal + "summary: &s x\nauth: {headers: [{name: X, value: *s}]}\n", "line 11, column 35: YAML aliases are not accepted"},
 		{"not yaml", "vendor: [\n", "not valid YAML"},
+		{"read without disable", minimal + "read:\n  request: {method: GET, path: '/u/{user}'}\n  value: /d\n  type: bool\n  in_state: {enable: {equals: [x]}}\n", "line 11, column 3: read: in_state must say what disable reads as"},
 		{"header name", minimal + "auth: {headers: [{name: 'X Bad', value: x}]}\n", `line 10, column 18: name "X Bad" is not a valid header name`},
 		{"message placeholder", minimal + "rules:\n  - if: {status: 404}\n    then: permanent\n    message: '{token}'\n", "line 11, column 5: message: {token} (accepted: {message}, {body}, {status}, {content_type})"},
 	} {
