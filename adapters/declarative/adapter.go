@@ -179,8 +179,8 @@ func (a *Adapter) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 		}
 		res, err = a.send(ctx, a.stepRequest(st), a.stepValues(st, v))
 		var berr *batch.Error
-		if errors.As(err, &berr) && st.ErrorPrefix != "" {
-			berr.Message = st.ErrorPrefix + berr.Message
+		if errors.As(err, &berr) {
+			laterStepFailed(berr, st, *act.Idempotent)
 		}
 		if err == nil && st.Reply != "" {
 			res.message = st.Reply
@@ -190,6 +190,18 @@ func (a *Adapter) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 		return batch.Reply{}, err
 	}
 	return batch.Reply{Already: res.already, HTTPStatus: res.status, Message: res.message}, nil
+}
+
+// laterStepFailed adjusts the error of a step after the first: the steps
+// before it were carried out, so for an action that is not idempotent even
+// a failure that provably sent nothing must not make the pipeline send the
+// whole action again: it becomes ambiguous, and the row ends unknown.
+func laterStepFailed(berr *batch.Error, st *step, idempotent bool) {
+	berr.Message = st.ErrorPrefix + berr.Message
+	if !idempotent && berr.Kind == batch.Retryable {
+		berr.Kind = batch.Ambiguous
+		berr.Message += " (an earlier step of this action was carried out: not sent again)"
+	}
 }
 
 // checkColumns refuses, before anything is sent, an op whose cells the

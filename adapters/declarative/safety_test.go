@@ -331,3 +331,31 @@ func TestMultipartBoundaryInAValue(t *testing.T) {
 		t.Errorf("boundary %q then %q; form %q", first.boundary, second.boundary, form)
 	}
 }
+
+// TestLaterStepOfAToggle: when a later step of an action that is not
+// idempotent fails in a way that would be retried, the earlier steps were
+// carried out: the error is ambiguous, so the pipeline never sends the
+// action again.
+func TestLaterStepOfAToggle(t *testing.T) {
+	spec, err := declarative.Parse("toggle.yaml", []byte(`vendor: t
+actions:
+  toggle-status:
+    idempotent: false
+    steps:
+      - request: {method: POST, path: /flip}
+      - after: [applied]
+        request: {method: POST, path: /notify}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/flip", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/notify", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(429) })
+	a, err := declarative.New(spec, declarative.Settings{BaseURL: adaptertest.Serve(t, mux)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.ToggleStatus})
+	wantCode(t, err, batch.Ambiguous, batch.CodeRateLimited, 429)
+}
