@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/userbatch/userbatch/adapters/clearsquare"
+	"github.com/userbatch/userbatch/adapters/declarative"
 	"github.com/userbatch/userbatch/adapters/epixel"
 	"github.com/userbatch/userbatch/adapters/kii"
 	"github.com/userbatch/userbatch/adapters/msgkart"
@@ -24,6 +25,8 @@ type Settings struct {
 	// Extra holds the vendor-specific keys (kii's app_id, msgkart's email).
 	Extra  map[string]string
 	Client *http.Client
+	// Spec is an http target's vendor description (spec: in targets.yaml).
+	Spec *declarative.Spec
 }
 
 // Vendor describes one adapter.
@@ -109,7 +112,28 @@ var Vendors = []Vendor{
 			return scim.New(scim.Config{BaseURL: s.BaseURL, Token: s.Token, HidesInactive: hides, Client: s.Client})
 		},
 	},
+	{
+		Name: HTTP,
+		Summary: "any HTTP admin API described in a YAML spec (spec: PATH, relative to targets.yaml, or builtin:NAME); " +
+			"README: Add a vendor without Go. `userbatch vendors check SPEC` says what a spec can do",
+		Reads:       "what the spec's read says, if it has one",
+		Keys:        []string{"spec"},
+		Credentials: []string{"the keys under the spec's config"},
+		New: func(s Settings) (batch.Adapter, error) {
+			if s.Spec == nil {
+				return nil, fmt.Errorf("http: spec is required: the path of the vendor's spec")
+			}
+			config := map[string]string{"apikey": s.APIKey, "token": s.Token}
+			for k, v := range s.Extra {
+				config[k] = v
+			}
+			return declarative.New(s.Spec, declarative.Settings{BaseURL: s.BaseURL, Config: config, Client: s.Client})
+		},
+	},
 }
+
+// HTTP is the vendor of a target described by a spec.
+const HTTP = "http"
 
 // parseFlag reads an optional true/false setting; empty is false.
 func parseFlag(v string) (bool, error) {

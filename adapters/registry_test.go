@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/userbatch/userbatch/adapters/declarative"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -16,18 +17,26 @@ func TestRegistry(t *testing.T) {
 	if !slices.IsSorted(Names()) || len(Names()) != len(Vendors) {
 		t.Errorf("Names() = %v", Names())
 	}
+	kiiSpec, err := declarative.Open("builtin:kii")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range Vendors {
-		a, err := New(v.Name, full)
+		settings, actions := full, v.Actions
+		if v.Name == HTTP { // what an http target can do is its spec's
+			settings.Spec, actions = kiiSpec, kiiSpec.Actions()
+		}
+		a, err := New(v.Name, settings)
 		if err != nil {
 			t.Errorf("%s: %v", v.Name, err)
 			continue
 		}
 		for _, act := range batch.Actions {
-			if got, want := a.Supports(act), slices.Contains(v.Actions, act); got != want {
+			if got, want := a.Supports(act), slices.Contains(actions, act); got != want {
 				t.Errorf("%s: Supports(%s) = %v, the registry says %v", v.Name, act, got, want)
 			}
 		}
-		if _, err := New(v.Name, Settings{BaseURL: full.BaseURL, Extra: map[string]string{}}); err == nil ||
+		if _, err := New(v.Name, Settings{BaseURL: full.BaseURL, Extra: map[string]string{}, Spec: settings.Spec}); err == nil ||
 			!strings.Contains(err.Error(), "required") {
 			t.Errorf("%s without credentials: %v", v.Name, err)
 		}

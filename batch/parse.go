@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ type TargetInfo struct {
 	// Identity is how the target's vendor compares user cells (nil: byte
 	// for byte).
 	Identity Identity
+	// Check, when set, finds the problems of the columns the target's
+	// vendor declares (a declarative spec's); Line is filled in here.
+	Check func(Op) []Problem
 }
 
 func (t TargetInfo) supports(a Action) bool {
@@ -490,6 +494,9 @@ func (p *Parser) validate(row *Row, f *fields) {
 	v.user(op.User)
 	op.Action = v.action(cell(f.Action), info)
 	v.options(&op, f, info)
+	if info != nil && info.Check != nil {
+		v.vendorColumns(info.Check(op))
+	}
 	op.EffectiveAt = v.effectiveAt(cell(f.EffectiveAt), p.loc)
 	row.Op, row.Problems = op, v.problems
 }
@@ -593,6 +600,16 @@ func (v *validator) options(op *Op, f *fields, info *TargetInfo) {
 	if info != nil && info.NeedsEmail && !info.HasEmail && op.Email == "" {
 		v.add(ColEmail, "", fmt.Sprintf("email is empty and target %s has no default email", op.Target),
 			"the caller's email for this vendor, in the row or as the target's email setting")
+	}
+}
+
+// vendorColumns adds the vendor's column problems, but none for a column
+// already found wrong.
+func (v *validator) vendorColumns(problems []Problem) {
+	for _, p := range problems {
+		if !slices.ContainsFunc(v.problems, func(q Problem) bool { return q.Column == p.Column }) {
+			v.add(p.Column, p.Value, p.Msg, p.Accepted)
+		}
 	}
 }
 

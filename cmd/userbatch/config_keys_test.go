@@ -53,6 +53,7 @@ func TestEveryConfigKeyChangesWhatHappens(t *testing.T) {
 		{"app_id", testKeyAppID},
 		{"email", testKeyEmail},
 		{"hides_inactive", testKeyHidesInactive},
+		{"spec", testKeySpec},
 		{"ledger", testKeyLedger},
 		{"notify.webhook", testKeyWebhook},
 	}
@@ -290,6 +291,41 @@ func testKeyEmail(t *testing.T) {
 	wantOutcome(t, "email: another", rows, "m-1", "failed", "unauthorized")
 	if u, _ := e.fakes.msgkart.User("m-1"); u.Status != "Available" || e.fakes.msgkart.Writes("m-1") != 0 {
 		t.Errorf("email: another: m-1 is %s after %d writes, want Available and untouched", u.Status, e.fakes.msgkart.Writes("m-1"))
+	}
+}
+
+// testKeySpec: an http target sends what its spec says. The chat target is
+// msgkart through the shipped spec; a copy of it (relative to targets.yaml)
+// whose disable has no read and posts to .../enable leaves the user enabled.
+func testKeySpec(t *testing.T) {
+	run := func(spec string) (*e2e, result, map[string]map[string]string) {
+		e := newE2E(t)
+		e.fakes.msgkart.AddUser("m-1", msgkarttest.User{Status: "Available"})
+		cfg := e.baseYAML()
+		if spec != "" {
+			b, err := os.ReadFile("../../adapters/declarative/specs/msgkart.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.Replace(string(b), "/api/v1/business/user/{user}/disable", "/api/v1/business/user/{user}/enable", 1)
+			text = text[:strings.Index(text, "\nread:")] + "\n"
+			e.write(spec, text)
+			cfg = setKey(t, cfg, "chat", "spec", spec)
+		}
+		res, rows := e.runKey(cfg, opsCSV("chat,m-1,disable"), "r")
+		return e, res, rows
+	}
+	e, res, rows := run("")
+	wantExit(t, "spec: builtin:msgkart", res, exitOK)
+	wantOutcome(t, "spec: builtin:msgkart", rows, "m-1", "applied", "")
+	if u, _ := e.fakes.msgkart.User("m-1"); u.Status != "Disabled" {
+		t.Errorf("spec: builtin:msgkart: m-1 is %s, want Disabled", u.Status)
+	}
+	e, res, rows = run("altered.yaml")
+	wantExit(t, "spec: altered.yaml", res, exitOK)
+	wantOutcome(t, "spec: altered.yaml", rows, "m-1", "applied", "")
+	if u, _ := e.fakes.msgkart.User("m-1"); u.Status != "Available" || e.fakes.msgkart.Writes("m-1") != 1 {
+		t.Errorf("spec: altered.yaml: m-1 is %s after %d writes, want Available after the one write the spec sends", u.Status, e.fakes.msgkart.Writes("m-1"))
 	}
 }
 

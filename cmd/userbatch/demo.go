@@ -71,6 +71,11 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
+	for _, name := range cfg.Names() {
+		if t := cfg.Targets[name]; t.Spec != nil {
+			fmt.Fprintf(o.stderr, "demo: target %s is %s described by a spec (%s): README, Add a vendor without Go\n", name, t.Spec.Vendor(), t.SpecRef())
+		}
+	}
 	// Set here, not in the YAML: the directory is the user's, any characters.
 	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))

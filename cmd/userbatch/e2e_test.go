@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -572,13 +573,7 @@ func TestDemo(t *testing.T) {
 // TestSandbox: the YAML the sandbox prints is a config that run accepts and
 // that reaches the fake vendors.
 func TestSandbox(t *testing.T) {
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	o := &sandboxOptions{globalOptions: &globalOptions{stdout: &out, stderr: &errb}, listen: "127.0.0.1:0"}
-	go func() { done <- sandboxRun(ctx, o, ready) }()
-	<-ready
+	out, stop := startSandbox()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "targets.yaml")
 	if err := os.WriteFile(cfg, out.Bytes(), 0o600); err != nil {
@@ -590,11 +585,26 @@ func TestSandbox(t *testing.T) {
 	}
 	var rout, rerr bytes.Buffer
 	code := runMain([]string{"run", "-c", cfg, "-o", filepath.Join(dir, "r"), in}, strings.NewReader(""), &rout, &rerr)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("sandbox: %v", err)
 	}
 	if code != exitOK {
 		t.Fatalf("run against the sandbox: exit %d\n%s\nconfig:\n%s", code, rerr.String(), out.String())
+	}
+}
+
+// startSandbox serves the sandbox on a free loopback port; out holds the
+// targets.yaml it printed, and stop ends it.
+func startSandbox() (out *bytes.Buffer, stop func() error) {
+	out = &bytes.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	o := &sandboxOptions{globalOptions: &globalOptions{stdout: out, stderr: io.Discard}, listen: "127.0.0.1:0"}
+	go func() { done <- sandboxRun(ctx, o, ready) }()
+	<-ready
+	return out, func() error {
+		cancel()
+		return <-done
 	}
 }

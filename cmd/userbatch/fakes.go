@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/userbatch/userbatch/adapters"
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
+	"github.com/userbatch/userbatch/adapters/declarative"
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
@@ -79,7 +81,11 @@ func (f *fakeVendors) targetsYAML(base string, rate float64) string {
 	fmt.Fprintf(&b, "# targets.yaml for the userbatch fake vendors at %s\n", base)
 	fmt.Fprintf(&b, "# The credentials below are made up at start and valid only while it runs.\ntargets:\n")
 	target := func(name, vendor string, keys ...string) {
-		fmt.Fprintf(&b, "  %s:\n    vendor: %s\n    base_url: %s%s\n", name, vendor, base, fakePrefixes[vendor])
+		fake := vendor
+		if vendor == adapters.HTTP { // keys[1] is the spec: builtin:NAME
+			fake = strings.TrimPrefix(keys[1], declarative.BuiltinPrefix)
+		}
+		fmt.Fprintf(&b, "  %s:\n    vendor: %s\n    base_url: %s%s\n", name, vendor, base, fakePrefixes[fake])
 		for i := 0; i+1 < len(keys); i += 2 {
 			fmt.Fprintf(&b, "    %s: %s\n", keys[i], keys[i+1])
 		}
@@ -88,7 +94,9 @@ func (f *fakeVendors) targetsYAML(base string, rate float64) string {
 	target("shop", "epixel", "apikey", f.creds.epixelKey, "token", f.creds.epixelToken)
 	target("admin", "clearsquare", "token", f.creds.clearsquareToken)
 	target("apps", "kii", "app_id", fakeKiiApp, "token", f.creds.kiiToken)
-	target("chat", "msgkart", "apikey", f.creds.msgkartKey, "email", fakeMsgkartEmail)
+	// chat is msgkart described by its spec (README: Add a vendor without
+	// Go), built into the binary: the demo needs no file.
+	target("chat", adapters.HTTP, "spec", declarative.BuiltinPrefix+"msgkart", "apikey", f.creds.msgkartKey, "email", fakeMsgkartEmail)
 	target("saas", "scim", "token", f.creds.scimToken)
 	return b.String()
 }

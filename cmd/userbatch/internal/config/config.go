@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/userbatch/userbatch/adapters"
+	"github.com/userbatch/userbatch/adapters/declarative"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -69,8 +71,11 @@ type Target struct {
 	MaxWait      time.Duration `yaml:"max_wait"`
 
 	Extra map[string]string `yaml:"-"`
+	// Spec is an http target's vendor description, loaded from its spec key.
+	Spec *declarative.Spec `yaml:"-"`
 
-	lines map[string]int // where each key was set
+	lines   map[string]int // where each key was set
+	specRef string         // the spec as loaded: a path or builtin:NAME
 }
 
 // Concurrency is `auto` (Auto, up to AutoCeiling) or a fixed cap.
@@ -97,7 +102,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(data, os.LookupEnv)
+	cfg, err := parse(data, filepath.Dir(path), os.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -120,8 +125,13 @@ func readCapped(path string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse reads targets.yaml. lookup resolves ${VAR}.
+// Parse reads targets.yaml. lookup resolves ${VAR}. A relative spec path
+// is taken from the working directory; Load takes it from the file's.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(data, "", lookup)
+}
+
+func parse(data []byte, dir string, lookup func(string) (string, bool)) (*Config, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("larger than %d KiB: a targets config is a few lines per target", MaxSize>>10)
 	}
@@ -153,7 +163,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, lineErr(k, "%s is given twice", k.Value)
 		}
 		seen[k.Value] = true
-		if err := cfg.parseTop(k, v, lookup); err != nil {
+		if err := cfg.parseTop(k, v, dir, lookup); err != nil {
 			return nil, err
 		}
 	}
@@ -164,10 +174,10 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 }
 
 // parseTop reads one top-level key.
-func (c *Config) parseTop(k, v *yaml.Node, lookup func(string) (string, bool)) error {
+func (c *Config) parseTop(k, v *yaml.Node, dir string, lookup func(string) (string, bool)) error {
 	switch k.Value {
 	case "targets":
-		return c.parseTargets(v, lookup)
+		return c.parseTargets(v, dir, lookup)
 	case "ledger":
 		s, err := topScalar(k, v, lookup)
 		if err == nil {
@@ -298,7 +308,7 @@ func findAlias(n *yaml.Node) *yaml.Node {
 	return nil
 }
 
-func (c *Config) parseTargets(n *yaml.Node, lookup func(string) (string, bool)) error {
+func (c *Config) parseTargets(n *yaml.Node, dir string, lookup func(string) (string, bool)) error {
 	if n.Kind != yaml.MappingNode {
 		return lineErr(n, "`targets` must be a mapping of target names")
 	}
@@ -310,7 +320,7 @@ func (c *Config) parseTargets(n *yaml.Node, lookup func(string) (string, bool)) 
 		if _, dup := c.Targets[k.Value]; dup {
 			return lineErr(k, "target %q is defined twice", k.Value)
 		}
-		t, err := parseTarget(k.Value, v, lookup)
+		t, err := parseTarget(k.Value, v, dir, lookup)
 		if err != nil {
 			return err
 		}
@@ -319,7 +329,7 @@ func (c *Config) parseTargets(n *yaml.Node, lookup func(string) (string, bool)) 
 	return nil
 }
 
-func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) (*Target, error) {
+func parseTarget(name string, n *yaml.Node, dir string, lookup func(string) (string, bool)) (*Target, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, lineErr(n, "target %s: expected a mapping of settings", name)
 	}
@@ -329,6 +339,11 @@ func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) 
 	vendor, err := t.findVendor(n)
 	if err != nil {
 		return nil, err
+	}
+	if vendor.Name == adapters.HTTP {
+		if vendor, err = t.loadSpec(vendor, n, dir, lookup); err != nil {
+			return nil, err
+		}
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -351,17 +366,60 @@ func parseTarget(name string, n *yaml.Node, lookup func(string) (string, bool)) 
 func (t *Target) findVendor(n *yaml.Node) (adapters.Vendor, error) {
 	line := n.Line
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if !anyVendorKey(k.Value) {
-			return adapters.Vendor{}, fmt.Errorf("line %d: target %s: unknown key %q (known: %s)", k.Line, t.Name, k.Value, strings.Join(AllKeys(), ", "))
-		}
-		if k.Value == "vendor" && v.Kind == yaml.ScalarNode {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "vendor" && v.Kind == yaml.ScalarNode {
 			t.Vendor, line = v.Value, v.Line
+		}
+	}
+	for i := 0; i+1 < len(n.Content) && t.Vendor != adapters.HTTP; i += 2 {
+		// An http target's keys are its spec's: set checks them.
+		if k := n.Content[i]; !anyVendorKey(k.Value) {
+			return adapters.Vendor{}, fmt.Errorf("line %d: target %s: unknown key %q (known: %s)", k.Line, t.Name, k.Value, strings.Join(AllKeys(), ", "))
 		}
 	}
 	vendor, ok := adapters.Lookup(t.Vendor)
 	if !ok {
 		return vendor, fmt.Errorf("line %d: target %s: vendor %q is not one of: %s", line, t.Name, t.Vendor, strings.Join(adapters.Names(), ", "))
+	}
+	return vendor, nil
+}
+
+// loadSpec loads an http target's spec (relative to dir, the config's
+// directory, or absolute, or builtin:NAME) and returns the vendor with the
+// keys the spec reads. A spec that fails to load refuses the config.
+func (t *Target) loadSpec(vendor adapters.Vendor, n *yaml.Node, dir string, lookup func(string) (string, bool)) (adapters.Vendor, error) {
+	var ref string
+	line := n.Line
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "spec" {
+			s, err := scalar(t.Name, k, v, lookup)
+			if err != nil {
+				return vendor, err
+			}
+			ref, line = s, k.Line
+		}
+	}
+	if ref == "" {
+		return vendor, fmt.Errorf("line %d: target %s: vendor http needs spec: the path of the vendor's spec (relative to this file), or builtin:NAME", n.Line, t.Name)
+	}
+	if !strings.HasPrefix(ref, declarative.BuiltinPrefix) && !filepath.IsAbs(ref) && dir != "" {
+		ref = filepath.Join(dir, ref)
+	}
+	spec, err := declarative.Open(ref)
+	if err != nil {
+		return vendor, fmt.Errorf("line %d: target %s: spec: %w", line, t.Name, err)
+	}
+	t.Spec = spec
+	t.specRef = ref
+	vendor.Keys = []string{"spec"}
+	for _, k := range spec.Keys() {
+		_, common := commonFields[k]
+		switch {
+		case k == "apikey" || k == "token":
+		case common || k == "spec":
+			return vendor, fmt.Errorf("line %d: target %s: spec %s: config key %s is a key every target has: name it otherwise", line, t.Name, ref, k)
+		default:
+			vendor.Keys = append(vendor.Keys, k)
+		}
 	}
 	return vendor, nil
 }
@@ -520,9 +578,33 @@ func (c *Config) Infos() batch.Targets {
 		v, _ := adapters.Lookup(t.Vendor)
 		ts[name] = batch.TargetInfo{Vendor: v.Name, Actions: v.Actions,
 			NeedsEmail: v.NeedsEmail, HasEmail: t.Extra["email"] != "", Identity: v.Identity}
+		if t.Spec != nil {
+			ts[name] = t.specInfo()
+		}
 	}
 	return ts
 }
+
+// specInfo is what validation knows of an http target: its spec's
+// actions, identity and columns.
+func (t *Target) specInfo() batch.TargetInfo {
+	spec, config, name := t.Spec, t.specConfig(), t.Name
+	return batch.TargetInfo{Vendor: spec.Vendor(), Actions: spec.Actions(), Identity: spec.Identity(),
+		Check: func(op batch.Op) []batch.Problem { return spec.ColumnProblems(op, config, name) }}
+}
+
+// specConfig is the target's keys as a spec reads them.
+func (t *Target) specConfig() map[string]string {
+	config := map[string]string{"apikey": t.APIKey, "token": t.Token}
+	for k, v := range t.Extra {
+		config[k] = v
+	}
+	return config
+}
+
+// SpecRef is an http target's spec as loaded (a path or builtin:NAME); ""
+// for other vendors.
+func (t *Target) SpecRef() string { return t.specRef }
 
 // Fingerprint identifies what the targets point at, never their secrets,
 // so that a resume or an apply can refuse a config that changed under it.
@@ -533,6 +615,9 @@ func (c *Config) Fingerprint() string {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, t.Vendor, t.BaseURL)
 		for _, k := range batch.SortedNames(t.Extra) {
 			fmt.Fprintf(h, "%s=%s\x00", k, t.Extra[k])
+		}
+		if t.Spec != nil {
+			fmt.Fprintf(h, "spec %s\x00", t.Spec.Digest)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -566,7 +651,7 @@ func (t *Target) Runtime(client *http.Client, share float64) (*batch.Target, err
 		share = 1
 	}
 	a, err := adapters.New(t.Vendor, adapters.Settings{BaseURL: t.BaseURL, APIKey: t.APIKey,
-		Token: t.Token, Extra: t.Extra, Client: client})
+		Token: t.Token, Extra: t.Extra, Client: client, Spec: t.Spec})
 	if err != nil {
 		return nil, fmt.Errorf("config: line %d: target %s: %v", t.Line, t.Name, err)
 	}

@@ -231,7 +231,7 @@ func TestConfigMisspelledVendorKey(t *testing.T) {
 }
 
 func TestConfigVendor(t *testing.T) {
-	configErr(t, "targets:\n  s:\n    base_url: https://s.example.com\n    vendor: salesforce\n", nil, 4, "salesforce", "clearsquare, epixel, kii, msgkart")
+	configErr(t, "targets:\n  s:\n    base_url: https://s.example.com\n    vendor: salesforce\n", nil, 4, "salesforce", "clearsquare, epixel, http, kii, msgkart")
 	configErr(t, "targets:\n  s:\n    base_url: https://s.example.com\n    vendor: Epixel\n", nil, 4, "Epixel")
 	configErr(t, "targets:\n  s:\n    base_url: https://s.example.com\n", nil, 3, "vendor")
 }
