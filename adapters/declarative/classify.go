@@ -456,7 +456,8 @@ func (a *Adapter) outcome(r *rule, an *answer, matched string) (result, error) {
 		e.Kind, e.Code = batch.Ambiguous, orDefault(e.Code, batch.CodeServer)
 		e.RetryAfter = httpcall.ParseRetryAfter(an.header.Get("Retry-After"), a.now())
 	case thenNotVendorAPI:
-		e.Code = orDefault(e.Code, CodeNotVendorAPI)
+		// Three in a row stop the target (README, "Targets that stop").
+		e.Code, e.Fault = orDefault(e.Code, CodeNotVendorAPI), batch.FaultForeign
 	default:
 		e.Code = orDefault(e.Code, batch.CodeRefused)
 	}
