@@ -58,7 +58,11 @@ func validateRun(o *validateOptions, input string) error {
 	if err != nil {
 		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	fmt.Fprintf(o.stdout, "%d rows: %d valid, %d invalid\n", v.Valid+v.Invalid, v.Valid, v.Invalid)
+	fmt.Fprintf(o.stdout, "%d rows: %d valid, %d invalid", v.Valid+v.Invalid, v.Valid, v.Invalid)
+	if v.Duplicates > 0 {
+		fmt.Fprintf(o.stdout, "; %d of the valid rows repeat an earlier row and end skipped", v.Duplicates)
+	}
+	fmt.Fprintln(o.stdout)
 	if v.Invalid > 0 {
 		return job.BadInput("%d invalid rows", v.Invalid)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userbatch/userbatch/adapters/kii"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -443,7 +444,7 @@ func TestConfigTargetInfos(t *testing.T) {
 	want := batch.Targets{
 		"shop":  {Vendor: "epixel", Actions: []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole}},
 		"admin": {Vendor: "clearsquare", Actions: []batch.Action{batch.ToggleStatus}},
-		"app":   {Vendor: "kii", Actions: []batch.Action{batch.Disable, batch.Enable}},
+		"app":   {Vendor: "kii", Actions: []batch.Action{batch.Disable, batch.Enable}, Identity: kii.Identity},
 		"chat":  {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable}, NeedsEmail: true, HasEmail: true},
 		"chat2": {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable}, NeedsEmail: true},
 	}
