@@ -388,7 +388,8 @@ func (o *overlapWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestIdentityOneUserInOrder: rows of one Kii user in different spellings
-// run in input order, never at the same time, and fall in the same shard.
+// (LOGIN_NAME:user-00, User-00) run in input order, never at the same
+// time, and fall in the same shard.
 func TestIdentityOneUserInOrder(t *testing.T) {
 	e := newE2E(t)
 	watch := &overlapWatch{next: e.fakes.handler(), inFlight: map[string]int{}}
@@ -397,7 +398,7 @@ func TestIdentityOneUserInOrder(t *testing.T) {
 	f.kii.Faults.Add(fakehttp.Rule{Fault: fakehttp.Fault{Delay: 30 * time.Millisecond}})
 	var rows []string
 	for i := range 24 {
-		lower, upper := fmt.Sprintf("LOGIN_NAME:user-%02d", i), fmt.Sprintf("LOGIN_NAME:USER-%02d", i)
+		lower, upper := fmt.Sprintf("LOGIN_NAME:user-%02d", i), fmt.Sprintf("User-%02d", i)
 		f.kii.AddUser(lower, kiitest.User{})
 		f.kii.AddUser(upper, kiitest.User{})
 		rows = append(rows, "apps,"+lower+",disable,2020-01-01", "apps,"+upper+",enable,2020-01-02")
@@ -419,13 +420,13 @@ func TestIdentityOneUserInOrder(t *testing.T) {
 	}
 
 	shardOf := map[string]string{} // folded user → the shard whose report has it
-	for k := range 2 {
+	for k := range 3 {
 		dir := filepath.Join(e.dir, fmt.Sprintf("shard-%d", k))
-		if res := e.identityBin("run", "--dry-run", "--shard", fmt.Sprintf("%d/2", k), "-c", e.cfg, "-o", dir, in); res.code != exitOK {
+		if res := e.identityBin("run", "--dry-run", "--shard", fmt.Sprintf("%d/3", k), "-c", e.cfg, "-o", dir, in); res.code != exitOK {
 			t.Fatalf("shard %d: exit %d\n%s", k, res.code, res.stderr)
 		}
 		for _, r := range readCSV(t, filepath.Join(dir, "report.csv")) {
-			user := strings.ToLower(r["user"])
+			user := strings.ToLower(strings.TrimPrefix(r["user"], "LOGIN_NAME:"))
 			if prev, ok := shardOf[user]; ok && prev != dir {
 				t.Errorf("%s is in two shards (%s and %s)", r["user"], prev, dir)
 			}
