@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 )
@@ -20,9 +21,9 @@ import (
 // rows so; FindRepeats finds them over the whole file, so that a shard of
 // it sees the conflicts of every row.
 //
-// The cost is 8 bytes a valid row while they are found (a 64-bit hash of
+// The cost is 4 bytes a valid row while they are found (a fingerprint of
 // each row's group), then a few dozen bytes for each group of rows that
-// meet: a million-row file costs about 8 MiB for a moment.
+// meet (README "Performance").
 type Repeats struct {
 	seed   maphash.Seed
 	groups map[uint64]*repeatGroup
@@ -35,52 +36,71 @@ type repeatGroup struct {
 	first int    // the first row's line
 	code  uint16 // what the first row asks (repeatCode)
 	other int    // the line of the first row contradicting the first; 0: none
+	rows  int
 }
 
 // FindRepeats reads the file twice through parsers open returns: once to
-// find the groups that hold more than one row, by hash, and once to learn
-// those groups' rows. The parsers must read the same file, with no Repeats.
+// find the groups that may hold more than one row, by a 40-bit fingerprint
+// of their hash, and once to learn those groups' rows. The parsers must
+// read the same file, with no Repeats.
 func FindRepeats(open func() (*Parser, error)) (*Repeats, error) {
 	r := &Repeats{seed: maphash.MakeSeed()}
-	multi, err := r.repeatedHashes(open)
+	multi, err := r.sharedPrints(open)
 	if err != nil || len(multi) == 0 {
 		return r, err
 	}
-	r.groups = make(map[uint64]*repeatGroup, len(multi))
+	r.groups = map[uint64]*repeatGroup{}
 	err = eachValid(open, func(op *Op) {
 		h := r.hash(op)
-		if _, ok := multi[h]; ok {
+		if _, ok := multi[h>>24]; ok {
 			r.add(h, op)
 		}
 	})
+	// Groups of one row are fingerprints that met by chance.
+	maps.DeleteFunc(r.groups, func(_ uint64, g *repeatGroup) bool { return g.rows == 1 })
 	return r, err
 }
 
-// repeatedHashes returns the hashes two or more valid rows share. The
-// hashes are kept in 256 buckets by their top byte, each sorted on its
-// own: no table over the whole file, and no copy of it while it grows.
-func (r *Repeats) repeatedHashes(open func() (*Parser, error)) (map[uint64]struct{}, error) {
-	var buckets [256][]uint64
+// sharedPrints returns the fingerprints (a hash's top 40 bits) that two or
+// more valid rows share. They are kept in 256 buckets by their top byte,
+// the other 32 bits in each bucket's list of small chunks, and each bucket
+// is sorted on its own: 4 bytes a row, no table over the whole file, and
+// no copies left behind while it grows. Two groups sharing a fingerprint
+// only cost the second pass a little: it compares full hashes and groups.
+func (r *Repeats) sharedPrints(open func() (*Parser, error)) (map[uint64]struct{}, error) {
+	var buckets [256][][]uint32
 	err := eachValid(open, func(op *Op) {
 		h := r.hash(op)
-		buckets[h>>56] = append(buckets[h>>56], h)
+		b := &buckets[h>>56]
+		if n := len(*b); n == 0 || len((*b)[n-1]) == printChunk {
+			*b = append(*b, make([]uint32, 0, printChunk))
+		}
+		last := &(*b)[len(*b)-1]
+		*last = append(*last, uint32(h>>24))
 	})
 	if err != nil {
 		return nil, err
 	}
 	multi := map[uint64]struct{}{}
-	for i := range buckets {
-		b := buckets[i]
-		slices.Sort(b)
-		for j := 1; j < len(b); j++ {
-			if b[j] == b[j-1] {
-				multi[b[j]] = struct{}{}
+	var sorted []uint32
+	for top := range buckets {
+		sorted = sorted[:0]
+		for _, c := range buckets[top] {
+			sorted = append(sorted, c...)
+		}
+		buckets[top] = nil
+		slices.Sort(sorted)
+		for j := 1; j < len(sorted); j++ {
+			if sorted[j] == sorted[j-1] {
+				multi[uint64(top)<<32|uint64(sorted[j])] = struct{}{}
 			}
 		}
-		buckets[i] = nil
 	}
 	return multi, nil
 }
+
+// printChunk is how many fingerprints a bucket's chunk holds (4 KiB).
+const printChunk = 1024
 
 // eachValid calls fn with the op of every valid row of a fresh parser.
 func eachValid(open func() (*Parser, error), fn func(*Op)) error {
@@ -108,9 +128,14 @@ func eachValid(open func() (*Parser, error), fn func(*Op)) error {
 func (r *Repeats) add(h uint64, op *Op) {
 	id, code := repeatID(op), repeatCode(op)
 	g := r.groups[h]
+	if g == nil {
+		r.groups[h] = &repeatGroup{id: id, first: op.Line, code: code, rows: 1}
+		return
+	}
+	if g.id == id {
+		g.rows++
+	}
 	switch {
-	case g == nil:
-		r.groups[h] = &repeatGroup{id: id, first: op.Line, code: code}
 	case g.id != id || g.other != 0:
 		// Another group with the same hash, or a conflict known already.
 	case code != g.code || op.Action == ToggleStatus:
