@@ -236,3 +236,24 @@ func TestRunSkipsDuplicates(t *testing.T) {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
+
+// TestRepeatsSharedFingerprint: two groups whose hashes share the 40-bit
+// fingerprint but not all 64 bits stay apart.
+func TestRepeatsSharedFingerprint(t *testing.T) {
+	const a, b = uint64(0xabcdef0123_000001), uint64(0xabcdef0123_000002)
+	r := &Repeats{groups: []repeatGroup{{h: a >> 24 << 24}}, extra: map[uint64]*repeatGroup{}}
+	for line, h := range []uint64{a, b, a, b} {
+		op := Op{Line: line + 2, Action: Disable}
+		if h == b && line == 3 {
+			op.Action = Enable
+		}
+		r.add(h, &op)
+	}
+	ga, gb := r.group(a), r.group(b)
+	if ga == nil || gb == nil || ga == gb {
+		t.Fatalf("groups %v %v: want two", ga, gb)
+	}
+	if ga.first != 2 || ga.other != 0 || gb.first != 3 || gb.other != 5 {
+		t.Errorf("group a %+v, group b %+v; want a first 2 (its repeat on line 4 no conflict), b first 3 contradicted on line 5", *ga, *gb)
+	}
+}

@@ -1,14 +1,13 @@
 package batch
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
-	"maps"
 	"slices"
-	"strconv"
 )
 
 // Repeats are the rows of a file that meet another row of the same user:
@@ -22,21 +21,25 @@ import (
 // it sees the conflicts of every row.
 //
 // The cost is 4 bytes a valid row while they are found (a fingerprint of
-// each row's group), then a few dozen bytes for each group of rows that
-// meet (README "Performance").
+// each row's group), then 24 bytes for each group of rows that meet, kept
+// in one sorted array (README "Performance"). A group is known by a 64-bit
+// hash: two groups would have to share all 64 bits to be taken for one.
 type Repeats struct {
-	seed   maphash.Seed
-	groups map[uint64]*repeatGroup
+	seed maphash.Seed
+	// groups are sorted by fingerprint (hash >> 24), one for each
+	// fingerprint that two or more rows share.
+	groups []repeatGroup
+	// extra holds the groups whose fingerprint another group took first.
+	extra map[uint64]*repeatGroup
 }
 
-// repeatGroup is the rows of one group: the first one and what it asks,
-// and the first row that contradicts it.
+// repeatGroup is one group of rows: the first one and what it asks, and
+// the first row that contradicts it. Lines past 2^32 are not expected.
 type repeatGroup struct {
-	id    string // target, user key, effective_at, aspect: tells a hash collision apart
-	first int    // the first row's line
+	h     uint64 // the group's hash; before its first row, the fingerprint << 24
+	first uint32 // the first row's line; 0: none seen yet
+	other uint32 // the first row contradicting the first; 0: none
 	code  uint16 // what the first row asks (repeatCode)
-	other int    // the line of the first row contradicting the first; 0: none
-	rows  int
 }
 
 // FindRepeats reads the file twice through parsers open returns: once to
@@ -45,29 +48,25 @@ type repeatGroup struct {
 // read the same file, with no Repeats.
 func FindRepeats(open func() (*Parser, error)) (*Repeats, error) {
 	r := &Repeats{seed: maphash.MakeSeed()}
-	multi, err := r.sharedPrints(open)
-	if err != nil || len(multi) == 0 {
+	groups, err := r.sharedPrints(open)
+	if err != nil || len(groups) == 0 {
 		return r, err
 	}
-	r.groups = map[uint64]*repeatGroup{}
+	r.groups, r.extra = groups, map[uint64]*repeatGroup{}
 	err = eachValid(open, func(op *Op) {
-		h := r.hash(op)
-		if _, ok := multi[h>>24]; ok {
-			r.add(h, op)
+		if len(r.groups) > 0 {
+			r.add(r.hash(op), op)
 		}
 	})
-	// Groups of one row are fingerprints that met by chance.
-	maps.DeleteFunc(r.groups, func(_ uint64, g *repeatGroup) bool { return g.rows == 1 })
 	return r, err
 }
 
-// sharedPrints returns the fingerprints (a hash's top 40 bits) that two or
-// more valid rows share. They are kept in 256 buckets by their top byte,
-// the other 32 bits in each bucket's list of small chunks, and each bucket
-// is sorted on its own: 4 bytes a row, no table over the whole file, and
-// no copies left behind while it grows. Two groups sharing a fingerprint
-// only cost the second pass a little: it compares full hashes and groups.
-func (r *Repeats) sharedPrints(open func() (*Parser, error)) (map[uint64]struct{}, error) {
+// sharedPrints returns a group for each fingerprint (a hash's top 40 bits)
+// two or more valid rows share, sorted. The fingerprints are kept in 256
+// buckets by their top byte, the other 32 bits in each bucket's list of
+// small chunks, and each bucket is sorted on its own: 4 bytes a row, no
+// table over the whole file, and no copies left behind while it grows.
+func (r *Repeats) sharedPrints(open func() (*Parser, error)) ([]repeatGroup, error) {
 	var buckets [256][][]uint32
 	err := eachValid(open, func(op *Op) {
 		h := r.hash(op)
@@ -81,8 +80,9 @@ func (r *Repeats) sharedPrints(open func() (*Parser, error)) (map[uint64]struct{
 	if err != nil {
 		return nil, err
 	}
-	multi := map[uint64]struct{}{}
+	var shared [256][]uint32
 	var sorted []uint32
+	n := 0
 	for top := range buckets {
 		sorted = sorted[:0]
 		for _, c := range buckets[top] {
@@ -91,16 +91,43 @@ func (r *Repeats) sharedPrints(open func() (*Parser, error)) (map[uint64]struct{
 		buckets[top] = nil
 		slices.Sort(sorted)
 		for j := 1; j < len(sorted); j++ {
-			if sorted[j] == sorted[j-1] {
-				multi[uint64(top)<<32|uint64(sorted[j])] = struct{}{}
+			if sorted[j] == sorted[j-1] && (j == 1 || sorted[j] != sorted[j-2]) {
+				shared[top] = append(shared[top], sorted[j])
 			}
 		}
+		n += len(shared[top])
 	}
-	return multi, nil
+	groups := make([]repeatGroup, 0, n)
+	for top := range shared {
+		for _, low := range shared[top] {
+			groups = append(groups, repeatGroup{h: (uint64(top)<<32 | uint64(low)) << 24})
+		}
+		shared[top] = nil
+	}
+	return groups, nil
 }
 
 // printChunk is how many fingerprints a bucket's chunk holds (4 KiB).
 const printChunk = 1024
+
+// find returns the group whose fingerprint h has, or nil.
+func (r *Repeats) find(h uint64) *repeatGroup {
+	i, ok := slices.BinarySearchFunc(r.groups, h>>24, func(g repeatGroup, print uint64) int {
+		return cmp.Compare(g.h>>24, print)
+	})
+	if !ok {
+		return nil
+	}
+	return &r.groups[i]
+}
+
+// group returns the group of hash h, or nil.
+func (r *Repeats) group(h uint64) *repeatGroup {
+	if g := r.find(h); g != nil && g.h == h {
+		return g
+	}
+	return r.extra[h]
+}
 
 // eachValid calls fn with the op of every valid row of a fresh parser.
 func eachValid(open func() (*Parser, error), fn func(*Op)) error {
@@ -124,22 +151,27 @@ func eachValid(open func() (*Parser, error), fn func(*Op)) error {
 	}
 }
 
-// add records op in its group.
+// add records op in its group, if its fingerprint is shared.
 func (r *Repeats) add(h uint64, op *Op) {
-	id, code := repeatID(op), repeatCode(op)
-	g := r.groups[h]
-	if g == nil {
-		r.groups[h] = &repeatGroup{id: id, first: op.Line, code: code, rows: 1}
-		return
-	}
-	if g.id == id {
-		g.rows++
-	}
+	g := r.find(h)
 	switch {
-	case g.id != id || g.other != 0:
-		// Another group with the same hash, or a conflict known already.
-	case code != g.code || op.Action == ToggleStatus:
-		g.other = op.Line
+	case g == nil:
+		return
+	case g.first == 0:
+		g.h = h
+	case g.h != h:
+		// Another group took this fingerprint first: a chance meeting.
+		if g = r.extra[h]; g == nil {
+			r.extra[h] = &repeatGroup{h: h, first: uint32(op.Line), code: repeatCode(op)}
+			return
+		}
+	}
+	code := repeatCode(op)
+	switch {
+	case g.first == 0:
+		g.first, g.code = uint32(op.Line), code
+	case g.other == 0 && (code != g.code || op.Action == ToggleStatus):
+		g.other = uint32(op.Line)
 	}
 }
 
@@ -149,22 +181,23 @@ func (r *Repeats) mark(row *Row) {
 		return
 	}
 	op := &row.Op
-	g := r.groups[r.hash(op)]
-	if g == nil || g.id != repeatID(op) {
+	g := r.group(r.hash(op))
+	if g == nil {
 		return
 	}
+	first, other := int(g.first), int(g.other)
 	switch {
-	case op.Line == g.first:
-		if g.other != 0 {
-			conflict(row, g.other)
+	case op.Line == first:
+		if other != 0 {
+			conflict(row, other)
 		}
-	case g.other == 0:
-		op.DuplicateOf = g.first
+	case other == 0:
+		op.DuplicateOf = first
 	case repeatCode(op) == g.code && op.Action != ToggleStatus:
 		// A repeat of the first row: it contradicts what the first does.
-		conflict(row, g.other)
+		conflict(row, other)
 	default:
-		conflict(row, g.first)
+		conflict(row, first)
 	}
 }
 
@@ -207,14 +240,6 @@ func (r *Repeats) hash(op *Op) uint64 {
 	b[12] = repeatAspect(op.Action)
 	h.Write(b[:])
 	return h.Sum64()
-}
-
-// repeatID is op's group spelled out; only rows whose hash meets another
-// row's pay for it.
-func repeatID(op *Op) string {
-	k := op.Key()
-	at := strconv.FormatInt(op.EffectiveAt.Unix(), 10) + "." + strconv.Itoa(op.EffectiveAt.Nanosecond())
-	return k.Target + "\x00" + k.User + "\x00" + at + "\x00" + string(rune('0'+repeatAspect(op.Action)))
 }
 
 // repeatCode is what op asks, packed: its action, and for role changes the
