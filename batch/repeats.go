@@ -3,10 +3,8 @@ package batch
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"slices"
 )
 
@@ -53,11 +51,7 @@ func FindRepeats(open func() (*Parser, error)) (*Repeats, error) {
 		return r, err
 	}
 	r.groups, r.extra = groups, map[uint64]*repeatGroup{}
-	err = eachValid(open, func(op *Op) {
-		if len(r.groups) > 0 {
-			r.add(r.hash(op), op)
-		}
-	})
+	err = eachValid(open, func(op *Op) { r.add(r.hash(op), op) })
 	return r, err
 }
 
@@ -112,8 +106,8 @@ const printChunk = 1024
 
 // find returns the group whose fingerprint h has, or nil.
 func (r *Repeats) find(h uint64) *repeatGroup {
-	i, ok := slices.BinarySearchFunc(r.groups, h>>24, func(g repeatGroup, print uint64) int {
-		return cmp.Compare(g.h>>24, print)
+	i, ok := slices.BinarySearchFunc(r.groups, h>>24, func(g repeatGroup, fp uint64) int {
+		return cmp.Compare(g.h>>24, fp)
 	})
 	if !ok {
 		return nil
@@ -137,18 +131,12 @@ func eachValid(open func() (*Parser, error), fn func(*Op)) error {
 	}
 	defer p.Close()
 	p.OpsOnly()
-	for {
-		row, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return p.Each(func(row Row) error {
 		if row.Valid() {
 			fn(&row.Op)
 		}
-	}
+		return nil
+	})
 }
 
 // add records op in its group, if its fingerprint is shared.
