@@ -67,13 +67,25 @@ type Op struct {
 	Email string
 	// EffectiveAt is when the row becomes due, in UTC; the zero time means now.
 	EffectiveAt time.Time
+	// UserKey is User as the target's vendor compares users (Identity.Key):
+	// "LOGIN_NAME:Leo" and "leo" share one at Kii. Empty: User itself.
+	UserKey string
+	// DuplicateOf is the line of an earlier row this one repeats exactly
+	// (same target, user, effective_at, action and role): it is never sent.
+	DuplicateOf int
 }
 
-// Key identifies the (target, user) pair whose rows must run in order.
+// Key identifies the (target, user) pair whose rows must run in order:
+// the user by identity, not by the text of the cell.
 type Key struct{ Target, User string }
 
 // Key returns op's (target, user) pair.
-func (op Op) Key() Key { return Key{op.Target, op.User} }
+func (op Op) Key() Key {
+	if op.UserKey != "" {
+		return Key{op.Target, op.UserKey}
+	}
+	return Key{op.Target, op.User}
+}
 
 // Outcome is how a row ended. Every input data row gets exactly one.
 type Outcome string

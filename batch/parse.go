@@ -108,6 +108,7 @@ type Parser struct {
 	defaultTarget string
 	index         int
 	loc           *time.Location // of effective_at dates
+	repeats       *Repeats
 }
 
 // ParseOptions are the choices NewParserOptions leaves to the operator.
@@ -119,6 +120,9 @@ type ParseOptions struct {
 	// Location is the zone in which an effective_at date without a time
 	// (YYYY-MM-DD) means midnight; nil means UTC.
 	Location *time.Location
+	// Repeats, found by FindRepeats over this same file, mark its
+	// duplicate and conflicting rows; nil: rows are not compared.
+	Repeats *Repeats
 }
 
 // NewParser is NewParserOptions with the zero ParseOptions.
@@ -168,7 +172,8 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
 		return nil, headerError(err)
 	}
-	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{}), loc: opts.Location}
+	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{}), loc: opts.Location,
+		repeats: opts.Repeats}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -291,6 +296,9 @@ func (p *Parser) Next() (Row, error) {
 	}
 	p.index++
 	p.validate(&row, d.f)
+	if row.Valid() {
+		p.repeats.mark(&row)
+	}
 	return row, nil
 }
 
@@ -491,6 +499,11 @@ func (p *Parser) validate(row *Row, f *fields) {
 	op := Op{Index: row.Index, Line: row.Line}
 	op.Target, op.User = cell(f.Target), cell(f.User)
 	info := v.target(p, &op)
+	if info != nil && info.Identity != nil {
+		if k := info.Identity.Key(op.User); k != op.User {
+			op.UserKey = k
+		}
+	}
 	v.user(op.User)
 	op.Action = v.action(cell(f.Action), info)
 	v.options(&op, f, info)

@@ -51,6 +51,10 @@ func (r *run) process(ctx, waitCtx context.Context, t *Target, op Op) (Result, b
 // gated runs the row through the gate, when there is one: admitted, then
 // executed, then settled. It returns false when the row was abandoned.
 func (r *run) gated(ctx, waitCtx context.Context, w *row) (bool, error) {
+	if w.op.DuplicateOf > 0 {
+		w.res.Outcome, w.res.Detail = Skipped, duplicateDetail(w.op)
+		return true, nil
+	}
 	if res := r.due(w); res != nil {
 		w.res = *res
 		return true, nil
@@ -82,9 +86,8 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, stop.code, stop.reason
 		return true
 	}
-	if w.t.protects(w.op) {
-		w.res.Outcome = Skipped
-		w.res.Detail = "protected user: this target never disables, downgrades or toggles it (protected in targets.yaml)"
+	if pat, ok := w.t.protects(w.op); ok {
+		protect(w, pat)
 		return true
 	}
 	if r.planned(w) {
@@ -105,6 +108,11 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 			return true
 		}
 		w.res.HTTPStatus = st.HTTPStatus
+		if pat, ok := w.t.protects(w.op, st.Identities...); ok {
+			// The read named the user in a form the row did not.
+			protect(w, pat)
+			return true
+		}
 		switch {
 		case st.InState && r.DryRun:
 			w.res.Outcome, w.res.Detail, w.res.Message = Planned, "no change", "current state: "+st.Current
@@ -128,6 +136,12 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		return true
 	}
 	return r.apply(ctx, waitCtx, w)
+}
+
+// protect ends a row whose user a protected pattern matches, unsent.
+func protect(w *row, pattern string) {
+	w.res.Outcome = Skipped
+	w.res.Detail = fmt.Sprintf("protected: matches %q", pattern)
 }
 
 func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {

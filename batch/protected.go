@@ -5,36 +5,58 @@ import "strings"
 // Protected is a target's list of users it never disables, downgrades or
 // toggles: exact ids, and globs where * stands for any run of characters
 // (svc-*, *@contractor.example.com). No other character is special: user
-// ids may hold ?, [ and the like.
+// ids may hold ?, [ and the like. Patterns and users are compared without
+// regard to case and without the vendor's id-form prefix on either side
+// (README "targets.yaml"): a person is protected however a row spells them.
 type Protected struct {
-	exact map[string]bool
-	globs [][]string // each glob split at its stars
+	id    Identity
+	exact map[string]string // normalised pattern → pattern as configured
+	globs []glob
 }
 
-// NewProtected reads the patterns of a protected list.
-func NewProtected(patterns []string) Protected {
-	p := Protected{exact: map[string]bool{}}
+// glob is one pattern with a star, split at its stars once normalised.
+type glob struct {
+	parts   []string
+	pattern string // as configured
+}
+
+// NewProtected reads the patterns of a protected list for a target whose
+// vendor compares users by id (nil: byte for byte).
+func NewProtected(patterns []string, id Identity) Protected {
+	if id == nil {
+		id = ExactIdentity{}
+	}
+	p := Protected{id: id, exact: map[string]string{}}
 	for _, pat := range patterns {
-		if strings.Contains(pat, "*") {
-			p.globs = append(p.globs, strings.Split(pat, "*"))
-		} else {
-			p.exact[pat] = true
+		n := p.normal(pat)
+		switch {
+		case strings.Contains(n, "*"):
+			p.globs = append(p.globs, glob{parts: strings.Split(n, "*"), pattern: pat})
+		case p.exact[n] == "":
+			p.exact[n] = pat
 		}
 	}
 	return p
 }
 
-// Match reports whether user is protected.
-func (p Protected) Match(user string) bool {
-	if p.exact[user] {
-		return true
+// normal is the form patterns and users are compared in.
+func (p Protected) normal(s string) string { return strings.ToLower(p.id.Bare(s)) }
+
+// Match returns the first pattern, as configured, that user matches.
+func (p Protected) Match(user string) (string, bool) {
+	if p.Empty() {
+		return "", false
+	}
+	n := p.normal(user)
+	if pat, ok := p.exact[n]; ok {
+		return pat, true
 	}
 	for _, g := range p.globs {
-		if globMatch(g, user) {
-			return true
+		if globMatch(g.parts, n) {
+			return g.pattern, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // Empty reports whether nothing is protected.

@@ -1,6 +1,9 @@
 package batch
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Replay pairs every row of the input with its outcome, in input order, and
 // passes each to fn. Rows that fail validation are Invalid; rows with no
@@ -53,8 +56,14 @@ func outcomeOf(h Header, row Row, outcomes OutcomeSource, notRun string) (Result
 		}
 	}
 	base.Outcome, base.Detail = Skipped, notRun
+	if row.Op.DuplicateOf > 0 {
+		base.Detail = duplicateDetail(row.Op)
+	}
 	return base, nil
 }
+
+// duplicateDetail is the detail of a row that repeats an earlier one.
+func duplicateDetail(op Op) string { return fmt.Sprintf("duplicate of line %d", op.DuplicateOf) }
 
 func problemText(ps []Problem) string {
 	parts := make([]string, len(ps))

@@ -954,7 +954,7 @@ func TestSendWindow(t *testing.T) {
 func TestRunProtectedUsers(t *testing.T) {
 	m := &mockAdapter{}
 	r := newRunner(2, map[string]Adapter{"a": m})
-	r.Targets["a"].Protected = NewProtected([]string{"admin-1"})
+	r.Targets["a"].Protected = NewProtected([]string{"admin-1"}, nil)
 	ops := []Op{
 		newOp(0, "a", "admin-1", Disable),
 		newOp(1, "a", "admin-1", Enable),

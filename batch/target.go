@@ -52,16 +52,24 @@ type Target struct {
 	accepted bool   // a request succeeded: the credentials work
 }
 
-// protects reports whether op would take a protected user's access away.
-func (t *Target) protects(op Op) bool {
-	if !t.Protected.Match(op.User) {
-		return false
-	}
+// protects returns the protected pattern op's user matches, by the row's
+// cell or by any of names (what a read resolved the user to), when op would
+// take the user's access away: enable and upgrade-role are never held.
+func (t *Target) protects(op Op, names ...string) (string, bool) {
 	switch op.Action {
 	case Disable, DowngradeRole, ToggleStatus:
-		return true
+	default:
+		return "", false
 	}
-	return false
+	if pat, ok := t.Protected.Match(op.User); ok {
+		return pat, true
+	}
+	for _, n := range names {
+		if pat, ok := t.Protected.Match(n); ok {
+			return pat, true
+		}
+	}
+	return "", false
 }
 
 // autoStart is the cap before any latency is known.

@@ -133,7 +133,7 @@ func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (curren
 	if err := json.Unmarshal(raw, &u); err != nil || u.ID == "" || u.Active == nil {
 		return current{}, c.notSCIM(resp, "answer is not a User with an id and a boolean \"active\": ", raw)
 	}
-	cur := current{id: u.ID, version: u.Meta.Version, active: bool(*u.Active), known: true, status: resp.StatusCode}
+	cur := current{id: u.ID, version: u.Meta.Version, active: bool(*u.Active), known: true, status: resp.StatusCode, names: u.names()}
 	if !f.Patch {
 		cur.raw = raw
 	}

@@ -277,10 +277,15 @@ type current struct {
 	known   bool   // false for a write sent without reading
 	status  int    // the HTTP status of the read
 	raw     []byte // the resource as read, kept only for a PUT
+	names   []string
 }
 
+// state is what a read tells: whether op's user is in state, and every
+// name the user goes by (a userName lookup resolves to the id, an id to
+// the userName).
 func (cur current) state(op batch.Op) batch.State {
-	return batch.State{InState: cur.active == (op.Action == batch.Enable), HTTPStatus: cur.status, Current: cur.describe()}
+	return batch.State{InState: cur.active == (op.Action == batch.Enable), HTTPStatus: cur.status, Current: cur.describe(),
+		Identities: cur.names}
 }
 
 func (cur current) describe() string {

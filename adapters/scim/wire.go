@@ -64,6 +64,30 @@ type userResource struct {
 	Meta     struct {
 		Version string `json:"version"`
 	} `json:"meta"`
+	// Emails stays raw: a provider's odd emails must not fail a read
+	// that needs only id and active.
+	Emails json.RawMessage `json:"emails"`
+}
+
+// names are every name the resource gives its user: id, userName and the
+// emails' values (RFC 7643 §4.1.2), for protected patterns to match.
+func (u userResource) names() []string {
+	names := []string{u.ID}
+	if u.UserName != "" {
+		names = append(names, u.UserName)
+	}
+	var emails []struct {
+		Value string `json:"value"`
+	}
+	if json.Unmarshal(u.Emails, &emails) != nil {
+		return names
+	}
+	for _, e := range emails {
+		if e.Value != "" {
+			names = append(names, e.Value)
+		}
+	}
+	return names
 }
 
 // listResponse is the answer to a query (RFC 7644 §3.4.2). Resources keep

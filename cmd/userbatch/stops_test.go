@@ -259,7 +259,7 @@ func TestSCIMUnknownUserName(t *testing.T) {
 			if hides {
 				cfg = setKey(t, cfg, "saas", "hides_inactive", "true")
 			}
-			report, _, _ := e.stopsRun(e.write("scim.yaml", cfg), "report", "saas,userName:nobody@example.com,disable", "saas,userName:nobody@example.com,enable")
+			report, _, _ := e.stopsRun(e.write("scim.yaml", cfg), "report", "saas,userName:nobody@example.com,disable", "saas,userName:nobody-else@example.com,enable")
 			for _, r := range report {
 				what := r["action"]
 				if r["outcome"] != "failed" || r["error_code"] != "not_found" || r["http_status"] != "" {

@@ -14,7 +14,8 @@ import (
 )
 
 // undoCase is one vendor's round trip: seed users, run a file that changes
-// each of them (one user twice), run the undo.csv it wrote as it is, and
+// each of them (one user twice, at two effective_at: at one they would
+// conflict), run the undo.csv it wrote as it is, and
 // find every user as before the first run.
 type undoCase struct {
 	csv  string
@@ -33,15 +34,15 @@ type undoCase struct {
 func TestUndoRestoresEpixel(t *testing.T) {
 	users := []string{"e-block", "e-unblock", "e-twice", "e-up", "e-downblock", "e-upmember", "e-downcustomer"}
 	runUndoCase(t, undoCase{
-		csv: `target,user,action,role,place_genealogy,block_user,ticket
-shop,e-block,block,,,,T1
-shop,e-unblock,unblock,,,,T2
-shop,e-twice,disable,,,,T3
-shop,e-up,upgrade-role,Preferred Customer,false,,T4
-shop,e-twice,enable,,,,T5
-shop,e-downblock,downgrade-role,Preferred Customer,,true,T6
-shop,e-upmember,upgrade-role,Member,,,T7
-shop,e-downcustomer,downgrade-role,Customer,,,T8
+		csv: `target,user,action,role,place_genealogy,block_user,ticket,effective_at
+shop,e-block,block,,,,T1,
+shop,e-unblock,unblock,,,,T2,
+shop,e-twice,disable,,,,T3,2020-01-01
+shop,e-up,upgrade-role,Preferred Customer,false,,T4,
+shop,e-twice,enable,,,,T5,2020-01-02
+shop,e-downblock,downgrade-role,Preferred Customer,,true,T6,
+shop,e-upmember,upgrade-role,Member,,,T7,
+shop,e-downcustomer,downgrade-role,Customer,,,T8,
 `,
 		seed: func(f *fakeVendors) {
 			f.epixel.AddUser("e-block", epixeltest.User{Role: "Customer"})
@@ -66,11 +67,11 @@ shop,e-downcustomer,downgrade-role,Customer,,,T8
 func TestUndoRestoresClearsquareToggles(t *testing.T) {
 	users := []string{"c-on", "c-off", "c-twice"}
 	runUndoCase(t, undoCase{
-		csv: `target,user,action,ticket
-admin,c-on,toggle-status,T1
-admin,c-twice,toggle-status,T2
-admin,c-off,toggle-status,T3
-admin,c-twice,toggle-status,T4
+		csv: `target,user,action,ticket,effective_at
+admin,c-on,toggle-status,T1,
+admin,c-twice,toggle-status,T2,2020-01-01
+admin,c-off,toggle-status,T3,
+admin,c-twice,toggle-status,T4,2020-01-02
 `,
 		seed: func(f *fakeVendors) {
 			f.clearsquare.AddUser("c-on", clearsquaretest.User{Active: true})
@@ -87,13 +88,13 @@ func TestUndoRestoresKii(t *testing.T) {
 	// cell), and read back as itself.
 	users := []string{"LOGIN_NAME:k-on", "k-off", "PHONE:+8190", "k-twice", "-k-dash"}
 	runUndoCase(t, undoCase{
-		csv: `target,user,action,ticket
-apps,LOGIN_NAME:k-on,disable,T1
-apps,k-twice,enable,T2
-apps,k-off,enable,T3
-apps,PHONE:+8190,deactivate,T4
-apps,k-twice,disable,T5
-apps,-k-dash,disable,T6
+		csv: `target,user,action,ticket,effective_at
+apps,LOGIN_NAME:k-on,disable,T1,
+apps,k-twice,enable,T2,2020-01-01
+apps,k-off,enable,T3,
+apps,PHONE:+8190,deactivate,T4,
+apps,k-twice,disable,T5,2020-01-02
+apps,-k-dash,disable,T6,
 `,
 		seed: func(f *fakeVendors) {
 			f.kii.AddUser("LOGIN_NAME:k-on", kiitest.User{})
@@ -113,11 +114,11 @@ apps,-k-dash,disable,T6
 func TestUndoRestoresMsgkart(t *testing.T) {
 	users := []string{"m-on", "m-off", "m-twice"}
 	runUndoCase(t, undoCase{
-		csv: `target,user,action,ticket
-chat,m-on,suspend,T1
-chat,m-twice,enable,T2
-chat,m-off,unsuspend,T3
-chat,m-twice,disable,T4
+		csv: `target,user,action,ticket,effective_at
+chat,m-on,suspend,T1,
+chat,m-twice,enable,T2,2020-01-01
+chat,m-off,unsuspend,T3,
+chat,m-twice,disable,T4,2020-01-02
 `,
 		seed: func(f *fakeVendors) {
 			f.msgkart.AddUser("m-on", msgkarttest.User{Status: "Available"})
@@ -133,11 +134,11 @@ func TestUndoRestoresSCIM(t *testing.T) {
 	const on, off, twice = "0b6f3c1e-0000-4000-8000-000000000001", "0b6f3c1e-0000-4000-8000-000000000002", "0b6f3c1e-0000-4000-8000-000000000003"
 	users := []string{on, off, twice}
 	runUndoCase(t, undoCase{
-		csv: `target,user,action,ticket
-saas,userName:on@example.com,disable,T1
-saas,` + twice + `,enable,T2
-saas,` + off + `,enable,T3
-saas,` + twice + `,disable,T4
+		csv: `target,user,action,ticket,effective_at
+saas,userName:on@example.com,disable,T1,
+saas,` + twice + `,enable,T2,2020-01-01
+saas,` + off + `,enable,T3,
+saas,` + twice + `,disable,T4,2020-01-02
 `,
 		seed: func(f *fakeVendors) {
 			attrs := map[string]any{"displayName": "On Person", "emails": []any{map[string]any{"value": "on@example.com", "primary": true}}}

@@ -24,7 +24,11 @@ func newValidateCmd(g *globalOptions) *cobra.Command {
 		Short: "Parse and validate an operations CSV; print every problem with its line",
 		Long: `Parse and validate every row and print every problem with its line, column,
 what was wrong and what is accepted. With -c, targets and the actions their
-vendors support are checked too. Exit 0 when every row is valid, 2 otherwise.`,
+vendors support are checked too, and users are compared as their vendor
+compares them. Rows of one user and effective_at that contradict each other
+are invalid ("conflicts with line N"); an exact repeat of an earlier row is
+listed ("duplicate of line N": a run skips it). Exit 0 when every row is
+valid, 2 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return validateRun(o, args[0])
@@ -58,7 +62,11 @@ func validateRun(o *validateOptions, input string) error {
 	if err != nil {
 		return &job.Error{Code: job.ExitBadInput, Err: err}
 	}
-	fmt.Fprintf(o.stdout, "%s: %d valid, %d invalid\n", batch.CountRows(v.Valid+v.Invalid), v.Valid, v.Invalid)
+	fmt.Fprintf(o.stdout, "%s: %d valid, %d invalid", batch.CountRows(v.Valid+v.Invalid), v.Valid, v.Invalid)
+	if v.Duplicates > 0 {
+		fmt.Fprintf(o.stdout, "; %d of the valid rows repeat an earlier row and end skipped", v.Duplicates)
+	}
+	fmt.Fprintln(o.stdout)
 	if v.Invalid > 0 {
 		return job.BadInput("%s", batch.Count(v.Invalid, "invalid row"))
 	}

@@ -20,20 +20,21 @@ import (
 const verifySCIMUser = "5d0a4f7e-1c2b-4e3f-8a9b-0c1d2e3f4a5b"
 
 // verifyCSV is a run over every vendor: changes, a user already in state,
-// a user changed twice, a row that fails, rows the vendor cannot read back.
-const verifyCSV = `target,user,action,role,place_genealogy,ticket
-apps,LOGIN_NAME:k-alice,disable,,,T1
-apps,k-bob,disable,,,T2
-apps,k-already,disable,,,T3
-apps,k-twice,disable,,,T4
-apps,k-twice,enable,,,T5
-apps,k-nobody,disable,,,T6
-chat,m-busy,disable,,,T7
-chat,m-stays,disable,,,T8
-saas,` + verifySCIMUser + `,disable,,,T9
-shop,e-block,disable,,,T10
-shop,e-up,upgrade-role,Preferred Customer,true,T11
-admin,c-toggle,toggle-status,,,T12
+// a user changed twice (a day apart: at one effective_at the rows would
+// conflict), a row that fails, rows the vendor cannot read back.
+const verifyCSV = `target,user,action,role,place_genealogy,ticket,effective_at
+apps,LOGIN_NAME:k-alice,disable,,,T1,
+apps,k-bob,disable,,,T2,
+apps,k-already,disable,,,T3,
+apps,k-twice,disable,,,T4,2020-01-01
+apps,k-twice,enable,,,T5,2020-01-02
+apps,k-nobody,disable,,,T6,
+chat,m-busy,disable,,,T7,
+chat,m-stays,disable,,,T8,
+saas,` + verifySCIMUser + `,disable,,,T9,
+shop,e-block,disable,,,T10,
+shop,e-up,upgrade-role,Preferred Customer,true,T11,
+admin,c-toggle,toggle-status,,,T12,
 `
 
 func (e *e2e) seedVerify() {

@@ -662,10 +662,19 @@ func (t *Target) Runtime(client *http.Client, share float64) (*batch.Target, err
 		Concurrency:     t.Concurrency.Max,
 		AutoConcurrency: t.Concurrency.Auto,
 		Timeout:         t.Timeout,
-		Protected:       batch.NewProtected(t.Protected),
+		Protected:       batch.NewProtected(t.Protected, identityOf(t.Vendor)),
 		MaxWait:         t.MaxWait,
 		MaxChanges:      t.MaxChanges,
 	}, nil
+}
+
+// identityOf is how vendor compares user cells: protected patterns and the
+// input's rows are matched by it.
+func identityOf(vendor string) batch.Identity {
+	if v, ok := adapters.Lookup(vendor); ok && v.Identity != nil {
+		return v.Identity
+	}
+	return batch.ExactIdentity{}
 }
 
 // NewHTTPClient is shared by every target; each adapter uses a copy that

@@ -81,9 +81,12 @@ func (t *Target) check() error {
 	case t.MaxChanges < 0:
 		return fmt.Errorf("line %d: max_changes must be 0 (no limit) or more", t.at("max_changes"))
 	}
+	id := identityOf(t.Vendor)
 	for _, p := range t.Protected {
-		if strings.TrimSpace(p) == "" || strings.Trim(p, "*") == "" {
-			return fmt.Errorf("line %d: protected holds %q: give user ids, or globs with some fixed text (a lone * would protect everyone)", t.at("protected"), p)
+		// Patterns match without the vendor's id-form prefix: LOGIN_NAME:*
+		// is a lone * too.
+		if strings.TrimSpace(p) == "" || strings.Trim(id.Bare(p), "*") == "" {
+			return fmt.Errorf("line %d: protected holds %q: give user ids, or globs with some fixed text (a lone *, with or without an id-form prefix, would protect everyone)", t.at("protected"), p)
 		}
 	}
 	return checkBaseURL(t.BaseURL, t.InsecureHTTP, t.at("base_url"))

@@ -231,6 +231,8 @@ func heldOutcomes(p *rowPlan, reason string) func(batch.Row) (batch.Result, bool
 			res.Outcome, res.Detail = batch.NotDue, "not due"
 		case changeSkipped:
 			res.Outcome, res.Detail = batch.Skipped, "protected user: never sent"
+		case changeDuplicate:
+			res.Outcome, res.Detail = batch.Skipped, fmt.Sprintf("duplicate of line %d", row.Op.DuplicateOf)
 		default:
 			res.Outcome = batch.Skipped
 			res.Detail = fmt.Sprintf("held: %s; nothing was sent (this row: %s)", reason, planWords[c])

@@ -59,7 +59,40 @@ func spool(r io.Reader) (*input, error) {
 type ParseOptions = batch.ParseOptions
 
 // openParser opens the input at path for one more pass; done closes it.
+// Without po.Repeats it finds them first (two more passes): a row's
+// duplicates and conflicts are found over the whole file, whatever shard
+// reads it.
 func openParser(path string, infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
+	if po.Repeats == nil {
+		r, err := findRepeats(path, infos, po)
+		if err != nil {
+			return nil, nil, err
+		}
+		po.Repeats = r
+	}
+	return openPlain(path, infos, po)
+}
+
+// findRepeats finds the duplicate and conflicting rows of the file at path.
+func findRepeats(path string, infos batch.Targets, po ParseOptions) (*batch.Repeats, error) {
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	po.Repeats = nil
+	return batch.FindRepeats(func() (*batch.Parser, error) {
+		p, done, err := openPlain(path, infos, po)
+		if err == nil {
+			closers = append(closers, done)
+		}
+		return p, err
+	})
+}
+
+// openPlain opens the input at path with po as it is.
+func openPlain(path string, infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -86,27 +119,42 @@ func eachRow(path string, infos batch.Targets, po ParseOptions, fn func(batch.Ro
 // Validation counts a file's rows.
 type Validation struct {
 	Valid, Invalid int
+	// Duplicates counts the valid rows that repeat an earlier one exactly:
+	// they end skipped, never sent.
+	Duplicates int
 	// Targets counts the valid rows by target.
 	Targets map[string]int
 }
 
 // Validate reads the whole file once, printing the first max problems to w
-// (max 0: all of them).
+// (max 0: all of them, and every duplicate row).
 func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
-	return validate(path, infos, po, max, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(more int) {
+	v, err := validate(path, infos, po, max, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(more int) {
 		fmt.Fprintf(w, "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n", more)
+	}, func(row batch.Row) {
+		if max <= 0 {
+			fmt.Fprintf(w, "line %d: duplicate of line %d: it ends skipped, never sent\n", row.Line, row.Op.DuplicateOf)
+		}
 	})
+	return v, err
 }
 
 // validate reads the whole file once, showing the first max problems (max
-// 0: all of them; show nil: none) and then how many more there are.
-func validate(path string, infos batch.Targets, po ParseOptions, max int, show func(batch.Problem), more func(int)) (Validation, error) {
+// 0: all of them; show nil: none) and then how many more there are, and
+// passing each duplicate row to dup (nil: none).
+func validate(path string, infos batch.Targets, po ParseOptions, max int, show func(batch.Problem), more func(int), dup func(batch.Row)) (Validation, error) {
 	v := Validation{Targets: map[string]int{}}
 	shown := 0
 	err := eachRow(path, infos, po, func(row batch.Row) error {
 		if row.Valid() {
 			v.Valid++
 			v.Targets[row.Op.Target]++
+			if row.Op.DuplicateOf > 0 {
+				v.Duplicates++
+				if dup != nil {
+					dup(row)
+				}
+			}
 			return nil
 		}
 		v.Invalid++
@@ -135,7 +183,7 @@ func (o *Options) showProblems(path string, infos batch.Targets) error {
 		o.Log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg(p.String())
 	}, func(more int) {
 		o.Log.Warn().Int("more_problems", more).Msg("more invalid rows: every one is in report.csv; `userbatch validate` lists them all")
-	})
+	}, nil)
 	return err
 }
 

@@ -16,19 +16,21 @@ import (
 type change byte
 
 const (
-	changeNone    change = iota // no word: the row was not planned (another shard's, settled)
-	changeWould                 // would change
-	changeNo                    // no change: found in state
-	changeUnknown               // unknown state: the vendor cannot be read
-	changeNotDue                // not due
-	changeInvalid               // invalid
-	changeSkipped               // protected, or another reason not to send
+	changeNone      change = iota // no word: the row was not planned (another shard's, settled)
+	changeWould                   // would change
+	changeNo                      // no change: found in state
+	changeUnknown                 // unknown state: the vendor cannot be read
+	changeNotDue                  // not due
+	changeInvalid                 // invalid
+	changeSkipped                 // protected, or another reason not to send
+	changeDuplicate               // an exact repeat of an earlier row: never sent
 )
 
 // planWords are plan.csv's words for each change.
 var planWords = map[change]string{
 	changeWould: batch.WouldChange, changeNo: batch.NoChange, changeUnknown: batch.UnknownState,
 	changeNotDue: "not due", changeInvalid: "invalid", changeSkipped: "protected",
+	changeDuplicate: "duplicate",
 }
 
 // writes reports whether the row would send a write: what a guard counts.
@@ -52,6 +54,9 @@ func changeOf(res batch.Result) change {
 	case batch.Skipped:
 		if strings.HasPrefix(res.Detail, "protected") {
 			return changeSkipped
+		}
+		if strings.HasPrefix(res.Detail, "duplicate of line") {
+			return changeDuplicate
 		}
 	}
 	// A read that failed: nothing is known of the state, and the row

@@ -145,7 +145,8 @@ func (o *Options) rates() map[string]float64 {
 }
 
 // includes reports whether op is this process's to run (its shard's).
-func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.User) }
+// Rows of one user by identity share a shard, however their cells spell it.
+func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.Key().User) }
 
 // Run is the whole run: validate, lock, journal, apply, report, then the
 // metrics file and the notification. Its error is an *Error carrying the
@@ -207,7 +208,11 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	infos := o.Config.Infos()
-	counts, err := validate(in.path, infos, o.Parse, 0, nil, nil)
+	// Found once for every pass the run makes over the file.
+	if o.Parse.Repeats, err = findRepeats(in.path, infos, o.Parse); err != nil {
+		return badInputErr(err)
+	}
+	counts, err := validate(in.path, infos, o.Parse, 0, nil, nil, nil)
 	if err != nil {
 		return badInputErr(err)
 	}
