@@ -5,6 +5,7 @@ package adapters
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -39,11 +40,16 @@ type Vendor struct {
 	// Keys are the vendor-specific config keys; Credentials the ones it needs.
 	Keys        []string
 	Credentials []string
-	// NeedsEmail is true when every row needs an email (in the row or the target).
-	NeedsEmail bool
 	// Identity is how the vendor compares user cells (nil: byte for byte).
 	Identity batch.Identity
-	New      func(Settings) (batch.Adapter, error)
+	// Columns are the vendor's own input columns; Validator checks its
+	// rules on a row, Inverter reverses its changes (nil: none). All three
+	// are the vendor folder's values, built without a client, so that
+	// validate needs no credentials.
+	Columns   []batch.Column
+	Validator batch.Validator
+	Inverter  batch.Inverter
+	New       func(Settings) (batch.Adapter, error)
 }
 
 // Vendors is every adapter, in the order `userbatch vendors` lists them.
@@ -54,6 +60,9 @@ var Vendors = []Vendor{
 		Actions:     []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole},
 		Reads:       "nothing (no endpoint reads another user's state; dry-run says unknown state)",
 		Credentials: []string{"apikey", "token"},
+		Columns:     epixel.Rules{}.Columns(),
+		Validator:   epixel.Rules{},
+		Inverter:    epixel.Rules{},
 		New: func(s Settings) (batch.Adapter, error) {
 			return epixel.New(epixel.Config{BaseURL: s.BaseURL, APIKey: s.APIKey, Token: s.Token, Client: s.Client})
 		},
@@ -87,7 +96,8 @@ var Vendors = []Vendor{
 		Reads:       "userStatus (read before every write; already-correct users are not written)",
 		Keys:        []string{"email"},
 		Credentials: []string{"apikey", "email (or an email column)"},
-		NeedsEmail:  true,
+		Columns:     msgkart.Rules{}.Columns(),
+		Validator:   msgkart.Rules{},
 		New: func(s Settings) (batch.Adapter, error) {
 			return msgkart.New(msgkart.Config{BaseURL: s.BaseURL, APIKey: s.APIKey, Email: s.Extra["email"], Client: s.Client})
 		},
@@ -119,6 +129,7 @@ var Vendors = []Vendor{
 		Reads:       "what the spec's read says, if it has one",
 		Keys:        []string{"spec"},
 		Credentials: []string{"the keys under the spec's config"},
+		Columns:     declarative.Columns,
 		New: func(s Settings) (batch.Adapter, error) {
 			if s.Spec == nil {
 				return nil, fmt.Errorf("http: spec is required: the path of the vendor's spec")
@@ -141,6 +152,20 @@ func parseFlag(v string) (bool, error) {
 		return false, nil
 	}
 	return strconv.ParseBool(v)
+}
+
+// Columns are every vendor's own input columns, each name once: a file
+// reads the same whatever vendors its config names (README "Input CSV").
+func Columns() []batch.Column {
+	var out []batch.Column
+	for _, v := range Vendors {
+		for _, c := range v.Columns {
+			if !slices.ContainsFunc(out, func(d batch.Column) bool { return d.Name == c.Name }) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // Lookup finds a vendor by name.

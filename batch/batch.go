@@ -43,13 +43,6 @@ func ParseAction(s string) (Action, bool) {
 	return a, ok
 }
 
-// Roles, as the vendor spells them.
-const (
-	RoleMember            = "Member"
-	RolePreferredCustomer = "Preferred Customer"
-	RoleCustomer          = "Customer"
-)
-
 // Op is one validated operation: one data row of the input.
 type Op struct {
 	Index  int // 0-based position among the data rows
@@ -57,14 +50,12 @@ type Op struct {
 	Target string
 	User   string
 	Action Action
-	// Role is the canonical role name for upgrade-role and downgrade-role.
+	// Role is the role for upgrade-role and downgrade-role, as the target's
+	// vendor spells it.
 	Role string
-	// PlaceGenealogy is epixel's api_place_genealogy on an upgrade.
-	PlaceGenealogy bool
-	// BlockUser is epixel's api_block_user on a downgrade.
-	BlockUser bool
-	// Email overrides the target's msgkart email for this row.
-	Email string
+	// Cells are the row's vendor columns that are set (Column): what the
+	// target's vendor reads beside the core columns. Few, so a slice.
+	Cells []Cell
 	// EffectiveAt is when the row becomes due, in UTC; the zero time means now.
 	EffectiveAt time.Time
 	// UserKey is User as the target's vendor compares users (Identity.Key):
@@ -305,26 +296,25 @@ func (p Problem) String() string {
 	return s
 }
 
-// The input columns userbatch reads. Any other column is passthrough.
+// The core input columns. Vendors add their own (Column); any other
+// column is passthrough.
 const (
-	ColTarget         = "target"
-	ColUser           = "user"
-	ColAction         = "action"
-	ColRole           = "role"
-	ColPlaceGenealogy = "place_genealogy"
-	ColBlockUser      = "block_user"
-	ColEmail          = "email"
-	ColEffectiveAt    = "effective_at"
+	ColTarget      = "target"
+	ColUser        = "user"
+	ColAction      = "action"
+	ColRole        = "role"
+	ColEffectiveAt = "effective_at"
 )
 
-// KnownColumns lists the columns userbatch reads, in the order it documents them.
-var KnownColumns = []string{ColTarget, ColUser, ColAction, ColRole, ColPlaceGenealogy, ColBlockUser, ColEmail, ColEffectiveAt}
+// KnownColumns lists the core columns, in the order README documents them.
+var KnownColumns = []string{ColTarget, ColUser, ColAction, ColRole, ColEffectiveAt}
 
 // Header is the input's header row.
 type Header struct {
 	// Names are the column names as written in the file (BOM removed).
 	Names []string
-	// Known maps each known column (lower case) to its index in Names.
+	// Known maps each known column (lower case), core or a vendor's, to
+	// its index in Names.
 	Known map[string]int
 	// Passthrough lists the indexes of the columns userbatch does not read.
 	Passthrough []int

@@ -15,7 +15,7 @@ import (
 	"github.com/gocarina/gocsv"
 )
 
-// MaxUserLen is the longest user id any vendor accepts (epixel's limit).
+// MaxUserLen is the longest user id any vendor accepts.
 const MaxUserLen = 255
 
 // TargetInfo is what validation needs to know of one configured target.
@@ -23,16 +23,19 @@ type TargetInfo struct {
 	Vendor string
 	// Actions lists the actions the target's vendor supports.
 	Actions []Action
-	// NeedsEmail is true for vendors that need a caller email (msgkart).
-	NeedsEmail bool
-	// HasEmail is true when the target sets a default email.
-	HasEmail bool
 	// Identity is how the target's vendor compares user cells (nil: byte
 	// for byte).
 	Identity Identity
-	// Check, when set, finds the problems of the columns the target's
-	// vendor declares (a declarative spec's); Line is filled in here.
-	Check func(Op) []Problem
+	// Columns are the vendor's own columns: read from the input, their
+	// cells checked by Kind.
+	Columns []Column
+	// Validator checks the vendor's rules on the target's rows (nil: none).
+	Validator Validator
+	// Inverter reverses the vendor's changes for undo.csv (nil: only
+	// status changes are reversed).
+	Inverter Inverter
+	// Settings are the target's keys, for Validator (a default email).
+	Settings map[string]string
 }
 
 func (t TargetInfo) supports(a Action) bool {
@@ -58,17 +61,33 @@ func (ts Targets) names() []string {
 }
 
 // fields is what gocsv decodes each record into. Every field is a string:
-// ids such as "0123" must not become numbers.
+// ids such as "0123" must not become numbers. Vendor columns are decoded
+// into numbered slots (columnKeys names them), so that a row costs no map.
 type fields struct {
-	Target         string `csv:"target"`
-	User           string `csv:"user"`
-	Action         string `csv:"action"`
-	Role           string `csv:"role"`
-	PlaceGenealogy string `csv:"place_genealogy"`
-	BlockUser      string `csv:"block_user"`
-	Email          string `csv:"email"`
-	EffectiveAt    string `csv:"effective_at"`
+	Target      string `csv:"target"`
+	User        string `csv:"user"`
+	Action      string `csv:"action"`
+	Role        string `csv:"role"`
+	EffectiveAt string `csv:"effective_at"`
+	V0          string `csv:"\x00v0"`
+	V1          string `csv:"\x00v1"`
+	V2          string `csv:"\x00v2"`
+	V3          string `csv:"\x00v3"`
+	V4          string `csv:"\x00v4"`
+	V5          string `csv:"\x00v5"`
+	V6          string `csv:"\x00v6"`
+	V7          string `csv:"\x00v7"`
 }
+
+// maxVendorColumns is how many vendor columns one input may carry.
+const maxVendorColumns = 8
+
+// slot returns vendor slot i's cell.
+func (f *fields) slot(i int) string {
+	return [maxVendorColumns]string{f.V0, f.V1, f.V2, f.V3, f.V4, f.V5, f.V6, f.V7}[i]
+}
+
+func slotKey(i int) string { return "\x00v" + strconv.Itoa(i) }
 
 // InputError is a problem with the file as a whole (not one row): empty,
 // not UTF-8, unreadable CSV, a missing column.
@@ -95,6 +114,8 @@ type Parser struct {
 	infos map[string]*TargetInfo
 	// opsOnly skips Row.Record: validating and running need only the op.
 	opsOnly bool
+	// vendor are the vendor columns the header has, in slot order.
+	vendor []Column
 	// Reading ahead: see nextDecoded.
 	batches   chan []decoded
 	free      chan []decoded // used batches, back for reuse
@@ -123,6 +144,10 @@ type ParseOptions struct {
 	// Repeats, found by FindRepeats over this same file, mark its
 	// duplicate and conflicting rows; nil: rows are not compared.
 	Repeats *Repeats
+	// Columns are the vendor columns to read besides the targets' own:
+	// every registered vendor's, so that a file reads the same whatever
+	// the config (README "Input CSV").
+	Columns []Column
 }
 
 // NewParser is NewParserOptions with the zero ParseOptions.
@@ -160,20 +185,25 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 		return nil, headerError(err)
 	}
 	line, _ := cr.FieldPos(0) // 1, unless blank lines come first
-	h, err := newHeader(um.Headers, comma, line)
+	declared := vendorColumns(targets, opts.Columns)
+	h, err := newHeader(um.Headers, comma, line, declared)
 	if err != nil {
 		return nil, err
 	}
 	h.Delimiter, h.Encoding = rune(comma), enc
+	vendor := presentColumns(h, declared)
+	if len(vendor) > maxVendorColumns {
+		return nil, &InputError{Line: line, Msg: fmt.Sprintf("the header has %d vendor columns: at most %d", len(vendor), maxVendorColumns)}
+	}
 	// gocsv matches the known columns in any case and with stray spaces;
 	// every other column gets a key of its own, so that columns with the
 	// same name (or none) keep their own cells.
-	keys := columnKeys(h)
+	keys := columnKeys(h, vendor)
 	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
 		return nil, headerError(err)
 	}
 	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{}), loc: opts.Location,
-		repeats: opts.Repeats}
+		repeats: opts.Repeats, vendor: vendor}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -216,9 +246,9 @@ func headerError(err error) error {
 	return &InputError{Line: 1, Msg: "reading the header: " + err.Error()}
 }
 
-// columnKeys names each column for gocsv: a known column by its canonical
-// name, any other by a key no header can spell.
-func columnKeys(h Header) []string {
+// columnKeys names each column for gocsv: a core column by its canonical
+// name, a vendor column by its slot, any other by a key no header can spell.
+func columnKeys(h Header, vendor []Column) []string {
 	keys := make([]string, len(h.Names))
 	for i := range keys {
 		keys[i] = "\x00" + strconv.Itoa(i)
@@ -226,7 +256,39 @@ func columnKeys(h Header) []string {
 	for name, i := range h.Known {
 		keys[i] = name
 	}
+	for s, c := range vendor {
+		keys[h.Known[c.Name]] = slotKey(s)
+	}
 	return keys
+}
+
+// vendorColumns are the columns the targets' vendors and extra declare,
+// each name once, in the order first declared.
+func vendorColumns(targets Targets, extra []Column) []Column {
+	var out []Column
+	add := func(cs []Column) {
+		for _, c := range cs {
+			if !isCore(c.Name) && !slices.ContainsFunc(out, func(d Column) bool { return d.Name == c.Name }) {
+				out = append(out, c)
+			}
+		}
+	}
+	add(extra)
+	for _, name := range targets.names() {
+		add(targets[name].Columns)
+	}
+	return out
+}
+
+// presentColumns are the declared columns the header has.
+func presentColumns(h Header, declared []Column) []Column {
+	var out []Column
+	for _, c := range declared {
+		if _, ok := h.Known[c.Name]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func normalizeNames(names []string) []string {
@@ -237,7 +299,7 @@ func normalizeNames(names []string) []string {
 	return out
 }
 
-func newHeader(names []string, comma byte, line int) (Header, error) {
+func newHeader(names []string, comma byte, line int, vendor []Column) (Header, error) {
 	h := Header{Names: names, Known: map[string]int{}}
 	seen := map[string]int{}
 	for i, n := range normalizeNames(names) {
@@ -246,7 +308,7 @@ func newHeader(names []string, comma byte, line int) (Header, error) {
 				"column %q appears twice (columns %d and %d): column names must be distinct", names[i], j+1, i+1)}
 		}
 		seen[n] = i
-		if isKnown(n) {
+		if isCore(n) || slices.ContainsFunc(vendor, func(c Column) bool { return c.Name == n }) {
 			h.Known[n] = i
 		} else {
 			h.Passthrough = append(h.Passthrough, i)
@@ -261,12 +323,22 @@ func newHeader(names []string, comma byte, line int) (Header, error) {
 	if len(missing) > 0 {
 		return h, &InputError{Line: line, Msg: fmt.Sprintf(
 			"the header has no %s column (found: %s; expected: %s; read as %s-separated)",
-			strings.Join(missing, " or "), strings.Join(names, string(comma)), strings.Join(KnownColumns, ","), delimiterName(comma))}
+			strings.Join(missing, " or "), strings.Join(names, string(comma)), strings.Join(expected(vendor), ","), delimiterName(comma))}
 	}
 	return h, nil
 }
 
-func isKnown(name string) bool {
+// expected lists the columns a header may have: the core ones, the
+// vendors' before effective_at.
+func expected(vendor []Column) []string {
+	out := slices.Clone(KnownColumns[:len(KnownColumns)-1])
+	for _, c := range vendor {
+		out = append(out, c.Name)
+	}
+	return append(out, ColEffectiveAt)
+}
+
+func isCore(name string) bool {
 	for _, k := range KnownColumns {
 		if k == name {
 			return true
@@ -469,19 +541,27 @@ func (p *Parser) record(f *fields, unmatched map[string]string) []string {
 			rec[i] = f.Action
 		case ColRole:
 			rec[i] = f.Role
-		case ColPlaceGenealogy:
-			rec[i] = f.PlaceGenealogy
-		case ColBlockUser:
-			rec[i] = f.BlockUser
-		case ColEmail:
-			rec[i] = f.Email
 		case ColEffectiveAt:
 			rec[i] = f.EffectiveAt
 		default:
-			rec[i] = unmatched[n]
+			if s := p.slotOf(n); s >= 0 {
+				rec[i] = f.slot(s)
+			} else {
+				rec[i] = unmatched[n]
+			}
 		}
 	}
 	return rec
+}
+
+// slotOf returns the vendor slot of gocsv key n, or -1.
+func (p *Parser) slotOf(n string) int {
+	for s := range p.vendor {
+		if n == slotKey(s) {
+			return s
+		}
+	}
+	return -1
 }
 
 // cell trims a cell and undoes the formula neutralisation that userbatch's
@@ -506,10 +586,7 @@ func (p *Parser) validate(row *Row, f *fields) {
 	}
 	v.user(op.User)
 	op.Action = v.action(cell(f.Action), info)
-	v.options(&op, f, info)
-	if info != nil && info.Check != nil {
-		v.vendorColumns(info.Check(op))
-	}
+	v.options(&op, f, p.vendor, info)
 	op.EffectiveAt = v.effectiveAt(cell(f.EffectiveAt), p.loc)
 	row.Op, row.Problems = op, v.problems
 }
@@ -593,26 +670,23 @@ func joinActions(as []Action) string {
 	return strings.Join(s, ", ")
 }
 
-func (v *validator) options(op *Op, f *fields, info *TargetInfo) {
-	var pgSet bool
-	op.PlaceGenealogy, pgSet = v.boolean(ColPlaceGenealogy, cell(f.PlaceGenealogy))
-	op.BlockUser, _ = v.boolean(ColBlockUser, cell(f.BlockUser))
-	op.Email = cell(f.Email)
-	switch op.Action {
-	case UpgradeRole:
-		op.Role = v.role(cell(f.Role), RoleMember, RolePreferredCustomer)
-		if op.Role == RolePreferredCustomer && !pgSet && cell(f.PlaceGenealogy) == "" {
-			v.add(ColPlaceGenealogy, "", "place_genealogy is required for an upgrade to Preferred Customer", "true or false")
+// options reads the role and the vendor cells, then asks the target's
+// vendor what it makes of them. Which roles an action takes is the
+// vendor's: without one, a role action needs only a role.
+func (v *validator) options(op *Op, f *fields, vendor []Column, info *TargetInfo) {
+	for s, c := range vendor {
+		if val := v.readCell(c, cell(f.slot(s))); val != "" {
+			op.Cells = append(op.Cells, Cell{c.Name, val})
 		}
-	case DowngradeRole:
-		op.Role = v.role(cell(f.Role), RoleCustomer, RolePreferredCustomer)
 	}
-	if op.Email != "" && !strings.Contains(op.Email, "@") {
-		v.add(ColEmail, op.Email, "email has no @", "an email address such as ops@example.com")
+	if op.Action == UpgradeRole || op.Action == DowngradeRole {
+		op.Role = cell(f.Role)
+		if op.Role == "" && (info == nil || info.Validator == nil) {
+			v.add(ColRole, "", "role is empty", "the role to set, as the target's vendor names it")
+		}
 	}
-	if info != nil && info.NeedsEmail && !info.HasEmail && op.Email == "" {
-		v.add(ColEmail, "", fmt.Sprintf("email is empty and target %s has no default email", op.Target),
-			"the caller's email for this vendor, in the row or as the target's email setting")
+	if info != nil && info.Validator != nil {
+		v.vendorColumns(info.Validator.Validate(op, info.Settings))
 	}
 }
 
@@ -624,21 +698,6 @@ func (v *validator) vendorColumns(problems []Problem) {
 			v.add(p.Column, p.Value, p.Msg, p.Accepted)
 		}
 	}
-}
-
-func (v *validator) role(s string, allowed ...string) string {
-	accepted := strings.Join(allowed, " or ")
-	if s == "" {
-		v.add(ColRole, s, "role is empty", accepted)
-		return ""
-	}
-	for _, r := range allowed {
-		if strings.EqualFold(s, r) {
-			return r
-		}
-	}
-	v.add(ColRole, s, fmt.Sprintf("role %q is not valid for this action", s), accepted)
-	return ""
 }
 
 // boolean reads a true/false cell. Empty means false and not set.

@@ -37,7 +37,7 @@ type repeatGroup struct {
 	h     uint64 // the group's hash; before its first row, the fingerprint << 24
 	first uint32 // the first row's line; 0: none seen yet
 	other uint32 // the first row contradicting the first; 0: none
-	code  uint16 // what the first row asks (repeatCode)
+	code  uint64 // what the first row asks (repeatCode)
 }
 
 // FindRepeats reads the file twice through parsers open returns: once to
@@ -150,11 +150,11 @@ func (r *Repeats) add(h uint64, op *Op) {
 	case g.h != h:
 		// Another group took this fingerprint first: a chance meeting.
 		if g = r.extra[h]; g == nil {
-			r.extra[h] = &repeatGroup{h: h, first: uint32(op.Line), code: repeatCode(op)}
+			r.extra[h] = &repeatGroup{h: h, first: uint32(op.Line), code: r.repeatCode(op)}
 			return
 		}
 	}
-	code := repeatCode(op)
+	code := r.repeatCode(op)
 	switch {
 	case g.first == 0:
 		g.first, g.code = uint32(op.Line), code
@@ -181,7 +181,7 @@ func (r *Repeats) mark(row *Row) {
 		}
 	case other == 0:
 		op.DuplicateOf = first
-	case repeatCode(op) == g.code && op.Action != ToggleStatus:
+	case r.repeatCode(op) == g.code && op.Action != ToggleStatus:
 		// A repeat of the first row: it contradicts what the first does.
 		conflict(row, other)
 	default:
@@ -230,19 +230,34 @@ func (r *Repeats) hash(op *Op) uint64 {
 	return h.Sum64()
 }
 
-// repeatCode is what op asks, packed: its action, and for role changes the
-// role and the options that change what the vendor does.
-func repeatCode(op *Op) uint16 {
-	code := uint16(slices.Index(Actions, op.Action) + 1)
+// repeatCode is what op asks: its action, and for role changes a hash of
+// the role and the vendor cells that change what the vendor does. A flag
+// set false asks what an unset one does.
+func (r *Repeats) repeatCode(op *Op) uint64 {
+	code := uint64(slices.Index(Actions, op.Action) + 1)
 	if repeatAspect(op.Action) != aspectRole {
 		return code
 	}
-	code |= uint16(slices.Index([]string{RoleMember, RolePreferredCustomer, RoleCustomer}, op.Role)+1) << 4
-	if op.Action == UpgradeRole && op.PlaceGenealogy {
-		code |= 1 << 8
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteByte(byte(code))
+	h.WriteString(op.Role)
+	for _, c := range sortedCells(op.Cells) {
+		if c.Value != "false" {
+			h.WriteByte(0)
+			h.WriteString(c.Column)
+			h.WriteByte(0)
+			h.WriteString(c.Value)
+		}
 	}
-	if op.Action == DowngradeRole && op.BlockUser {
-		code |= 1 << 9
+	return h.Sum64() | 1<<63 // never a status action's code
+}
+
+// sortedCells returns cells by column, copying only when out of order.
+func sortedCells(cells []Cell) []Cell {
+	less := func(a, b Cell) int { return cmp.Compare(a.Column, b.Column) }
+	if slices.IsSortedFunc(cells, less) {
+		return cells
 	}
-	return code
+	return slices.SortedFunc(slices.Values(cells), less)
 }

@@ -24,6 +24,9 @@ type Options struct {
 	// ';' input came from a region whose Excel splits on ';').
 	// userbatch's parser skips the mark when it reads them back.
 	Excel bool
+	// Inverters say, by target, how its vendor reverses a change for
+	// undo.csv; a target without one gets a status change's opposite.
+	Inverters map[string]batch.Inverter
 }
 
 func (o Options) repeatable(target string, a batch.Action) bool {

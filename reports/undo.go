@@ -10,59 +10,29 @@ import (
 // ColUndoNote is undo.csv's column explaining a row that cannot run as it is.
 const ColUndoNote = "undo_note"
 
-// The notes of undo rows whose earlier role is not known. Their role cell is
-// left empty, which fails validation: the row cannot run until an operator
-// chooses, and userbatch never guesses a role.
-const (
-	noteUpgrade   = "role before the upgrade is not known: set role to Customer or Preferred Customer"
-	noteDowngrade = "role before the downgrade is not known: " +
-		"set role to Member or Preferred Customer (with place_genealogy)"
-	noteNoUndo = "no undo is known for this action"
-)
+// noteNoUndo is the note of an undo row for a change no one knows how to
+// reverse.
+const noteNoUndo = "no undo is known for this action"
 
-// undoOp is one row of undo.csv: the cells it sets in a copy of the input row.
-type undoOp struct {
-	action         batch.Action
-	role           string
-	placeGenealogy string
-	blockUser      string
-	note           string
-}
-
-// undoOps appends to dst the operations that reverse op, which was applied.
-//
-// Role order is Customer < Preferred Customer < Member, so an upgrade to
-// Preferred Customer can only have started from Customer, and a downgrade to
-// Preferred Customer only from Member; the other role changes may have started
-// from either of two roles, and their undo leaves the role for an operator to
-// fill in.
-func undoOps(dst []undoOp, op batch.Op) []undoOp {
+// undoOps appends to dst the operations that reverse op, which was applied:
+// the target's vendor's word (inv), else a status change's opposite.
+func undoOps(dst []batch.Inverse, op batch.Op, inv batch.Inverter) []batch.Inverse {
+	if inv != nil {
+		if out := inv.Invert(op); len(out) > 0 {
+			return append(dst, out...)
+		}
+	}
 	switch op.Action {
 	case batch.Disable:
-		return append(dst, undoOp{action: batch.Enable})
+		return append(dst, batch.Inverse{Action: batch.Enable})
 	case batch.Enable:
-		return append(dst, undoOp{action: batch.Disable})
+		return append(dst, batch.Inverse{Action: batch.Disable})
 	case batch.ToggleStatus:
-		return append(dst, undoOp{action: batch.ToggleStatus})
-	case batch.UpgradeRole:
-		if op.Role == batch.RolePreferredCustomer {
-			return append(dst, undoOp{action: batch.DowngradeRole, role: batch.RoleCustomer, blockUser: "false"})
-		}
-		return append(dst, undoOp{action: batch.DowngradeRole, blockUser: "false", note: noteUpgrade})
-	case batch.DowngradeRole:
-		if op.Role == batch.RolePreferredCustomer {
-			dst = append(dst, undoOp{action: batch.UpgradeRole, role: batch.RoleMember})
-		} else {
-			dst = append(dst, undoOp{action: batch.UpgradeRole, note: noteDowngrade})
-		}
-		if op.BlockUser {
-			dst = append(dst, undoOp{action: batch.Enable})
-		}
-		return dst
+		return append(dst, batch.Inverse{Action: batch.ToggleStatus})
 	}
-	// An action this package does not know: an empty action cell fails
+	// An action no one knows how to reverse: an empty action cell fails
 	// validation, so the row is listed but cannot run unexamined.
-	return append(dst, undoOp{note: noteNoUndo})
+	return append(dst, batch.Inverse{Note: noteNoUndo})
 }
 
 // undoFile is undo.csv: the input's columns, then the columns an undo row may
@@ -77,28 +47,40 @@ type undoFile struct {
 	names []string // the header
 	width int      // len(h.Names): the cells copied from the row
 	rec   []string // the line being built, reused
-	ops   []undoOp // the undo rows of the row being written, reused
+	ops   []batch.Inverse // the undo rows of the row being written, reused
+	// inverters are the targets' vendors' (Options.Inverters).
+	inverters map[string]batch.Inverter
 
 	// Indexes into names of the cells undo rows set; -1 when absent.
-	action, role, placeGenealogy, blockUser, note int
+	action, role, note int
+	// cells are the indexes of the vendor columns undo rows may set.
+	cells map[string]int
 }
 
 // newUndoFile lays out undo.csv's columns for an input with header h.
 //
 // Columns are added only where an undo row needs them. action is always set.
 // role needs no adding: a role action is invalid without a role column.
-// place_genealogy is added when the input has role actions but not the
-// column, for the operator who answers a note with Preferred Customer.
-// block_user needs no adding: undo rows only ever set it false, its default.
-// undo_note is added unless the input has it (an undo.csv being undone).
-func newUndoFile(c *csvFile, sp *spool, h batch.Header) *undoFile {
+// A vendor column is added when the vendor says an operator may have to
+// fill it in (Inverter.UndoColumns); an undo row's other cells are set only
+// where the input has the column. undo_note is added unless the input has
+// it (an undo.csv being undone).
+func newUndoFile(c *csvFile, sp *spool, h batch.Header, inverters map[string]batch.Inverter) *undoFile {
 	sp.comma = c.comma
-	u := &undoFile{csv: c, spool: sp, names: append([]string(nil), h.Names...), width: len(h.Names)}
+	u := &undoFile{csv: c, spool: sp, names: append([]string(nil), h.Names...), width: len(h.Names),
+		inverters: inverters, cells: map[string]int{}}
 	u.action = u.column(h, batch.ColAction, true)
-	_, hasRole := h.Known[batch.ColRole]
 	u.role = u.column(h, batch.ColRole, false)
-	u.placeGenealogy = u.column(h, batch.ColPlaceGenealogy, hasRole)
-	u.blockUser = u.column(h, batch.ColBlockUser, false)
+	for name, i := range h.Known {
+		u.cells[name] = i
+	}
+	for _, target := range batch.SortedNames(inverters) {
+		for _, col := range inverters[target].UndoColumns(h) {
+			if _, ok := u.cells[col]; !ok {
+				u.cells[col] = u.column(h, col, true)
+			}
+		}
+	}
 	u.note = -1
 	for i, n := range h.Names {
 		if strings.EqualFold(strings.TrimSpace(n), ColUndoNote) {
@@ -130,7 +112,7 @@ func (u *undoFile) writeHeader() error { return u.csv.writeHeader(u.names) }
 
 // write spools the undo rows of row, an applied row.
 func (u *undoFile) write(row batch.Row) error {
-	u.ops = undoOps(u.ops[:0], row.Op)
+	u.ops = undoOps(u.ops[:0], row.Op, u.inverters[row.Op.Target])
 	if err := u.spool.startGroup(); err != nil {
 		return err
 	}
@@ -159,20 +141,23 @@ func (u *undoFile) finish() error {
 	return u.csv.finish()
 }
 
-// line copies rec (target, user, email and the passthrough columns carry over
-// unchanged) and sets the cells op decides.
-func (u *undoFile) line(rec []string, op undoOp, line int) []string {
+// line copies rec (target, user, the vendor and passthrough columns carry
+// over unchanged) and sets the cells op decides.
+func (u *undoFile) line(rec []string, op batch.Inverse, line int) []string {
 	for i := range u.rec {
 		u.rec[i] = ""
 		if i < u.width {
 			u.rec[i] = field(rec, i)
 		}
 	}
-	u.set(u.action, string(op.action))
-	u.set(u.role, op.role)
-	u.set(u.placeGenealogy, op.placeGenealogy)
-	u.set(u.blockUser, op.blockUser)
-	u.set(u.note, UndoNote(line, op.note))
+	u.set(u.action, string(op.Action))
+	u.set(u.role, op.Role)
+	for _, c := range op.Cells {
+		if i, ok := u.cells[c.Column]; ok {
+			u.set(i, c.Value)
+		}
+	}
+	u.set(u.note, UndoNote(line, op.Note))
 	return u.rec
 }
 

@@ -363,7 +363,7 @@ func (r *Reader) readValue(rs *readSpec, an *answer) (string, error) {
 	switch x := v.(type) {
 	case bool:
 		if found && rs.Type == "bool" {
-			return boolText(x), nil
+			return fmt.Sprint(x), nil
 		}
 	case string:
 		if found && rs.Type == "string" && x != "" {
@@ -380,23 +380,15 @@ func (m match) holds(value string) bool {
 	return !inFold(m.NotEquals, value)
 }
 
-// Inverse is one undo row for an applied change: the action and the cells
-// it sets, or a note when an operator must fill a cell in.
-type Inverse struct {
-	Action batch.Action
-	Set    map[string]string
-	Note   string
-}
+// Invert lists the undo rows for op, applied, as the spec's invert says.
+func (a *Adapter) Invert(op batch.Op) []batch.Inverse { return a.spec.Invert(op) }
 
-// Invert lists the undo rows for op, applied, as the spec's invert says;
-// none when it says nothing of op's action.
-func (a *Adapter) Invert(op batch.Op) []Inverse {
-	var out []Inverse
-	for _, inv := range a.spec.file.Invert[actionName(op.Action)] {
-		if (len(inv.When) > 0 && !holds(inv.When, &op)) || (len(inv.Unless) > 0 && holds(inv.Unless, &op)) {
-			continue
-		}
-		out = append(out, Inverse{Action: batch.Action(inv.Action), Set: inv.Set, Note: inv.Note})
-	}
-	return out
-}
+// UndoColumns are the spec's (Spec.UndoColumns).
+func (a *Adapter) UndoColumns(h batch.Header) []string { return a.spec.UndoColumns(h) }
+
+var (
+	_ batch.Inverter  = (*Adapter)(nil)
+	_ batch.Inverter  = (*Spec)(nil)
+	_ batch.Validator = (*Spec)(nil)
+	_ batch.Columner  = (*Spec)(nil)
+)

@@ -78,7 +78,7 @@ func (c *checker) columns(cols []columnSpec) error {
 		col := &cols[i]
 		switch {
 		case !knownColumn(col.Name):
-			return posErr(col.pos, "column %q is not one a spec can read (accepted: %s)", col.Name, strings.Join(Columns, ", "))
+			return posErr(col.pos, "column %q is not one a spec can read (accepted: %s)", col.Name, strings.Join(columnNames(), ", "))
 		case col.Type != "" && col.Type != "string" && col.Type != "bool" && col.Type != "email":
 			return posErr(col.pos, "column %s: type %q (accepted: string, bool, email)", col.Name, col.Type)
 		case (col.True != "" || col.False != "") && col.Type != "bool":
@@ -98,7 +98,7 @@ func (c *checker) columns(cols []columnSpec) error {
 func (c *checker) columnNames(m map[string]string, p pos) error {
 	for name := range m {
 		if !knownColumn(name) {
-			return posErr(p, "column %q is not one a spec can read (accepted: %s)", name, strings.Join(Columns, ", "))
+			return posErr(p, "column %q is not one a spec can read (accepted: %s)", name, strings.Join(columnNames(), ", "))
 		}
 	}
 	return nil

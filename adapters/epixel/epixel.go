@@ -97,7 +97,7 @@ func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
 // 2xx whose body is not the envelope (a captive portal, a misrouted proxy) is
 // Ambiguous bad_response: the change may or may not have been made.
 //
-// A downgrade with BlockUser that gets an "already" answer was not carried
+// A downgrade with block_user that gets an "already" answer was not carried
 // out at all, block included: Apply then sends POST /block/user/ and returns
 // an applied Reply ("role already right, user blocked"), or the block's error.
 //
@@ -105,7 +105,7 @@ func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
 // does not take) is a Permanent CodeValidation error and is not sent.
 func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	reply, err := c.send(ctx, op)
-	if err != nil || !reply.Already || op.Action != batch.DowngradeRole || !op.BlockUser {
+	if err != nil || !reply.Already || op.Action != batch.DowngradeRole || !op.Flag(ColBlockUser) {
 		return reply, err
 	}
 	return c.blockAfterAlready(ctx, op)
@@ -125,7 +125,7 @@ func (c *Client) blockAfterAlready(ctx context.Context, op batch.Op) (batch.Repl
 }
 
 // MessageBlockedAfterAlready is the Reply.Message of a downgrade with
-// BlockUser whose role was already right, after the block was sent.
+// block_user whose role was already right, after the block was sent.
 const MessageBlockedAfterAlready = "role already right, user blocked"
 
 // send sends op's one request and classifies the answer.
@@ -165,14 +165,14 @@ func request(op batch.Op) (string, []field, error) {
 // upgradeRequest sends api_place_genealogy only for Preferred Customer, where
 // it is required; the vendor documents it for that upgrade alone.
 func upgradeRequest(op batch.Op, id field) (string, []field, error) {
-	role, ok := canonicalRole(op.Role, batch.RoleMember, batch.RolePreferredCustomer)
+	role, ok := canonicalRole(op.Role, RoleMember, RolePreferredCustomer)
 	if !ok {
 		return "", nil, invalidOp(fmt.Sprintf("upgrade-role takes %s or %s, not %q",
-			batch.RoleMember, batch.RolePreferredCustomer, op.Role))
+			RoleMember, RolePreferredCustomer, op.Role))
 	}
 	fields := []field{id, {fieldUpgradeTo, role}}
-	if role == batch.RolePreferredCustomer {
-		fields = append(fields, field{fieldGenealogy, boolField(op.PlaceGenealogy)})
+	if role == RolePreferredCustomer {
+		fields = append(fields, field{fieldGenealogy, boolField(op.Flag(ColPlaceGenealogy))})
 	}
 	return pathUpgrade, fields, nil
 }
@@ -180,12 +180,12 @@ func upgradeRequest(op batch.Op, id field) (string, []field, error) {
 // downgradeRequest always sends api_block_user: the vendor marks it required
 // even though its own sample leaves it out.
 func downgradeRequest(op batch.Op, id field) (string, []field, error) {
-	role, ok := canonicalRole(op.Role, batch.RoleCustomer, batch.RolePreferredCustomer)
+	role, ok := canonicalRole(op.Role, RoleCustomer, RolePreferredCustomer)
 	if !ok {
 		return "", nil, invalidOp(fmt.Sprintf("downgrade-role takes %s or %s, not %q",
-			batch.RoleCustomer, batch.RolePreferredCustomer, op.Role))
+			RoleCustomer, RolePreferredCustomer, op.Role))
 	}
-	return pathDowngrade, []field{id, {fieldDowngradeTo, role}, {fieldBlockUser, boolField(op.BlockUser)}}, nil
+	return pathDowngrade, []field{id, {fieldDowngradeTo, role}, {fieldBlockUser, boolField(op.Flag(ColBlockUser))}}, nil
 }
 
 // canonicalRole returns the vendor's spelling of role when it is one of allowed.

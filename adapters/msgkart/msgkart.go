@@ -75,7 +75,7 @@ func (c *Client) Idempotent(a batch.Action) bool { return c.Supports(a) }
 // Apply POSTs op's enable or disable once. Any 2xx is success; msgkart never
 // says "already", so Reply.Already is always false (a Read tells that).
 // Errors are *batch.Error as classify describes; an op with no email (neither
-// op.Email nor the target's) or an unsupported action is Permanent validation
+// the row's email column nor the target's) or an unsupported action is Permanent validation
 // and is not sent.
 func (c *Client) Apply(ctx context.Context, op batch.Op) (batch.Reply, error) {
 	verb, err := verbFor(op.Action)
@@ -154,7 +154,7 @@ func (c *Client) call(ctx context.Context, method string, op batch.Op, verb stri
 // with no body. The query is added only after the URL was parsed, so no
 // parse error can quote the key.
 func (c *Client) request(ctx context.Context, method string, op batch.Op, verb string) (*http.Request, error) {
-	email := op.Email
+	email := op.Cell(ColEmail)
 	if email == "" {
 		email = c.email
 	}

@@ -40,11 +40,24 @@ type discovery struct {
 	features Features // written once, before done is set
 }
 
-// Discover reads the provider's /ServiceProviderConfig, on the first call
+// Discover reads the provider's /ServiceProviderConfig once, at the start
+// of a run, and says what it supports: an operator sees at once whether
+// PATCH and ETags will be used.
+func (c *Client) Discover(ctx context.Context) (string, error) {
+	f, err := c.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	return f.String(), nil
+}
+
+var _ batch.Discoverer = (*Client)(nil)
+
+// discover reads the provider's /ServiceProviderConfig, on the first call
 // that succeeds; later calls return what it found without a request.
 // Read and Apply call it. Its errors are *batch.Error, as for Apply; a 404
 // is Permanent bad_response, saying base_url is not a SCIM root.
-func (c *Client) Discover(ctx context.Context) (Features, error) {
+func (c *Client) discover(ctx context.Context) (Features, error) {
 	if c.disc.done.Load() {
 		return c.disc.features, nil
 	}

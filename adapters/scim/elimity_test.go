@@ -267,7 +267,7 @@ func TestElimity(t *testing.T) {
 	ctx := context.Background()
 	t.Run("discovery", func(t *testing.T) {
 		_, c := elimitySetup(t, true)
-		f, err := c.Discover(ctx)
+		f, err := c.discover(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -187,7 +187,7 @@ func (c *Client) prepare(ctx context.Context, op batch.Op) (Features, error) {
 		return Features{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation,
 			Message: "the user cell is empty: give a SCIM id or userName:<name>"}
 	}
-	return c.Discover(ctx)
+	return c.discover(ctx)
 }
 
 // before finds the user's id and version for a write: what Read kept, or a

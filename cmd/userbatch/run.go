@@ -10,6 +10,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/userbatch/userbatch/adapters"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
@@ -169,7 +170,9 @@ func clockFromEnv() (batch.Clock, error) {
 
 // parseOptions reads the flags that say how to read the input.
 func parseOptions(delimiter, tz string) (job.ParseOptions, error) {
-	var po job.ParseOptions
+	// Every vendor's columns, whatever the config names: a file reads the
+	// same with or without one.
+	po := job.ParseOptions{Columns: adapters.Columns()}
 	if tz != "" && tz != "UTC" {
 		loc, err := time.LoadLocation(tz)
 		if err != nil {

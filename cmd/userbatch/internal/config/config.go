@@ -576,8 +576,8 @@ func (c *Config) Infos() batch.Targets {
 	ts := batch.Targets{}
 	for name, t := range c.Targets {
 		v, _ := adapters.Lookup(t.Vendor)
-		ts[name] = batch.TargetInfo{Vendor: v.Name, Actions: v.Actions,
-			NeedsEmail: v.NeedsEmail, HasEmail: t.Extra["email"] != "", Identity: v.Identity}
+		ts[name] = batch.TargetInfo{Vendor: v.Name, Actions: v.Actions, Identity: v.Identity,
+			Columns: v.Columns, Validator: v.Validator, Inverter: v.Inverter, Settings: t.Extra}
 		if t.Spec != nil {
 			ts[name] = t.specInfo()
 		}
@@ -586,11 +586,11 @@ func (c *Config) Infos() batch.Targets {
 }
 
 // specInfo is what validation knows of an http target: its spec's
-// actions, identity and columns.
+// actions, identity, columns and inverses.
 func (t *Target) specInfo() batch.TargetInfo {
-	spec, config, name := t.Spec, t.specConfig(), t.Name
+	spec := t.Spec
 	return batch.TargetInfo{Vendor: spec.Vendor(), Actions: spec.Actions(), Identity: spec.Identity(),
-		Check: func(op batch.Op) []batch.Problem { return spec.ColumnProblems(op, config, name) }}
+		Columns: spec.Columns(), Validator: spec, Inverter: spec, Settings: t.specConfig()}
 }
 
 // specConfig is the target's keys as a spec reads them.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/userbatch/userbatch/adapters/scim"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/batch/ledger"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
@@ -259,23 +258,22 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 	return g, func() { l.Close() }, nil
 }
 
-// discover asks each SCIM target the file has rows for, once, at the
-// start, what it supports, and logs it: an operator sees at once whether
-// PATCH and ETags will be used.
+// discover asks each target the file has rows for whose adapter can tell,
+// once, at the start, what its vendor supports, and logs it.
 func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target, rows map[string]int) {
 	for _, name := range batch.SortedNames(targets) {
-		c, ok := targets[name].Adapter.(*scim.Client)
+		d, ok := targets[name].Adapter.(batch.Discoverer)
 		if !ok || rows[name] == 0 {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, targets[name].Timeout)
-		_, err := c.Discover(dctx)
+		found, err := d.Discover(dctx)
 		cancel()
 		if err != nil {
-			o.Log.Warn().Str("target", name).Err(err).Msg("scim: /ServiceProviderConfig could not be read; it is tried again with the first row")
+			o.Log.Warn().Str("target", name).Err(err).Msg("what the vendor supports could not be read; it is tried again with the first row")
 			continue
 		}
-		o.Log.Info().Str("target", name).Str("features", c.Features()).Msg("scim: service provider config")
+		o.Log.Info().Str("target", name).Str("features", found).Msg("what the vendor supports")
 	}
 }
 
@@ -346,7 +344,8 @@ func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch
 	}
 	defer done()
 	run.Actor = o.Actor
-	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
+	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets),
+		Inverters: inverters(infos)})
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +370,17 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 		t, ok := targets[target]
 		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
 	}
+}
+
+// inverters are the targets' vendors' ways of reversing a change.
+func inverters(infos batch.Targets) map[string]batch.Inverter {
+	invs := map[string]batch.Inverter{}
+	for name, t := range infos {
+		if t.Inverter != nil {
+			invs[name] = t.Inverter
+		}
+	}
+	return invs
 }
 
 // identities are the targets' vendors' ways of comparing user cells.

@@ -234,10 +234,17 @@ func (v *verifier) readable(row reportRow) (batch.Op, string) {
 	if _, reads := v.targets[row.target]; !reads || !ok || (action != batch.Disable && action != batch.Enable) {
 		return batch.Op{}, fmt.Sprintf("%s cannot read a user's state for %s", info.Vendor, row.action)
 	}
-	if info.NeedsEmail && !info.HasEmail {
-		return batch.Op{}, fmt.Sprintf("%s reads need an email, and report.csv does not keep the rows' own: set email on target %s to verify its rows", info.Vendor, row.target)
+	op := batch.Op{Index: row.index, Line: row.line, Target: row.target, User: row.user, Action: action}
+	if info.Validator == nil {
+		return op, ""
 	}
-	return batch.Op{Index: row.index, Line: row.line, Target: row.target, User: row.user, Action: action}, ""
+	// report.csv keeps no vendor column: a read that needs one must find
+	// it in the target's settings.
+	if p := info.Validator.Validate(&op, info.Settings); len(p) > 0 {
+		return batch.Op{}, fmt.Sprintf("%s reads need %s, and report.csv does not keep the rows' own: set %s on target %s to verify its rows",
+			info.Vendor, p[0].Column, p[0].Column, row.target)
+	}
+	return op, ""
 }
 
 // verifySink keeps each read's outcome. A write's intent ends the run: a
@@ -570,3 +577,4 @@ func (w *verifyWriter) discard() {
 	w.f.Close()
 	os.Remove(w.f.Name())
 }
+
