@@ -24,9 +24,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("target,user,action\nshop,u1,disable\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		targets := Targets{
-			"shop":  {Vendor: "epixel", Actions: []Action{Disable, Enable, UpgradeRole, DowngradeRole}},
+			"shop":  withRules(TargetInfo{Vendor: "epixel", Actions: []Action{Disable, Enable, UpgradeRole, DowngradeRole}}),
 			"admin": {Vendor: "clearsquare", Actions: []Action{ToggleStatus}},
-			"chat":  {Vendor: "msgkart", Actions: []Action{Disable, Enable}, NeedsEmail: true},
+			"chat":  withRules(TargetInfo{Vendor: "msgkart", Actions: []Action{Disable, Enable}}),
 		}
 		p, err := NewParser(bytes.NewReader(data), targets)
 		if err != nil {
@@ -218,7 +218,12 @@ func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets, inputLen int
 	if (op.Action == UpgradeRole || op.Action == DowngradeRole) && op.Role == "" {
 		t.Fatalf("valid %s without a role", op.Action)
 	}
-	if info.NeedsEmail && !info.HasEmail && !strings.Contains(op.Email, "@") {
-		t.Fatalf("valid %s row without an email: %+v", info.Vendor, op)
+	if info.Validator != nil && len(info.Validator.Validate(&op, info.Settings)) > 0 {
+		t.Fatalf("valid %s row its vendor refuses: %+v", info.Vendor, op)
+	}
+	for _, c := range op.Cells {
+		if c.Column == ColEmail && !strings.Contains(c.Value, "@") {
+			t.Fatalf("valid %s row with email %q", info.Vendor, c.Value)
+		}
 	}
 }

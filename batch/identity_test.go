@@ -87,7 +87,7 @@ func TestRunProtectedByReadIdentities(t *testing.T) {
 // parseOps parses csv for one kii-like target "a" and returns its rows.
 func parseOps(t *testing.T, csv string, repeats bool) []Row {
 	t.Helper()
-	targets := Targets{"a": {Vendor: "kii", Actions: Actions, Identity: kiiLike}, "b": {Vendor: "other", Actions: Actions}}
+	targets := Targets{"a": withRulesOf("epixel", TargetInfo{Vendor: "kii", Actions: Actions, Identity: kiiLike}), "b": {Vendor: "other", Actions: Actions}}
 	open := func() (*Parser, error) { return NewParser(strings.NewReader(csv), targets) }
 	var opts ParseOptions
 	if repeats {

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,11 +19,11 @@ import (
 // that sets a default email. A fresh map per call: tests must not share state.
 func testTargets() Targets {
 	return Targets{
-		"shop":         {Vendor: "epixel", Actions: []Action{Disable, Enable, UpgradeRole, DowngradeRole}},
+		"shop":         withRules(TargetInfo{Vendor: "epixel", Actions: []Action{Disable, Enable, UpgradeRole, DowngradeRole}}),
 		"admin":        {Vendor: "clearsquare", Actions: []Action{ToggleStatus}},
 		"app":          {Vendor: "kii", Actions: []Action{Disable, Enable}},
-		"chat":         {Vendor: "msgkart", Actions: []Action{Disable, Enable}, NeedsEmail: true},
-		"chat-default": {Vendor: "msgkart", Actions: []Action{Disable, Enable}, NeedsEmail: true, HasEmail: true},
+		"chat":         withRules(TargetInfo{Vendor: "msgkart", Actions: []Action{Disable, Enable}}),
+		"chat-default": withRules(TargetInfo{Vendor: "msgkart", Actions: []Action{Disable, Enable}, Settings: map[string]string{"email": "default@example.com"}}),
 	}
 }
 
@@ -154,7 +155,7 @@ func TestParseHeaderNames(t *testing.T) {
 	}
 	checkRows(t, rows, []int{2}, [][]string{nil})
 	op := rows[0].Op
-	if op.Target != "shop" || op.User != "u1" || op.Action != UpgradeRole || op.Role != RoleMember || !op.PlaceGenealogy {
+	if op.Target != "shop" || op.User != "u1" || op.Action != UpgradeRole || op.Role != "Member" || !op.Flag(ColPlaceGenealogy) {
 		t.Errorf("Op = %+v", op)
 	}
 }
@@ -243,7 +244,7 @@ func wantOp(want Op) func(t *testing.T, op Op) {
 	return func(t *testing.T, op Op) {
 		t.Helper()
 		want.Line = 2
-		if op != want {
+		if !reflect.DeepEqual(op, want) {
 			t.Errorf("Op = %+v\n want %+v", op, want)
 		}
 	}
@@ -285,7 +286,7 @@ func TestParseNeutralisedCells(t *testing.T) {
 		{name: "minus", row: "shop,'-u1,disable,,,,", check: wantOp(Op{Target: "shop", User: "-u1", Action: Disable})},
 		{name: "at", row: "shop,'@u1,disable,,,,", check: wantOp(Op{Target: "shop", User: "@u1", Action: Disable})},
 		{name: "email", row: "chat,u1,disable,,,,'@x@example.com",
-			check: wantOp(Op{Target: "chat", User: "u1", Action: Disable, Email: "@x@example.com"})},
+			check: wantOp(Op{Target: "chat", User: "u1", Action: Disable, Cells: []Cell{{Column: "email", Value: "@x@example.com"}}})},
 		{name: "other apostrophe kept", row: "shop,'u1,disable,,,,", check: wantOp(Op{Target: "shop", User: "'u1", Action: Disable})},
 		{name: "lone apostrophe kept", row: "shop,',disable,,,,", check: wantOp(Op{Target: "shop", User: "'", Action: Disable})},
 		{name: "only the first", row: "shop,''=u1,disable,,,,", check: wantOp(Op{Target: "shop", User: "''=u1", Action: Disable})},
@@ -397,22 +398,22 @@ func TestParseRoles(t *testing.T) {
 		{name: "upgrade to Customer", row: "shop,u1,upgrade-role,Customer,,,", problems: []string{ColRole}},
 		{name: "upgrade to Admin", row: "shop,u1,upgrade-role,Admin,,,", problems: []string{ColRole}},
 		{name: "upgrade to member", row: "shop,u1,upgrade-role,member,,,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: RoleMember})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: "Member"})},
 		{name: "upgrade to PREFERRED CUSTOMER", row: "shop,u1,upgrade-role,PREFERRED CUSTOMER,TRUE,,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: RolePreferredCustomer, PlaceGenealogy: true})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: "Preferred Customer", Cells: []Cell{{Column: "place_genealogy", Value: "true"}}})},
 		{name: "upgrade to Preferred Customer, no genealogy", row: "shop,u1,upgrade-role,Preferred Customer,false,,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: RolePreferredCustomer})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: "Preferred Customer", Cells: []Cell{{ColPlaceGenealogy, "false"}}})},
 		{name: "place_genealogy required", row: "shop,u1,upgrade-role,Preferred Customer,,,", problems: []string{ColPlaceGenealogy}},
 		{name: "place_genealogy blank", row: "shop,u1,upgrade-role,preferred customer,  ,,", problems: []string{ColPlaceGenealogy}},
 		{name: "place_genealogy invalid", row: "shop,u1,upgrade-role,Preferred Customer,maybe,,", problems: []string{ColPlaceGenealogy}},
 		{name: "place_genealogy not needed for Member", row: "shop,u1,upgrade-role,Member,,,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: RoleMember})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: "Member"})},
 		{name: "downgrade without role", row: "shop,u1,downgrade-role,,,,", problems: []string{ColRole}},
 		{name: "downgrade to Member", row: "shop,u1,downgrade-role,Member,,,", problems: []string{ColRole}},
 		{name: "downgrade to customer", row: "shop,u1,downgrade-role,customer,,,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: RoleCustomer})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: "Customer"})},
 		{name: "downgrade to preferred customer and block", row: "shop,u1,downgrade-role, preferred customer ,,Yes,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: RolePreferredCustomer, BlockUser: true})},
+			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: "Preferred Customer", Cells: []Cell{{Column: "block_user", Value: "true"}}})},
 		{name: "block_user invalid", row: "shop,u1,downgrade-role,Customer,,nope,", problems: []string{ColBlockUser}},
 		{name: "role on disable is ignored", row: "shop,u1,disable,Whatever,,,",
 			check: wantOp(Op{Target: "shop", User: "u1", Action: Disable})},
@@ -426,9 +427,9 @@ func TestParseBooleans(t *testing.T) {
 		"false": false, "FALSE": false, "False": false, "no": false, "NO": false, "nO": false, "0": false,
 	} {
 		cases = append(cases, rowCase{name: "place_genealogy " + s, row: "shop,u1,upgrade-role,Preferred Customer," + s + ",,",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: RolePreferredCustomer, PlaceGenealogy: want})})
+			check: wantOp(Op{Target: "shop", User: "u1", Action: UpgradeRole, Role: "Preferred Customer", Cells: []Cell{{Column: "place_genealogy", Value: fmt.Sprint(want)}}})})
 		cases = append(cases, rowCase{name: "block_user " + s, row: "shop,u1,downgrade-role,Customer,," + s + ",",
-			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: RoleCustomer, BlockUser: want})})
+			check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: "Customer", Cells: []Cell{{Column: "block_user", Value: fmt.Sprint(want)}}})})
 	}
 	for _, s := range []string{"maybe", "t", "f", "y", "n", "2", "-1", "truee", "on", "off"} {
 		cases = append(cases,
@@ -436,7 +437,7 @@ func TestParseBooleans(t *testing.T) {
 			rowCase{name: "block_user " + s, row: "shop,u1,downgrade-role,Customer,," + s + ",", problems: []string{ColBlockUser}})
 	}
 	cases = append(cases, rowCase{name: "block_user defaults to false", row: "shop,u1,downgrade-role,Customer,,,",
-		check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: RoleCustomer})})
+		check: wantOp(Op{Target: "shop", User: "u1", Action: DowngradeRole, Role: "Customer"})})
 	runRowCases(t, cases)
 }
 
@@ -444,11 +445,11 @@ func TestParseEmail(t *testing.T) {
 	runRowCases(t, []rowCase{
 		{name: "msgkart without any email", row: "chat,u1,disable,,,,", problems: []string{ColEmail}},
 		{name: "msgkart with row email", row: "chat,u1,enable,,,, ops@example.com ",
-			check: wantOp(Op{Target: "chat", User: "u1", Action: Enable, Email: "ops@example.com"})},
+			check: wantOp(Op{Target: "chat", User: "u1", Action: Enable, Cells: []Cell{{Column: "email", Value: "ops@example.com"}}})},
 		{name: "msgkart with target email", row: "chat-default,u1,disable,,,,",
 			check: wantOp(Op{Target: "chat-default", User: "u1", Action: Disable})},
 		{name: "msgkart row email overrides", row: "chat-default,u1,disable,,,,me@example.com",
-			check: wantOp(Op{Target: "chat-default", User: "u1", Action: Disable, Email: "me@example.com"})},
+			check: wantOp(Op{Target: "chat-default", User: "u1", Action: Disable, Cells: []Cell{{Column: "email", Value: "me@example.com"}}})},
 		{name: "email without @", row: "chat,u1,disable,,,,ops.example.com", problems: []string{ColEmail}},
 		{name: "email without @ on another vendor", row: "shop,u1,disable,,,,nope", problems: []string{ColEmail}},
 		{name: "other vendors need none", row: "app,u1,disable,,,,",

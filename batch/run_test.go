@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -531,7 +532,7 @@ func TestRunReader(t *testing.T) {
 			r := newRunner(1, map[string]Adapter{"t": a})
 			r.DryRun = c.dryRun
 			op := newOp(0, "t", "u1", c.action)
-			op.Role = RoleMember
+			op.Role = "Member"
 			sink := &memSink{} // intents: TestRunIntentBeforeEveryWrite
 
 			if err := runSafely(t, r, sliceSource([]Op{op}), sink); err != nil {
@@ -627,7 +628,7 @@ func TestRunIntentBeforeEveryWrite(t *testing.T) {
 		}
 		for _, in := range sink.Intents() {
 			op := ops[in.Op.Index]
-			if in.Op != op {
+			if !reflect.DeepEqual(in.Op, op) {
 				t.Errorf("intent for %+v, want %+v", in.Op, op)
 			}
 		}
@@ -910,7 +911,7 @@ func TestSequencer(t *testing.T) {
 		}
 	}
 	for _, want := range []Op{a1, a2} {
-		if got, ok := s.done(a0.Key()); !ok || got != want {
+		if got, ok := s.done(a0.Key()); !ok || !reflect.DeepEqual(got, want) {
 			t.Errorf("done(alice) = row %d, %v; want row %d", got.Index, ok, want.Index)
 		}
 	}

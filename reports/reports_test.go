@@ -162,17 +162,17 @@ func TestUndoRules(t *testing.T) {
 		{"disable", batch.Op{Action: batch.Disable}, []undoLine{{action: "enable"}}},
 		{"enable", batch.Op{Action: batch.Enable}, []undoLine{{action: "disable"}}},
 		{"toggle", batch.Op{Action: batch.ToggleStatus}, []undoLine{{action: "toggle-status"}}},
-		{"upgrade to preferred", batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer, PlaceGenealogy: true},
+		{"upgrade to preferred", batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "place_genealogy", Value: "true"}}},
 			[]undoLine{{action: "downgrade-role", role: "Customer", bu: "false"}}},
-		{"upgrade to member", batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember},
+		{"upgrade to member", batch.Op{Action: batch.UpgradeRole, Role: "Member"},
 			[]undoLine{{action: "downgrade-role", bu: "false", note: noteUpgrade}}},
-		{"downgrade to preferred", batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer},
+		{"downgrade to preferred", batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer"},
 			[]undoLine{{action: "upgrade-role", role: "Member"}}},
-		{"downgrade to customer", batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer},
+		{"downgrade to customer", batch.Op{Action: batch.DowngradeRole, Role: "Customer"},
 			[]undoLine{{action: "upgrade-role", note: noteDowngrade}}},
-		{"downgrade to preferred and block", batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true},
+		{"downgrade to preferred and block", batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}},
 			[]undoLine{{action: "upgrade-role", role: "Member"}, {action: "enable"}}},
-		{"downgrade to customer and block", batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true},
+		{"downgrade to customer and block", batch.Op{Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}},
 			[]undoLine{{action: "upgrade-role", note: noteDowngrade}, {action: "enable"}}},
 	}
 	w, dir := create(t, h)
@@ -214,8 +214,8 @@ func TestUndoRules(t *testing.T) {
 // An undo row whose role is not known must not pass validation unfixed.
 func TestUndoOfUnknownRoleLeavesRoleEmpty(t *testing.T) {
 	for _, op := range []batch.Op{
-		{Action: batch.UpgradeRole, Role: batch.RoleMember},
-		{Action: batch.DowngradeRole, Role: batch.RoleCustomer},
+		{Action: batch.UpgradeRole, Role: "Member"},
+		{Action: batch.DowngradeRole, Role: "Customer"},
 	} {
 		ops := undoOps(nil, op)
 		if ops[0].role != "" || ops[0].note == "" {
@@ -242,7 +242,7 @@ func TestUndoColumns(t *testing.T) {
 		for i := 2; i < len(rec); i++ {
 			rec[i] = "old"
 		}
-		op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: batch.RoleMember}
+		op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: "Member"}
 		write(t, w, batch.Row{Line: 2, Record: rec, Op: op}, batch.Result{Outcome: batch.Applied})
 		closeRun(t, w)
 		got := readCSV(t, filepath.Join(dir, UndoFile))

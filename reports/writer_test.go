@@ -164,7 +164,7 @@ func TestUndoSpoolAcrossChunks(t *testing.T) {
 		}
 		op := batch.Op{Action: batch.Disable}
 		if i%5 == 0 { // two undo rows for one input row
-			op = batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true}
+			op = batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}}
 		}
 		user := fmt.Sprintf("u%d", i)
 		write(t, w, batch.Row{Line: i + 2, Record: []string{"t", user, "x", "", "", note}, Op: op}, batch.Result{Outcome: batch.Applied})

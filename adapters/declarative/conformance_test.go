@@ -58,7 +58,7 @@ func TestSecretsInBodies(t *testing.T) {
 			op := v.cases[0].Op
 			op.User = "u1"
 			if v.name == "epixel" {
-				op = batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer}
+				op = batch.Op{User: "u1", Action: batch.DowngradeRole, Role: "Customer"}
 			}
 			adaptertest.RunSecretsInBodies(t, op, v.hostile)
 		})

@@ -118,7 +118,7 @@ func TestValuesStayInTheirPlace(t *testing.T) {
 	a := injectAdapter(t, rec, "tok")
 	for _, v := range hostileValues {
 		for _, act := range []batch.Action{batch.Disable, batch.Enable, batch.ToggleStatus} {
-			op := batch.Op{User: v, Action: act, Email: v, Role: v}
+			op := batch.Op{User: v, Action: act, Cells: []batch.Cell{{Column: "email", Value: v}}, Role: v}
 			if _, err := a.Apply(context.Background(), op); err != nil {
 				t.Fatalf("%s %q: %v", act, v, err)
 			}
@@ -199,12 +199,12 @@ func TestNothingSent(t *testing.T) {
 		op   batch.Op
 		code string
 	}{
-		{batch.Op{User: "a\r\nX-Evil: 1", Action: batch.UpgradeRole, Role: "Member", Email: "e@x"}, httpcall.CodeRequest},
-		{batch.Op{User: "a\nb", Action: batch.UpgradeRole, Role: "Member", Email: "e@x"}, httpcall.CodeRequest},
+		{batch.Op{User: "a\r\nX-Evil: 1", Action: batch.UpgradeRole, Role: "Member", Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, httpcall.CodeRequest},
+		{batch.Op{User: "a\nb", Action: batch.UpgradeRole, Role: "Member", Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, httpcall.CodeRequest},
 		{batch.Op{User: "u1", Action: batch.Disable, Role: "Member"}, batch.CodeValidation},       // no email for the query
-		{batch.Op{User: "u1", Action: batch.Disable, Email: "e@x"}, batch.CodeValidation},         // no role for the path
-		{batch.Op{User: "", Action: batch.Enable, Email: "e@x", Role: "x"}, batch.CodeValidation}, // no user
-		{batch.Op{User: "u1", Action: batch.DowngradeRole, Email: "e@x"}, batch.CodeValidation},   // not described
+		{batch.Op{User: "u1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, batch.CodeValidation},         // no role for the path
+		{batch.Op{User: "", Action: batch.Enable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}, Role: "x"}, batch.CodeValidation}, // no user
+		{batch.Op{User: "u1", Action: batch.DowngradeRole, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, batch.CodeValidation},   // not described
 	} {
 		_, err := a.Apply(context.Background(), tc.op)
 		var berr *batch.Error
@@ -217,7 +217,7 @@ func TestNothingSent(t *testing.T) {
 	}
 	// A token holding CR/LF never reaches the header either.
 	a = injectAdapter(t, rec, "tok\r\nX-Evil: 1")
-	_, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Email: "e@x", Role: "r"})
+	_, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}, Role: "r"})
 	var berr *batch.Error
 	if !errors.As(err, &berr) || berr.Code != httpcall.CodeRequest || strings.Contains(berr.Error(), "tok") || len(rec.all()) != 0 {
 		t.Errorf("a token with a newline: %v, %d requests", err, len(rec.all()))
@@ -240,7 +240,7 @@ func TestAcme(t *testing.T) {
 	fake.AddUser("alice", false)
 	fake.AddUser("bob", true)
 	ctx := context.Background()
-	if rep, err := a.Apply(ctx, batch.Op{User: "alice", Action: batch.Disable, Email: "hr@example.com"}); err != nil || rep.Already {
+	if rep, err := a.Apply(ctx, batch.Op{User: "alice", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "hr@example.com"}}}); err != nil || rep.Already {
 		t.Errorf("disable alice: %+v, %v", rep, err)
 	}
 	if s, _ := fake.Suspended("alice"); !s || strings.Join(fake.Notified("alice"), ",") != "hr@example.com" {
@@ -290,10 +290,10 @@ func TestEpixelInvert(t *testing.T) {
 		want string
 	}{
 		{batch.Op{Action: batch.Disable}, "enable"},
-		{batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer}, "downgrade-role block_user=false role=Customer"},
-		{batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember}, "downgrade-role block_user=false role= (note)"},
-		{batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer}, "upgrade-role role=Member"},
-		{batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true}, "upgrade-role role= (note); enable"},
+		{batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer"}, "downgrade-role block_user=false role=Customer"},
+		{batch.Op{Action: batch.UpgradeRole, Role: "Member"}, "downgrade-role block_user=false role= (note)"},
+		{batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer"}, "upgrade-role role=Member"},
+		{batch.Op{Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}}, "upgrade-role role= (note); enable"},
 	} {
 		var parts []string
 		for _, inv := range a.Invert(tc.op) {
@@ -317,12 +317,12 @@ func TestEpixelInvert(t *testing.T) {
 func TestMultipartBoundaryInAValue(t *testing.T) {
 	rec := &recording{}
 	a := injectAdapter(t, rec, "tok")
-	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Email: "e@x", Role: "r"}); err != nil {
+	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}, Role: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	first := rec.all()[0]
 	evil := "x\r\n--" + first.boundary + "\r\nContent-Disposition: form-data; name=\"admin\"\r\n\r\ntrue"
-	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Email: "e@x", Role: evil}); err != nil {
+	if _, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Enable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}, Role: evil}); err != nil {
 		t.Fatal(err)
 	}
 	second := rec.all()[1]

@@ -275,7 +275,7 @@ func TestSideBySideBlockAfterAlready(t *testing.T) {
 				mk = epixelVendor.specAdapter
 			}
 			a := mk(t, adaptertest.Serve(t, mux), nil, goodKey, goodToken)
-			rep, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true})
+			rep, err := a.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}})
 			got[i] = describe(rep, err) + " message=" + rep.Message
 			if err != nil {
 				got[i] = describe(rep, err) + " prefixed=" + fmt.Sprint(strings.HasPrefix(message(err), "role already right; blocking the user: "))

@@ -117,20 +117,20 @@ var epixelVendor = vendor{
 	cases: []adaptertest.Case{
 		{Op: batch.Op{Action: batch.Disable}, Want: "blocked=true role=Customer"},
 		{Op: batch.Op{Action: batch.Enable}, Want: "blocked=false role=Customer"},
-		{Op: batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember}, Want: "blocked=false role=Member", AgainAlready: true},
-		{Op: batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer}, Want: "blocked=false role=Customer", AgainAlready: true},
+		{Op: batch.Op{Action: batch.UpgradeRole, Role: "Member"}, Want: "blocked=false role=Member", AgainAlready: true},
+		{Op: batch.Op{Action: batch.DowngradeRole, Role: "Customer"}, Want: "blocked=false role=Customer", AgainAlready: true},
 	},
 	unknownCode: batch.CodeNotFound,
 	ops: []batch.Op{
 		{Action: batch.Disable},
 		{Action: batch.Enable},
-		{Action: batch.UpgradeRole, Role: batch.RoleMember},
-		{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer, PlaceGenealogy: true},
-		{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer},
-		{Action: batch.DowngradeRole, Role: batch.RoleCustomer},
-		{Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true},
-		{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer},
-		{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true},
+		{Action: batch.UpgradeRole, Role: "Member"},
+		{Action: batch.UpgradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "place_genealogy", Value: "true"}}},
+		{Action: batch.UpgradeRole, Role: "Preferred Customer"},
+		{Action: batch.DowngradeRole, Role: "Customer"},
+		{Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}},
+		{Action: batch.DowngradeRole, Role: "Preferred Customer"},
+		{Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}},
 		{Action: batch.UpgradeRole, Role: "Boss"},
 		{Action: batch.ToggleStatus},
 	},
@@ -198,7 +198,7 @@ var kiiVendor = vendor{
 		{Op: batch.Op{Action: batch.Enable}, Want: "enabled"},
 	},
 	unknownCode: batch.CodeNotFound,
-	ops:         []batch.Op{{Action: batch.Disable}, {Action: batch.Enable}, {Action: batch.UpgradeRole, Role: batch.RoleMember}},
+	ops:         []batch.Op{{Action: batch.Disable}, {Action: batch.Enable}, {Action: batch.UpgradeRole, Role: "Member"}},
 }
 
 var msgkartVendor = vendor{
@@ -237,8 +237,8 @@ var msgkartVendor = vendor{
 	unknownCode: batch.CodeNotFound,
 	ops: []batch.Op{
 		{Action: batch.Disable}, {Action: batch.Enable},
-		{Action: batch.Disable, Email: "someone-else@example.com"},
-		{Action: batch.Enable, Email: callerMail},
+		{Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "someone-else@example.com"}}},
+		{Action: batch.Enable, Cells: []batch.Cell{{Column: "email", Value: callerMail}}},
 		{Action: batch.ToggleStatus},
 	},
 }

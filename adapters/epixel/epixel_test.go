@@ -43,9 +43,9 @@ func TestConformance(t *testing.T) {
 			Cases: []adaptertest.Case{
 				{Op: batch.Op{Action: batch.Disable}, Want: "blocked=true role=Customer"},
 				{Op: batch.Op{Action: batch.Enable}, Want: "blocked=false role=Customer"},
-				{Op: batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember},
+				{Op: batch.Op{Action: batch.UpgradeRole, Role: "Member"},
 					Want: "blocked=false role=Member", AgainAlready: true},
-				{Op: batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer},
+				{Op: batch.Op{Action: batch.DowngradeRole, Role: "Customer"},
 					Want: "blocked=false role=Customer", AgainAlready: true},
 			},
 			UnknownUserCode: batch.CodeNotFound,
@@ -168,13 +168,13 @@ func TestRequestEncoding(t *testing.T) {
 	}{
 		{batch.Op{Action: batch.Disable}, "/block/user/", map[string]string{"unique_id": user}},
 		{batch.Op{Action: batch.Enable}, "/unblock/user/", map[string]string{"unique_id": user}},
-		{batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer, PlaceGenealogy: true},
+		{batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "place_genealogy", Value: "true"}}},
 			"/upgrade/user-role/", map[string]string{"unique_id": user, "upgrade_to": "Preferred Customer", "api_place_genealogy": "True"}},
-		{batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember},
+		{batch.Op{Action: batch.UpgradeRole, Role: "Member"},
 			"/upgrade/user-role/", map[string]string{"unique_id": user, "upgrade_to": "Member"}},
-		{batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true},
+		{batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}},
 			"/downgrade/user-role/", map[string]string{"unique_id": user, "downgrade_to": "Preferred Customer", "api_block_user": "True"}},
-		{batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer},
+		{batch.Op{Action: batch.DowngradeRole, Role: "Customer"},
 			"/downgrade/user-role/", map[string]string{"unique_id": user, "downgrade_to": "Customer", "api_block_user": "False"}},
 	} {
 		op := tc.op
@@ -205,7 +205,7 @@ func TestFlagsFalse(t *testing.T) {
 	rec := &recorder{t: t, next: fake}
 	c := newClient(t, adaptertest.Serve(t, rec))
 	fake.AddUser("u1", epixeltest.User{Role: epixeltest.Customer, Genealogy: true})
-	op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer, PlaceGenealogy: false}
+	op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: "Preferred Customer", Cells: nil}
 	if _, err := c.Apply(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestFlagsFalse(t *testing.T) {
 func TestDowngradeBlocks(t *testing.T) {
 	fake, c := newFake(t)
 	fake.AddUser("u1", epixeltest.User{Role: epixeltest.Member})
-	op := batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true}
+	op := batch.Op{User: "u1", Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}}
 	if _, err := c.Apply(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
@@ -253,17 +253,17 @@ func TestRoleRefusals(t *testing.T) {
 		msg     string
 	}{
 		{"upgrade Member on Member", epixeltest.Member,
-			batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember}, true, "", "User already have a member role."},
+			batch.Op{Action: batch.UpgradeRole, Role: "Member"}, true, "", "User already have a member role."},
 		{"upgrade PC on PC", epixeltest.PreferredCustomer,
-			batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer, PlaceGenealogy: true}, true, "", "User already have a preferred customer role."},
+			batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "place_genealogy", Value: "true"}}}, true, "", "User already have a preferred customer role."},
 		{"upgrade PC on Member", epixeltest.Member,
-			batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer}, false, batch.CodeConflict, "User role is already upgraded."},
+			batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer"}, false, batch.CodeConflict, "User role is already upgraded."},
 		{"downgrade Customer on Customer", epixeltest.Customer,
-			batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer}, true, "", "User already have a customer role."},
+			batch.Op{Action: batch.DowngradeRole, Role: "Customer"}, true, "", "User already have a customer role."},
 		{"downgrade PC on PC", epixeltest.PreferredCustomer,
-			batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer}, true, "", "User already have a preferred customer role."},
+			batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer"}, true, "", "User already have a preferred customer role."},
 		{"downgrade PC on Customer", epixeltest.Customer,
-			batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer}, false, batch.CodeConflict, "User already have a downgraded role."},
+			batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer"}, false, batch.CodeConflict, "User already have a downgraded role."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, c := newFake(t)
@@ -355,10 +355,10 @@ func detail(status int, msg string) string {
 }
 
 var (
-	upMember   = batch.Op{Action: batch.UpgradeRole, Role: batch.RoleMember}
-	upPC       = batch.Op{Action: batch.UpgradeRole, Role: batch.RolePreferredCustomer}
-	downCust   = batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer}
-	downPC     = batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer}
+	upMember   = batch.Op{Action: batch.UpgradeRole, Role: "Member"}
+	upPC       = batch.Op{Action: batch.UpgradeRole, Role: "Preferred Customer"}
+	downCust   = batch.Op{Action: batch.DowngradeRole, Role: "Customer"}
+	downPC     = batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer"}
 	disableOp  = batch.Op{Action: batch.Disable}
 	freeGenMsg = "Free user place genealogy disabled, can't upgrade user role."
 )
@@ -534,9 +534,9 @@ func TestUnsendableOps(t *testing.T) {
 	fake.AddUser("u1", epixeltest.User{})
 	for _, op := range []batch.Op{
 		{Action: batch.ToggleStatus},
-		{Action: batch.UpgradeRole, Role: batch.RoleCustomer},
+		{Action: batch.UpgradeRole, Role: "Customer"},
 		{Action: batch.UpgradeRole},
-		{Action: batch.DowngradeRole, Role: batch.RoleMember},
+		{Action: batch.DowngradeRole, Role: "Member"},
 	} {
 		op.User = "u1"
 		_, err := c.Apply(context.Background(), op)
@@ -555,7 +555,7 @@ func TestRoleCaseIsCanonicalised(t *testing.T) {
 	rec := &recorder{t: t, next: fake}
 	c := newClient(t, adaptertest.Serve(t, rec))
 	fake.AddUser("u1", epixeltest.User{})
-	op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: "preferred customer", PlaceGenealogy: true}
+	op := batch.Op{User: "u1", Action: batch.UpgradeRole, Role: "preferred customer", Cells: []batch.Cell{{Column: "place_genealogy", Value: "true"}}}
 	if _, err := c.Apply(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,8 @@ func TestDowngradeAlreadyBlocks(t *testing.T) {
 		role string
 		op   batch.Op
 	}{
-		{epixeltest.Customer, batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true}},
-		{epixeltest.PreferredCustomer, batch.Op{Action: batch.DowngradeRole, Role: batch.RolePreferredCustomer, BlockUser: true}},
+		{epixeltest.Customer, batch.Op{Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}}},
+		{epixeltest.PreferredCustomer, batch.Op{Action: batch.DowngradeRole, Role: "Preferred Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}}},
 	} {
 		fake := epixeltest.New(epixeltest.Options{APIKey: apiKey, Token: token})
 		rec := &recorder{t: t, next: fake}
@@ -72,7 +72,7 @@ func TestDowngradeAlreadyWithoutBlock(t *testing.T) {
 	rec := &recorder{t: t, next: fake}
 	c := newClient(t, adaptertest.Serve(t, rec))
 	fake.AddUser("u1", epixeltest.User{Role: epixeltest.Customer})
-	rep, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer})
+	rep, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: "Customer"})
 	if err != nil || !rep.Already || len(rec.reqs) != 1 || state(fake, "u1") != "blocked=false role=Customer" {
 		t.Errorf("Apply = %+v, %v after %d requests, state %s; want already, one request, not blocked",
 			rep, err, len(rec.reqs), state(fake, "u1"))
@@ -99,7 +99,7 @@ func TestDowngradeAlreadyBlockFails(t *testing.T) {
 		mux.Handle("/downgrade/user-role/", &canned{status: 403, body: detail(403, "User already have a customer role.")})
 		mux.Handle("/block/user/", block)
 		c := newClient(t, adaptertest.Serve(t, mux))
-		_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer, BlockUser: true})
+		_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.DowngradeRole, Role: "Customer", Cells: []batch.Cell{{Column: "block_user", Value: "true"}}})
 		wantErr(t, err, tc.kind, tc.code, tc.status, tc.msg)
 		if block.count() != 1 {
 			t.Errorf("%d: block sent %d times, want 1", tc.status, block.count())

@@ -174,7 +174,7 @@ func TestRowEmailOverridesTarget(t *testing.T) {
 		t.Errorf("the target email was not sent: %q", rec.last(t).query)
 	}
 
-	if _, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Email: testEmail}); err != nil {
+	if _, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: testEmail}}}); err != nil {
 		t.Fatalf("Apply with the row's email: %v", err)
 	}
 	if !strings.Contains(rec.last(t).query, "email=ops%2Bbot%40example.com") {
@@ -183,7 +183,7 @@ func TestRowEmailOverridesTarget(t *testing.T) {
 	if u, _ := fake.User("u1"); u.Status != msgkarttest.StatusDisabled {
 		t.Errorf("status %q, want Disabled", u.Status)
 	}
-	st, err := c.Read(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Email: testEmail})
+	st, err := c.Read(context.Background(), batch.Op{User: "u1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: testEmail}}})
 	if err != nil || !st.InState {
 		t.Errorf("Read with the row's email = %+v, %v", st, err)
 	}
@@ -206,7 +206,7 @@ func TestNoEmail(t *testing.T) {
 func TestUnsupportedAction(t *testing.T) {
 	c, fake, _ := setup(t, Config{Email: testEmail})
 	for _, a := range []batch.Action{batch.UpgradeRole, batch.DowngradeRole, batch.ToggleStatus} {
-		op := batch.Op{User: "u1", Action: a, Role: batch.RoleMember}
+		op := batch.Op{User: "u1", Action: a, Role: "Member"}
 		_, err := c.Apply(context.Background(), op)
 		wantErr(t, err, batch.Permanent, batch.CodeValidation, 0, "msgkart cannot "+string(a)+" (supported: disable, enable)")
 		_, err = c.Read(context.Background(), op)

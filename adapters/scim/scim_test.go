@@ -545,7 +545,7 @@ func TestNew(t *testing.T) {
 		}
 	}
 	c := newClient(t, "https://api.example.com/scim/v2", goodToken)
-	_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.UpgradeRole, Role: batch.RoleMember})
+	_, err := c.Apply(context.Background(), batch.Op{User: "u1", Action: batch.UpgradeRole, Role: "Member"})
 	mustError(t, err, batch.Permanent, batch.CodeValidation)
 }
 

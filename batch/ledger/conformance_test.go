@@ -242,13 +242,13 @@ func testKeyFields(t *testing.T, fresh freshStore) {
 	l := mustOpen(t, fresh(t))
 	day1 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	base := entry("frank", batch.DowngradeRole, "run-a")
-	base.Role = batch.RoleCustomer
+	base.Role = "Customer"
 	variants := []func(*Entry){
 		func(e *Entry) {},
 		func(e *Entry) { e.EffectiveAt = day1 },
 		func(e *Entry) { e.EffectiveAt = day1.AddDate(0, 0, 1) },
 		func(e *Entry) { e.EffectiveAt = day1.Add(time.Nanosecond) },
-		func(e *Entry) { e.Role = batch.RolePreferredCustomer },
+		func(e *Entry) { e.Role = "Preferred Customer" },
 		func(e *Entry) { e.Action = batch.UpgradeRole },
 		func(e *Entry) { e.Target = "shop-us" },
 		func(e *Entry) { e.User, e.UserKey = "Frank", "Frank" },

@@ -19,7 +19,7 @@ func historyEntries() []Entry {
 	a.State, a.Outcome, a.At = Done, batch.Applied, time.Date(2026, 11, 30, 22, 0, 1, 500_000_000, time.UTC)
 	a.Actor = "jdoe@ops1"
 	b := entry("=HYPERLINK(\"x\")", batch.DowngradeRole, "run-2")
-	b.Role, b.EffectiveAt = batch.RolePreferredCustomer, time.Date(2026, 12, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600))
+	b.Role, b.EffectiveAt = "Preferred Customer", time.Date(2026, 12, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600))
 	b.State, b.Line = Pending, 1234
 	return []Entry{a, b}
 }
