@@ -185,7 +185,7 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 		return nil, headerError(err)
 	}
 	line, _ := cr.FieldPos(0) // 1, unless blank lines come first
-	declared := vendorColumns(targets, opts.Columns)
+	declared := VendorColumns(targets, opts.Columns)
 	h, err := newHeader(um.Headers, comma, line, declared)
 	if err != nil {
 		return nil, err
@@ -262,9 +262,9 @@ func columnKeys(h Header, vendor []Column) []string {
 	return keys
 }
 
-// vendorColumns are the columns the targets' vendors and extra declare,
+// VendorColumns are the columns extra and the targets' vendors declare,
 // each name once, in the order first declared.
-func vendorColumns(targets Targets, extra []Column) []Column {
+func VendorColumns(targets Targets, extra []Column) []Column {
 	var out []Column
 	add := func(cs []Column) {
 		for _, c := range cs {

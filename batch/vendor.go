@@ -35,6 +35,11 @@ type Column struct {
 	Required string
 	// Accepted says what values it takes.
 	Accepted string
+	// Carry: an undo row copies the cell from the row it reverses (who
+	// calls, not what changes). Otherwise the cell is an option of the
+	// change, and undo rows set it themselves (Inverse.Cells) or leave it
+	// empty.
+	Carry bool
 }
 
 // Columner is a vendor whose rows carry columns of its own.

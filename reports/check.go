@@ -27,6 +27,8 @@ type Options struct {
 	// Inverters say, by target, how its vendor reverses a change for
 	// undo.csv; a target without one gets a status change's opposite.
 	Inverters map[string]batch.Inverter
+	// Columns are the vendor columns the input may have (batch.VendorColumns).
+	Columns []batch.Column
 }
 
 func (o Options) repeatable(target string, a batch.Action) bool {

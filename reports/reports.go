@@ -102,7 +102,7 @@ func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.undo = newUndoFile(undo, sp, h, opt.Inverters)
+	w.undo = newUndoFile(undo, sp, h, opt)
 	w.rec = make([]string, len(reportColumns)+len(h.Passthrough))
 	// The headers sit in the buffers: an error writing them surfaces on a
 	// later Write or on Close.

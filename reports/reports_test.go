@@ -14,7 +14,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userbatch/userbatch/adapters/epixel"
+	"github.com/userbatch/userbatch/adapters/msgkart"
 	"github.com/userbatch/userbatch/batch"
+)
+
+// vendorColumns are the vendor columns the parser knows in these tests.
+var vendorColumns = append(epixel.Rules{}.Columns(), msgkart.Rules{}.Columns()...)
+
+// testInverters reverse the tests' rows as Epixel does: their target is
+// "shop", or none.
+var testInverters = map[string]batch.Inverter{"shop": epixel.Rules{}, "": epixel.Rules{}}
+
+// Epixel's notes on an undo row whose earlier role is not known.
+const (
+	noteUpgrade   = "role before the upgrade is not known: set role to Customer or Preferred Customer"
+	noteDowngrade = "role before the downgrade is not known: " +
+		"set role to Member or Preferred Customer (with place_genealogy)"
 )
 
 // header builds a batch.Header the way the parser does.
@@ -22,7 +38,7 @@ func header(names ...string) batch.Header {
 	h := batch.Header{Names: names, Known: map[string]int{}}
 	for i, n := range names {
 		k := strings.ToLower(strings.TrimSpace(n))
-		if slices.Contains(batch.KnownColumns, k) {
+		if slices.Contains(batch.KnownColumns, k) || slices.ContainsFunc(vendorColumns, func(c batch.Column) bool { return c.Name == k }) {
 			h.Known[k] = i
 		} else {
 			h.Passthrough = append(h.Passthrough, i)
@@ -34,7 +50,7 @@ func header(names ...string) batch.Header {
 func create(t testing.TB, h batch.Header) (*Writer, string) {
 	t.Helper()
 	dir := t.TempDir()
-	w, err := Create(dir, h)
+	w, err := CreateWith(dir, h, Options{Inverters: testInverters, Columns: vendorColumns})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -217,8 +233,8 @@ func TestUndoOfUnknownRoleLeavesRoleEmpty(t *testing.T) {
 		{Action: batch.UpgradeRole, Role: "Member"},
 		{Action: batch.DowngradeRole, Role: "Customer"},
 	} {
-		ops := undoOps(nil, op)
-		if ops[0].role != "" || ops[0].note == "" {
+		ops := undoOps(nil, op, epixel.Rules{})
+		if ops[0].Role != "" || ops[0].Note == "" {
 			t.Errorf("undo of %s %s = %+v, want an empty role and a note", op.Action, op.Role, ops[0])
 		}
 	}

@@ -53,7 +53,7 @@ type undoFile struct {
 
 	// Indexes into names of the cells undo rows set; -1 when absent.
 	action, role, note int
-	// cells are the indexes of the vendor columns undo rows may set.
+	// cells are the indexes of the vendor columns undo rows set.
 	cells map[string]int
 }
 
@@ -62,20 +62,22 @@ type undoFile struct {
 // Columns are added only where an undo row needs them. action is always set.
 // role needs no adding: a role action is invalid without a role column.
 // A vendor column is added when the vendor says an operator may have to
-// fill it in (Inverter.UndoColumns); an undo row's other cells are set only
-// where the input has the column. undo_note is added unless the input has
+// fill it in (Inverter.UndoColumns). Undo rows copy the cells of the
+// columns that Carry (a caller's email) and set the others themselves. undo_note is added unless the input has
 // it (an undo.csv being undone).
-func newUndoFile(c *csvFile, sp *spool, h batch.Header, inverters map[string]batch.Inverter) *undoFile {
+func newUndoFile(c *csvFile, sp *spool, h batch.Header, opt Options) *undoFile {
 	sp.comma = c.comma
 	u := &undoFile{csv: c, spool: sp, names: append([]string(nil), h.Names...), width: len(h.Names),
-		inverters: inverters, cells: map[string]int{}}
+		inverters: opt.Inverters, cells: map[string]int{}}
 	u.action = u.column(h, batch.ColAction, true)
 	u.role = u.column(h, batch.ColRole, false)
-	for name, i := range h.Known {
-		u.cells[name] = i
+	for _, col := range opt.Columns {
+		if i, ok := h.Known[col.Name]; ok && !col.Carry {
+			u.cells[col.Name] = i
+		}
 	}
-	for _, target := range batch.SortedNames(inverters) {
-		for _, col := range inverters[target].UndoColumns(h) {
+	for _, target := range batch.SortedNames(opt.Inverters) {
+		for _, col := range opt.Inverters[target].UndoColumns(h) {
 			if _, ok := u.cells[col]; !ok {
 				u.cells[col] = u.column(h, col, true)
 			}
@@ -152,6 +154,9 @@ func (u *undoFile) line(rec []string, op batch.Inverse, line int) []string {
 	}
 	u.set(u.action, string(op.Action))
 	u.set(u.role, op.Role)
+	for _, i := range u.cells {
+		u.set(i, "")
+	}
 	for _, c := range op.Cells {
 		if i, ok := u.cells[c.Column]; ok {
 			u.set(i, c.Value)

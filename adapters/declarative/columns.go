@@ -14,7 +14,7 @@ import (
 var Columns = []batch.Column{
 	{Name: "place_genealogy", Kind: batch.Flag, Accepted: "true or false"},
 	{Name: "block_user", Kind: batch.Flag, Accepted: "true or false"},
-	{Name: "email", Kind: batch.Email, Accepted: "an email address such as ops@example.com"},
+	{Name: "email", Kind: batch.Email, Accepted: "an email address such as ops@example.com", Carry: true},
 }
 
 // columnNames are the columns a spec may read, role first.

@@ -297,9 +297,16 @@ func TestEpixelInvert(t *testing.T) {
 	} {
 		var parts []string
 		for _, inv := range a.Invert(tc.op) {
+			set := map[string]string{}
+			for _, c := range inv.Cells {
+				set[c.Column] = c.Value
+			}
+			if inv.Action == batch.UpgradeRole || inv.Action == batch.DowngradeRole {
+				set["role"] = inv.Role
+			}
 			s := string(inv.Action)
-			for _, k := range batch.SortedNames(inv.Set) {
-				s += " " + k + "=" + inv.Set[k]
+			for _, k := range batch.SortedNames(set) {
+				s += " " + k + "=" + set[k]
 			}
 			if inv.Note != "" {
 				s += " (note)"

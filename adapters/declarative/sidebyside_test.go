@@ -187,8 +187,8 @@ func TestSideBySide(t *testing.T) {
 						compared++
 						if got != want {
 							differ++
-							t.Errorf("%s %s role=%q block=%t email=%q, %s:\n  Go:   %+v\n  spec: %+v",
-								v.name, op.Action, op.Role, op.BlockUser, op.Email, sc.name, want, got)
+							t.Errorf("%s %s role=%q block=%q email=%q, %s:\n  Go:   %+v\n  spec: %+v",
+								v.name, op.Action, op.Role, op.Cell("block_user"), op.Cell("email"), sc.name, want, got)
 						}
 					}
 				}

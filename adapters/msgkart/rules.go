@@ -22,7 +22,7 @@ var (
 // Columns is the email column.
 func (Rules) Columns() []batch.Column {
 	return []batch.Column{{Name: ColEmail, Kind: batch.Email, Required: "when the target has no email setting",
-		Accepted: "the caller's email, over the target's email setting"}}
+		Accepted: "the caller's email, over the target's email setting", Carry: true}}
 }
 
 // Validate needs an email in the row or in the target's settings.

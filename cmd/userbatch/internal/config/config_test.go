@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userbatch/userbatch/adapters/epixel"
 	"github.com/userbatch/userbatch/adapters/kii"
+	"github.com/userbatch/userbatch/adapters/msgkart"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -442,13 +444,31 @@ func TestConfigTargetInfos(t *testing.T) {
 	yml := allVendorsYAML + "  chat2:\n    vendor: msgkart\n    base_url: https://m.example.com\n    apikey: k\n"
 	got := mustParseConfig(t, yml, allVendorsEnv).Infos()
 	want := batch.Targets{
-		"shop":  {Vendor: "epixel", Actions: []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole}},
+		"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable, batch.Enable, batch.UpgradeRole, batch.DowngradeRole},
+			Columns: epixel.Rules{}.Columns(), Validator: epixel.Rules{}, Inverter: epixel.Rules{}},
 		"admin": {Vendor: "clearsquare", Actions: []batch.Action{batch.ToggleStatus}},
 		"app":   {Vendor: "kii", Actions: []batch.Action{batch.Disable, batch.Enable}, Identity: kii.Identity},
-		"chat":  {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable}, NeedsEmail: true, HasEmail: true},
-		"chat2": {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable}, NeedsEmail: true},
+		"chat": {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable},
+			Columns: msgkart.Rules{}.Columns(), Validator: msgkart.Rules{}},
+		"chat2": {Vendor: "msgkart", Actions: []batch.Action{batch.Disable, batch.Enable},
+			Columns: msgkart.Rules{}.Columns(), Validator: msgkart.Rules{}},
+	}
+	// Settings are the target's keys as written; Validator reads them.
+	for name, info := range got {
+		if info.Settings == nil {
+			continue
+		}
+		want[name] = withSettings(want[name], info.Settings)
+	}
+	if got["chat"].Settings["email"] == "" || got["chat2"].Settings["email"] != "" {
+		t.Errorf("msgkart targets' settings: chat %v, chat2 %v; want chat's email only", got["chat"].Settings, got["chat2"].Settings)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("targetInfos:\n got %+v\nwant %+v", got, want)
 	}
+}
+
+func withSettings(info batch.TargetInfo, settings map[string]string) batch.TargetInfo {
+	info.Settings = settings
+	return info
 }

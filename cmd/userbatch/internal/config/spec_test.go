@@ -75,11 +75,13 @@ func TestHTTPTarget(t *testing.T) {
 		t.Errorf("apps info: %+v", info)
 	}
 	// msgkart's spec needs an email, from the row or the target.
-	p := infos["chat"].Check(batch.Op{Line: 7, User: "m1", Action: batch.Disable})
+	chat := infos["chat"]
+	p := chat.Validator.Validate(&batch.Op{Line: 7, Target: "chat", User: "m1", Action: batch.Disable}, chat.Settings)
 	if len(p) != 1 || p[0].Column != "email" || !strings.Contains(p[0].Msg, "target chat has no email") {
 		t.Errorf("chat problems: %+v", p)
 	}
-	if p := infos["chat"].Check(batch.Op{User: "m1", Action: batch.Disable, Email: "a@b.c"}); len(p) != 0 {
+	withEmail := &batch.Op{Target: "chat", User: "m1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "a@b.c"}}}
+	if p := chat.Validator.Validate(withEmail, chat.Settings); len(p) != 0 {
 		t.Errorf("chat problems with an email: %+v", p)
 	}
 	// A changed spec changes the fingerprint.

@@ -345,7 +345,7 @@ func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch
 	defer done()
 	run.Actor = o.Actor
 	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets),
-		Inverters: inverters(infos)})
+		Inverters: inverters(infos), Columns: batch.VendorColumns(infos, o.Parse.Columns)})
 	if err != nil {
 		return nil, err
 	}
