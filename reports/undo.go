@@ -42,11 +42,11 @@ func undoOps(dst []batch.Inverse, op batch.Op, inv batch.Inverter) []batch.Inver
 type undoFile struct {
 	csv   *csvFile // the header is written at once, the rows by finish
 	spool *spool
-	out   []string // neutralised copy of the line being spooled, reused
-	rows  int      // rows spooled
-	names []string // the header
-	width int      // len(h.Names): the cells copied from the row
-	rec   []string // the line being built, reused
+	out   []string        // neutralised copy of the line being spooled, reused
+	rows  int             // rows spooled
+	names []string        // the header
+	width int             // len(h.Names): the cells copied from the row
+	rec   []string        // the line being built, reused
 	ops   []batch.Inverse // the undo rows of the row being written, reused
 	// inverters are the targets' vendors' (Options.Inverters).
 	inverters map[string]batch.Inverter

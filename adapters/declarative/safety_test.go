@@ -201,7 +201,7 @@ func TestNothingSent(t *testing.T) {
 	}{
 		{batch.Op{User: "a\r\nX-Evil: 1", Action: batch.UpgradeRole, Role: "Member", Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, httpcall.CodeRequest},
 		{batch.Op{User: "a\nb", Action: batch.UpgradeRole, Role: "Member", Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, httpcall.CodeRequest},
-		{batch.Op{User: "u1", Action: batch.Disable, Role: "Member"}, batch.CodeValidation},       // no email for the query
+		{batch.Op{User: "u1", Action: batch.Disable, Role: "Member"}, batch.CodeValidation},                                               // no email for the query
 		{batch.Op{User: "u1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, batch.CodeValidation},         // no role for the path
 		{batch.Op{User: "", Action: batch.Enable, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}, Role: "x"}, batch.CodeValidation}, // no user
 		{batch.Op{User: "u1", Action: batch.DowngradeRole, Cells: []batch.Cell{{Column: "email", Value: "e@x"}}}, batch.CodeValidation},   // not described

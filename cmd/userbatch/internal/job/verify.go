@@ -577,4 +577,3 @@ func (w *verifyWriter) discard() {
 	w.f.Close()
 	os.Remove(w.f.Name())
 }
-
