@@ -59,7 +59,7 @@ type Op struct {
 	// EffectiveAt is when the row becomes due, in UTC; the zero time means now.
 	EffectiveAt time.Time
 	// UserKey is User as the target's vendor compares users (Identity.Key):
-	// "LOGIN_NAME:Leo" and "leo" share one at Kii. Empty: User itself.
+	// "LOGIN_NAME:Leo" and "leo" may be one user. Empty: User itself.
 	UserKey string
 	// DuplicateOf is the line of an earlier row this one repeats exactly
 	// (same target, user, effective_at, action and role): it is never sent.
@@ -153,8 +153,8 @@ type State struct {
 	HTTPStatus int
 	// Current describes the state read, e.g. "disabled" or "userStatus=Busy".
 	Current string
-	// Identities are every name the read resolved the user to (a SCIM
-	// user's id, userName and emails): protected patterns match any of them.
+	// Identities are every name the read resolved the user to (a
+	// user's id, login name and emails): protected patterns match any of them.
 	Identities []string
 }
 
@@ -238,7 +238,7 @@ type Error struct {
 	RetryAfter time.Duration
 	Err        error
 	// CredentialsUnsure marks a refusal the vendor also gives for other
-	// reasons (ClearSquare's 401 for an unknown user): it counts against the
+	// reasons (a 401 for an unknown user): it counts against the
 	// target's credentials only until they have been accepted once.
 	CredentialsUnsure bool
 	// Fault says what the error tells of the whole target rather than of

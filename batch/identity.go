@@ -4,7 +4,7 @@ import "strings"
 
 // Identity is how a vendor compares the user cells that name its users. A
 // user is a person at a vendor, not the text of a cell: "LOGIN_NAME:Leo" and
-// "leo" may be one Kii user. Rows of one user run in order, shards split by
+// "leo" may be one user. Rows of one user run in order, shards split by
 // user, duplicates and conflicts, the ledger and history all compare users
 // by Key; protected patterns match Bare forms without regard to case.
 type Identity interface {

@@ -365,7 +365,7 @@ func failHint(e *Error, attempts int) string {
 	}
 	switch e.Code {
 	case CodeUnauthorized:
-		return "credentials refused: check the target's apikey and token (for msgkart: apikey and email), then re-run failed.csv"
+		return "credentials refused: check the target's apikey and token, then re-run failed.csv"
 	case CodeNotFound:
 		return "no such user at the vendor: check the user id"
 	case CodeConflict:

@@ -44,7 +44,9 @@ func classify(resp *http.Response, body []byte, now time.Time, secrets ...string
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return permanent(batch.CodeUnauthorized)
+		e := permanent(batch.CodeUnauthorized)
+		e.Hint = unauthorizedHint
+		return e
 	case !msgkarts(resp, body):
 		return httpcall.Foreign(resp, body, secrets...)
 	}
@@ -98,3 +100,7 @@ func saysUserUnknown(text string) bool {
 	}
 	return false
 }
+
+// unauthorizedHint is a refusal's detail: msgkart's credentials are the
+// apikey and the caller's email, not a token.
+const unauthorizedHint = "credentials refused: check the target's apikey and email, then re-run failed.csv"

@@ -51,7 +51,7 @@ type Key struct {
 	Target string
 	User   string
 	// UserKey is the user's identity at the vendor (batch.Identity's Key):
-	// "LOGIN_NAME:Leo" and "leo" are one Kii user. Empty means User.
+	// "LOGIN_NAME:Leo" and "leo" may be one user. Empty means User.
 	UserKey string
 	Action  batch.Action
 	// Role is the canonical role for role actions, "" otherwise.

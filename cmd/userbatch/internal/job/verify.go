@@ -36,7 +36,7 @@ const (
 	// not in that state now.
 	VerdictDrift = "drift"
 	// VerdictUnreadable: the row claimed a change, and the vendor cannot
-	// read the user's state (epixel, clearsquare) or the read failed.
+	// read the user's state (no batch.Reader) or the read failed.
 	VerdictUnreadable = "unreadable"
 )
 
