@@ -374,24 +374,23 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 
 // inverters are the targets' vendors' ways of reversing a change.
 func inverters(infos batch.Targets) map[string]batch.Inverter {
-	invs := map[string]batch.Inverter{}
-	for name, t := range infos {
-		if t.Inverter != nil {
-			invs[name] = t.Inverter
-		}
-	}
-	return invs
+	return byTarget(infos, func(t batch.TargetInfo) batch.Inverter { return t.Inverter })
 }
 
 // identities are the targets' vendors' ways of comparing user cells.
 func identities(infos batch.Targets) map[string]batch.Identity {
-	ids := map[string]batch.Identity{}
+	return byTarget(infos, func(t batch.TargetInfo) batch.Identity { return t.Identity })
+}
+
+// byTarget maps each target to what get says of it, leaving out nil.
+func byTarget[T any](infos batch.Targets, get func(batch.TargetInfo) T) map[string]T {
+	out := map[string]T{}
 	for name, t := range infos {
-		if t.Identity != nil {
-			ids[name] = t.Identity
+		if v := get(t); any(v) != nil {
+			out[name] = v
 		}
 	}
-	return ids
+	return out
 }
 
 // resumeCommand is the exact command that finishes this run.
