@@ -227,7 +227,8 @@ func front(next http.Handler, faults *fakehttp.Injector) http.Handler {
 }
 
 func TestConformanceElimity(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
+	f := fixture(scimtest.Options{}, newHostile, nil)
+	f.Fake = func(t *testing.T) *adaptertest.Fake {
 		users := newMemUsers()
 		faults := &fakehttp.Injector{}
 		base := adaptertest.Serve(t, front(elimityServer(t, users, true), faults))
@@ -235,7 +236,7 @@ func TestConformanceElimity(t *testing.T) {
 		if _, err := c.Discover(context.Background()); err != nil {
 			t.Fatalf("Discover: %v", err)
 		}
-		return &adaptertest.Fixture{
+		return &adaptertest.Fake{
 			Adapter:        c,
 			BadCredentials: newClient(t, base, badToken),
 			Secrets:        []string{goodToken, badToken},
@@ -245,13 +246,9 @@ func TestConformanceElimity(t *testing.T) {
 			},
 			State:  users.state,
 			Writes: users.writeCount,
-			Cases: []adaptertest.Case{
-				{Op: batch.Op{Action: batch.Disable}, Want: "inactive"},
-				{Op: batch.Op{Action: batch.Enable}, Want: "active"},
-			},
-			UnknownUserCode: batch.CodeNotFound,
 		}
-	})
+	}
+	adaptertest.Run(t, f)
 }
 
 func elimitySetup(t *testing.T, patch bool) (*memUsers, *Client) {
