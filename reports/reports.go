@@ -63,12 +63,6 @@ type Writer struct {
 	closed bool
 }
 
-// Create opens the report files in dir with the default Options; see
-// CreateWith.
-func Create(dir string, h batch.Header) (*Writer, error) {
-	return CreateWith(dir, h, Options{})
-}
-
 // CreateWith opens the report files in dir, which must exist, and writes
 // their headers. h is the input's header. The files stay under temporary
 // names until Close. An error names the file that could not be created;

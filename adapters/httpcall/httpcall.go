@@ -390,7 +390,3 @@ func NoRedirects(c *http.Client) *http.Client {
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cp
 }
-
-// Snippet is a short, single-line excerpt of a body for messages. It
-// redacts nothing: for text that may echo a credential, use SafeSnippet.
-func Snippet(body []byte) string { return SafeSnippet(body) }
