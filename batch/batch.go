@@ -78,7 +78,7 @@ func (op Op) Key() Key { return Key{op.Target, op.User} }
 // Outcome is how a row ended. Every input data row gets exactly one.
 type Outcome string
 
-// The outcomes, as SPEC.md defines them.
+// The outcomes, as README's "Outcomes and exit codes" defines them.
 const (
 	Applied Outcome = "applied"
 	Already Outcome = "already"

@@ -1,5 +1,5 @@
 // Package reports writes a run's report directory: report.csv, failed.csv,
-// check.csv, undo.csv, report.html and summary.json (SPEC.md, "Report
+// check.csv, undo.csv, report.html and summary.json (README, "The report
 // directory").
 //
 // Everything streams. A Writer keeps counts per outcome, target and action, a

@@ -368,7 +368,7 @@ var (
 	freeGenMsg = "Free user place genealogy disabled, can't upgrade user role."
 )
 
-// TestForbiddenMessages covers every 403 message the seed lists, and
+// TestForbiddenMessages covers every 403 message the documentation lists, and
 // variations of the ones that decide already versus conflict.
 func TestForbiddenMessages(t *testing.T) {
 	type want struct {

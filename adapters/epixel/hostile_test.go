@@ -19,7 +19,7 @@ func newHostile(t testing.TB, base string, client *http.Client, secret string) b
 	return c
 }
 
-// TestDowngradeAlreadyBlocks: VENDORS.md says an "already" answer to a
+// TestDowngradeAlreadyBlocks: Epixel's documentation says an "already" answer to a
 // downgrade with api_block_user=True did nothing, block included; the
 // adapter sends the block and reports the row applied.
 func TestDowngradeAlreadyBlocks(t *testing.T) {

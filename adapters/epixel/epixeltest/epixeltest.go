@@ -1,5 +1,5 @@
 // Package epixeltest is a fake Epixel MLM user-management API, written from
-// the vendor's documentation (seeds 000 and 004, VENDORS.md) alone. It serves
+// the vendor's documentation alone. It serves
 // POST /block/user/, /unblock/user/, /upgrade/user-role/ and
 // /downgrade/user-role/ at its root; mount it under any prefix with
 // http.StripPrefix. It is safe for concurrent use.
@@ -121,7 +121,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks both credentials exactly: the scheme must be spelled
-// "Bearer" (two seed samples say "Beare", a typo the adapter must not copy).
+// "Bearer" (two of the documentation's samples say "Beare", a typo the
+// adapter must not copy).
 func (s *Server) authorized(r *http.Request) bool {
 	return r.Header.Get("apikey") == s.opts.APIKey &&
 		r.Header.Get("Authorization") == "Bearer "+s.opts.Token

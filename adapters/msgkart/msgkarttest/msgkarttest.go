@@ -1,5 +1,5 @@
 // Package msgkarttest is an in-memory fake of the Msgkart business API,
-// written from Msgkart's documentation (seed 003) and VENDORS.md alone.
+// written from Msgkart's documentation alone.
 //
 // It serves, at its root:
 //
@@ -84,7 +84,7 @@ func (s *Server) Writes(id string) int { return s.users.Writes(id) }
 func (s *Server) Requests() int { return int(s.requests.Load()) }
 
 // The fixed answers. Their texts are the ones the documentation gives, or
-// ours (VENDORS.md) where it gives none.
+// ours where it gives none.
 const (
 	bodyEnabled       = `{"message":"User enabled successfully"}`
 	bodyDisabled      = `{"message":"User disabled successfully"}`
