@@ -29,24 +29,33 @@ func TestEveryVendorRunsTheSuite(t *testing.T) {
 		}
 		pkgOf[v.Name] = pkgPath(a)
 	}
-	runs := suiteRuns(t, nil, slices.Sorted(maps.Values(pkgOf))...)
+	// Two probes in the same load: what does not run the suite, in a
+	// package whose tests never called it, and the same call that does.
+	fooledDir, runsDir := mustAbs(t, "fakehttp"), mustAbs(t, "httpcall")
+	overlay := map[string][]byte{
+		filepath.Join(fooledDir, "zz_probe_test.go"): []byte(probe("fakehttp_test", "notATest")),
+		filepath.Join(runsDir, "zz_probe_test.go"):   []byte(probe("httpcall_test", "TestRuns")),
+	}
+	const fooled, runs = "github.com/userbatch/userbatch/adapters/fakehttp", "github.com/userbatch/userbatch/adapters/httpcall"
+	found := suiteRuns(t, overlay, append(slices.Sorted(maps.Values(pkgOf)), fooled, runs)...)
+	if got := found[fooled]; len(got) != 0 {
+		t.Errorf("a comment, a string or an uncalled helper was counted as running the suite for %q", got)
+	}
+	if got := found[runs]; !slices.Equal(got, []string{"epixel"}) {
+		t.Errorf("a Test function calling adaptertest.Run was read as running it for %q, want [epixel]", got)
+	}
 	for _, v := range Vendors {
-		if !slices.Contains(runs[pkgOf[v.Name]], v.Name) {
+		if !slices.Contains(found[pkgOf[v.Name]], v.Name) {
 			t.Errorf("vendor %s: no Test function in %s's tests runs adaptertest.Run with a Fixture whose Vendor is %q (it runs it for %q)",
-				v.Name, pkgOf[v.Name], v.Name, runs[pkgOf[v.Name]])
+				v.Name, pkgOf[v.Name], v.Name, found[pkgOf[v.Name]])
 		}
 	}
 }
 
-// TestSuiteRunsNotFooled: what does not run the suite is not counted, in a
-// package whose tests never called it.
-func TestSuiteRunsNotFooled(t *testing.T) {
-	const pkg = "github.com/userbatch/userbatch/adapters/fakehttp"
-	dir, err := filepath.Abs("fakehttp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fooled := `package fakehttp_test
+// probe is a test file of package pkg that names the suite in a comment and
+// a string, and calls it from a function named fn.
+func probe(pkg, fn string) string {
+	return `package ` + pkg + `
 
 import (
 	"testing"
@@ -59,22 +68,21 @@ func TestComment(t *testing.T) {
 	_ = "adaptertest.Run(t, adaptertest.Fixture{Vendor: \"epixel\"})"
 }
 
-// notATest is never run by go test.
-func notATest(t *testing.T) {
+func ` + fn + `(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Fixture{Vendor: "epixel"})
 }
 
-var _ = notATest
+var _ = ` + fn + `
 `
-	overlay := map[string][]byte{filepath.Join(dir, "zz_fooled_test.go"): []byte(fooled)}
-	if got := suiteRuns(t, overlay, pkg)[pkg]; len(got) != 0 {
-		t.Errorf("counted as running the suite for %q", got)
+}
+
+func mustAbs(t *testing.T, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The same call inside a Test function counts.
-	overlay[filepath.Join(dir, "zz_fooled_test.go")] = []byte(strings.ReplaceAll(fooled, "notATest", "TestRuns"))
-	if got := suiteRuns(t, overlay, pkg)[pkg]; !slices.Equal(got, []string{"epixel"}) {
-		t.Errorf("a Test function calling adaptertest.Run was read as running it for %q", got)
-	}
+	return abs
 }
 
 // suiteRuns type-checks the tests of the packages at paths (with overlay's
