@@ -231,22 +231,10 @@ func TestConformanceElimity(t *testing.T) {
 	f.Fake = func(t *testing.T) *adaptertest.Fake {
 		users := newMemUsers()
 		faults := &fakehttp.Injector{}
-		base := adaptertest.Serve(t, front(elimityServer(t, users, true), faults))
-		c := newClient(t, base, goodToken)
-		if _, err := c.Discover(context.Background()); err != nil {
-			t.Fatalf("Discover: %v", err)
-		}
-		return &adaptertest.Fake{
-			Adapter:        c,
-			BadCredentials: newClient(t, base, badToken),
-			Secrets:        []string{goodToken, badToken},
-			Faults:         faults,
-			AddUser: func(id string, op batch.Op) {
-				users.add(id, "name-"+id, op.Action == batch.Disable)
-			},
-			State:  users.state,
-			Writes: users.writeCount,
-		}
+		fake := discoveredFake(t, adaptertest.Serve(t, front(elimityServer(t, users, true), faults)), faults)
+		fake.AddUser = func(id string, op batch.Op) { users.add(id, "name-"+id, op.Action == batch.Disable) }
+		fake.State, fake.Writes = users.state, users.writeCount
+		return fake
 	}
 	adaptertest.Run(t, f)
 }

@@ -52,25 +52,14 @@ func fixture(opts scimtest.Options, newAdapter adaptertest.NewAdapter, ops []bat
 		Ops:    ops,
 		Fake: func(t *testing.T) *adaptertest.Fake {
 			fake := scimtest.New(opts)
-			base := adaptertest.Serve(t, fake)
-			c := newClient(t, base, goodToken)
-			// Discover before the suite injects faults: they are meant
-			// for the user's requests.
-			if _, err := c.Discover(context.Background()); err != nil {
-				t.Fatalf("Discover: %v", err)
+			f := discoveredFake(t, adaptertest.Serve(t, fake), &fake.Faults)
+			f.AddUser = func(id string, op batch.Op) {
+				// In the state op changes: active for a disable, and back.
+				fake.AddUser(scimtest.User{ID: id, UserName: "name-" + id, Active: op.Action == batch.Disable})
 			}
-			return &adaptertest.Fake{
-				Adapter:        c,
-				BadCredentials: newClient(t, base, badToken),
-				Secrets:        []string{goodToken, badToken},
-				Faults:         &fake.Faults,
-				AddUser: func(id string, op batch.Op) {
-					// In the state op changes: active for a disable, and back.
-					fake.AddUser(scimtest.User{ID: id, UserName: "name-" + id, Active: op.Action == batch.Disable})
-				},
-				State:  func(id string) string { return state(fake, id) },
-				Writes: fake.Writes,
-			}
+			f.State = func(id string) string { return state(fake, id) }
+			f.Writes = fake.Writes
+			return f
 		},
 		Cases: []adaptertest.Case{
 			{Op: batch.Op{Action: batch.Disable}, Want: "inactive"},
@@ -78,6 +67,18 @@ func fixture(opts scimtest.Options, newAdapter adaptertest.NewAdapter, ops []bat
 		},
 		UnknownUserCode: batch.CodeNotFound,
 	}
+}
+
+// discoveredFake is the suite's Fake for the provider at base, its users
+// left to the caller. Its client discovers before the suite injects faults:
+// they are meant for the user's requests.
+func discoveredFake(t *testing.T, base string, faults *fakehttp.Injector) *adaptertest.Fake {
+	c := newClient(t, base, goodToken)
+	if _, err := c.Discover(context.Background()); err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	return &adaptertest.Fake{Adapter: c, BadCredentials: newClient(t, base, badToken),
+		Secrets: []string{goodToken, badToken}, Faults: faults}
 }
 
 func newClient(t *testing.T, base, token string) *Client {
