@@ -90,7 +90,7 @@ func (op Op) Key() Key {
 // Outcome is how a row ended. Every input data row gets exactly one.
 type Outcome string
 
-// The outcomes, as SPEC.md defines them.
+// The outcomes, as README's "Outcomes and exit codes" defines them.
 const (
 	Applied Outcome = "applied"
 	Already Outcome = "already"

@@ -501,7 +501,7 @@ func recordType(line []byte) (string, error) {
 
 func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
 
-// decodeResult decodes a result record: by parseResult when it is in the
+// decodeResult decodes a result record: by parseWith when it is in the
 // form appendResult writes, else by encoding/json.
 func decodeResult(line []byte) (Result, error) {
 	return decodeResultWith(line, nil)
@@ -517,16 +517,7 @@ func decodeResultWith(line []byte, seen map[string]string) (Result, error) {
 	return rec.Result, err
 }
 
-// parseResult decodes a result record laid out exactly as appendResult
-// writes it, with no escapes in its strings; ok is false for anything else,
-// which encoding/json then decodes (or refuses). It decodes what
-// json.Unmarshal would, without reflection: the report reads one record a
-// row.
-func parseResult(line []byte) (Result, bool) {
-	return parseWith(&cursor{b: line, ok: true, keep: true})
-}
-
-// resultIndex is parseResult for the index: it checks the whole layout but
+// resultIndex is parseWith for the index: it checks the whole layout but
 // decodes only the row's index, and neither makes strings nor reads the
 // time (json.Unmarshal of the index alone does not either).
 func resultIndex(line []byte) (int, bool) {

@@ -18,7 +18,7 @@ type Retry struct {
 	Jitter func() float64
 }
 
-// DefaultRetry is the policy SPEC.md documents.
+// DefaultRetry is the policy README's "Outcomes and exit codes" documents.
 var DefaultRetry = Retry{Attempts: 5, Base: 200 * time.Millisecond, Max: 30 * time.Second}
 
 func (r Retry) withDefaults() Retry {

@@ -1,5 +1,5 @@
 // Package reports writes a run's report directory: report.csv, failed.csv,
-// check.csv, undo.csv, report.html and summary.json (SPEC.md, "Report
+// check.csv, undo.csv, report.html and summary.json (README, "The report
 // directory").
 //
 // Everything streams. A Writer keeps counts per outcome, target and action, a
@@ -61,12 +61,6 @@ type Writer struct {
 	at     stamp // finished_at of the last row, formatted
 	err    error // the first error met; every later Write returns it too
 	closed bool
-}
-
-// Create opens the report files in dir with the default Options; see
-// CreateWith.
-func Create(dir string, h batch.Header) (*Writer, error) {
-	return CreateWith(dir, h, Options{})
 }
 
 // CreateWith opens the report files in dir, which must exist, and writes

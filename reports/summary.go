@@ -11,7 +11,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 )
 
-// Exit codes of userbatch (SPEC.md, "Exit codes").
+// Exit codes of userbatch (README, "Outcomes and exit codes").
 const (
 	ExitOK         = 0 // every row ended applied, already or planned
 	ExitIncomplete = 1 // the run finished, but some rows did not

@@ -356,7 +356,7 @@ func TestExcelWritesABOMThatReadsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := batch.NewParser(f, targets)
+		p, err := batch.NewParserOptions(f, targets, batch.ParseOptions{})
 		if err != nil {
 			t.Fatalf("%s does not parse: %v", name, err)
 		}

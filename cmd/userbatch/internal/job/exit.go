@@ -12,7 +12,7 @@ import (
 	"github.com/userbatch/userbatch/reports"
 )
 
-// ExitCode is the process's exit status, as SPEC.md defines it.
+// ExitCode is the process's exit status, as README's "Outcomes and exit codes" defines it.
 type ExitCode int
 
 // The exit codes.
