@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -497,10 +499,10 @@ func (c *Config) Infos() batch.Targets {
 // so that a resume or an apply can refuse a config that changed under it.
 func (c *Config) Fingerprint() string {
 	h := sha256.New()
-	for _, name := range batch.SortedNames(c.Targets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Targets)) {
 		t := c.Targets[name]
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, t.Vendor, t.BaseURL)
-		for _, k := range batch.SortedNames(t.Extra) {
+		for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
 			fmt.Fprintf(h, "%s=%s\x00", k, t.Extra[k])
 		}
 	}
@@ -508,7 +510,7 @@ func (c *Config) Fingerprint() string {
 }
 
 // Names lists the target names, sorted.
-func (c *Config) Names() []string { return batch.SortedNames(c.Targets) }
+func (c *Config) Names() []string { return slices.Sorted(maps.Keys(c.Targets)) }
 
 // Runtime builds every target for the pipeline; see Target.Runtime.
 func (c *Config) Runtime(client *http.Client, share float64) (map[string]*batch.Target, error) {

@@ -2,8 +2,11 @@ package job
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +42,7 @@ func (o *Options) holdReason(p *rowPlan) string {
 	if o.MaxChanges > 0 && total > o.MaxChanges {
 		return fmt.Sprintf("%s would change, more than --max-changes %d", batch.CountRows(total), o.MaxChanges)
 	}
-	for _, name := range batch.SortedNames(byTarget) {
+	for _, name := range slices.Sorted(maps.Keys(byTarget)) {
 		if t := o.Config.Targets[name]; t != nil && t.MaxChanges > 0 && byTarget[name] > t.MaxChanges {
 			return fmt.Sprintf("%s would change on target %s, more than its max_changes %d", batch.CountRows(byTarget[name]), name, t.MaxChanges)
 		}
@@ -108,27 +111,20 @@ var maxChangesFlag = regexp.MustCompile(`\s--max-changes[ =]\S+`)
 // raiseCommand is the same command with a limit that lets it through.
 func (r *runState) raiseCommand(total int) string {
 	cmd := maxChangesFlag.ReplaceAllString(r.resumeCommandBase(), "")
-	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, orDefault(r.ConfigPath, "targets.yaml"))
+	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, cmp.Or(r.ConfigPath, "targets.yaml"))
 }
 
 func (r *runState) reviewCommands() string {
 	planDir := strings.TrimRight(r.ReportDir, "/") + "-plan"
 	return fmt.Sprintf("userbatch plan -c %s -o %s %s   # then read %s/plan.csv, then\n  userbatch apply -c %s -o %s %s",
-		orDefault(r.ConfigPath, "targets.yaml"), planDir, r.Input, planDir, orDefault(r.ConfigPath, "targets.yaml"), r.ReportDir+"-applied", planDir)
+		cmp.Or(r.ConfigPath, "targets.yaml"), planDir, r.Input, planDir, cmp.Or(r.ConfigPath, "targets.yaml"), r.ReportDir+"-applied", planDir)
 }
 
 func (o *Options) resumeCommandBase() string {
 	if o.Command == "" {
-		return "userbatch run -c " + orDefault(o.ConfigPath, "targets.yaml") + " -o " + o.ReportDir + " " + o.Input
+		return "userbatch run -c " + cmp.Or(o.ConfigPath, "targets.yaml") + " -o " + o.ReportDir + " " + o.Input
 	}
 	return o.Command
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // writeHeld writes the report of a held run, every row as the plan left it

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -255,7 +257,7 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 // start, what it supports, and logs it: an operator sees at once whether
 // PATCH and ETags will be used.
 func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target, rows map[string]int) {
-	for _, name := range batch.SortedNames(targets) {
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
 		c, ok := targets[name].Adapter.(*scim.Client)
 		if !ok || rows[name] == 0 {
 			continue

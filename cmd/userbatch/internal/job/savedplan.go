@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -71,7 +72,7 @@ func MakePlan(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n"+
 		"plan.csv is for reading: apply refuses an edited plan; to leave rows out, edit the input and run plan again\n",
-		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), orDefault(o.ConfigPath, "targets.yaml"), o.ReportDir)
+		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), cmp.Or(o.ConfigPath, "targets.yaml"), o.ReportDir)
 	return nil
 }
 
@@ -238,7 +239,7 @@ func (sp *SavedPlan) checkSum() error {
 		return BadInput("%s or %s differs from what userbatch plan wrote: nothing was sent. "+
 			"apply runs the plan exactly as it was made; plan.csv is for reading, and editing it changes nothing. "+
 			"To leave rows out, remove them from the input file (%s), run userbatch plan again, review the new plan.csv, and apply that plan",
-			PlanCSV, PlanJSON, orDefault(sp.Meta.Input, "the input"))
+			PlanCSV, PlanJSON, cmp.Or(sp.Meta.Input, "the input"))
 	}
 	return nil
 }
