@@ -513,7 +513,7 @@ func mergeSummaries(shards []*shard) (*Summary, error) {
 	for _, o := range batch.Outcomes {
 		sum.Outcomes[o] = 0
 	}
-	worst := 0
+	worst := ExitOK
 	for _, s := range shards {
 		path := filepath.Join(s.dir, SummaryFile)
 		raw, err := os.ReadFile(path)
@@ -528,7 +528,7 @@ func mergeSummaries(shards []*shard) (*Summary, error) {
 		worst = max(worst, part.ExitCode)
 	}
 	sum.setRate()
-	sum.ExitCode = max(ExitCode(sum.Outcomes, sum.Stopped), worst)
+	sum.ExitCode = max(ExitFor(sum.Outcomes, sum.Stopped), worst)
 	return sum, nil
 }
 

@@ -377,7 +377,8 @@ func TestSummaryTakesWhatTheCallerKnows(t *testing.T) {
 	cases := []struct {
 		name                string
 		run                 Run
-		wantExit, wantSent  int
+		wantExit            ExitCode
+		wantSent            int
 		wantOps             float64
 		wantProcs           int
 		wantDurationSeconds float64

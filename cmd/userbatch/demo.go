@@ -14,6 +14,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // demoCSV is testdata/demo.csv, built in so the demo needs no files.
@@ -81,7 +82,7 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}
 	err = job.Run(cmd.Context(), jo)
-	if job.Exit(err) == job.ExitIncomplete {
+	if job.Exit(err) == reports.ExitIncomplete {
 		// The demo fails some rows on purpose; that is its success.
 		err = nil
 	}

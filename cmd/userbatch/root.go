@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,7 +40,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		if a == "--version" { // on every command, not only the root
 			fmt.Fprintln(stdout, "userbatch version", version)
-			return int(job.ExitOK)
+			return int(reports.ExitOK)
 		}
 	}
 	root := newRootCmd(g)

@@ -13,6 +13,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type runOptions struct {
@@ -113,7 +114,7 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 	}
 	if o.shardFlag != "" {
 		if jo.Shard, err = batch.ParseShard(o.shardFlag); err != nil {
-			return jo, &job.Error{Code: job.ExitBadInput, Err: err}
+			return jo, &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 	}
 	if jo.Parse, err = parseOptions(o.delimiter, o.tz); err != nil {
@@ -158,7 +159,7 @@ func parseOptions(delimiter, tz string) (job.ParseOptions, error) {
 	if delimiter != "" {
 		d, err := batch.ParseDelimiter(delimiter)
 		if err != nil {
-			return po, &job.Error{Code: job.ExitBadInput, Err: err}
+			return po, &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		po.Delimiter = d
 	}

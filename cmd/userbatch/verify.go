@@ -7,6 +7,7 @@ import (
 
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type verifyOptions struct {
@@ -44,7 +45,7 @@ func runVerify(ctx context.Context, o *verifyOptions, dir string) error {
 	}
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
-		return &job.Error{Code: job.ExitBadInput, Err: err}
+		return &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
 	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers,
 		Log: ls.log, Stdout: o.stdout})

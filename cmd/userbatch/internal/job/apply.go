@@ -42,7 +42,7 @@ func (r *runState) decide(ctx context.Context) error {
 		rows, err := r.planPass(pctx)
 		stopped := stop()
 		if stopped {
-			return &Error{Code: ExitStopped, Err: errors.New("stopped by a signal while reading the users' state, before any change: nothing was sent; run the same command again")}
+			return &Error{Code: reports.ExitStopped, Err: errors.New("stopped by a signal while reading the users' state, before any change: nothing was sent; run the same command again")}
 		}
 		if err != nil {
 			return stoppedErr(fmt.Errorf("reading state before the first write: %v\nnothing was sent: run the same command again", err))
@@ -68,7 +68,7 @@ func (r *runState) run(ctx context.Context, total int) error {
 		runErr = err
 	}
 	if stopped == stopAtOnce {
-		return &Error{Code: ExitStopped}
+		return &Error{Code: reports.ExitStopped}
 	}
 	var gateErr *batch.GateError
 	if errors.As(runErr, &gateErr) {
@@ -289,7 +289,7 @@ func (r *runState) finish(run reports.Run) error {
 	case run.Stopped:
 		r.printf("stopped before finishing: to finish, run: %s\n", r.resumeCommand())
 	}
-	if code := ExitCode(sum.ExitCode); code != ExitOK {
+	if code := sum.ExitCode; code != reports.ExitOK {
 		return &Error{Code: code}
 	}
 	return nil

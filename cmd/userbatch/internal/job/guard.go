@@ -66,14 +66,14 @@ func (r *runState) guard(p *rowPlan) error {
 	if r.plan.state != nil {
 		// A resumed run keeps its journal and report as they are: the
 		// same command with a raised limit resumes it.
-		return &Error{Code: ExitHeld}
+		return &Error{Code: reports.ExitHeld}
 	}
 	if err := r.writeHeld(p, reason); err != nil {
 		return stoppedErr(fmt.Errorf("held (%s), and the report could not be written: %v", reason, err))
 	}
 	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
 	r.Log.Warn().Str("reason", reason).Int("would_change", total).Msg("held by a guard: nothing was sent")
-	return &Error{Code: ExitHeld}
+	return &Error{Code: reports.ExitHeld}
 }
 
 // confirm shows what would change and asks the person to type the number
@@ -146,7 +146,7 @@ func (r *runState) writeHeld(p *rowPlan, reason string) error {
 	}
 	now := r.now()
 	sum, err := writeReportWith(r.Options, r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
-		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: int(ExitHeld), Processes: 1})
+		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: reports.ExitHeld, Processes: 1})
 	r.done.summary, r.done.held = sum, true
 	return err
 }

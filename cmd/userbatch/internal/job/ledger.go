@@ -245,7 +245,7 @@ func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
 	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
 	run.Stopped = true
 	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
-	if ferr := r.finish(run); Exit(ferr) != ExitStopped {
+	if ferr := r.finish(run); Exit(ferr) != reports.ExitStopped {
 		return ferr
 	}
 	return stoppedErr(fmt.Errorf("ledger unavailable: %v\nthe report is written and the journal is consistent: once the ledger is back, run: %s", err.Err, r.resumeCommand()))

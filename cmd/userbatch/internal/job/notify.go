@@ -176,12 +176,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // exitMeaning is what each exit code tells the person on call.
-var exitMeaning = map[ExitCode]string{
-	ExitOK:         "done",
-	ExitIncomplete: "finished, but some rows need attention",
-	ExitBadInput:   "bad input or config, nothing was sent",
-	ExitStopped:    "stopped before finishing, resumable with --resume",
-	ExitHeld:       "held by a guard, nothing was sent",
+var exitMeaning = map[reports.ExitCode]string{
+	reports.ExitOK:         "done",
+	reports.ExitIncomplete: "finished, but some rows need attention",
+	reports.ExitBadInput:   "bad input or config, nothing was sent",
+	reports.ExitStopped:    "stopped before finishing, resumable with --resume",
+	reports.ExitHeld:       "held by a guard, nothing was sent",
 }
 
 // NotifyText is the one line a person reads in a chat channel: the rows
@@ -189,7 +189,7 @@ var exitMeaning = map[ExitCode]string{
 // a guard held the run (it then reads as a hold whatever code says). sum
 // may be nil (a run that ended before its report); pass reportDir "" when
 // there is no report to point at.
-func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string) string {
+func NotifyText(sum *reports.Summary, code reports.ExitCode, held bool, reportDir string) string {
 	var b strings.Builder
 	b.WriteString("userbatch")
 	if sum != nil && sum.DryRun {

@@ -296,7 +296,7 @@ func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, pla
 		}
 		now := time.Now()
 		sum, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
-			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})
+			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: reports.ExitBadInput, Processes: 1})
 		if err != nil {
 			return badInputErr(err)
 		}

@@ -59,7 +59,7 @@ func MakePlan(ctx context.Context, o Options) error {
 	}
 	o.DryRun = true
 	err := Run(ctx, o)
-	if code := Exit(err); code != ExitOK && code != ExitIncomplete {
+	if code := Exit(err); code != reports.ExitOK && code != reports.ExitIncomplete {
 		return err
 	}
 	lock, err := LockExistingDir(o.ReportDir)

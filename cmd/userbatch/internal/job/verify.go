@@ -66,10 +66,10 @@ type VerifyCounts struct{ OK, Drift, Unreadable int }
 // finished report and writes REPORT_DIR/verify.csv: one line per row of
 // report.csv, in its order. It never sends a change: the readers it uses
 // refuse any write. Reads are paced as in a run (rate, concurrency,
-// retries, Retry-After). Its error is an *Error: ExitBadInput when the
+// retries, Retry-After). Its error is an *Error: reports.ExitBadInput when the
 // directory holds no finished report, is in use, or ran with other targets
-// than o.Config's (nothing is read then); ExitIncomplete when any row
-// drifted; ExitStopped when a signal or a failed write of verify.csv ended
+// than o.Config's (nothing is read then); reports.ExitIncomplete when any row
+// drifted; reports.ExitStopped when a signal or a failed write of verify.csv ended
 // it (verify.csv is then left as it was). What was read is held in memory
 // until verify.csv is written: a few dozen bytes a row. Each target gets
 // its whole rate: verifying the N shards of a run at once takes N times it.
@@ -403,7 +403,7 @@ func (v *verifier) conclude(c VerifyCounts, drifted []string) error {
 	fmt.Fprintf(v.Stdout, "verify: %s\n", path)
 	v.Log.Info().Int("ok", c.OK).Int("drift", c.Drift).Int("unreadable", c.Unreadable).Str("file", path).Msg("verify finished")
 	if c.Drift > 0 {
-		return &Error{Code: ExitIncomplete, Err: fmt.Errorf("%s drifted: their users are no longer in the state the report says (see %s)", batch.CountRows(c.Drift), path)}
+		return &Error{Code: reports.ExitIncomplete, Err: fmt.Errorf("%s drifted: their users are no longer in the state the report says (see %s)", batch.CountRows(c.Drift), path)}
 	}
 	return nil
 }

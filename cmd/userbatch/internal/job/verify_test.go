@@ -16,6 +16,7 @@ import (
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // verifyRun runs input (its rows for the fixture's targets) into out with
@@ -28,7 +29,7 @@ func (f *fixture) verifyRun(cfg *config.Config, input, out string, excel bool) V
 	}
 	o := f.options(out)
 	o.Config, o.Excel = cfg, excel
-	if err := Run(context.Background(), o); err != nil && Exit(err) != ExitIncomplete {
+	if err := Run(context.Background(), o); err != nil && Exit(err) != reports.ExitIncomplete {
 		f.t.Fatalf("run: %v", err)
 	}
 	return VerifyOptions{Config: cfg, ReportDir: out, Log: zerolog.Nop()}
@@ -121,7 +122,7 @@ func TestVerifyRefusesADirectoryInUse(t *testing.T) {
 	defer l.Unlock()
 	reads := f.kii.Requests()
 	err = Verify(context.Background(), vo)
-	if Exit(err) != ExitBadInput || !strings.Contains(err.Error(), "in use by another userbatch process") {
+	if Exit(err) != reports.ExitBadInput || !strings.Contains(err.Error(), "in use by another userbatch process") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	if f.kii.Requests() != reads {
@@ -140,7 +141,7 @@ func TestVerifyStoppedWritesNothing(t *testing.T) {
 	sigs <- syscall.SIGTERM
 	vo.Signals = sigs
 	err := Verify(context.Background(), vo)
-	if Exit(err) != ExitStopped || !strings.Contains(err.Error(), "not written") {
+	if Exit(err) != reports.ExitStopped || !strings.Contains(err.Error(), "not written") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	entries, _ := os.ReadDir(out)
