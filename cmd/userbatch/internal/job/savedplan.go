@@ -107,7 +107,7 @@ func writePlanFiles(o *Options) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
+	return reports.WriteFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
 }
 
 // sum is the plan's own SHA-256: of plan.csv (whose SHA-256 is csvSum)
@@ -132,11 +132,11 @@ func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPl
 		return nil, err
 	}
 	defer done()
-	tmp, err := os.CreateTemp(o.ReportDir, ".plan.csv.*.partial")
+	tmp, err := reports.CreatePartial(o.ReportDir, PlanCSV)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Discard()
 	h := sha256.New()
 	w := csv.NewWriter(io.MultiWriter(tmp, h))
 	_ = w.Write(neutralized(append(append([]string{}, p.Header().Names...), "change")))
@@ -146,10 +146,10 @@ func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPl
 		return w.Write(neutralized(rec))
 	})
 	w.Flush()
-	if err = errors.Join(err, w.Error(), tmp.Sync(), tmp.Close()); err != nil {
+	if err = errors.Join(err, w.Error(), tmp.Close()); err != nil {
 		return nil, err
 	}
-	return h.Sum(nil), os.Rename(tmp.Name(), filepath.Join(o.ReportDir, PlanCSV))
+	return h.Sum(nil), tmp.Commit()
 }
 
 func padded(rec []string, n int) []string {
@@ -287,24 +287,7 @@ func copyInput(path string, stdin io.Reader, dst, want string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, b)
-}
-
-// writeFileAtomic writes b to path (0600) through a temporary file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return reports.WriteFileAtomic(dst, b)
 }
 
 // InputPath is the plan's copy of the input, which apply sends from.

@@ -352,7 +352,7 @@ func (v *verifier) write() (VerifyCounts, []string, error) {
 		return counts, nil, err
 	}
 	defer rr.close()
-	out, err := newVerifyWriter(v.ReportDir, rr.bom, rr.r.Comma)
+	out, err := newVerifyWriter(v.ReportDir, rr.r.BOM, rr.r.Comma)
 	if err != nil {
 		return counts, nil, err
 	}
@@ -426,9 +426,7 @@ func (r reportRow) key() batch.Key { return batch.Key{Target: r.target, User: r.
 
 // reportReader reads report.csv's rows in order.
 type reportReader struct {
-	f    *os.File
-	r    *csv.Reader
-	bom  bool // written with --excel: verify.csv gets one too
+	r    *reports.CSVReader // r.BOM: written with --excel, verify.csv gets one too
 	cols map[string]int
 	n    int
 }
@@ -436,23 +434,14 @@ type reportReader struct {
 // openReport opens dir's report.csv and checks its header.
 func openReport(dir string) (*reportReader, error) {
 	path := filepath.Join(dir, reports.ReportFile)
-	f, err := os.Open(path)
+	r, err := reports.OpenCSV(path)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(f)
-	rr := &reportReader{f: f, cols: map[string]int{}}
-	if lead, _ := br.Peek(len(utf8BOM)); string(lead) == utf8BOM {
-		_, _ = br.Discard(len(utf8BOM))
-		rr.bom = true
-	}
-	rr.r = csv.NewReader(br)
-	head, _ := br.Peek(br.Size())
-	rr.r.Comma = batch.SniffDelimiter(head) // --excel writes the input's
-	rr.r.FieldsPerRecord = -1
+	rr := &reportReader{r: r, cols: map[string]int{}}
 	header, err := rr.r.Read()
 	if err != nil {
-		f.Close()
+		r.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	for i, name := range header {
@@ -463,7 +452,7 @@ func openReport(dir string) (*reportReader, error) {
 	}
 	for _, c := range []string{"line", "target", "user", "action", "outcome"} {
 		if _, ok := rr.cols[c]; !ok {
-			f.Close()
+			r.Close()
 			return nil, fmt.Errorf("%s has no %s column: not a userbatch report", path, c)
 		}
 	}
@@ -491,33 +480,28 @@ func (rr *reportReader) next() (reportRow, error) {
 	return row, nil
 }
 
-func (rr *reportReader) close() { rr.f.Close() }
-
-// utf8BOM starts a CSV file written for Excel.
-const utf8BOM = "\xef\xbb\xbf"
+func (rr *reportReader) close() { rr.r.Close() }
 
 // verifyWriter is verify.csv under a temporary name until commit.
 type verifyWriter struct {
-	f    *os.File
+	p    *reports.Partial
 	buf  *bufio.Writer
 	csv  *csv.Writer
-	dir  string
-	done bool
 	cell []string
 }
 
 // newVerifyWriter writes verify.csv as report.csv was written: with a byte
 // order mark and its delimiter when that was for Excel.
 func newVerifyWriter(dir string, bom bool, comma rune) (*verifyWriter, error) {
-	f, err := os.CreateTemp(dir, "."+VerifyFile+".*.partial") // 0600
+	p, err := reports.CreatePartial(dir, VerifyFile)
 	if err != nil {
 		return nil, err
 	}
-	w := &verifyWriter{f: f, buf: bufio.NewWriter(f), dir: dir}
+	w := &verifyWriter{p: p, buf: bufio.NewWriter(p)}
 	w.csv = csv.NewWriter(w.buf)
 	w.csv.Comma = comma
 	if bom {
-		_, _ = w.buf.WriteString(utf8BOM)
+		_, _ = w.buf.WriteString(reports.UTF8BOM)
 	}
 	if err := w.write(verifyColumns); err != nil {
 		w.discard()
@@ -544,29 +528,14 @@ func (w *verifyWriter) commit() error {
 		err = w.buf.Flush()
 	}
 	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
+		err = w.p.Close()
 	}
 	if err == nil {
-		err = os.Rename(w.f.Name(), filepath.Join(w.dir, VerifyFile))
+		err = w.p.Commit()
 	}
-	if err != nil {
-		os.Remove(w.f.Name())
-		w.done = true
-		return err
-	}
-	w.done = true
-	return nil
+	w.p.Discard()
+	return err
 }
 
 // discard removes the temporary file of a verify that did not commit.
-func (w *verifyWriter) discard() {
-	if w.done {
-		return
-	}
-	w.done = true
-	w.f.Close()
-	os.Remove(w.f.Name())
-}
+func (w *verifyWriter) discard() { w.p.Discard() }

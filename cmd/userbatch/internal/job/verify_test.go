@@ -51,7 +51,7 @@ func TestVerifyReadsNeutralisedCellsAndKeepsExcel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), utf8BOM+"line,target,user,") {
+	if !strings.HasPrefix(string(b), reports.UTF8BOM+"line,target,user,") {
 		t.Errorf("verify.csv of an --excel report should start with a byte order mark: %q", b[:min(len(b), 20)])
 	}
 	for _, want := range []string{"2,apps,'-k1,disable,applied,disabled,ok", "3,apps,'=k2,disable,applied,disabled,ok"} {
