@@ -61,9 +61,9 @@ const (
 	unsure                 // the row ends unknown: it may have taken effect
 )
 
-// decide applies the policy to err after attempt n of an op whose
-// idempotency is given.
-func (r Retry) decide(err error, n int, idempotent bool) decision {
+// decide applies the policy to err after attempt n of a request that
+// mayResend or not (Target.MayResend).
+func (r Retry) decide(err error, n int, mayResend bool) decision {
 	kind := kindOf(err)
 	var berr *Error
 	final := errors.As(err, &berr) && (berr.final || berr.skip)
@@ -74,9 +74,7 @@ func (r Retry) decide(err error, n int, idempotent bool) decision {
 		return unsure
 	case final:
 		return giveUp
-	case kind == Ambiguous && !idempotent:
-		// Never resend what may have reached the vendor: a second toggle
-		// would undo the first.
+	case kind == Ambiguous && !mayResend:
 		return unsure
 	case n >= r.Attempts && kind == Ambiguous:
 		return unsure

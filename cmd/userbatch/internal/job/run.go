@@ -363,7 +363,7 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 	}
 	return func(target string, a batch.Action) bool {
 		t, ok := targets[target]
-		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
+		return !ok && a != batch.ToggleStatus || ok && t.MayResend(a)
 	}
 }
 
