@@ -77,7 +77,7 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))
 	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
-		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor}
+		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor, Signals: o.catcher.signals()}
 	if ls.bar != nil { // on a terminal: the live display, messages above it
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}

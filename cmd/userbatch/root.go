@@ -30,10 +30,13 @@ type globalOptions struct {
 	stderr  io.Writer
 	// args is the command line, for the exact resume command.
 	args []string
+	// catcher catches SIGINT and SIGTERM for the commands that handle them.
+	catcher signalCatcher
 }
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
+	defer g.catcher.stop()
 	for _, a := range args {
 		if a == "--" {
 			break

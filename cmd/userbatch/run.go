@@ -35,8 +35,6 @@ type runOptions struct {
 	canary        int
 	yes           bool
 	actor         string
-	// signals delivers SIGINT/SIGTERM; tests may supply their own.
-	signals <-chan os.Signal
 	// client, when set, is the HTTP client for every target (demo, tests).
 	client *http.Client
 }
@@ -98,7 +96,7 @@ func runRun(ctx context.Context, o *runOptions, input string) error {
 func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (job.Options, error) {
 	jo := job.Options{Config: cfg, ConfigPath: o.configPath, Input: input, ReportDir: o.reportDir,
 		DryRun: o.dryRun, Resume: o.resume, SkipInvalid: o.skipInvalid, Excel: o.excel, Grace: o.grace,
-		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
+		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.catcher.signals(),
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
 		Terminal: input != "-" && isTerminal(o.stdin), MetricsFile: o.metricsFile}

@@ -47,6 +47,8 @@ func runVerify(ctx context.Context, o *verifyOptions, dir string) error {
 	if err != nil {
 		return &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
+	ctx, stop := o.catcher.untilSignal(ctx)
+	defer stop()
 	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers,
 		Log: ls.log, Stdout: o.stdout})
 }

@@ -7,10 +7,8 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,7 +40,9 @@ type Options struct {
 	Workers int
 	// Client is the HTTP client for every target (nil: a new one).
 	Client *http.Client
-	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
+	// Signals delivers SIGINT/SIGTERM, caught by main from before the run
+	// starts (nil: none comes). The first stops the run gracefully, a
+	// second at once.
 	Signals <-chan os.Signal
 	Log     zerolog.Logger
 	// Mute silences the log for good: after a second signal, nothing is
@@ -151,14 +151,6 @@ func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target
 // exit code; nil is exit 0.
 func Run(ctx context.Context, o Options) error {
 	start := time.Now()
-	if o.Signals == nil {
-		// From the start: a signal before the first request still stops
-		// the run the way it should, never by killing it.
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		o.Signals = ch
-	}
 	o.done = &runRecord{reads: map[string]int{}, writes: map[string]int{}, retries: map[string]int{}}
 	err := run(ctx, o)
 	o.afterRun(ctx, err, time.Since(start))

@@ -9,12 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -55,8 +53,6 @@ type VerifyOptions struct {
 	Client *http.Client
 	Log    zerolog.Logger
 	Stdout io.Writer
-	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
-	Signals <-chan os.Signal
 }
 
 // VerifyCounts are verify.csv's rows by verdict.
@@ -96,8 +92,6 @@ func Verify(ctx context.Context, o VerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := v.watchSignals(ctx)
-	defer stop()
 	err = v.readAll(ctx)
 	switch {
 	case ctx.Err() != nil: // reads cut off end as failed rows, not as an error
@@ -176,23 +170,6 @@ func newVerifier(o VerifyOptions) (*verifier, error) {
 		v.targets[name] = t
 	}
 	return v, nil
-}
-
-// watchSignals ends ctx on the first SIGINT or SIGTERM: nothing is written
-// by a verify that did not read every row.
-func (v *verifier) watchSignals(ctx context.Context) (context.Context, func()) {
-	if v.Signals == nil {
-		return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-v.Signals:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 // readAll sends a read for every row the vendor can read, through the
