@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	stdlog "log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -346,4 +348,31 @@ func TestNotifyText(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
 		}
 	}
+}
+
+// TestNotifyRefusedCertificateIsNotRetried: the webhook's failures are
+// classified as a vendor's are (httpcall): a certificate the client does
+// not trust is permanent, so one attempt is made, not three.
+func TestNotifyRefusedCertificateIsNotRetried(t *testing.T) {
+	fastNotify(t, time.Second, 5*time.Second)
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	log, buf := capture()
+	Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
+	w := warns(t, buf.String())
+	if len(w) != 1 || w[0]["reason"] != "the server's TLS certificate was refused" || w[0]["attempts"] != 1.0 {
+		t.Errorf("want one warning, the certificate refused after 1 attempt: %s", buf)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: a refused certificate is not retried", n)
+	}
+	assertNoSecret(t, buf.String(), srv.URL+webhookPath)
 }
