@@ -2,10 +2,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 
 	"github.com/spf13/cobra"
 
