@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -298,7 +300,7 @@ func TestEpixelInvert(t *testing.T) {
 		var parts []string
 		for _, inv := range a.Invert(tc.op) {
 			s := string(inv.Action)
-			for _, k := range batch.SortedNames(inv.Set) {
+			for _, k := range slices.Sorted(maps.Keys(inv.Set)) {
 				s += " " + k + "=" + inv.Set[k]
 			}
 			if inv.Note != "" {
