@@ -9,11 +9,14 @@ import (
 	"github.com/userbatch/userbatch/batch"
 )
 
+// fullSettings are complete settings for every vendor.
+var fullSettings = Settings{BaseURL: "https://vendor.example.com/api", APIKey: "k", Token: "t",
+	Extra: map[string]string{"app_id": "app", "email": "ops@example.com"}}
+
 // TestRegistry: every vendor builds from complete settings, refuses missing
 // credentials by name, and supports exactly the actions it lists.
 func TestRegistry(t *testing.T) {
-	full := Settings{BaseURL: "https://vendor.example.com/api", APIKey: "k", Token: "t",
-		Extra: map[string]string{"app_id": "app", "email": "ops@example.com"}}
+	full := fullSettings
 	if !slices.IsSorted(Names()) || len(Names()) != len(Vendors) {
 		t.Errorf("Names() = %v", Names())
 	}

@@ -6,7 +6,6 @@ package batch
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -81,7 +80,7 @@ func (op Op) Key() Key {
 // Outcome is how a row ended. Every input data row gets exactly one.
 type Outcome string
 
-// The outcomes, as SPEC.md defines them.
+// The outcomes, as README's "Outcomes and exit codes" defines them.
 const (
 	Applied Outcome = "applied"
 	Already Outcome = "already"
@@ -333,14 +332,4 @@ func (h Header) Field(rec []string, col string) string {
 		return ""
 	}
 	return rec[i]
-}
-
-// SortedNames returns m's keys, sorted.
-func SortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

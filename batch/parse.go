@@ -150,11 +150,6 @@ type ParseOptions struct {
 	Columns []Column
 }
 
-// NewParser is NewParserOptions with the zero ParseOptions.
-func NewParser(r io.Reader, targets Targets) (*Parser, error) {
-	return NewParserOptions(r, targets, ParseOptions{})
-}
-
 // NewParserOptions reads the header of r and returns a parser for its rows.
 // The input is UTF-8 (with or without a BOM) or UTF-16 with a BOM; its cells
 // are separated by opts.Delimiter, or by the comma, semicolon or tab the

@@ -5,26 +5,17 @@ import (
 	"strings"
 )
 
-// Replay pairs every row of the input with its outcome, in input order, and
-// passes each to fn. Rows that fail validation are Invalid; rows with no
-// recorded outcome are Skipped with notRun as their detail. Rows that
-// include rejects (another shard's, valid or not: an invalid row's op holds
-// its target and user as written) are left out. outcomes may be nil.
-func Replay(p *Parser, outcomes *OutcomeIndex, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
-	var of OutcomeSource
-	if outcomes != nil {
-		of = outcomes.Of
-	}
-	return ReplayWith(p, of, include, notRun, fn)
-}
-
 // OutcomeSource gives a row's recorded result, if it has one.
 type OutcomeSource func(Row) (Result, bool, error)
 
 // Of is the OutcomeIndex as OutcomeSource.
 func (o *OutcomeIndex) Of(row Row) (Result, bool, error) { return o.Lookup(row.Index) }
 
-// ReplayWith is Replay with outcomes from any source (nil: none).
+// ReplayWith pairs every row of the input with its outcome, in input
+// order, and passes each to fn. Rows that fail validation are Invalid; rows
+// with no recorded outcome are Skipped with notRun as their detail. Rows
+// that include rejects (another shard's, valid or not: an invalid row's op
+// holds its target and user as written) are left out. outcomes may be nil.
 func ReplayWith(p *Parser, outcomes OutcomeSource, include func(Op) bool, notRun string, fn func(Row, Result) error) error {
 	return p.Each(func(row Row) error {
 		if include != nil && !include(row.Op) {

@@ -544,7 +544,7 @@ func TestRunReader(t *testing.T) {
 				t.Fatalf("%d results, want 1", len(res))
 			}
 			checkRow(t, res[0], op, c.want)
-			// A plan's detail is exactly one of SPEC.md's three phrases.
+			// A plan's detail is exactly one of the three phrases README's "Outcomes and exit codes" gives.
 			if !strings.HasPrefix(res[0].Detail, c.wantDetail) || (c.want == Planned && res[0].Detail != c.wantDetail) {
 				t.Errorf("detail %q, want %q", res[0].Detail, c.wantDetail)
 			}

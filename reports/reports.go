@@ -1,5 +1,5 @@
 // Package reports writes a run's report directory: report.csv, failed.csv,
-// check.csv, undo.csv, report.html and summary.json (SPEC.md, "Report
+// check.csv, undo.csv, report.html and summary.json (README, "The report
 // directory").
 //
 // Everything streams. A Writer keeps counts per outcome, target and action, a
@@ -63,12 +63,6 @@ type Writer struct {
 	closed bool
 }
 
-// Create opens the report files in dir with the default Options; see
-// CreateWith.
-func Create(dir string, h batch.Header) (*Writer, error) {
-	return CreateWith(dir, h, Options{})
-}
-
 // CreateWith opens the report files in dir, which must exist, and writes
 // their headers. h is the input's header. The files stay under temporary
 // names until Close. An error names the file that could not be created;
@@ -78,7 +72,7 @@ func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
 	var files []*csvFile
 	fail := func(err error) (*Writer, error) {
 		for _, f := range files {
-			f.discard()
+			f.Discard()
 		}
 		return nil, err
 	}
@@ -267,7 +261,7 @@ func (w *Writer) Close(run Run) (*Summary, error) {
 	}
 	if w.err != nil {
 		for _, f := range files {
-			f.discard()
+			f.Discard()
 		}
 	}
 	return s, w.err
@@ -276,30 +270,30 @@ func (w *Writer) Close(run Run) (*Summary, error) {
 // commitAll writes report.html and summary.json beside files, then renames
 // files, report.html and summary.json into place in that order. It stops
 // at the first error, leaving the rest uncommitted.
-func commitAll(dir string, files []*partial, pg *page, s *Summary) error {
+func commitAll(dir string, files []*Partial, pg *page, s *Summary) error {
 	html, err := writeWhole(dir, HTMLFile, func(out io.Writer) error { return pg.writeHTML(out, s) })
 	if err != nil {
 		return err
 	}
 	summary, err := writeSummary(dir, s)
 	if err != nil {
-		html.discard()
+		html.Discard()
 		return err
 	}
 	for _, p := range append(files, html, summary) {
-		if err := p.commit(); err != nil {
-			html.discard()
-			summary.discard()
+		if err := p.Commit(); err != nil {
+			html.Discard()
+			summary.Discard()
 			return err
 		}
 	}
 	return nil
 }
 
-func partials(files []*csvFile) []*partial {
-	out := make([]*partial, len(files))
+func partials(files []*csvFile) []*Partial {
+	out := make([]*Partial, len(files))
 	for i, f := range files {
-		out[i] = f.partial
+		out[i] = f.Partial
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -76,7 +78,7 @@ func newUndoFile(c *csvFile, sp *spool, h batch.Header, opt Options) *undoFile {
 			u.cells[col.Name] = i
 		}
 	}
-	for _, target := range batch.SortedNames(opt.Inverters) {
+	for _, target := range slices.Sorted(maps.Keys(opt.Inverters)) {
 		for _, col := range opt.Inverters[target].UndoColumns(h) {
 			if _, ok := u.cells[col]; !ok {
 				u.cells[col] = u.column(h, col, true)

@@ -15,8 +15,32 @@ import (
 	"github.com/userbatch/userbatch/batch"
 )
 
-// Fixture is one vendor's fake and adapters, fresh for each subtest.
+// Fixture is what the suite needs of one vendor. Every vendor in the
+// registry (adapters.Vendors) runs Run with one, from its own tests; a test
+// in package adapters fails when one does not.
 type Fixture struct {
+	// Vendor is the vendor's name in the registry.
+	Vendor string
+	// New builds the adapter against base, sending through client, with
+	// secret as every credential it holds. The suite's hostile parts point
+	// it at servers of their own: proxies, closed ports, foreign servers.
+	New NewAdapter
+	// Ops are what the hostile parts send, each in turn (User set). Empty:
+	// the first case's op for user "u1".
+	Ops []batch.Op
+	// Fake starts a fresh fake vendor for one subtest, with adapters
+	// configured against it.
+	Fake func(t *testing.T) *Fake
+	// Cases has one op per supported action, each changing a user just added.
+	Cases []Case
+	// UnknownUserCode is the error_code an op on a missing user gets
+	// (batch.CodeNotFound, unless the vendor cannot tell it from bad credentials).
+	UnknownUserCode string
+}
+
+// Fake is one vendor's fake and the adapters pointed at it, fresh for each
+// subtest.
+type Fake struct {
 	// Adapter is configured against the fake with valid credentials.
 	Adapter batch.Adapter
 	// BadCredentials is configured against the same fake with wrong ones.
@@ -32,12 +56,11 @@ type Fixture struct {
 	State func(id string) string
 	// Writes counts the state-changing requests the fake processed for id.
 	Writes func(id string) int
-	// Cases has one op per supported action, each changing a user just added.
-	Cases []Case
-	// UnknownUserCode is the error_code an op on a missing user gets
-	// (batch.CodeNotFound, unless the vendor cannot tell it from bad credentials).
-	UnknownUserCode string
 }
+
+// NewAdapter returns a vendor's adapter for base, sending through client,
+// with secret as every credential it holds (apikey, token...).
+type NewAdapter func(t testing.TB, base string, client *http.Client, secret string) batch.Adapter
 
 // Case is one supported action applied to a fresh user.
 type Case struct {
@@ -60,19 +83,50 @@ func Serve(t testing.TB, h http.Handler) string {
 	return srv.URL + prefix
 }
 
-// Run runs the suite. newFixture is called once per subtest.
-func Run(t *testing.T, newFixture func(t *testing.T) *Fixture) {
-	t.Run("Supports", func(t *testing.T) { testSupports(t, newFixture(t)) })
-	t.Run("Apply", func(t *testing.T) { testApply(t, newFixture(t)) })
-	t.Run("PathEscaping", func(t *testing.T) { testEscaping(t, newFixture(t)) })
-	t.Run("UnknownUser", func(t *testing.T) { testUnknownUser(t, newFixture(t)) })
-	t.Run("BadCredentials", func(t *testing.T) { testBadCredentials(t, newFixture(t)) })
-	t.Run("RateLimited", func(t *testing.T) { testRateLimited(t, newFixture(t)) })
-	t.Run("ServerError", func(t *testing.T) { testServerError(t, newFixture(t)) })
-	t.Run("ResetBeforeProcessing", func(t *testing.T) { testReset(t, newFixture(t)) })
-	t.Run("DroppedAfterApplying", func(t *testing.T) { testDropAfter(t, newFixture(t)) })
-	t.Run("Timeout", func(t *testing.T) { testTimeout(t, newFixture(t)) })
-	t.Run("Read", func(t *testing.T) { testRead(t, newFixture(t)) })
+// Run runs the whole suite for one vendor: the adapter against its fake
+// (every supported action, escaping, the vendor's own refusals, faults,
+// reads), then each of f.Ops against servers that are not the vendor's
+// (never sent, foreign answers, secrets echoed in bodies).
+func Run(t *testing.T, f Fixture) {
+	t.Helper()
+	if f.Vendor == "" || f.New == nil || f.Fake == nil || len(f.Cases) == 0 {
+		t.Fatalf("adaptertest.Run: the fixture needs Vendor, New, Fake and Cases (got vendor %q)", f.Vendor)
+	}
+	s := &suite{Fixture: f}
+	for _, part := range []struct {
+		name string
+		test func(*testing.T, *suite, *Fake)
+	}{
+		{"Supports", testSupports},
+		{"Apply", testApply},
+		{"PathEscaping", testEscaping},
+		{"UnknownUser", testUnknownUser},
+		{"BadCredentials", testBadCredentials},
+		{"RateLimited", testRateLimited},
+		{"ServerError", testServerError},
+		{"ResetBeforeProcessing", testReset},
+		{"DroppedAfterApplying", testDropAfter},
+		{"Timeout", testTimeout},
+		{"Read", testRead},
+	} {
+		t.Run(part.name, func(t *testing.T) { part.test(t, s, f.Fake(t)) })
+	}
+	for _, op := range s.hostileOps() {
+		name := strings.TrimSpace(string(op.Action) + " " + op.User)
+		t.Run("NeverSent/"+name, func(t *testing.T) { neverSent(t, op, f.New) })
+		t.Run("Foreign/"+name, func(t *testing.T) { foreign(t, op, f.New) })
+		t.Run("SecretsInBodies/"+name, func(t *testing.T) { secretsInBodies(t, op, f.New) })
+	}
+}
+
+// suite is a fixture while the suite runs.
+type suite struct{ Fixture }
+
+func (s *suite) hostileOps() []batch.Op {
+	if len(s.Ops) > 0 {
+		return s.Ops
+	}
+	return []batch.Op{opFor(s.Cases[0], "u1")}
 }
 
 func opFor(c Case, user string) batch.Op {
@@ -81,9 +135,9 @@ func opFor(c Case, user string) batch.Op {
 	return op
 }
 
-func testSupports(t *testing.T, f *Fixture) {
+func testSupports(t *testing.T, s *suite, f *Fake) {
 	covered := map[batch.Action]bool{}
-	for _, c := range f.Cases {
+	for _, c := range s.Cases {
 		covered[c.Op.Action] = true
 	}
 	for _, a := range batch.Actions {
@@ -93,8 +147,8 @@ func testSupports(t *testing.T, f *Fixture) {
 	}
 }
 
-func testApply(t *testing.T, f *Fixture) {
-	for i, c := range f.Cases {
+func testApply(t *testing.T, s *suite, f *Fake) {
+	for i, c := range s.Cases {
 		user := "user-" + string(rune('a'+i))
 		f.AddUser(user, c.Op)
 		rep, err := f.Adapter.Apply(context.Background(), opFor(c, user))
@@ -126,9 +180,9 @@ func testApply(t *testing.T, f *Fixture) {
 	}
 }
 
-func testEscaping(t *testing.T, f *Fixture) {
+func testEscaping(t *testing.T, s *suite, f *Fake) {
 	for _, user := range []string{"../x?y=1", "a/b#c", "+81 90%2F", "..", "EMAIL:a+b@example.com"} {
-		c := f.Cases[0]
+		c := s.Cases[0]
 		f.AddUser(user, c.Op)
 		if _, err := f.Adapter.Apply(context.Background(), opFor(c, user)); err != nil {
 			t.Fatalf("user %q: %v", user, err)
@@ -140,7 +194,7 @@ func testEscaping(t *testing.T, f *Fixture) {
 }
 
 // wantError checks err's kind and code and that it leaks no secret.
-func wantError(t *testing.T, f *Fixture, err error, kind batch.Kind, code string) *batch.Error {
+func wantError(t *testing.T, f *Fake, err error, kind batch.Kind, code string) *batch.Error {
 	t.Helper()
 	var berr *batch.Error
 	if !errors.As(err, &berr) {
@@ -159,10 +213,10 @@ func wantError(t *testing.T, f *Fixture, err error, kind batch.Kind, code string
 
 // testUnknownUser: the vendor's own answer for a missing user is its
 // code, and not counted against the target (no batch.Fault).
-func testUnknownUser(t *testing.T, f *Fixture) {
-	for _, c := range f.Cases {
+func testUnknownUser(t *testing.T, s *suite, f *Fake) {
+	for _, c := range s.Cases {
 		_, err := f.Adapter.Apply(context.Background(), opFor(c, "nobody-here"))
-		berr := wantError(t, f, err, batch.Permanent, f.UnknownUserCode)
+		berr := wantError(t, f, err, batch.Permanent, s.UnknownUserCode)
 		if berr.Fault != batch.FaultNone {
 			t.Errorf("%s: the vendor's own answer is marked %v", c.Op.Action, berr.Fault)
 		}
@@ -173,8 +227,8 @@ func testUnknownUser(t *testing.T, f *Fixture) {
 // CodeUnauthorized for every action and for a read, whatever the vendor's
 // wording, so that the pipeline's circuit breaker can count it; and nothing
 // is changed.
-func testBadCredentials(t *testing.T, f *Fixture) {
-	for i, c := range f.Cases {
+func testBadCredentials(t *testing.T, s *suite, f *Fake) {
+	for i, c := range s.Cases {
 		user := "cred-" + string(rune('a'+i))
 		f.AddUser(user, c.Op)
 		_, err := f.BadCredentials.Apply(context.Background(), opFor(c, user))
@@ -192,8 +246,8 @@ func testBadCredentials(t *testing.T, f *Fixture) {
 	}
 }
 
-func testRateLimited(t *testing.T, f *Fixture) {
-	f.AddUser("u1", f.Cases[0].Op)
+func testRateLimited(t *testing.T, s *suite, f *Fake) {
+	f.AddUser("u1", s.Cases[0].Op)
 	when := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
 	for _, ra := range []struct {
 		header string
@@ -201,7 +255,7 @@ func testRateLimited(t *testing.T, f *Fixture) {
 		max    time.Duration
 	}{{"7", 7 * time.Second, 7 * time.Second}, {when, 60 * time.Second, 91 * time.Second}} {
 		f.Faults.Add(fakehttp.Rule{Times: 1, Fault: fakehttp.Fault{Status: 429, RetryAfter: ra.header}})
-		_, err := f.Adapter.Apply(context.Background(), opFor(f.Cases[0], "u1"))
+		_, err := f.Adapter.Apply(context.Background(), opFor(s.Cases[0], "u1"))
 		berr := wantError(t, f, err, batch.Retryable, batch.CodeRateLimited)
 		if berr.RetryAfter < ra.min || berr.RetryAfter > ra.max {
 			t.Errorf("Retry-After %q read as %v, want %v..%v", ra.header, berr.RetryAfter, ra.min, ra.max)
@@ -212,25 +266,25 @@ func testRateLimited(t *testing.T, f *Fixture) {
 	}
 }
 
-func testServerError(t *testing.T, f *Fixture) {
-	f.AddUser("u1", f.Cases[0].Op)
+func testServerError(t *testing.T, s *suite, f *Fake) {
+	f.AddUser("u1", s.Cases[0].Op)
 	f.Faults.Add(fakehttp.Rule{Times: 1, Fault: fakehttp.Fault{Status: 503}})
-	_, err := f.Adapter.Apply(context.Background(), opFor(f.Cases[0], "u1"))
+	_, err := f.Adapter.Apply(context.Background(), opFor(s.Cases[0], "u1"))
 	wantError(t, f, err, batch.Ambiguous, batch.CodeServer)
 }
 
-func testReset(t *testing.T, f *Fixture) {
-	f.AddUser("u1", f.Cases[0].Op)
+func testReset(t *testing.T, s *suite, f *Fake) {
+	f.AddUser("u1", s.Cases[0].Op)
 	f.Faults.Add(fakehttp.Rule{Times: 1, Fault: fakehttp.Fault{Reset: true}})
-	_, err := f.Adapter.Apply(context.Background(), opFor(f.Cases[0], "u1"))
+	_, err := f.Adapter.Apply(context.Background(), opFor(s.Cases[0], "u1"))
 	wantError(t, f, err, batch.Ambiguous, batch.CodeNetwork)
 	if f.Writes("u1") != 0 {
 		t.Errorf("a reset request changed state")
 	}
 }
 
-func testDropAfter(t *testing.T, f *Fixture) {
-	c := f.Cases[0]
+func testDropAfter(t *testing.T, s *suite, f *Fake) {
+	c := s.Cases[0]
 	f.AddUser("u1", c.Op)
 	f.Faults.Add(fakehttp.Rule{Times: 1, Fault: fakehttp.Fault{DropAfter: true}})
 	_, err := f.Adapter.Apply(context.Background(), opFor(c, "u1"))
@@ -240,21 +294,21 @@ func testDropAfter(t *testing.T, f *Fixture) {
 	}
 }
 
-func testTimeout(t *testing.T, f *Fixture) {
-	f.AddUser("u1", f.Cases[0].Op)
+func testTimeout(t *testing.T, s *suite, f *Fake) {
+	f.AddUser("u1", s.Cases[0].Op)
 	f.Faults.Add(fakehttp.Rule{Times: 1, Fault: fakehttp.Fault{Delay: time.Minute}})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := f.Adapter.Apply(ctx, opFor(f.Cases[0], "u1"))
+	_, err := f.Adapter.Apply(ctx, opFor(s.Cases[0], "u1"))
 	wantError(t, f, err, batch.Ambiguous, batch.CodeTimeout)
 }
 
-func testRead(t *testing.T, f *Fixture) {
+func testRead(t *testing.T, s *suite, f *Fake) {
 	r, ok := f.Adapter.(batch.Reader)
 	if !ok {
 		t.Skip("this vendor cannot read state")
 	}
-	for i, c := range f.Cases {
+	for i, c := range s.Cases {
 		user := "reader-" + string(rune('a'+i))
 		f.AddUser(user, c.Op)
 		op := opFor(c, user)
@@ -275,6 +329,6 @@ func testRead(t *testing.T, f *Fixture) {
 			t.Errorf("%s: reads counted as writes: %d", c.Op.Action, got)
 		}
 	}
-	_, err := r.Read(context.Background(), opFor(f.Cases[0], "nobody-here"))
-	wantError(t, f, err, batch.Permanent, f.UnknownUserCode)
+	_, err := r.Read(context.Background(), opFor(s.Cases[0], "nobody-here"))
+	wantError(t, f, err, batch.Permanent, s.UnknownUserCode)
 }

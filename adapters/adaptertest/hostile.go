@@ -20,15 +20,11 @@ import (
 	"github.com/userbatch/userbatch/batch"
 )
 
-// NewAdapter returns a vendor's adapter for base, sending through client,
-// with secret as every credential it holds (apikey, token...).
-type NewAdapter func(t testing.TB, base string, client *http.Client, secret string) batch.Adapter
-
 // straddleSecret is long enough that a cut at httpcall.SnippetLen can fall
 // inside it, in the shape of the token that once leaked ("EPXTOK-0f1…").
 const straddleSecret = "EPXTOK-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8"
 
-// RunNeverSent checks that op, under every failure that proves nothing
+// neverSent checks that op, under every failure that proves nothing
 // reached the vendor, ends with an error that is not Ambiguous, so that
 // the pipeline reports the row failed rather than unknown, even for a
 // toggle:
@@ -44,7 +40,7 @@ const straddleSecret = "EPXTOK-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8"
 //
 // The vendor's server must see no request in the first five cases, and no
 // error may quote the credential.
-func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
+func neverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 	vendor := &countingServer{}
 	tlsVendor := httptest.NewUnstartedServer(vendor)
 	tlsVendor.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
@@ -99,7 +95,7 @@ func RunNeverSent(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 	}
 }
 
-// unreachable is the fault a RunNeverSent case must carry: every case
+// unreachable is the fault a neverSent case must carry: every case
 // but the credential holding a newline failed to connect.
 func unreachable(code string, _ batch.Kind) batch.Fault {
 	if code == "" {
@@ -108,14 +104,14 @@ func unreachable(code string, _ batch.Kind) batch.Fault {
 	return batch.FaultUnreachable
 }
 
-// RunForeign checks that answers which are not the vendor's own, from a
+// foreign checks that answers which are not the vendor's own, from a
 // server that base_url points at by mistake, are Permanent bad_response
 // marked batch.FaultForeign, never the vendor's not_found or validation:
 // Go's "404 page not found", an HTML 404, an HTML 400 (plain HTTP sent to
 // an HTTPS port), a redirect, each to Apply and, for a batch.Reader, to
 // Read; and a 200 HTML page (a login portal) to Read, or to Apply for a
 // vendor that cannot read, which must not be taken for a success.
-func RunForeign(t *testing.T, op batch.Op, newAdapter NewAdapter) {
+func foreign(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 	html := func(status int, page string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -170,13 +166,13 @@ func wantForeign(t *testing.T, what string, err error, secret string, kind batch
 	}
 }
 
-// RunSecretsInBodies checks that no fragment of a credential echoed by the
+// secretsInBodies checks that no fragment of a credential echoed by the
 // vendor reaches a message, wherever the cut at httpcall.SnippetLen falls:
 // the server answers every status an adapter reads with bodies of every
 // shape the vendors use, holding the credential at many offsets, and op's
 // reply and error (and, for a batch.Reader, the read's) must hold no 6
 // characters of it.
-func RunSecretsInBodies(t *testing.T, op batch.Op, newAdapter NewAdapter) {
+func secretsInBodies(t *testing.T, op batch.Op, newAdapter NewAdapter) {
 	echo := &echoServer{}
 	srv := httptest.NewServer(echo)
 	t.Cleanup(srv.Close)

@@ -2,6 +2,7 @@ package clearsquare
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -62,7 +63,7 @@ func success(status int, body []byte, msg manageStatusResponse, parsed bool, sec
 	switch {
 	case parsed && strings.EqualFold(msg.Status, statusError):
 		return batch.Reply{}, &batch.Error{Kind: batch.Permanent, Code: batch.CodeRefused,
-			HTTPStatus: status, Message: orDefault(msg.Message, "the vendor answered status \"error\"")}
+			HTTPStatus: status, Message: cmp.Or(msg.Message, "the vendor answered status \"error\"")}
 	case parsed || len(bytes.TrimSpace(body)) == 0:
 		return batch.Reply{HTTPStatus: status, Message: msg.Message}, nil
 	}
@@ -80,7 +81,7 @@ func failure(resp *http.Response, body []byte, message string, envelope bool, se
 		// ClearSquare answers this for an unknown user id too: once the
 		// token has been accepted in a run, it says nothing of the token.
 		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeUnauthorized, HTTPStatus: status,
-			Message: orDefault(message, http.StatusText(status)) + unauthorizedHint, CredentialsUnsure: true}
+			Message: cmp.Or(message, http.StatusText(status)) + unauthorizedHint, CredentialsUnsure: true}
 	case status == http.StatusForbidden:
 		return refusal(status, batch.CodeUnauthorized, message)
 	case !envelope:
@@ -95,12 +96,5 @@ func failure(resp *http.Response, body []byte, message string, envelope bool, se
 
 func refusal(status int, code, message string) *batch.Error {
 	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status,
-		Message: orDefault(message, http.StatusText(status))}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+		Message: cmp.Or(message, http.StatusText(status))}
 }

@@ -52,12 +52,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("clearsquare: token is required")
 	}
-	c := &Client{base: cfg.BaseURL, token: cfg.Token, client: cfg.Client, now: cfg.Now}
-	c.client = httpcall.NoRedirects(c.client)
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	return &Client{base: cfg.BaseURL, token: cfg.Token, client: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now)}, nil
 }
 
 // Supports reports true for batch.ToggleStatus only.

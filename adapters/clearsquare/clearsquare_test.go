@@ -23,23 +23,29 @@ const (
 	badToken  = "eyJhbGciOiJIUzI1NiJ9.bad.sig"
 )
 
+// TestConformance runs the suite every vendor passes; its NeverSent part
+// shows a toggle that provably never left is failed, not unknown.
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
-		fake := clearsquaretest.New(clearsquaretest.Options{Token: goodToken})
-		base := adaptertest.Serve(t, fake)
-		return &adaptertest.Fixture{
-			Adapter:        newClient(t, base, goodToken),
-			BadCredentials: newClient(t, base, badToken),
-			Secrets:        []string{goodToken, badToken},
-			Faults:         &fake.Faults,
-			AddUser: func(id string, _ batch.Op) {
-				fake.AddUser(id, clearsquaretest.User{Active: true})
-			},
-			State:           func(id string) string { return state(fake, id) },
-			Writes:          fake.Writes,
-			Cases:           []adaptertest.Case{{Op: batch.Op{Action: batch.ToggleStatus}, Want: "inactive"}},
-			UnknownUserCode: batch.CodeUnauthorized,
-		}
+	adaptertest.Run(t, adaptertest.Fixture{
+		Vendor: "clearsquare",
+		New:    newHostile,
+		Fake: func(t *testing.T) *adaptertest.Fake {
+			fake := clearsquaretest.New(clearsquaretest.Options{Token: goodToken})
+			base := adaptertest.Serve(t, fake)
+			return &adaptertest.Fake{
+				Adapter:        newClient(t, base, goodToken),
+				BadCredentials: newClient(t, base, badToken),
+				Secrets:        []string{goodToken, badToken},
+				Faults:         &fake.Faults,
+				AddUser: func(id string, _ batch.Op) {
+					fake.AddUser(id, clearsquaretest.User{Active: true})
+				},
+				State:  func(id string) string { return state(fake, id) },
+				Writes: fake.Writes,
+			}
+		},
+		Cases:           []adaptertest.Case{{Op: batch.Op{Action: batch.ToggleStatus}, Want: "inactive"}},
+		UnknownUserCode: batch.CodeUnauthorized,
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/userbatch/userbatch/adapters/adaptertest"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -14,19 +13,4 @@ func newHostile(t testing.TB, base string, client *http.Client, secret string) b
 		t.Fatalf("New: %v", err)
 	}
 	return c
-}
-
-// TestNeverSent: a toggle that provably never left is failed, not unknown.
-func TestNeverSent(t *testing.T) {
-	adaptertest.RunNeverSent(t, batch.Op{User: "u1", Action: batch.ToggleStatus}, newHostile)
-}
-
-// TestForeign: answers from a server that is not the vendor's count toward
-// stopping the target, and are never taken for the vendor's own.
-func TestForeign(t *testing.T) {
-	adaptertest.RunForeign(t, batch.Op{User: "u1", Action: batch.ToggleStatus}, newHostile)
-}
-
-func TestSecretsInBodies(t *testing.T) {
-	adaptertest.RunSecretsInBodies(t, batch.Op{User: "u1", Action: batch.ToggleStatus}, newHostile)
 }

@@ -2,6 +2,7 @@ package declarative
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -172,7 +173,7 @@ func (s *Spec) Invert(op batch.Op) []batch.Inverse {
 // cells by column.
 func (inv *inverse) inverse() batch.Inverse {
 	out := batch.Inverse{Action: batch.Action(inv.Action), Note: inv.Note}
-	for _, col := range batch.SortedNames(inv.Set) {
+	for _, col := range slices.Sorted(maps.Keys(inv.Set)) {
 		if col == batch.ColRole {
 			out.Role = inv.Set[col]
 			continue
@@ -197,7 +198,7 @@ func (s *Spec) UndoColumns(h batch.Header) []string {
 			if inv.Note == "" || !ok {
 				continue
 			}
-			for _, name := range batch.SortedNames(s.columnsOf(act)) {
+			for _, name := range slices.Sorted(maps.Keys(s.columnsOf(act))) {
 				_, set := inv.Set[name]
 				_, has := h.Known[name]
 				if !set && !has && name != batch.ColRole && !slices.Contains(out, name) {

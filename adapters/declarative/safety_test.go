@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,7 +263,7 @@ func TestAcme(t *testing.T) {
 	wrongBase, _ := declarative.New(spec, declarative.Settings{BaseURL: adaptertest.Serve(t, http.NotFoundHandler()), Config: map[string]string{"token": "acme-token-1", "tenant": "t-1"}})
 	_, err = wrongBase.Apply(ctx, batch.Op{User: "alice", Action: batch.Enable})
 	wantCode(t, err, batch.Permanent, declarative.CodeNotVendorAPI, 404)
-	if id := batch.IdentityOf(a); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
+	if id := a.Identity(); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
 		t.Errorf("identity: %q %q", id.Key("staff:BOB"), id.Bare("Staff:x"))
 	}
 	inv := a.(*declarative.Reader).Invert(batch.Op{User: "alice", Action: batch.Disable})
@@ -305,7 +307,7 @@ func TestEpixelInvert(t *testing.T) {
 				set["role"] = inv.Role
 			}
 			s := string(inv.Action)
-			for _, k := range batch.SortedNames(set) {
+			for _, k := range slices.Sorted(maps.Keys(set)) {
 				s += " " + k + "=" + set[k]
 			}
 			if inv.Note != "" {

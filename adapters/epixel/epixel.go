@@ -55,12 +55,8 @@ func New(cfg Config) (*Client, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, fmt.Errorf("epixel: %w", err)
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
 	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token,
-		http: httpcall.NoRedirects(cfg.Client), now: now, boundary: newBoundary()}, nil
+		http: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now), boundary: newBoundary()}, nil
 }
 
 func checkConfig(cfg Config) error {

@@ -29,27 +29,32 @@ const (
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
-		fake := epixeltest.New(epixeltest.Options{APIKey: apiKey, Token: token})
-		base := adaptertest.Serve(t, fake)
-		return &adaptertest.Fixture{
-			Adapter:        newClient(t, base),
-			BadCredentials: mustNew(t, epixel.Config{BaseURL: base, APIKey: badKey, Token: badToken}),
-			Secrets:        []string{apiKey, token, badKey, badToken},
-			Faults:         &fake.Faults,
-			AddUser:        func(id string, op batch.Op) { fake.AddUser(id, userBefore(op)) },
-			State:          func(id string) string { return state(fake, id) },
-			Writes:         fake.Writes,
-			Cases: []adaptertest.Case{
-				{Op: batch.Op{Action: batch.Disable}, Want: "blocked=true role=Customer"},
-				{Op: batch.Op{Action: batch.Enable}, Want: "blocked=false role=Customer"},
-				{Op: batch.Op{Action: batch.UpgradeRole, Role: "Member"},
-					Want: "blocked=false role=Member", AgainAlready: true},
-				{Op: batch.Op{Action: batch.DowngradeRole, Role: "Customer"},
-					Want: "blocked=false role=Customer", AgainAlready: true},
-			},
-			UnknownUserCode: batch.CodeNotFound,
-		}
+	adaptertest.Run(t, adaptertest.Fixture{
+		Vendor: "epixel",
+		New:    newHostile,
+		Ops:    []batch.Op{{User: "u1", Action: batch.Disable}, downCust},
+		Fake: func(t *testing.T) *adaptertest.Fake {
+			fake := epixeltest.New(epixeltest.Options{APIKey: apiKey, Token: token})
+			base := adaptertest.Serve(t, fake)
+			return &adaptertest.Fake{
+				Adapter:        newClient(t, base),
+				BadCredentials: mustNew(t, epixel.Config{BaseURL: base, APIKey: badKey, Token: badToken}),
+				Secrets:        []string{apiKey, token, badKey, badToken},
+				Faults:         &fake.Faults,
+				AddUser:        func(id string, op batch.Op) { fake.AddUser(id, userBefore(op)) },
+				State:          func(id string) string { return state(fake, id) },
+				Writes:         fake.Writes,
+			}
+		},
+		Cases: []adaptertest.Case{
+			{Op: batch.Op{Action: batch.Disable}, Want: "blocked=true role=Customer"},
+			{Op: batch.Op{Action: batch.Enable}, Want: "blocked=false role=Customer"},
+			{Op: batch.Op{Action: batch.UpgradeRole, Role: "Member"},
+				Want: "blocked=false role=Member", AgainAlready: true},
+			{Op: batch.Op{Action: batch.DowngradeRole, Role: "Customer"},
+				Want: "blocked=false role=Customer", AgainAlready: true},
+		},
+		UnknownUserCode: batch.CodeNotFound,
 	})
 }
 
@@ -363,7 +368,7 @@ var (
 	freeGenMsg = "Free user place genealogy disabled, can't upgrade user role."
 )
 
-// TestForbiddenMessages covers every 403 message the seed lists, and
+// TestForbiddenMessages covers every 403 message the documentation lists, and
 // variations of the ones that decide already versus conflict.
 func TestForbiddenMessages(t *testing.T) {
 	type want struct {

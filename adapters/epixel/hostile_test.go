@@ -19,21 +19,7 @@ func newHostile(t testing.TB, base string, client *http.Client, secret string) b
 	return c
 }
 
-func TestNeverSent(t *testing.T) {
-	adaptertest.RunNeverSent(t, batch.Op{User: "u1", Action: batch.Disable}, newHostile)
-}
-
-// TestForeign: answers from a server that is not the vendor's count toward
-// stopping the target, and are never taken for the vendor's own.
-func TestForeign(t *testing.T) {
-	adaptertest.RunForeign(t, batch.Op{User: "u1", Action: batch.Disable}, newHostile)
-}
-
-func TestSecretsInBodies(t *testing.T) {
-	adaptertest.RunSecretsInBodies(t, downCust, newHostile)
-}
-
-// TestDowngradeAlreadyBlocks: VENDORS.md says an "already" answer to a
+// TestDowngradeAlreadyBlocks: Epixel's documentation says an "already" answer to a
 // downgrade with api_block_user=True did nothing, block included; the
 // adapter sends the block and reports the row applied.
 func TestDowngradeAlreadyBlocks(t *testing.T) {

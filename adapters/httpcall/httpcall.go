@@ -7,6 +7,7 @@ package httpcall
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -260,11 +261,11 @@ func Common(resp *http.Response, message string, now time.Time) *batch.Error {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return &batch.Error{Kind: batch.Retryable, Code: batch.CodeRateLimited,
-			HTTPStatus: resp.StatusCode, Message: orDefault(message, "rate limited"),
+			HTTPStatus: resp.StatusCode, Message: cmp.Or(message, "rate limited"),
 			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now)}
 	case resp.StatusCode >= 500:
 		return &batch.Error{Kind: batch.Ambiguous, Code: batch.CodeServer,
-			HTTPStatus: resp.StatusCode, Message: orDefault(message, http.StatusText(resp.StatusCode)),
+			HTTPStatus: resp.StatusCode, Message: cmp.Or(message, http.StatusText(resp.StatusCode)),
 			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now)}
 	}
 	return nil
@@ -296,13 +297,6 @@ func Page(resp *http.Response, body []byte) bool {
 	}
 	b := bytes.TrimSpace(body)
 	return len(b) > 0 && b[0] == '<'
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // MaxRetryAfter is the longest wait ParseRetryAfter returns: a larger value,
@@ -391,6 +385,17 @@ func NoRedirects(c *http.Client) *http.Client {
 	return &cp
 }
 
-// Snippet is a short, single-line excerpt of a body for messages. It
-// redacts nothing: for text that may echo a credential, use SafeSnippet.
-func Snippet(body []byte) string { return SafeSnippet(body) }
+// Permanent is a refusal that sending again cannot change: the vendor's own
+// answer, with its status, code and message.
+func Permanent(status int, code, message string) *batch.Error {
+	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: message}
+}
+
+// Clock is now, or time.Now when now is nil: how every adapter reads its
+// Config.Now (a test's clock for Retry-After dates).
+func Clock(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}

@@ -1,6 +1,7 @@
 package kii
 
 import (
+	"cmp"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -42,20 +43,20 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+		return httpcall.Permanent(status, batch.CodeUnauthorized, cmp.Or(message, http.StatusText(status)))
 	case !kii:
 		return httpcall.Foreign(resp, body, c.token)
 	case status == http.StatusNotFound && kerr.ErrorCode == errUserNotFound:
-		return permanent(status, batch.CodeNotFound, message)
+		return httpcall.Permanent(status, batch.CodeNotFound, message)
 	case status == http.StatusNotFound && kerr.ErrorCode == errAppNotFound:
-		return permanent(status, batch.CodeNotFound,
+		return httpcall.Permanent(status, batch.CodeNotFound,
 			"app not found: check app_id and the site in base_url (Kii: "+message+")")
 	case status == http.StatusNotFound:
 		return httpcall.Unexpected(resp, body, c.token)
 	case status == http.StatusBadRequest:
-		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
+		return httpcall.Permanent(status, batch.CodeValidation, cmp.Or(message, http.StatusText(status)))
 	}
-	return permanent(status, batch.CodeRefused, orDefault(message, http.StatusText(status)))
+	return httpcall.Permanent(status, batch.CodeRefused, cmp.Or(message, http.StatusText(status)))
 }
 
 // kiiMedia reports whether contentType is one of Kii's own media types
@@ -75,17 +76,6 @@ func describe(e errorResponse) string {
 		return e.Message
 	}
 	return e.ErrorCode + ": " + e.Message
-}
-
-func permanent(status int, code, message string) *batch.Error {
-	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: message}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // decodeStatus reads a 2xx answer to GET .../status. Kii documents its own

@@ -58,12 +58,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("kii: token is required")
 	}
-	c := &Client{base: cfg.BaseURL, appID: cfg.AppID, token: cfg.Token, client: cfg.Client, now: cfg.Now}
-	c.client = httpcall.NoRedirects(c.client)
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	return &Client{base: cfg.BaseURL, appID: cfg.AppID, token: cfg.Token,
+		client: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now)}, nil
 }
 
 // Supports reports true for batch.Disable and batch.Enable.

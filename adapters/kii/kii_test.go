@@ -25,26 +25,30 @@ const (
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
-		fake := kiitest.New(kiitest.Options{AppID: appID, Token: goodToken})
-		base := adaptertest.Serve(t, fake)
-		return &adaptertest.Fixture{
-			Adapter:        newClient(t, base, appID, goodToken),
-			BadCredentials: newClient(t, base, appID, badToken),
-			Secrets:        []string{goodToken, badToken},
-			Faults:         &fake.Faults,
-			AddUser: func(id string, op batch.Op) {
-				// In the state op changes: enabled for a disable, and back.
-				fake.AddUser(id, kiitest.User{Disabled: op.Action == batch.Enable})
-			},
-			State:  func(id string) string { return state(fake, id) },
-			Writes: fake.Writes,
-			Cases: []adaptertest.Case{
-				{Op: batch.Op{Action: batch.Disable}, Want: "disabled"},
-				{Op: batch.Op{Action: batch.Enable}, Want: "enabled"},
-			},
-			UnknownUserCode: batch.CodeNotFound,
-		}
+	adaptertest.Run(t, adaptertest.Fixture{
+		Vendor: "kii",
+		New:    newHostile,
+		Fake: func(t *testing.T) *adaptertest.Fake {
+			fake := kiitest.New(kiitest.Options{AppID: appID, Token: goodToken})
+			base := adaptertest.Serve(t, fake)
+			return &adaptertest.Fake{
+				Adapter:        newClient(t, base, appID, goodToken),
+				BadCredentials: newClient(t, base, appID, badToken),
+				Secrets:        []string{goodToken, badToken},
+				Faults:         &fake.Faults,
+				AddUser: func(id string, op batch.Op) {
+					// In the state op changes: enabled for a disable, and back.
+					fake.AddUser(id, kiitest.User{Disabled: op.Action == batch.Enable})
+				},
+				State:  func(id string) string { return state(fake, id) },
+				Writes: fake.Writes,
+			}
+		},
+		Cases: []adaptertest.Case{
+			{Op: batch.Op{Action: batch.Disable}, Want: "disabled"},
+			{Op: batch.Op{Action: batch.Enable}, Want: "enabled"},
+		},
+		UnknownUserCode: batch.CodeNotFound,
 	})
 }
 

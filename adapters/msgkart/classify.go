@@ -22,7 +22,7 @@ import (
 //     page, a redirect): httpcall.Foreign.
 //   - 404: Permanent not_found.
 //   - 400: Permanent; not_found when the vendor's message says the user is
-//     unknown (VENDORS.md: msgkart may answer an unknown user with 400),
+//     unknown (msgkart may answer an unknown user with 400),
 //     validation otherwise.
 //   - anything else: Permanent bad_response.
 //

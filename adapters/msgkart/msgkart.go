@@ -57,12 +57,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.APIKey == "" {
 		return nil, errors.New("msgkart: apikey is required")
 	}
-	c := &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, email: cfg.Email, client: cfg.Client, now: cfg.Now}
-	c.client = httpcall.NoRedirects(c.client)
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, email: cfg.Email,
+		client: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now)}, nil
 }
 
 // Supports reports true for disable and enable, the only changes msgkart has.

@@ -26,36 +26,40 @@ const (
 )
 
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
-		fake := msgkarttest.New(msgkarttest.Options{APIKey: testKey, Email: testEmail})
-		base := adaptertest.Serve(t, fake)
-		const wrongKey = "wrong-key-9f8e7d"
-		return &adaptertest.Fixture{
-			Adapter:        mustNew(t, Config{BaseURL: base, APIKey: testKey, Email: testEmail}),
-			BadCredentials: mustNew(t, Config{BaseURL: base, APIKey: wrongKey, Email: testEmail}),
-			Secrets:        []string{testKey, wrongKey},
-			Faults:         &fake.Faults,
-			AddUser: func(id string, op batch.Op) {
-				st := msgkarttest.StatusAvailable
-				if op.Action == batch.Enable {
-					st = msgkarttest.StatusDisabled
-				}
-				fake.AddUser(id, msgkarttest.User{Status: st})
-			},
-			State: func(id string) string {
-				u, ok := fake.User(id)
-				if !ok {
-					return "(no such user)"
-				}
-				return u.Status
-			},
-			Writes: fake.Writes,
-			Cases: []adaptertest.Case{
-				{Op: batch.Op{Action: batch.Disable}, Want: "Disabled"},
-				{Op: batch.Op{Action: batch.Enable}, Want: "Available"},
-			},
-			UnknownUserCode: batch.CodeNotFound,
-		}
+	adaptertest.Run(t, adaptertest.Fixture{
+		Vendor: "msgkart",
+		New:    newHostile,
+		Fake: func(t *testing.T) *adaptertest.Fake {
+			fake := msgkarttest.New(msgkarttest.Options{APIKey: testKey, Email: testEmail})
+			base := adaptertest.Serve(t, fake)
+			const wrongKey = "wrong-key-9f8e7d"
+			return &adaptertest.Fake{
+				Adapter:        mustNew(t, Config{BaseURL: base, APIKey: testKey, Email: testEmail}),
+				BadCredentials: mustNew(t, Config{BaseURL: base, APIKey: wrongKey, Email: testEmail}),
+				Secrets:        []string{testKey, wrongKey},
+				Faults:         &fake.Faults,
+				AddUser: func(id string, op batch.Op) {
+					st := msgkarttest.StatusAvailable
+					if op.Action == batch.Enable {
+						st = msgkarttest.StatusDisabled
+					}
+					fake.AddUser(id, msgkarttest.User{Status: st})
+				},
+				State: func(id string) string {
+					u, ok := fake.User(id)
+					if !ok {
+						return "(no such user)"
+					}
+					return u.Status
+				},
+				Writes: fake.Writes,
+			}
+		},
+		Cases: []adaptertest.Case{
+			{Op: batch.Op{Action: batch.Disable}, Want: "Disabled"},
+			{Op: batch.Op{Action: batch.Enable}, Want: "Available"},
+		},
+		UnknownUserCode: batch.CodeNotFound,
 	})
 }
 

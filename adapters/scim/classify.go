@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -45,7 +46,7 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 		len(serr.Status) > 0 || serr.Detail != "" || serr.ScimType != "" || serr.Message != "")
 	message := httpcall.SafeMessage(describe(serr), c.token)
 	if status == http.StatusNotImplemented {
-		return permanent(status, batch.CodeRefused, orDefault(message, "the provider does not implement this request"))
+		return httpcall.Permanent(status, batch.CodeRefused, cmp.Or(message, "the provider does not implement this request"))
 	}
 	if err := httpcall.Common(resp, message, c.now()); err != nil {
 		if err.Code == batch.CodeRateLimited && err.RetryAfter == 0 {
@@ -55,9 +56,9 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	}
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return permanent(status, batch.CodeUnauthorized, orDefault(message, http.StatusText(status)))
+		return httpcall.Permanent(status, batch.CodeUnauthorized, cmp.Or(message, http.StatusText(status)))
 	case http.StatusPreconditionFailed:
-		e := permanent(status, batch.CodeConflict, orDefault(message, "the user changed since it was read"))
+		e := httpcall.Permanent(status, batch.CodeConflict, cmp.Or(message, "the user changed since it was read"))
 		e.Err = errPrecondition
 		return e
 	}
@@ -66,13 +67,13 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 	}
 	switch status {
 	case http.StatusNotFound:
-		return permanent(status, batch.CodeNotFound, orDefault(message, "no such user"))
+		return httpcall.Permanent(status, batch.CodeNotFound, cmp.Or(message, "no such user"))
 	case http.StatusBadRequest:
-		return permanent(status, batch.CodeValidation, orDefault(message, http.StatusText(status)))
+		return httpcall.Permanent(status, batch.CodeValidation, cmp.Or(message, http.StatusText(status)))
 	case http.StatusConflict:
-		return permanent(status, batch.CodeConflict, orDefault(message, http.StatusText(status)))
+		return httpcall.Permanent(status, batch.CodeConflict, cmp.Or(message, http.StatusText(status)))
 	}
-	return permanent(status, batch.CodeRefused, orDefault(message, http.StatusText(status)))
+	return httpcall.Permanent(status, batch.CodeRefused, cmp.Or(message, http.StatusText(status)))
 }
 
 // describe words a SCIM error body: "scimType: detail".
@@ -109,17 +110,6 @@ func rateLimitReset(h http.Header, now time.Time) time.Duration {
 		return d.Round(time.Second)
 	}
 	return 0
-}
-
-func permanent(status int, code, message string) *batch.Error {
-	return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: status, Message: message}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // decodeUser reads a User resource. Only the raw JSON of a provider

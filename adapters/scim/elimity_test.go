@@ -227,31 +227,16 @@ func front(next http.Handler, faults *fakehttp.Injector) http.Handler {
 }
 
 func TestConformanceElimity(t *testing.T) {
-	adaptertest.Run(t, func(t *testing.T) *adaptertest.Fixture {
+	f := fixture(scimtest.Options{}, newHostile, nil)
+	f.Fake = func(t *testing.T) *adaptertest.Fake {
 		users := newMemUsers()
 		faults := &fakehttp.Injector{}
-		base := adaptertest.Serve(t, front(elimityServer(t, users, true), faults))
-		c := newClient(t, base, goodToken)
-		if _, err := c.Discover(context.Background()); err != nil {
-			t.Fatalf("Discover: %v", err)
-		}
-		return &adaptertest.Fixture{
-			Adapter:        c,
-			BadCredentials: newClient(t, base, badToken),
-			Secrets:        []string{goodToken, badToken},
-			Faults:         faults,
-			AddUser: func(id string, op batch.Op) {
-				users.add(id, "name-"+id, op.Action == batch.Disable)
-			},
-			State:  users.state,
-			Writes: users.writeCount,
-			Cases: []adaptertest.Case{
-				{Op: batch.Op{Action: batch.Disable}, Want: "inactive"},
-				{Op: batch.Op{Action: batch.Enable}, Want: "active"},
-			},
-			UnknownUserCode: batch.CodeNotFound,
-		}
-	})
+		fake := discoveredFake(t, adaptertest.Serve(t, front(elimityServer(t, users, true), faults)), faults)
+		fake.AddUser = func(id string, op batch.Op) { users.add(id, "name-"+id, op.Action == batch.Disable) }
+		fake.State, fake.Writes = users.state, users.writeCount
+		return fake
+	}
+	adaptertest.Run(t, f)
 }
 
 func elimitySetup(t *testing.T, patch bool) (*memUsers, *Client) {

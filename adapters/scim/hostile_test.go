@@ -20,33 +20,16 @@ func newHostile(t testing.TB, base string, client *http.Client, secret string) b
 	return c
 }
 
-func TestNeverSent(t *testing.T) {
-	adaptertest.RunNeverSent(t, op("u1", batch.Disable), newHostile)
-}
-
-// TestForeign: answers from a server that is not the vendor's count toward
-// stopping the target, and are never taken for the vendor's own.
-func TestForeign(t *testing.T) {
-	adaptertest.RunForeign(t, op("u1", batch.Disable), newHostile)
-}
-
-func TestSecretsInBodies(t *testing.T) {
-	adaptertest.RunSecretsInBodies(t, op("u1", batch.Disable), newHostile)
-}
-
-// TestSecretsInBodiesDiscovered runs the same hostile bodies past a
-// provider whose discovery succeeded with every feature, so that the
-// userName lookup, the PATCH and their error paths read them, not only
+// newDiscovered is newHostile past a provider whose discovery succeeded
+// with every feature, so that the suite's hostile answers reach the
+// userName lookup, the PATCH and their error paths, not only
 // /ServiceProviderConfig and GET /Users/{id}.
-func TestSecretsInBodiesDiscovered(t *testing.T) {
-	adaptertest.RunSecretsInBodies(t, op("userName:alice@example.com", batch.Disable),
-		func(t testing.TB, base string, client *http.Client, secret string) batch.Adapter {
-			inner := client.Transport
-			if inner == nil {
-				inner = http.DefaultTransport
-			}
-			return newHostile(t, base, &http.Client{Transport: fullConfig{inner}}, secret)
-		})
+func newDiscovered(t testing.TB, base string, client *http.Client, secret string) batch.Adapter {
+	inner := client.Transport
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	return newHostile(t, base, &http.Client{Transport: fullConfig{inner}}, secret)
 }
 
 // fullConfig answers GET .../ServiceProviderConfig itself, with patch,

@@ -93,12 +93,9 @@ func New(cfg Config) (*Client, error) {
 		token:         cfg.Token,
 		hidesInactive: cfg.HidesInactive,
 		client:        httpcall.NoRedirects(cfg.Client),
-		now:           cfg.Now,
+		now:           httpcall.Clock(cfg.Now),
 		disc:          discovery{lock: make(chan struct{}, 1)},
 		reads:         memo{users: map[string]current{}},
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	return c, nil
 }

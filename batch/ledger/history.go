@@ -52,20 +52,6 @@ func (h *HistoryWriter) Write(e Entry) error { return h.write(e) }
 // Close flushes what is buffered; the writer must not be used after.
 func (h *HistoryWriter) Close() error { return h.close() }
 
-// WriteHistory writes entries to w in format, for callers that hold them all.
-func WriteHistory(w io.Writer, format string, entries ...Entry) error {
-	h, err := NewHistoryWriter(w, format)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := h.Write(e); err != nil {
-			return err
-		}
-	}
-	return h.Close()
-}
-
 // cells is e in HistoryColumns order, as text.
 func cells(e Entry) []string {
 	return []string{e.At.UTC().Format(time.RFC3339Nano), e.RunID, e.Actor, e.Target, e.User, string(e.Action), e.Role,

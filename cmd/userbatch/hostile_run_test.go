@@ -385,7 +385,7 @@ func TestHostileCredentialsCircuitBreaker(t *testing.T) {
 }
 
 // TestHostileClearsquareGoneUsersKeepTarget: clearsquare answers the same
-// 401 for a bad token and for an unknown user (VENDORS.md). Once this run's
+// 401 for a bad token and for an unknown user (README, "Targets that stop"). Once this run's
 // token has been accepted, three users already deleted in a row (common in
 // a mass deactivation) prove nothing about the token: the target must go on
 // and apply the rows after them, not skip them as "credentials refused".

@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 )
@@ -44,32 +43,21 @@ type User struct {
 }
 
 // Server is the fake. It is safe for concurrent use.
+//
+// Writes counts the toggles processed for id: requests that passed
+// validation and authentication and changed the user's state.
 type Server struct {
-	// Faults injects latency, error statuses, resets and drops.
-	Faults fakehttp.Injector
-
-	opts     Options
-	requests atomic.Int64
-	users    *fakehttp.Users[User]
+	*fakehttp.Fake[User]
+	opts Options
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Active: true})}
+	return &Server{Fake: fakehttp.NewFake(opts.AutoCreate, User{Active: true}), opts: opts}
 }
 
 // AddUser creates or replaces user id in state st, with no writes counted.
-func (s *Server) AddUser(id string, st User) { s.users.Add(id, st) }
-
-// User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
-
-// Writes counts the toggles processed for id: requests that passed
-// validation and authentication and changed the user's state.
-func (s *Server) Writes(id string) int { return s.users.Writes(id) }
-
-// Requests counts every request received, rejected ones included.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
+func (s *Server) AddUser(id string, st User) { s.Users.Add(id, st) }
 
 // manageStatus is the documented request body.
 type manageStatus struct {
@@ -79,7 +67,7 @@ type manageStatus struct {
 
 // ServeHTTP serves POST /api/users/manage-status at the root.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	if r.URL.Path != path {
 		writeError(w, http.StatusNotFound, "Not found")
 		return
@@ -141,7 +129,7 @@ func (s *Server) authorized(r *http.Request, bodyToken string) bool {
 // toggle flips user id, creating it first, active, under AutoCreate. It
 // reports false for an unknown user.
 func (s *Server) toggle(id string) bool {
-	_, ok := s.users.Update(id, true, func(u *User) { u.Active = !u.Active })
+	_, ok := s.Users.Update(id, true, func(u *User) { u.Active = !u.Active })
 	return ok
 }
 

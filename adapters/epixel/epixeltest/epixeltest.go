@@ -1,5 +1,5 @@
 // Package epixeltest is a fake Epixel MLM user-management API, written from
-// the vendor's documentation (seeds 000 and 004, VENDORS.md) alone. It serves
+// the vendor's documentation alone. It serves
 // POST /block/user/, /unblock/user/, /upgrade/user-role/ and
 // /downgrade/user-role/ at its root; mount it under any prefix with
 // http.StripPrefix. It is safe for concurrent use.
@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
@@ -47,18 +46,19 @@ type User struct {
 }
 
 // Server is the fake. Create it with New.
+//
+// Writes counts the POSTs for user id that passed authentication and
+// validation and were evaluated against the user: the ones that changed
+// state, repeats that changed nothing, and the ones answered 403 because the
+// user's role did not allow the change (the fake processed those too).
 type Server struct {
-	// Faults injects latency, error statuses and dropped connections.
-	Faults fakehttp.Injector
-
-	opts     Options
-	requests atomic.Int64
-	users    *fakehttp.Users[User]
+	*fakehttp.Fake[User]
+	opts Options
 }
 
 // New returns a fake that accepts opts' credentials and holds no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Role: Customer})}
+	return &Server{Fake: fakehttp.NewFake(opts.AutoCreate, User{Role: Customer}), opts: opts}
 }
 
 // AddUser creates or replaces user id, with no writes counted.
@@ -66,20 +66,8 @@ func (s *Server) AddUser(id string, u User) {
 	if u.Role == "" {
 		u.Role = Customer
 	}
-	s.users.Add(id, u)
+	s.Users.Add(id, u)
 }
-
-// User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
-
-// Writes counts the POSTs for user id that passed authentication and
-// validation and were evaluated against the user: the ones that changed
-// state, repeats that changed nothing, and the ones answered 403 because the
-// user's role did not allow the change (the fake processed those too).
-func (s *Server) Writes(id string) int { return s.users.Writes(id) }
-
-// Requests counts every request received, including rejected ones.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
 
 // maxBody bounds a request body: the real fields are a few hundred bytes.
 const maxBody = 1 << 20
@@ -87,7 +75,7 @@ const maxBody = 1 << 20
 // ServeHTTP answers one request. Order: route and method, body, injected
 // faults, credentials, field validation, then the change.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	ep, ok := route(r.URL.Path)
 	if !ok {
 		writeDetail(w, http.StatusNotFound, "Not found.")
@@ -121,7 +109,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks both credentials exactly: the scheme must be spelled
-// "Bearer" (two seed samples say "Beare", a typo the adapter must not copy).
+// "Bearer" (two of the documentation's samples say "Beare", a typo the
+// adapter must not copy).
 func (s *Server) authorized(r *http.Request) bool {
 	return r.Header.Get("apikey") == s.opts.APIKey &&
 		r.Header.Get("Authorization") == "Bearer "+s.opts.Token
@@ -164,7 +153,7 @@ func (s *Server) process(req request, errs fieldErrors) (int, envelope) {
 	// changes see each other. A 403 counts as a write, and keeps an
 	// auto-created user that it left unchanged.
 	var refusal string
-	_, ok := s.users.Update(req.id, true, func(u *User) { *u, refusal = apply(*u, req) })
+	_, ok := s.Users.Update(req.id, true, func(u *User) { *u, refusal = apply(*u, req) })
 	switch {
 	case !ok:
 		errs.add(fieldUniqueID, msgNoUser)
@@ -178,7 +167,7 @@ func (s *Server) process(req request, errs fieldErrors) (int, envelope) {
 // exists reports whether user id is known, or would be created on first
 // touch.
 func (s *Server) exists(id string) bool {
-	_, ok := s.users.Get(id)
+	_, ok := s.Users.Get(id)
 	return ok || s.opts.AutoCreate
 }
 

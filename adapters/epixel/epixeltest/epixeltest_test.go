@@ -117,7 +117,7 @@ func TestCredentials(t *testing.T) {
 		{"Authorization": "Bearer " + tok},
 		{"apikey": "nope", "Authorization": "Bearer " + tok},
 		{"apikey": key, "Authorization": "Bearer nope"},
-		{"apikey": key, "Authorization": "Beare " + tok}, // the seed's typo
+		{"apikey": key, "Authorization": "Beare " + tok}, // the documentation's typo
 		{"apikey": key, "Authorization": tok},
 	} {
 		body, ct := multipartBody(t, "unique_id", "u1")
@@ -222,7 +222,7 @@ func TestTransitions(t *testing.T) {
 		{epixeltest.User{Role: c}, "/downgrade/user-role/", []string{"downgrade_to", "Customer", "api_block_user", "True"}, 403, detail(403, "User already have a customer role."), epixeltest.User{Role: c}},
 		{epixeltest.User{Role: m}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer", "api_block_user", "False"}, 200, ok, epixeltest.User{Role: pc}},
 		{epixeltest.User{Role: pc}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer"}, 403, detail(403, "User already have a preferred customer role."), epixeltest.User{Role: pc}},
-		// VENDORS.md: an "already" downgrade is not carried out, so api_block_user=True does not block.
+		// The documentation: an "already" downgrade is not carried out, so api_block_user=True does not block.
 		{epixeltest.User{Role: pc}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer", "api_block_user", "True"}, 403, detail(403, "User already have a preferred customer role."), epixeltest.User{Role: pc}},
 		{epixeltest.User{Role: c}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer"}, 403, detail(403, "User already have a downgraded role."), epixeltest.User{Role: c}},
 	} {

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 )
@@ -57,39 +56,27 @@ type User struct {
 }
 
 // Server is the fake. It is safe for concurrent use.
+//
+// Writes counts the PUTs processed for id, repeats that changed nothing
+// included; rejected requests and GETs are not counted.
 type Server struct {
-	// Faults injects latency, error statuses, resets and drops.
-	Faults fakehttp.Injector
-
-	opts     Options
-	requests atomic.Int64
-	// users creates unknown users enabled under AutoCreate, on a GET too.
-	users *fakehttp.Users[User]
+	*fakehttp.Fake[User]
+	opts Options
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{})}
+	return &Server{Fake: fakehttp.NewFake(opts.AutoCreate, User{}), opts: opts}
 }
 
 // AddUser creates or replaces the user named id (the unescaped path segment,
 // e.g. "LOGIN_NAME:alice") in state st, with no writes counted.
-func (s *Server) AddUser(id string, st User) { s.users.Add(id, st) }
-
-// User returns a snapshot of user id's state.
-func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
-
-// Writes counts the PUTs processed for id, repeats that changed nothing
-// included; rejected requests and GETs are not counted.
-func (s *Server) Writes(id string) int { return s.users.Writes(id) }
-
-// Requests counts every request received, rejected ones included.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
+func (s *Server) AddUser(id string, st User) { s.Users.Add(id, st) }
 
 // ServeHTTP serves GET and PUT /api/apps/{appID}/users/{user}/status at the
 // root.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	appID, user, ok := parsePath(r.URL.EscapedPath())
 	if !ok {
 		writeJSON(w, http.StatusNotFound, mediaJSON, kiiError{ErrorCode: "NOT_FOUND", Message: "No such resource"})
@@ -150,7 +137,7 @@ func (s *Server) authorized(r *http.Request) bool {
 }
 
 func (s *Server) get(w http.ResponseWriter, user string, after *fakehttp.After) {
-	st, ok := s.users.Update(user, false, nil)
+	st, ok := s.Users.Update(user, false, nil)
 	if !ok {
 		s.notFound(w, user)
 		return
@@ -170,7 +157,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, user string, body [
 		writeJSON(w, http.StatusBadRequest, mediaJSON, kiiError{ErrorCode: "INVALID_INPUT_DATA", Message: msg})
 		return
 	}
-	if _, ok := s.users.Update(user, true, func(u *User) { u.Disabled = disabled }); !ok {
+	if _, ok := s.Users.Update(user, true, func(u *User) { u.Disabled = disabled }); !ok {
 		s.notFound(w, user)
 		return
 	}

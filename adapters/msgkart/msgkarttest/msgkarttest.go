@@ -1,5 +1,5 @@
 // Package msgkarttest is an in-memory fake of the Msgkart business API,
-// written from Msgkart's documentation (seed 003) and VENDORS.md alone.
+// written from Msgkart's documentation alone.
 //
 // It serves, at its root:
 //
@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 )
@@ -50,18 +49,17 @@ type User struct {
 }
 
 // Server is the fake. It is safe for concurrent use.
+//
+// Writes counts the enable and disable POSTs for id that passed the
+// credential check and were processed, repeats that changed nothing included.
 type Server struct {
-	// Faults injects latency, error statuses and dropped connections.
-	Faults fakehttp.Injector
-
-	opts     Options
-	requests atomic.Int64
-	users    *fakehttp.Users[User]
+	*fakehttp.Fake[User]
+	opts Options
 }
 
 // New returns a fake with no users.
 func New(opts Options) *Server {
-	return &Server{opts: opts, users: fakehttp.NewUsers(opts.AutoCreate, User{Status: StatusAvailable})}
+	return &Server{Fake: fakehttp.NewFake(opts.AutoCreate, User{Status: StatusAvailable}), opts: opts}
 }
 
 // AddUser creates or replaces user id, with no writes counted. An empty
@@ -70,21 +68,11 @@ func (s *Server) AddUser(id string, u User) {
 	if u.Status == "" {
 		u.Status = StatusAvailable
 	}
-	s.users.Add(id, u)
+	s.Users.Add(id, u)
 }
 
-// User returns a snapshot of user id, and whether it exists.
-func (s *Server) User(id string) (User, bool) { return s.users.Get(id) }
-
-// Writes counts the enable and disable POSTs for id that passed the
-// credential check and were processed, repeats that changed nothing included.
-func (s *Server) Writes(id string) int { return s.users.Writes(id) }
-
-// Requests counts every request received, rejected ones included.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
 // The fixed answers. Their texts are the ones the documentation gives, or
-// ours (VENDORS.md) where it gives none.
+// ours where it gives none.
 const (
 	bodyEnabled       = `{"message":"User enabled successfully"}`
 	bodyDisabled      = `{"message":"User disabled successfully"}`
@@ -110,7 +98,7 @@ func methodFor(verb string) (method string, ok bool) {
 // ServeHTTP serves the documented paths at the root; mount it under any
 // prefix with http.StripPrefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	id, verb, ok := route(r.URL.EscapedPath())
 	if !ok {
 		answer(w, http.StatusNotFound, bodyNoRoute)
@@ -177,7 +165,7 @@ func route(escaped string) (id, verb string, ok bool) {
 // false for an unknown user unless AutoCreate is set.
 func (s *Server) touch(id, verb string) (status string, found bool) {
 	write := verb == "enable" || verb == "disable"
-	st, found := s.users.Update(id, write, func(u *User) {
+	st, found := s.Users.Update(id, write, func(u *User) {
 		switch verb {
 		case "enable":
 			// Enabling a user who is merely Busy or Away must not reset them.

@@ -104,7 +104,7 @@ func TestRejections(t *testing.T) {
 		{"GET enable", "GET", base + "/api/v1/business/user/u1/enable" + creds, 405, `{"message":"Method not allowed"}`},
 		{"PUT disable", "PUT", path + creds, 405, `{"message":"Method not allowed"}`},
 		{"POST status", "POST", base + "/api/v1/business/user/u1/status" + creds, 405, `{"message":"Method not allowed"}`},
-		{"seed's other syntax", "POST", base + "/api/v1/business/user/enable/u1" + creds, 404, `{"message":"Not found"}`},
+		{"the documentation's other syntax", "POST", base + "/api/v1/business/user/enable/u1" + creds, 404, `{"message":"Not found"}`},
 		{"trailing slash", "POST", path + "/" + creds, 404, `{"message":"Not found"}`},
 		{"unknown verb", "POST", base + "/api/v1/business/user/u1/delete" + creds, 404, `{"message":"Not found"}`},
 		{"empty user", "POST", base + "/api/v1/business/user//disable" + creds, 404, `{"message":"Not found"}`},

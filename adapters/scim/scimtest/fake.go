@@ -1,5 +1,5 @@
 // Package scimtest is a fake SCIM 2.0 service provider, written from RFC
-// 7643, RFC 7644 and VENDORS.md ("scim") alone. It serves, at its root:
+// 7643 and RFC 7644 alone (README, "SCIM 2.0 apps"). It serves, at its root:
 //
 //	GET   /ServiceProviderConfig  (RFC 7643 §5; what it supports is configurable)
 //	GET   /Users                  (a list; filter userName eq "..." only, §3.4.2.2)

@@ -36,7 +36,7 @@ func FuzzConfig(f *testing.F) {
 		for name, tc := range cfg.Targets {
 			checkFuzzTarget(t, name, tc)
 		}
-		if cfg.Fingerprint() != cfg.Fingerprint() {
+		if first, again := cfg.Fingerprint(), cfg.Fingerprint(); first != again {
 			t.Fatal("fingerprint is not deterministic")
 		}
 		if infos := cfg.Infos(); len(infos) != len(cfg.Targets) {

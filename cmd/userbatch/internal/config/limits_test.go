@@ -17,10 +17,10 @@ import (
 // limitsHeap is the most memory Load may take for any file (issue 8).
 const limitsHeap = 64 << 20
 
-// limitsLoad runs Load on path with a time limit, and returns its error
-// and the most the heap grew while it ran (HeapAlloc, sampled every 2ms:
-// garbage not yet collected counts, as it does for the process's memory).
-func limitsLoad(t *testing.T, path string, limit time.Duration) (error, uint64) {
+// limitsLoad runs Load on path with a time limit, and returns the most the
+// heap grew while it ran (HeapAlloc, sampled every 2ms: garbage not yet
+// collected counts, as it does for the process's memory) and Load's error.
+func limitsLoad(t *testing.T, path string, limit time.Duration) (uint64, error) {
 	t.Helper()
 	runtime.GC()
 	var ms runtime.MemStats
@@ -45,7 +45,7 @@ func limitsLoad(t *testing.T, path string, limit time.Duration) (error, uint64) 
 		select {
 		case err := <-done:
 			sample()
-			return err, peak
+			return peak, err
 		case <-tick.C:
 			sample()
 		case <-deadline:
@@ -103,7 +103,7 @@ func TestLoadRefusesAliases(t *testing.T) {
 			t.Fatalf("the document is %d bytes, over MaxSize", len(doc))
 		}
 		t0 := time.Now()
-		err, grew := limitsLoad(t, limitsWrite(t, "laughs.yaml", doc), time.Minute)
+		grew, err := limitsLoad(t, limitsWrite(t, "laughs.yaml", doc), time.Minute)
 		took := time.Since(t0)
 		t.Logf("%d bytes of aliases: refused in %v, heap grew %d MiB", len(doc), took, grew>>20)
 		if err == nil || !strings.Contains(err.Error(), "alias") && !strings.Contains(err.Error(), "list items") {
@@ -119,7 +119,7 @@ func TestLoadRefusesAliases(t *testing.T) {
 // is refused by its size, before any YAML is parsed.
 func TestLoadRefusesOversizedAliases(t *testing.T) {
 	doc := limitsLaughs(1_800_000)
-	err, grew := limitsLoad(t, limitsWrite(t, "laughs.yaml", doc), time.Minute)
+	grew, err := limitsLoad(t, limitsWrite(t, "laughs.yaml", doc), time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
 		t.Errorf("a %d-byte file: error %v, want it refused as larger than 1024 KiB", len(doc), err)
 	}
@@ -139,7 +139,7 @@ func TestLoadRefusesHugeFiles(t *testing.T) {
 		if err := os.Truncate(p, size); err != nil {
 			t.Fatal(err)
 		}
-		err, grew := limitsLoad(t, p, time.Minute)
+		grew, err := limitsLoad(t, p, time.Minute)
 		t.Logf("%d bytes: %v; heap grew %d KiB", size, err, grew>>10)
 		if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
 			t.Errorf("%d bytes: error %v, want it refused as larger than 1024 KiB", size, err)
@@ -157,7 +157,7 @@ func TestLoadRefusesEndlessSecretFile(t *testing.T) {
 		t.Skip("no /dev/zero here")
 	}
 	p := limitsWrite(t, "targets.yaml", strings.Replace(limitsTarget("", "[a]"), "token: t", "token: ${file:/dev/zero}", 1))
-	err, grew := limitsLoad(t, p, 30*time.Second)
+	grew, err := limitsLoad(t, p, 30*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "/dev/zero") || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("${file:/dev/zero}: error %v, want it refused as larger than a secret", err)
 	}
@@ -176,7 +176,7 @@ func TestLoadDenseListMemory(t *testing.T) {
 	if len(doc) > MaxSize {
 		t.Fatalf("the document is %d bytes, over MaxSize", len(doc))
 	}
-	err, grew := limitsLoad(t, limitsWrite(t, "dense.yaml", doc), time.Minute)
+	grew, err := limitsLoad(t, limitsWrite(t, "dense.yaml", doc), time.Minute)
 	t.Logf("%d ids in %d bytes: heap grew %d MiB", n+1, len(doc), grew>>20)
 	if err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Errorf("%d protected ids: error %v, want them refused as too many", n+1, err)
