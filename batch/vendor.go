@@ -99,23 +99,6 @@ func (op Op) Cell(name string) string {
 // Flag reports whether flag column name is set true in op.
 func (op Op) Flag(name string) bool { return op.Cell(name) == "true" }
 
-// SetCell sets vendor column name in op; an empty value unsets it.
-func (op *Op) SetCell(name, value string) {
-	for i, c := range op.Cells {
-		if c.Column == name {
-			if value == "" {
-				op.Cells = append(op.Cells[:i:i], op.Cells[i+1:]...)
-				return
-			}
-			op.Cells[i].Value = value
-			return
-		}
-	}
-	if value != "" {
-		op.Cells = append(op.Cells, Cell{name, value})
-	}
-}
-
 // readCell checks one vendor cell's form and returns its value as kept.
 func (v *validator) readCell(c Column, s string) string {
 	switch c.Kind {
@@ -131,12 +114,4 @@ func (v *validator) readCell(c Column, s string) string {
 		}
 	}
 	return s
-}
-
-// ColumnsOf returns the columns a vendor value declares, or none.
-func ColumnsOf(x any) []Column {
-	if c, ok := x.(Columner); ok {
-		return c.Columns()
-	}
-	return nil
 }
