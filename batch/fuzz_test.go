@@ -218,7 +218,7 @@ func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets, inputLen int
 	if (op.Action == UpgradeRole || op.Action == DowngradeRole) && op.Role == "" {
 		t.Fatalf("valid %s without a role", op.Action)
 	}
-	if info.Validator != nil && len(info.Validator.Validate(&op, info.Settings)) > 0 {
+	if info.Validator != nil && hasProblems(info.Validator.Validate(op, info.Settings)) {
 		t.Fatalf("valid %s row its vendor refuses: %+v", info.Vendor, op)
 	}
 	for _, c := range op.Cells {
@@ -227,3 +227,5 @@ func checkFuzzRow(t *testing.T, h Header, row Row, targets Targets, inputLen int
 		}
 	}
 }
+
+func hasProblems(_ Op, p []Problem) bool { return len(p) > 0 }

@@ -681,7 +681,9 @@ func (v *validator) options(op *Op, f *fields, vendor []Column, info *TargetInfo
 		}
 	}
 	if info != nil && info.Validator != nil {
-		v.vendorColumns(info.Validator.Validate(op, info.Settings))
+		var problems []Problem
+		*op, problems = info.Validator.Validate(*op, info.Settings)
+		v.vendorColumns(problems)
 	}
 }
 

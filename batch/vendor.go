@@ -48,12 +48,14 @@ type Columner interface {
 }
 
 // Validator checks a row against a vendor's own rules: which roles an
-// action takes, which columns it needs. Validate may canonicalise op (a
-// role's spelling); settings are the target's keys from the config. The
-// parser fills each Problem's Line, and drops a problem in a column that
-// already has one.
+// action takes, which columns it needs. Validate returns op as the vendor
+// spells it (a role's canonical spelling) and its problems; settings are
+// the target's keys from the config. The parser fills each Problem's
+// Line, and drops a problem in a column that already has one. (op goes by
+// value: a pointer through an interface would cost every row an
+// allocation.)
 type Validator interface {
-	Validate(op *Op, settings map[string]string) []Problem
+	Validate(op Op, settings map[string]string) (Op, []Problem)
 }
 
 // Inverse is one undo row for an applied change: the action, the role and

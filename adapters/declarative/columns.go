@@ -152,8 +152,8 @@ func (s *Spec) reads(name string) bool {
 
 // Validate checks op's cells against the columns op's action declares;
 // settings are the target's keys (a column's fallback).
-func (s *Spec) Validate(op *batch.Op, settings map[string]string) []batch.Problem {
-	return s.ColumnProblems(*op, settings, op.Target)
+func (s *Spec) Validate(op batch.Op, settings map[string]string) (batch.Op, []batch.Problem) {
+	return op, s.ColumnProblems(op, settings, op.Target)
 }
 
 // Invert lists the undo rows for op, applied, as the spec's invert says;

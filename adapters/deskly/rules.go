@@ -27,17 +27,17 @@ func (Rules) Columns() []batch.Column {
 }
 
 // Validate needs a handover on a disable, to someone else.
-func (Rules) Validate(op *batch.Op, _ map[string]string) []batch.Problem {
+func (Rules) Validate(op batch.Op, _ map[string]string) (batch.Op, []batch.Problem) {
 	to := op.Cell(ColHandoverTo)
 	switch {
 	case op.Action != batch.Disable:
-		return nil
+		return op, nil
 	case to == "":
-		return []batch.Problem{{Column: ColHandoverTo, Msg: "handover_to is empty: a disabled agent's tickets need an owner",
+		return op, []batch.Problem{{Column: ColHandoverTo, Msg: "handover_to is empty: a disabled agent's tickets need an owner",
 			Accepted: handoverAccepted}}
 	case to == op.User:
-		return []batch.Problem{{Column: ColHandoverTo, Value: to, Msg: fmt.Sprintf("handover_to is the agent being disabled (%s)", to),
+		return op, []batch.Problem{{Column: ColHandoverTo, Value: to, Msg: fmt.Sprintf("handover_to is the agent being disabled (%s)", to),
 			Accepted: handoverAccepted}}
 	}
-	return nil
+	return op, nil
 }

@@ -49,26 +49,25 @@ var roles = map[batch.Action][]string{
 
 // Validate checks op's role against the roles its action takes, and spells
 // it as Epixel does; an upgrade to Preferred Customer needs place_genealogy.
-func (Rules) Validate(op *batch.Op, _ map[string]string) []batch.Problem {
+func (Rules) Validate(op batch.Op, _ map[string]string) (batch.Op, []batch.Problem) {
 	allowed, ok := roles[op.Action]
 	if !ok {
-		return nil
+		return op, nil
 	}
-	accepted := strings.Join(allowed, " or ")
 	if op.Role == "" {
-		return []batch.Problem{{Column: batch.ColRole, Msg: "role is empty", Accepted: accepted}}
+		return op, []batch.Problem{{Column: batch.ColRole, Msg: "role is empty", Accepted: strings.Join(allowed, " or ")}}
 	}
 	role, ok := canonicalRole(op.Role, allowed...)
 	if !ok {
-		return []batch.Problem{{Column: batch.ColRole, Value: op.Role,
-			Msg: fmt.Sprintf("role %q is not valid for this action", op.Role), Accepted: accepted}}
+		return op, []batch.Problem{{Column: batch.ColRole, Value: op.Role,
+			Msg: fmt.Sprintf("role %q is not valid for this action", op.Role), Accepted: strings.Join(allowed, " or ")}}
 	}
 	op.Role = role
 	if op.Action == batch.UpgradeRole && role == RolePreferredCustomer && op.Cell(ColPlaceGenealogy) == "" {
-		return []batch.Problem{{Column: ColPlaceGenealogy,
+		return op, []batch.Problem{{Column: ColPlaceGenealogy,
 			Msg: "place_genealogy is required for an upgrade to Preferred Customer", Accepted: "true or false"}}
 	}
-	return nil
+	return op, nil
 }
 
 // The notes of undo rows whose earlier role is not known. Their role cell is

@@ -26,10 +26,10 @@ func (Rules) Columns() []batch.Column {
 }
 
 // Validate needs an email in the row or in the target's settings.
-func (Rules) Validate(op *batch.Op, settings map[string]string) []batch.Problem {
+func (Rules) Validate(op batch.Op, settings map[string]string) (batch.Op, []batch.Problem) {
 	if op.Cell(ColEmail) != "" || settings["email"] != "" {
-		return nil
+		return op, nil
 	}
-	return []batch.Problem{{Column: ColEmail, Msg: fmt.Sprintf("email is empty and target %s has no default email", op.Target),
+	return op, []batch.Problem{{Column: ColEmail, Msg: fmt.Sprintf("email is empty and target %s has no default email", op.Target),
 		Accepted: "the caller's email for this vendor, in the row or as the target's email setting"}}
 }

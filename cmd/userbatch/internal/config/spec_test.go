@@ -76,12 +76,12 @@ func TestHTTPTarget(t *testing.T) {
 	}
 	// msgkart's spec needs an email, from the row or the target.
 	chat := infos["chat"]
-	p := chat.Validator.Validate(&batch.Op{Line: 7, Target: "chat", User: "m1", Action: batch.Disable}, chat.Settings)
+	_, p := chat.Validator.Validate(batch.Op{Line: 7, Target: "chat", User: "m1", Action: batch.Disable}, chat.Settings)
 	if len(p) != 1 || p[0].Column != "email" || !strings.Contains(p[0].Msg, "target chat has no email") {
 		t.Errorf("chat problems: %+v", p)
 	}
-	withEmail := &batch.Op{Target: "chat", User: "m1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "a@b.c"}}}
-	if p := chat.Validator.Validate(withEmail, chat.Settings); len(p) != 0 {
+	withEmail := batch.Op{Target: "chat", User: "m1", Action: batch.Disable, Cells: []batch.Cell{{Column: "email", Value: "a@b.c"}}}
+	if _, p := chat.Validator.Validate(withEmail, chat.Settings); len(p) != 0 {
 		t.Errorf("chat problems with an email: %+v", p)
 	}
 	// A changed spec changes the fingerprint.

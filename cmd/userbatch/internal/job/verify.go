@@ -217,7 +217,7 @@ func (v *verifier) readable(row reportRow) (batch.Op, string) {
 	}
 	// report.csv keeps no vendor column: a read that needs one must find
 	// it in the target's settings.
-	if p := info.Validator.Validate(&op, info.Settings); len(p) > 0 {
+	if _, p := info.Validator.Validate(op, info.Settings); len(p) > 0 {
 		return batch.Op{}, fmt.Sprintf("%s reads need %s, and report.csv does not keep the rows' own: set %s on target %s to verify its rows",
 			info.Vendor, p[0].Column, p[0].Column, row.target)
 	}
