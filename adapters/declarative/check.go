@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -176,7 +177,21 @@ func (c *checker) auth() error {
 	return c.params(c.f.Auth.Body, s, false)
 }
 
-func (c *checker) fileRules() error { return c.rules(c.f.Rules) }
+func (c *checker) fileRules() error {
+	for _, ct := range c.f.Envelope.ContentTypes {
+		if !mediaPattern(ct) {
+			return posErr(keyPos(c.root, "envelope"), "envelope: content type %q (accepted: %s)", ct, mediaAccepted)
+		}
+	}
+	return c.rules(c.f.Rules)
+}
+
+const mediaAccepted = "a media type such as application/json, json (any JSON type), +json (a suffix) or application/vnd.x.* (a prefix)"
+
+// mediaPattern accepts what mediaIs compares: one token, no parameters.
+func mediaPattern(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == ';' || r == ',' || r == 0x7f })
+}
 
 func (c *checker) actions() error {
 	if len(c.f.Actions) == 0 {
@@ -306,7 +321,7 @@ func (c *checker) request(rq *requestSpec, s scope) error {
 var knownCodes = map[string]bool{
 	batch.CodeUnauthorized: true, batch.CodeNotFound: true, batch.CodeConflict: true, batch.CodeValidation: true,
 	batch.CodeRefused: true, batch.CodeRateLimited: true, batch.CodeServer: true, batch.CodeTimeout: true,
-	batch.CodeNetwork: true, batch.CodeBadResponse: true, batch.CodeAmbiguous: true, CodeNotVendorAPI: true,
+	batch.CodeNetwork: true, batch.CodeBadResponse: true, batch.CodeAmbiguous: true,
 }
 
 func (c *checker) rules(rules []rule) error {
@@ -321,6 +336,8 @@ func (c *checker) rules(rules []rule) error {
 			return posErr(r.pos, "code is for a failure; %s is a success", r.Then)
 		case r.Unsure && r.Then != thenUnauthorized:
 			return posErr(r.pos, "unsure is for then: unauthorized")
+		case r.NotVendorAPI && r.Then != thenPermanent && r.Then != thenAmbiguous:
+			return posErr(r.pos, "not_vendor_api: true is for then: permanent or ambiguous (then: not_vendor_api says it alone)")
 		case len(r.If.Captures) > 0 && r.If.Message == nil:
 			return posErr(r.pos, "captures name groups of a message pattern; give message")
 		}
@@ -336,9 +353,12 @@ func (c *checker) rules(rules []rule) error {
 
 func (c *checker) cond(cd *cond, p pos) error {
 	switch cd.Body {
-	case "", "json", "not_json", "empty", "not_empty":
+	case "", "json", "not_json", "empty", "not_empty", "html":
 	default:
-		return posErr(p, "body %q (accepted: json, not_json, empty, not_empty)", cd.Body)
+		return posErr(p, "body %q (accepted: json, not_json, empty, not_empty, html)", cd.Body)
+	}
+	if cd.ContentType != "" && !mediaPattern(cd.ContentType) {
+		return posErr(p, "content_type %q (accepted: %s)", cd.ContentType, mediaAccepted)
 	}
 	for group, col := range cd.Captures {
 		if cd.Message.re.SubexpIndex(group) < 0 {
@@ -356,8 +376,13 @@ func (c *checker) cond(cd *cond, p pos) error {
 		if !j.Pointer.set {
 			return posErr(j.pos, "a json condition needs a pointer")
 		}
-		if j.Equals == nil && j.In == nil && j.Contains == nil && j.Exists == nil && j.Empty == nil && !j.Range.set {
-			return posErr(j.pos, "a json condition needs a test: equals, in, contains, exists, empty or range")
+		if j.Equals == nil && j.In == nil && j.Contains == nil && j.Exists == nil && j.Empty == nil && !j.Range.set && j.Type == nil {
+			return posErr(j.pos, "a json condition needs a test: equals, in, contains, exists, empty, range or type")
+		}
+		for _, ty := range j.Type {
+			if !slices.Contains(jsonTypes, ty) {
+				return posErr(j.pos, "type %q (accepted: %s)", ty, strings.Join(jsonTypes, ", "))
+			}
 		}
 	}
 	return nil
