@@ -611,6 +611,49 @@ func noteSuffix(n string) string {
 	return " (note: " + n + ")"
 }
 
+// OwnAnswers says which answers the spec takes for its vendor's own and
+// how many rules say an answer is not, for `userbatch vendors check`.
+func (s *Spec) OwnAnswers() string {
+	env := &s.file.Envelope
+	var own []string
+	for _, p := range env.Pointers {
+		own = append(own, "JSON with "+p.raw)
+	}
+	for _, ct := range env.ContentTypes {
+		own = append(own, "labelled "+ct)
+	}
+	if len(own) == 0 {
+		own = []string{"any JSON object"}
+	}
+	n := 0
+	for _, rules := range s.allRules() {
+		for i := range rules {
+			if rules[i].Then == thenNotVendorAPI || rules[i].NotVendorAPI {
+				n++
+			}
+		}
+	}
+	rules := fmt.Sprintf("%d rules say", n)
+	if n == 1 {
+		rules = "1 rule says"
+	}
+	return fmt.Sprintf("%s; %s what is not the vendor's (3 in a row stop the target)", strings.Join(own, ", or "), rules)
+}
+
+// allRules is the spec's rules and each request's own.
+func (s *Spec) allRules() [][]rule {
+	out := [][]rule{s.file.Rules}
+	for _, act := range s.file.Actions {
+		for i := range act.Steps {
+			out = append(out, act.Steps[i].Request.Rules)
+		}
+	}
+	if s.file.Read != nil {
+		out = append(out, s.file.Read.Request.Rules)
+	}
+	return out
+}
+
 // Reads says what the spec reads back, for `userbatch vendors`.
 func (s *Spec) Reads() string {
 	rs := s.file.Read
