@@ -6,7 +6,6 @@ package batch
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -343,14 +342,4 @@ func (h Header) Field(rec []string, col string) string {
 		return ""
 	}
 	return rec[i]
-}
-
-// SortedNames returns m's keys, sorted.
-func SortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

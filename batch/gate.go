@@ -39,7 +39,7 @@ func (r *run) confirmHeld(ctx, waitCtx context.Context, w *row) bool {
 		return true
 	}
 	var st State
-	ok, err := r.call(ctx, waitCtx, w, request{idempotent: true}, func(c context.Context) (err error) {
+	ok, err := r.call(ctx, waitCtx, w, request{mayResend: true}, func(c context.Context) (err error) {
 		st, err = reader.Read(c, w.op)
 		return err
 	})

@@ -439,7 +439,8 @@ func spreadOps(n int, targets []string, users int) []Op {
 func newRunner(concurrency int, adapters map[string]Adapter) *Runner {
 	r := &Runner{Targets: map[string]*Target{}, Retry: fastRetry, Log: zerolog.Nop()}
 	for name, a := range adapters {
-		r.Targets[name] = &Target{Name: name, Adapter: a, Concurrency: concurrency}
+		r.Targets[name] = &Target{Name: name, Adapter: a, Concurrency: concurrency,
+			Timeout: 30 * time.Second, MaxWait: 5 * time.Minute}
 	}
 	return r
 }

@@ -96,7 +96,7 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 	if readsFirst(w) {
 		reader := w.t.Adapter.(Reader)
 		var st State
-		ok, err := r.call(ctx, waitCtx, w, request{idempotent: true}, func(c context.Context) (err error) {
+		ok, err := r.call(ctx, waitCtx, w, request{mayResend: true}, func(c context.Context) (err error) {
 			st, err = reader.Read(c, w.op)
 			return err
 		})
@@ -145,9 +145,9 @@ func protect(w *row, pattern string) {
 }
 
 func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
-	idempotent := w.t.Adapter.Idempotent(w.op.Action)
+	mayResend := w.t.MayResend(w.op.Action)
 	var reply Reply
-	ok, err := r.call(ctx, waitCtx, w, request{write: true, idempotent: idempotent}, func(c context.Context) (err error) {
+	ok, err := r.call(ctx, waitCtx, w, request{write: true, mayResend: mayResend}, func(c context.Context) (err error) {
 		reply, err = w.t.Adapter.Apply(c, w.op)
 		return err
 	})
@@ -155,7 +155,7 @@ func (r *run) apply(ctx, waitCtx context.Context, w *row) bool {
 		return false
 	}
 	if err != nil {
-		r.fail(w, err, idempotent)
+		r.fail(w, err, mayResend)
 		return true
 	}
 	w.res.HTTPStatus, w.res.Message = reply.HTTPStatus, reply.Message
@@ -201,8 +201,9 @@ func appliedDetail(op Op) string {
 }
 
 // request says what a call sends: a write is journalled before each
-// attempt; an idempotent request may be sent again after an ambiguous answer.
-type request struct{ write, idempotent bool }
+// attempt; mayResend says it may be sent again after an ambiguous answer
+// (Target.MayResend).
+type request struct{ write, mayResend bool }
 
 // call sends one request through the target's pacing, retrying as the policy
 // allows. It returns ok=false when the row was abandoned while waiting (the
@@ -239,7 +240,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 			return true, nil
 		}
 		last = err
-		if r.Retry.decide(err, n, req.idempotent) != retry {
+		if r.Retry.decide(err, n, req.mayResend) != retry {
 			return true, err
 		}
 		w.res.Retries++
@@ -321,7 +322,7 @@ func tooLong(e *Error, maxWait time.Duration) *Error {
 // fail records a failed row: failed when the vendor refused or retries ran
 // out on errors that prove nothing was done, unknown when the last attempt
 // may have taken effect.
-func (r *run) fail(w *row, err error, idempotent bool) {
+func (r *run) fail(w *row, err error, mayResend bool) {
 	var berr *Error
 	if !errors.As(err, &berr) {
 		berr = &Error{Kind: Ambiguous, Code: "error", Message: err.Error()}
@@ -334,7 +335,7 @@ func (r *run) fail(w *row, err error, idempotent bool) {
 	if berr.Kind == Ambiguous {
 		w.res.Outcome = Unknown
 		w.res.Detail = "the request may have taken effect: check the user by hand before sending it again"
-		if idempotent {
+		if mayResend {
 			w.res.Detail = fmt.Sprintf("no clear answer after %d attempts; the change may have taken effect: check by hand or re-run failed.csv", w.res.Attempts)
 		}
 		return

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
@@ -61,9 +62,9 @@ const (
 	unsure                 // the row ends unknown: it may have taken effect
 )
 
-// decide applies the policy to err after attempt n of an op whose
-// idempotency is given.
-func (r Retry) decide(err error, n int, idempotent bool) decision {
+// decide applies the policy to err after attempt n of a request that
+// mayResend or not (Target.MayResend).
+func (r Retry) decide(err error, n int, mayResend bool) decision {
 	kind := kindOf(err)
 	var berr *Error
 	final := errors.As(err, &berr) && (berr.final || berr.skip)
@@ -74,9 +75,7 @@ func (r Retry) decide(err error, n int, idempotent bool) decision {
 		return unsure
 	case final:
 		return giveUp
-	case kind == Ambiguous && !idempotent:
-		// Never resend what may have reached the vendor: a second toggle
-		// would undo the first.
+	case kind == Ambiguous && !mayResend:
 		return unsure
 	case n >= r.Attempts && kind == Ambiguous:
 		return unsure
@@ -94,4 +93,28 @@ func kindOf(err error) Kind {
 	// An adapter that returned an unclassified error broke its contract;
 	// assume the worst for safety.
 	return Ambiguous
+}
+
+// Do sends with send until it succeeds or the policy stops it: a Permanent
+// error, an Ambiguous one that may not be sent again (mayResend, see
+// Target.MayResend), or Attempts spent. Between attempts it waits the
+// policy's backoff on clock (nil: the wall clock). It returns the attempts
+// made and the last error, or ctx's error when ctx ended during a wait.
+// Rows to a vendor take the same decisions and waits inside the pipeline,
+// between their pacing; Do is for requests that are not rows (the notify
+// webhook).
+func (r Retry) Do(ctx context.Context, clock Clock, mayResend bool, send func(context.Context) error) (int, error) {
+	r = r.withDefaults()
+	if clock == nil {
+		clock = RealClock{}
+	}
+	for n := 1; ; n++ {
+		err := send(ctx)
+		if err == nil || r.decide(err, n, mayResend) != retry {
+			return n, err
+		}
+		if werr := clock.Sleep(ctx, r.backoff(n)); werr != nil {
+			return n, werr
+		}
+	}
 }

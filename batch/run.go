@@ -70,9 +70,12 @@ type Runner struct {
 // Run reads src until io.EOF, runs every op, and passes each Result to sink.
 // Rows for the same (target, user) run in input order, one at a time. It
 // returns nil when every op was run or the run was stopped; an error only for
-// what ends the whole run (src or sink failing, ctx ending).
+// what ends the whole run (src or sink failing, ctx ending, a target
+// without its settings).
 func (r *Runner) Run(ctx context.Context, src Source, sink Sink) error {
-	r.defaults()
+	if err := r.defaults(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	run := &run{
@@ -161,7 +164,7 @@ type event struct {
 	ack     chan error
 }
 
-func (r *Runner) defaults() {
+func (r *Runner) defaults() error {
 	r.Retry = r.Retry.withDefaults()
 	if r.Window <= 0 {
 		r.Window = 4096
@@ -170,8 +173,11 @@ func (r *Runner) defaults() {
 		r.Clock = RealClock{}
 	}
 	for _, t := range r.Targets {
-		t.init()
+		if err := t.init(); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 type run struct {

@@ -22,20 +22,22 @@ type Target struct {
 	Adapter Adapter
 	// Limiter paces requests, reads and writes together. Nil: unpaced.
 	Limiter *rate.Limiter
-	// Concurrency caps the requests in flight to this target (default 4).
-	// With AutoConcurrency it is the most the cap may grow to.
+	// Concurrency caps the requests in flight to this target; at least 1
+	// (the config's default is auto, up to 256). With AutoConcurrency it is
+	// the most the cap may grow to.
 	Concurrency int
 	// AutoConcurrency sizes the cap from the rate and the latency observed
 	// (Little's law: in flight = rate × latency), so a slow vendor still
 	// gets its full rate and a fast one is not flooded.
 	AutoConcurrency bool
-	// Timeout bounds one request (default 30s).
+	// Timeout bounds one request; more than 0 (the config's default is 30s).
 	Timeout time.Duration
 	// Protected users are never disabled, downgraded or toggled here: such
 	// rows end skipped without a request.
 	Protected Protected
-	// MaxWait is the longest Retry-After honoured (default 5m): a vendor
-	// asking for longer fails the row instead of pausing the target for it.
+	// MaxWait is the longest Retry-After honoured, more than 0 (the config's
+	// default is 5m): a vendor asking for longer fails the row instead of
+	// pausing the target for it.
 	MaxWait time.Duration
 	// MaxChanges holds the run (a guard) when more rows would change here;
 	// 0: no limit.
@@ -75,15 +77,17 @@ func (t *Target) protects(op Op, names ...string) (string, bool) {
 // autoStart is the cap before any latency is known.
 const autoStart = 4
 
-func (t *Target) init() {
-	if t.Concurrency <= 0 {
-		t.Concurrency = 4
-	}
-	if t.Timeout <= 0 {
-		t.Timeout = 30 * time.Second
-	}
-	if t.MaxWait <= 0 {
-		t.MaxWait = 5 * time.Minute
+// init readies the target's pacing. Its settings have no defaults here:
+// the config owns them (README "targets.yaml"), and a zero is refused
+// rather than guessed.
+func (t *Target) init() error {
+	switch {
+	case t.Concurrency < 1:
+		return fmt.Errorf("target %s: concurrency %d: must be at least 1", t.Name, t.Concurrency)
+	case t.Timeout <= 0:
+		return fmt.Errorf("target %s: timeout %v: must be more than 0", t.Name, t.Timeout)
+	case t.MaxWait <= 0:
+		return fmt.Errorf("target %s: max_wait %v: must be more than 0", t.Name, t.MaxWait)
 	}
 	limit := t.Concurrency
 	if t.AutoConcurrency {
@@ -91,6 +95,7 @@ func (t *Target) init() {
 	}
 	t.slots = newInflight(limit)
 	t.window = newSendWindow(t.Limiter)
+	return nil
 }
 
 // observe feeds one request's duration to the auto cap.

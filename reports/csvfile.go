@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -15,70 +14,17 @@ import (
 // million-row report costs few syscalls.
 const bufSize = 64 << 10
 
-// bom is the UTF-8 byte order mark that --excel writes first: without it
-// Excel reads a CSV in the system's code page and mangles non-ASCII names.
-const bomMark = "\xef\xbb\xbf"
-
-// partial is a file written under a temporary name in dir and renamed to its
-// final name by commit, so that a reader never mistakes a half-written file
-// for a finished one. os.CreateTemp makes it 0600 (a umask can only narrow
-// that): report files hold user ids and emails. The temporary name is unique to this file
-// (".report.csv.123456.partial"), so two writers in one directory never
-// write into each other's files.
-type partial struct {
-	dir, name string // name is the final name
-	f         *os.File
-	committed bool
-}
-
-func createPartial(dir, name string) (*partial, error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.partial")
-	if err != nil {
-		return nil, errorf(name, err)
-	}
-	return &partial{dir: dir, name: name, f: f}, nil
-}
-
-// close syncs and closes the file. The sync comes before the rename: otherwise
-// a crash could leave the final name pointing at data never written to disk.
-func (p *partial) close() error {
-	if err := p.f.Sync(); err != nil {
-		p.f.Close()
-		return errorf(p.name, err)
-	}
-	if err := p.f.Close(); err != nil {
-		return errorf(p.name, err)
-	}
-	return nil
-}
-
-// commit renames the closed file into place. The directory is not synced: if
-// a crash loses the rename, only the partial name remains, which is the safe
-// way to fail.
-func (p *partial) commit() error {
-	if err := os.Rename(p.f.Name(), filepath.Join(p.dir, p.name)); err != nil {
-		return errorf(p.name, err)
-	}
-	p.committed = true
-	return nil
-}
-
-// discard closes and removes the file unless it was committed. A file
-// closed already is closed again harmlessly.
-func (p *partial) discard() {
-	if p == nil || p.committed {
-		return
-	}
-	p.f.Close()
-	os.Remove(p.f.Name())
-}
+// UTF8BOM is the UTF-8 byte order mark that --excel writes first: without
+// it Excel reads a CSV in the system's code page and mangles non-ASCII
+// names. Readers of report files skip it.
+const UTF8BOM = "\xef\xbb\xbf"
 
 // csvFile is one report CSV. Lines end in "\n"; the file is plain UTF-8,
 // with a byte order mark first only for Excel (Options.Excel), which
 // userbatch's parser skips when it reads failed.csv or undo.csv back. Every
 // cell is neutralised on the way out.
 type csvFile struct {
-	*partial
+	*Partial
 	comma byte // the delimiter: ',', or the input's for Excel
 	buf   *bufio.Writer
 	out   []string // neutralised copy of the record being written, reused
@@ -90,14 +36,14 @@ type csvFile struct {
 // splits columns by the one its region uses, which is the one the input
 // came with); otherwise by ','.
 func createCSV(dir, name string, excel bool, comma rune) (*csvFile, error) {
-	p, err := createPartial(dir, name)
+	p, err := CreatePartial(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	buf := bufio.NewWriterSize(p.f, bufSize)
-	c := &csvFile{partial: p, buf: buf, comma: ','}
+	c := &csvFile{Partial: p, buf: buf, comma: ','}
 	if excel {
-		buf.WriteString(bomMark) // an error stays in buf and surfaces at the next flush
+		buf.WriteString(UTF8BOM) // an error stays in buf and surfaces at the next flush
 		if comma == ';' || comma == '\t' {
 			c.comma = byte(comma)
 		}
@@ -189,12 +135,12 @@ func (c *csvFile) finish() error {
 		c.f.Close()
 		return errorf(c.name, err)
 	}
-	return c.close()
+	return c.Close()
 }
 
 // writeSummary writes s as indented JSON under summary.json's temporary name;
 // the caller commits it.
-func writeSummary(dir string, s *Summary) (*partial, error) {
+func writeSummary(dir string, s *Summary) (*Partial, error) {
 	return writeWhole(dir, SummaryFile, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -204,21 +150,21 @@ func writeSummary(dir string, s *Summary) (*partial, error) {
 
 // writeWhole writes a file in one go under its temporary name; the caller
 // commits it.
-func writeWhole(dir, name string, write func(io.Writer) error) (*partial, error) {
-	p, err := createPartial(dir, name)
+func writeWhole(dir, name string, write func(io.Writer) error) (*Partial, error) {
+	p, err := CreatePartial(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	buf := bufio.NewWriterSize(p.f, bufSize)
 	if err := write(buf); err != nil {
-		p.discard()
+		p.Discard()
 		return nil, errorf(name, err)
 	}
 	if err := buf.Flush(); err != nil {
-		p.discard()
+		p.Discard()
 		return nil, errorf(name, err)
 	}
-	if err := p.close(); err != nil {
+	if err := p.Close(); err != nil {
 		os.Remove(p.f.Name())
 		return nil, err
 	}

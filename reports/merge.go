@@ -3,7 +3,6 @@ package reports
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,7 +191,7 @@ type shard struct {
 	dir                         string
 	bom                         bool // report.csv starts with a byte order mark
 	comma                       rune // report.csv's delimiter
-	report, failed, check, undo *csvReader
+	report, failed, check, undo *CSVReader
 	reportHead, failedHead      []string
 	checkHead, undoHead         []string
 	col                         reportCols
@@ -210,55 +209,35 @@ type reportCols struct {
 	line, target, user, outcome, detail, attempts, code, message, finished int
 }
 
-type csvReader struct {
-	f *os.File
-	r *csv.Reader
-}
-
-// openCSV opens a report file and reads its header; bom says whether the
-// file starts with a byte order mark, which is skipped. The delimiter is
-// told from the header line: --excel writes the input's.
-func openCSV(dir, name string) (r *csvReader, head []string, bom bool, err error) {
+// openCSV opens a report file and reads its header. The delimiter is told
+// from the header line: --excel writes the input's.
+func openCSV(dir, name string) (*CSVReader, []string, error) {
 	path := filepath.Join(dir, name)
-	f, err := os.Open(path)
+	r, err := OpenCSV(path)
 	if err != nil {
-		return nil, nil, false, refuse("%s: %v: not a complete report (did the run finish writing it?)", dir, err)
+		return nil, nil, refuse("%s: %v: not a complete report (did the run finish writing it?)", dir, err)
 	}
-	br := bufio.NewReaderSize(f, bufSize)
-	if lead, _ := br.Peek(len(bomMark)); string(lead) == bomMark {
-		_, _ = br.Discard(len(bomMark))
-		bom = true
-	}
-	cr := csv.NewReader(br)
-	cr.Comma = sniffComma(br)
-	cr.FieldsPerRecord = -1
-	head, err = cr.Read()
+	head, err := r.Read()
 	if err != nil {
-		f.Close()
-		return nil, nil, false, refuse("%s: %v", path, err)
+		r.Close()
+		return nil, nil, refuse("%s: %v", path, err)
 	}
-	return &csvReader{f: f, r: cr}, slices.Clone(head), bom, nil
-}
-
-// sniffComma tells a report file's delimiter from its header line.
-func sniffComma(br *bufio.Reader) rune {
-	head, _ := br.Peek(bufSize)
-	return batch.SniffDelimiter(head)
+	return r, slices.Clone(head), nil
 }
 
 func openShard(dir string) (*shard, error) {
 	s := &shard{dir: dir}
 	var err error
-	if s.report, s.reportHead, s.bom, err = openCSV(dir, ReportFile); err != nil {
+	if s.report, s.reportHead, err = openCSV(dir, ReportFile); err != nil {
 		return nil, err
 	}
-	s.comma = s.report.r.Comma
+	s.comma, s.bom = s.report.Comma, s.report.BOM
 	for _, f := range []struct {
-		r    **csvReader
+		r    **CSVReader
 		head *[]string
 		name string
 	}{{&s.failed, &s.failedHead, FailedFile}, {&s.check, &s.checkHead, CheckFile}, {&s.undo, &s.undoHead, UndoFile}} {
-		if *f.r, *f.head, _, err = openCSV(dir, f.name); err != nil {
+		if *f.r, *f.head, err = openCSV(dir, f.name); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -286,16 +265,16 @@ func openShard(dir string) (*shard, error) {
 }
 
 func (s *shard) close() {
-	for _, r := range []*csvReader{s.report, s.failed, s.check, s.undo} {
+	for _, r := range []*CSVReader{s.report, s.failed, s.check, s.undo} {
 		if r != nil {
-			r.f.Close()
+			r.Close()
 		}
 	}
 }
 
 // advance reads the shard's next report.csv row; nextLine is 0 at the end.
 func (s *shard) advance() error {
-	rec, err := s.report.r.Read()
+	rec, err := s.report.Read()
 	if errors.Is(err, io.EOF) {
 		s.next, s.nextLine = nil, 0
 		return nil
@@ -314,7 +293,7 @@ func (s *shard) advance() error {
 // advanceUndo reads the next undo.csv row, which must not reverse a later
 // line than the row before it: undo.csv is in reverse input order.
 func (s *shard) advanceUndo() error {
-	rec, err := s.undo.r.Read()
+	rec, err := s.undo.Read()
 	if errors.Is(err, io.EOF) {
 		s.nextUndo, s.nextUndoLine = nil, 0
 		return nil
@@ -336,7 +315,7 @@ func (s *shard) advanceUndo() error {
 
 // advanceCheck reads the next check.csv row and the line its reason names.
 func (s *shard) advanceCheck() error {
-	rec, err := s.check.r.Read()
+	rec, err := s.check.Read()
 	if errors.Is(err, io.EOF) {
 		s.nextCheck, s.nextCheckLine = nil, 0
 		return nil
@@ -386,7 +365,7 @@ func mergeRows(w *mergeWriter, shards []*shard) error {
 		if s.nextCheck != nil {
 			return refuse("%s: a row for line %d, which report.csv does not list as unknown or already", filepath.Join(s.dir, CheckFile), s.nextCheckLine)
 		}
-		if _, err := s.failed.r.Read(); !errors.Is(err, io.EOF) {
+		if _, err := s.failed.Read(); !errors.Is(err, io.EOF) {
 			return refuse("%s: more rows than report.csv's failed, unknown and skipped rows", filepath.Join(s.dir, FailedFile))
 		}
 	}
@@ -424,7 +403,7 @@ func copyFailedOrCheck(w *mergeWriter, s *shard) error {
 	default:
 		return nil
 	}
-	rec, err := s.failed.r.Read()
+	rec, err := s.failed.Read()
 	if err != nil {
 		return refuse("%s: fewer rows than report.csv's failed, unknown and skipped rows: %v", filepath.Join(s.dir, FailedFile), err)
 	}
@@ -477,7 +456,7 @@ func (w *mergeWriter) files() []*csvFile { return []*csvFile{w.report, w.failed,
 func (w *mergeWriter) discard() {
 	for _, f := range w.files() {
 		if f != nil {
-			f.discard()
+			f.Discard()
 		}
 	}
 }
@@ -515,7 +494,7 @@ func mergeSummaries(shards []*shard) (*Summary, error) {
 	for _, o := range batch.Outcomes {
 		sum.Outcomes[o] = 0
 	}
-	worst := 0
+	worst := ExitOK
 	for _, s := range shards {
 		path := filepath.Join(s.dir, SummaryFile)
 		raw, err := os.ReadFile(path)
@@ -530,7 +509,7 @@ func mergeSummaries(shards []*shard) (*Summary, error) {
 		worst = max(worst, part.ExitCode)
 	}
 	sum.setRate()
-	sum.ExitCode = max(ExitCode(sum.Outcomes, sum.Stopped), worst)
+	sum.ExitCode = max(ExitFor(sum.Outcomes, sum.Stopped), worst)
 	return sum, nil
 }
 

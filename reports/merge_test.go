@@ -208,7 +208,7 @@ func TestMergeKeepsExcelBOM(t *testing.T) {
 	}
 	for _, name := range []string{ReportFile, FailedFile, CheckFile, UndoFile} {
 		raw, _ := os.ReadFile(filepath.Join(out, name))
-		if !bytes.HasPrefix(raw, []byte(bomMark)) || bytes.Count(raw, []byte(bomMark)) != 1 {
+		if !bytes.HasPrefix(raw, []byte(UTF8BOM)) || bytes.Count(raw, []byte(UTF8BOM)) != 1 {
 			t.Errorf("merged %s: want exactly one BOM, first", name)
 		}
 		if first, _, _ := bytes.Cut(raw, []byte("\n")); bytes.Count(first, []byte(";")) < 3 || bytes.Contains(first, []byte(",")) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -168,7 +169,7 @@ func cells(c Counts, order []batch.Outcome) []outcomeCell {
 
 func lines(m map[string]Counts, order []batch.Outcome) []countsLine {
 	out := make([]countsLine, 0, len(m))
-	for _, name := range batch.SortedNames(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, countsLine{Name: name, Total: sum(m[name]), Cells: cells(m[name], order)})
 	}
 	return out

@@ -72,7 +72,7 @@ func CreateWith(dir string, h batch.Header, opt Options) (*Writer, error) {
 	var files []*csvFile
 	fail := func(err error) (*Writer, error) {
 		for _, f := range files {
-			f.discard()
+			f.Discard()
 		}
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (w *Writer) Close(run Run) (*Summary, error) {
 	}
 	if w.err != nil {
 		for _, f := range files {
-			f.discard()
+			f.Discard()
 		}
 	}
 	return s, w.err
@@ -270,30 +270,30 @@ func (w *Writer) Close(run Run) (*Summary, error) {
 // commitAll writes report.html and summary.json beside files, then renames
 // files, report.html and summary.json into place in that order. It stops
 // at the first error, leaving the rest uncommitted.
-func commitAll(dir string, files []*partial, pg *page, s *Summary) error {
+func commitAll(dir string, files []*Partial, pg *page, s *Summary) error {
 	html, err := writeWhole(dir, HTMLFile, func(out io.Writer) error { return pg.writeHTML(out, s) })
 	if err != nil {
 		return err
 	}
 	summary, err := writeSummary(dir, s)
 	if err != nil {
-		html.discard()
+		html.Discard()
 		return err
 	}
 	for _, p := range append(files, html, summary) {
-		if err := p.commit(); err != nil {
-			html.discard()
-			summary.discard()
+		if err := p.Commit(); err != nil {
+			html.Discard()
+			summary.Discard()
 			return err
 		}
 	}
 	return nil
 }
 
-func partials(files []*csvFile) []*partial {
-	out := make([]*partial, len(files))
+func partials(files []*csvFile) []*Partial {
+	out := make([]*Partial, len(files))
 	for i, f := range files {
-		out[i] = f.partial
+		out[i] = f.Partial
 	}
 	return out
 }

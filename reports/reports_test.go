@@ -406,7 +406,7 @@ func TestSummary(t *testing.T) {
 	if got.Duration != 2 || got.OpsPerS != 4.5 { // 9 requests in 2 s
 		t.Errorf("duration_s %v, ops_per_s %v; want 2, 4.5", got.Duration, got.OpsPerS)
 	}
-	if !got.StartedAt.Equal(start) || !got.DryRun || got.ExitCode != ExitIncomplete {
+	if !got.StartedAt.Equal(start) || !got.DryRun || got.ExitCode != int(ExitIncomplete) {
 		t.Errorf("started_at %v, dry_run %v, exit_code %d", got.StartedAt, got.DryRun, got.ExitCode)
 	}
 	if math.Abs(got.Latency["p50"]-1) > 0.01 || got.Latency["p99"] != 1000 {
@@ -431,7 +431,7 @@ func TestExitCode(t *testing.T) {
 	cases := []struct {
 		outcomes map[batch.Outcome]int
 		stopped  bool
-		want     int
+		want     ExitCode
 	}{
 		{nil, false, ExitOK},
 		{map[batch.Outcome]int{batch.Applied: 3, batch.Already: 1, batch.Planned: 2, batch.Failed: 0}, false, ExitOK},
@@ -444,8 +444,8 @@ func TestExitCode(t *testing.T) {
 		{map[batch.Outcome]int{batch.Failed: 1}, true, ExitStopped},
 	}
 	for _, c := range cases {
-		if got := ExitCode(c.outcomes, c.stopped); got != c.want {
-			t.Errorf("ExitCode(%v, %v) = %d, want %d", c.outcomes, c.stopped, got, c.want)
+		if got := ExitFor(c.outcomes, c.stopped); got != c.want {
+			t.Errorf("ExitFor(%v, %v) = %d, want %d", c.outcomes, c.stopped, got, c.want)
 		}
 	}
 }

@@ -11,30 +11,6 @@ import (
 	"github.com/userbatch/userbatch/batch"
 )
 
-// Exit codes of userbatch (README, "Outcomes and exit codes").
-const (
-	ExitOK         = 0 // every row ended applied, already or planned
-	ExitIncomplete = 1 // the run finished, but some rows did not
-	ExitBadInput   = 2 // bad input, config or flags: nothing was sent
-	ExitStopped    = 3 // stopped before finishing: resumable with --resume
-)
-
-// ExitCode returns the exit code of a run with these outcome counts:
-// ExitStopped if it stopped early, else ExitIncomplete if any row ended other
-// than applied, already or planned (failed, unknown, skipped, invalid), else
-// ExitOK. ExitBadInput is the caller's, for input refused before any send.
-func ExitCode(outcomes map[batch.Outcome]int, stopped bool) int {
-	if stopped {
-		return ExitStopped
-	}
-	for o, n := range outcomes {
-		if n > 0 && !done(o) {
-			return ExitIncomplete
-		}
-	}
-	return ExitOK
-}
-
 // done reports whether a row with outcome o needs nothing more.
 func done(o batch.Outcome) bool {
 	return o == batch.Applied || o == batch.Already || o == batch.Planned || o == batch.NotDue
@@ -53,7 +29,7 @@ type Run struct {
 	// ExitCode, when not 0, is the process's exit code and is written as
 	// exit_code as it is (2 for a file refused for its invalid rows, say).
 	// When 0, exit_code is computed from the outcomes and Stopped.
-	ExitCode int
+	ExitCode ExitCode
 	// Rates are each target's requests per second as the run paces them:
 	// a dry run's plan says how long its writes would take at them.
 	Rates map[string]float64
@@ -65,11 +41,11 @@ type Run struct {
 }
 
 // exitCode is the exit code the summary states: the caller's when it set one.
-func (r Run) exitCode(outcomes Counts) int {
+func (r Run) exitCode(outcomes Counts) ExitCode {
 	if r.ExitCode != 0 {
 		return r.ExitCode
 	}
-	return ExitCode(outcomes, r.Stopped)
+	return ExitFor(outcomes, r.Stopped)
 }
 
 // Counts holds the number of rows per outcome. In a Summary it lists every
@@ -124,9 +100,9 @@ type Summary struct {
 	// ExitCode is the run's exit code: the process's own (see Run.ExitCode).
 	// A merged summary holds the worst of its shards' and of the merged
 	// outcomes'.
-	ExitCode int  `json:"exit_code"`
-	Stopped  bool `json:"stopped"`
-	DryRun   bool `json:"dry_run"`
+	ExitCode ExitCode `json:"exit_code"`
+	Stopped  bool     `json:"stopped"`
+	DryRun   bool     `json:"dry_run"`
 	// Processes counts the processes that made the run (1 + resumes).
 	Processes int      `json:"processes"`
 	FileRows  FileRows `json:"file_rows"`

@@ -334,7 +334,7 @@ func TestExcelWritesABOMThatReadsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(raw, []byte(bomMark)) || bytes.Count(raw, []byte(bomMark)) != 1 {
+		if !bytes.HasPrefix(raw, []byte(UTF8BOM)) || bytes.Count(raw, []byte(UTF8BOM)) != 1 {
 			t.Errorf("%s does not start with exactly one UTF-8 BOM: %q", name, raw[:min(len(raw), 20)])
 		}
 		if !bytes.Contains(raw, []byte("'-ünïcødé-1")) || !bytes.Contains(raw, []byte("Zoë Ørsted")) {
@@ -346,7 +346,7 @@ func TestExcelWritesABOMThatReadsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.HasPrefix(raw, []byte(bomMark)) {
+		if bytes.HasPrefix(raw, []byte(UTF8BOM)) {
 			t.Errorf("%s starts with a BOM; only the CSV files take one", name)
 		}
 	}
@@ -377,7 +377,8 @@ func TestSummaryTakesWhatTheCallerKnows(t *testing.T) {
 	cases := []struct {
 		name                string
 		run                 Run
-		wantExit, wantSent  int
+		wantExit            ExitCode
+		wantSent            int
 		wantOps             float64
 		wantProcs           int
 		wantDurationSeconds float64

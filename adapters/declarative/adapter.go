@@ -2,13 +2,16 @@ package declarative
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,7 +83,7 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	for _, k := range batch.SortedNames(spec.file.Config) {
+	for _, k := range slices.Sorted(maps.Keys(spec.file.Config)) {
 		ks := spec.file.Config[k]
 		v := s.Config[k]
 		if v == "" && ks.Required {
@@ -96,7 +99,7 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 	for name, act := range spec.file.Actions {
 		cols := spec.columnsOf(act)
 		a.cols[batch.Action(name)] = cols
-		for _, c := range batch.SortedNames(cols) {
+		for _, c := range slices.Sorted(maps.Keys(cols)) {
 			a.colList[batch.Action(name)] = append(a.colList[batch.Action(name)], cols[c])
 		}
 	}
@@ -327,7 +330,7 @@ func (r *Reader) Read(ctx context.Context, op batch.Op) (batch.State, error) {
 	if name, ok := rs.Names[value]; ok {
 		current = name
 	}
-	current = strings.ReplaceAll(orDefault(rs.Current, "{value}"), "{value}", current)
+	current = strings.ReplaceAll(cmp.Or(rs.Current, "{value}"), "{value}", current)
 	return batch.State{InState: m.holds(value), HTTPStatus: an.status,
 		Current: httpcall.SafeMessage(current, r.secrets...)}, nil
 }

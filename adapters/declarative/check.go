@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -331,7 +332,7 @@ func (c *checker) rules(rules []rule) error {
 		case !inFold(Outcomes, r.Then) || r.Then != strings.ToLower(r.Then):
 			return posErr(r.pos, "then %q (accepted: %s)", r.Then, strings.Join(Outcomes, ", "))
 		case r.Code != "" && !knownCodes[r.Code]:
-			return posErr(r.pos, "code %q (accepted: %s)", r.Code, strings.Join(batch.SortedNames(knownCodes), ", "))
+			return posErr(r.pos, "code %q (accepted: %s)", r.Code, strings.Join(slices.Sorted(maps.Keys(knownCodes)), ", "))
 		case r.Code != "" && (r.Then == thenApplied || r.Then == thenAlready):
 			return posErr(r.pos, "code is for a failure; %s is a success", r.Then)
 		case r.Unsure && r.Then != thenUnauthorized:
@@ -517,7 +518,7 @@ func (s *Spec) Actions() []batch.Action {
 }
 
 // Keys lists the target config keys the spec reads, sorted.
-func (s *Spec) Keys() []string { return batch.SortedNames(s.file.Config) }
+func (s *Spec) Keys() []string { return slices.Sorted(maps.Keys(s.file.Config)) }
 
 // KeyInfo says whether a config key is required and secret.
 func (s *Spec) KeyInfo(k string) (required, secret bool) {
@@ -553,7 +554,7 @@ func (s *Spec) Describe() []ActionInfo {
 			info.Requests = append(info.Requests, line+rq.Method+" "+rq.Path.raw)
 		}
 		cols := s.columnsOf(act)
-		for _, name := range batch.SortedNames(cols) {
+		for _, name := range slices.Sorted(maps.Keys(cols)) {
 			info.Columns = append(info.Columns, cols[name].describe())
 		}
 		for _, inv := range s.file.Invert[actionName(a)] {
@@ -590,7 +591,7 @@ func describeSet(m map[string]string) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range batch.SortedNames(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return " " + strings.Join(parts, " ")
@@ -679,7 +680,7 @@ func (s *Spec) ColumnProblems(op batch.Op, config map[string]string, target stri
 	}
 	var out []batch.Problem
 	cols := s.columnsOf(act)
-	for _, name := range batch.SortedNames(cols) {
+	for _, name := range slices.Sorted(maps.Keys(cols)) {
 		out = append(out, cols[name].problems(op, config, target)...)
 	}
 	return out

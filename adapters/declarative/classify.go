@@ -2,6 +2,7 @@ package declarative
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -490,19 +491,19 @@ func (a *Adapter) outcome(r *rule, an *answer, matched string) (result, error) {
 	e := &batch.Error{Kind: batch.Permanent, HTTPStatus: an.status, Message: msg, Code: r.Code, CredentialsUnsure: r.Unsure}
 	switch r.Then {
 	case thenNotFound:
-		e.Code = orDefault(e.Code, batch.CodeNotFound)
+		e.Code = cmp.Or(e.Code, batch.CodeNotFound)
 	case thenUnauthorized:
-		e.Code = orDefault(e.Code, batch.CodeUnauthorized)
+		e.Code = cmp.Or(e.Code, batch.CodeUnauthorized)
 	case thenRetryable:
-		e.Kind, e.Code = batch.Retryable, orDefault(e.Code, batch.CodeRateLimited)
+		e.Kind, e.Code = batch.Retryable, cmp.Or(e.Code, batch.CodeRateLimited)
 		e.RetryAfter = httpcall.ParseRetryAfter(an.header.Get("Retry-After"), a.now())
 	case thenAmbiguous:
-		e.Kind, e.Code = batch.Ambiguous, orDefault(e.Code, batch.CodeServer)
+		e.Kind, e.Code = batch.Ambiguous, cmp.Or(e.Code, batch.CodeServer)
 		e.RetryAfter = httpcall.ParseRetryAfter(an.header.Get("Retry-After"), a.now())
 	case thenNotVendorAPI:
-		e.Code = orDefault(e.Code, batch.CodeBadResponse)
+		e.Code = cmp.Or(e.Code, batch.CodeBadResponse)
 	default:
-		e.Code = orDefault(e.Code, batch.CodeRefused)
+		e.Code = cmp.Or(e.Code, batch.CodeRefused)
 	}
 	if r.Then == thenNotVendorAPI || r.NotVendorAPI {
 		// Three in a row stop the target (README, "Targets that stop").

@@ -2,6 +2,7 @@ package declarative
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -295,7 +296,7 @@ func (a *Adapter) body(rq *requestSpec, v *values) ([]byte, string, error) {
 			extra = nil
 		}
 		b, err := rq.JSON.root.render(make([]byte, 0, 64), v, extra)
-		return b, orDefault(rq.ContentType, "application/json"), err
+		return b, cmp.Or(rq.ContentType, "application/json"), err
 	case len(rq.Form) > 0:
 		fields := make([][2]string, 0, len(rq.Form)+len(auth))
 		for _, list := range [2][]param{rq.Form, auth} {
@@ -312,7 +313,7 @@ func (a *Adapter) body(rq *requestSpec, v *values) ([]byte, string, error) {
 		if rq.Encoding == "multipart" {
 			return a.multipart(fields)
 		}
-		return urlencoded(fields), orDefault(rq.ContentType, "application/x-www-form-urlencoded"), nil
+		return urlencoded(fields), cmp.Or(rq.ContentType, "application/x-www-form-urlencoded"), nil
 	}
 	return nil, rq.ContentType, nil
 }
@@ -364,11 +365,4 @@ func slowMultipart(fields [][2]string) ([]byte, string, error) {
 		return nil, "", &batch.Error{Kind: batch.Permanent, Code: batch.CodeValidation, Message: "encoding the form"}
 	}
 	return buf.Bytes(), mw.FormDataContentType(), nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -264,7 +266,7 @@ func TestAcme(t *testing.T) {
 	if berr := (*batch.Error)(nil); !errors.As(err, &berr) || berr.Fault != batch.FaultForeign {
 		t.Errorf("a 404 page from another server: %v, want it marked not the vendor's API", err)
 	}
-	if id := batch.IdentityOf(a); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
+	if id := a.(*declarative.Reader).Identity(); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
 		t.Errorf("identity: %q %q", id.Key("staff:BOB"), id.Bare("Staff:x"))
 	}
 	inv := a.(*declarative.Reader).Invert(batch.Op{User: "alice", Action: batch.Disable})
@@ -301,7 +303,7 @@ func TestEpixelInvert(t *testing.T) {
 		var parts []string
 		for _, inv := range a.Invert(tc.op) {
 			s := string(inv.Action)
-			for _, k := range batch.SortedNames(inv.Set) {
+			for _, k := range slices.Sorted(maps.Keys(inv.Set)) {
 				s += " " + k + "=" + inv.Set[k]
 			}
 			if inv.Note != "" {

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -459,7 +461,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return m
 }
 
-func sortedKeys[V any](m map[string]V) []string { return batch.SortedNames(m) }
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 var yamlLine = regexp.MustCompile(`line (\d+): (cannot unmarshal !!\w+ ` + "`([^`]*)`" + `)?`)
 

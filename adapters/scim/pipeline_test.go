@@ -78,7 +78,7 @@ func runOps(t *testing.T, a batch.Adapter, ops []batch.Op, dryRun bool, clock ba
 		return ops[next-1], nil
 	}
 	r := &batch.Runner{
-		Targets: map[string]*batch.Target{"app": {Name: "app", Adapter: a, Concurrency: 8, Timeout: 10 * time.Second}},
+		Targets: map[string]*batch.Target{"app": {Name: "app", Adapter: a, Concurrency: 8, Timeout: 10 * time.Second, MaxWait: 5 * time.Minute}},
 		Retry:   batch.Retry{Attempts: 8, Base: time.Millisecond, Max: 10 * time.Millisecond},
 		DryRun:  dryRun,
 		Clock:   clock,

@@ -14,6 +14,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // demoCSV is testdata/demo.csv, built in so the demo needs no files.
@@ -81,12 +82,12 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))
 	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
 		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
-		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor}
+		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor, Signals: o.catcher.signals()}
 	if ls.bar != nil { // on a terminal: the live display, messages above it
 		jo.Bar, jo.Stderr = ls.bar, ls.bar
 	}
 	err = job.Run(cmd.Context(), jo)
-	if job.Exit(err) == job.ExitIncomplete {
+	if job.Exit(err) == reports.ExitIncomplete {
 		// The demo fails some rows on purpose; that is its success.
 		err = nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/userbatch/userbatch/batch/ledger"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type historyOptions struct {
@@ -82,7 +83,7 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 	if o.user != "" {
 		ids, err := config.LoadIdentities(o.configPath)
 		if err != nil {
-			return &job.Error{Code: job.ExitBadInput, Err: err}
+			return &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		filter.Match = sameUser(ids, o.user)
 	}
@@ -91,7 +92,7 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 		err = cerr
 	}
 	if err != nil {
-		return &job.Error{Code: job.ExitStopped, Err: fmt.Errorf("reading the ledger stopped part way; the list above is incomplete: %w", err)}
+		return &job.Error{Code: reports.ExitStopped, Err: fmt.Errorf("reading the ledger stopped part way; the list above is incomplete: %w", err)}
 	}
 	return nil
 }
@@ -115,7 +116,7 @@ func sameUser(ids map[string]batch.Identity, user string) func(ledger.Entry) boo
 func openHistoryLedger(ctx context.Context, configPath string) (ledger.Ledger, error) {
 	dsn, err := config.LoadLedger(configPath)
 	if err != nil {
-		return nil, &job.Error{Code: job.ExitBadInput, Err: err}
+		return nil, &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
 	if dsn == "" {
 		return nil, job.BadInput("%s has no ledger: history lists what runs recorded in the ledger that targets.yaml names (ledger: sqlite:PATH or postgres://...)", configPath)

@@ -1,12 +1,12 @@
 package main
 
-import "github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+import "github.com/userbatch/userbatch/reports"
 
 // The exit codes as ints, as runMain returns them.
 const (
-	exitOK         = int(job.ExitOK)
-	exitIncomplete = int(job.ExitIncomplete)
-	exitBadInput   = int(job.ExitBadInput)
-	exitStopped    = int(job.ExitStopped)
-	exitHeld       = int(job.ExitHeld)
+	exitOK         = int(reports.ExitOK)
+	exitIncomplete = int(reports.ExitIncomplete)
+	exitBadInput   = int(reports.ExitBadInput)
+	exitStopped    = int(reports.ExitStopped)
+	exitHeld       = int(reports.ExitHeld)
 )

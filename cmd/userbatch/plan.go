@@ -8,6 +8,7 @@ import (
 
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 func newPlanCmd(g *globalOptions) *cobra.Command {
@@ -102,7 +103,7 @@ func (o *runOptions) load(input string) (job.Options, error) {
 	}
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
-		return job.Options{}, &job.Error{Code: job.ExitBadInput, Err: err}
+		return job.Options{}, &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
 	return o.jobOptions(cfg, ls, input)
 }

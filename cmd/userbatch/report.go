@@ -61,7 +61,7 @@ func mergeRun(g *globalOptions, out string, dirs []string) error {
 		}
 		l, err := lock(d)
 		if err != nil {
-			return &job.Error{Code: job.ExitBadInput, Err: err}
+			return &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		defer l.Unlock()
 		if i == 0 {
@@ -70,10 +70,10 @@ func mergeRun(g *globalOptions, out string, dirs []string) error {
 	}
 	sum, err := reports.Merge(out, dirs)
 	if errors.Is(err, reports.ErrMergeRefused) {
-		return &job.Error{Code: job.ExitBadInput, Err: err}
+		return &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
 	if err != nil {
-		return &job.Error{Code: job.ExitStopped, Err: err}
+		return &job.Error{Code: reports.ExitStopped, Err: err}
 	}
 	sum.WriteTable(g.stderr)
 	fmt.Fprintf(g.stdout, "report: %s\n", out)

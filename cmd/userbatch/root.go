@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -29,17 +30,20 @@ type globalOptions struct {
 	stderr  io.Writer
 	// args is the command line, for the exact resume command.
 	args []string
+	// catcher catches SIGINT and SIGTERM for the commands that handle them.
+	catcher signalCatcher
 }
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
+	defer g.catcher.stop()
 	for _, a := range args {
 		if a == "--" {
 			break
 		}
 		if a == "--version" { // on every command, not only the root
 			fmt.Fprintln(stdout, "userbatch version", version)
-			return int(job.ExitOK)
+			return int(reports.ExitOK)
 		}
 	}
 	root := newRootCmd(g)

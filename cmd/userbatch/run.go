@@ -13,6 +13,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type runOptions struct {
@@ -34,8 +35,6 @@ type runOptions struct {
 	canary        int
 	yes           bool
 	actor         string
-	// signals delivers SIGINT/SIGTERM; tests may supply their own.
-	signals <-chan os.Signal
 	// client, when set, is the HTTP client for every target (demo, tests).
 	client *http.Client
 }
@@ -97,7 +96,7 @@ func runRun(ctx context.Context, o *runOptions, input string) error {
 func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (job.Options, error) {
 	jo := job.Options{Config: cfg, ConfigPath: o.configPath, Input: input, ReportDir: o.reportDir,
 		DryRun: o.dryRun, Resume: o.resume, SkipInvalid: o.skipInvalid, Excel: o.excel, Grace: o.grace,
-		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.signals,
+		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.catcher.signals(),
 		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
 		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
 		MetricsFile: o.metricsFile}
@@ -114,7 +113,7 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 	}
 	if o.shardFlag != "" {
 		if jo.Shard, err = batch.ParseShard(o.shardFlag); err != nil {
-			return jo, &job.Error{Code: job.ExitBadInput, Err: err}
+			return jo, &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 	}
 	if jo.Parse, err = parseOptions(o.delimiter, o.tz); err != nil {
@@ -180,7 +179,7 @@ func parseOptions(delimiter, tz string) (job.ParseOptions, error) {
 	if delimiter != "" {
 		d, err := batch.ParseDelimiter(delimiter)
 		if err != nil {
-			return po, &job.Error{Code: job.ExitBadInput, Err: err}
+			return po, &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		po.Delimiter = d
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type validateOptions struct {
@@ -45,12 +46,12 @@ func validateRun(o *validateOptions, input string) error {
 	if o.configPath != "" {
 		cfg, err := config.Load(o.configPath)
 		if err != nil {
-			return &job.Error{Code: job.ExitBadInput, Err: err}
+			return &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		// Build the adapters too: a missing credential is a config error
 		// that validate should catch before a run does.
 		if _, err := cfg.Runtime(nil, 1); err != nil {
-			return &job.Error{Code: job.ExitBadInput, Err: err}
+			return &job.Error{Code: reports.ExitBadInput, Err: err}
 		}
 		infos = cfg.Infos()
 	}
@@ -60,7 +61,7 @@ func validateRun(o *validateOptions, input string) error {
 	}
 	v, err := job.ValidateFile(input, o.stdin, infos, po, o.stdout)
 	if err != nil {
-		return &job.Error{Code: job.ExitBadInput, Err: err}
+		return &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
 	fmt.Fprintf(o.stdout, "%s: %d valid, %d invalid", batch.CountRows(v.Valid+v.Invalid), v.Valid, v.Invalid)
 	if v.Duplicates > 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
+	"github.com/userbatch/userbatch/reports"
 )
 
 type verifyOptions struct {
@@ -45,8 +46,10 @@ func runVerify(ctx context.Context, o *verifyOptions, dir string) error {
 	}
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
-		return &job.Error{Code: job.ExitBadInput, Err: err}
+		return &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
+	ctx, stop := o.catcher.untilSignal(ctx)
+	defer stop()
 	return job.Verify(ctx, job.VerifyOptions{Config: cfg, ReportDir: dir, Workers: o.workers,
 		Log: ls.log, Stdout: o.stdout})
 }

@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -411,11 +413,12 @@ func (t *Target) loadSpec(vendor adapters.Vendor, n *yaml.Node, dir string, look
 	t.Spec = spec
 	t.specRef = ref
 	vendor.Keys = []string{"spec"}
-	vendor.Credentials = nil // the spec's own: apikey and token only if it reads them
+	vendor.Credentials = nil
 	for _, k := range spec.Keys() {
 		_, common := commonFields[k]
 		switch {
-		case k == "apikey" || k == "token":
+		case contains(credentialKeys, k):
+			// The spec reads it: a credential this target takes.
 			vendor.Credentials = append(vendor.Credentials, k)
 		case common || k == "spec":
 			return vendor, fmt.Errorf("line %d: target %s: spec %s: config key %s is a key every target has: name it otherwise", line, t.Name, ref, k)
@@ -612,10 +615,10 @@ func (t *Target) SpecRef() string { return t.specRef }
 // so that a resume or an apply can refuse a config that changed under it.
 func (c *Config) Fingerprint() string {
 	h := sha256.New()
-	for _, name := range batch.SortedNames(c.Targets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Targets)) {
 		t := c.Targets[name]
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", name, t.Vendor, t.BaseURL)
-		for _, k := range batch.SortedNames(t.Extra) {
+		for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
 			fmt.Fprintf(h, "%s=%s\x00", k, t.Extra[k])
 		}
 		if t.Spec != nil {
@@ -626,7 +629,7 @@ func (c *Config) Fingerprint() string {
 }
 
 // Names lists the target names, sorted.
-func (c *Config) Names() []string { return batch.SortedNames(c.Targets) }
+func (c *Config) Names() []string { return slices.Sorted(maps.Keys(c.Targets)) }
 
 // Runtime builds every target for the pipeline; see Target.Runtime.
 func (c *Config) Runtime(client *http.Client, share float64) (map[string]*batch.Target, error) {

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,7 +104,7 @@ func TestConfigAllVendors(t *testing.T) {
 			Timeout: 30 * time.Second, MaxWait: DefaultMaxWait},
 	}
 	if len(cfg.Targets) != len(want) {
-		t.Errorf("targets %v, want %d", batch.SortedNames(cfg.Targets), len(want))
+		t.Errorf("targets %v, want %d", slices.Sorted(maps.Keys(cfg.Targets)), len(want))
 	}
 	for name, w := range want {
 		got := *cfg.Targets[name]

@@ -69,7 +69,7 @@ func (r *runState) run(ctx context.Context, total int) error {
 		runErr = err
 	}
 	if stopped == stopAtOnce {
-		return &Error{Code: ExitStopped}
+		return &Error{Code: reports.ExitStopped}
 	}
 	var gateErr *batch.GateError
 	if errors.As(runErr, &gateErr) {
@@ -107,24 +107,17 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if err := r.journal.StartedBy(time.Now(), r.Actor); err != nil {
 		return stopNone, err
 	}
-	byLedger, err := r.settleByLedger(ctx)
+	resumed, err := r.resume(ctx)
 	if err != nil {
 		return stopNone, err
 	}
-	skip, interrupted, err := settleInFlight(r.journal, r.plan.state, r.targets)
-	if err != nil {
-		return stopNone, err
-	}
-	if len(byLedger) > 0 {
-		inJournal := skip
-		skip = func(i int) bool { return byLedger[i] || inJournal(i) }
-	}
+	skip := resumed.Skip
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := make(chan struct{})
 	stopped := r.watchSignals(ctx, stop, cancel)
 	runner := &batch.Runner{Targets: r.targets, DryRun: r.DryRun, Workers: r.Workers, Stop: stop,
-		Log: r.Log, Interrupted: interrupted, Clock: r.Clock, CatchUp: r.CatchUp, Gate: r.gate}
+		Log: r.Log, Interrupted: resumed.Interrupted, Clock: r.Clock, CatchUp: r.CatchUp, Gate: r.gate}
 	if r.rows != nil {
 		runner.Plan = r.rows.lookup
 	}
@@ -175,42 +168,6 @@ func pending(p *batch.Parser, want func(batch.Row) bool) batch.Source {
 			}
 		}
 	}
-}
-
-// settleInFlight decides the writes a dead process may have sent (intents
-// with no outcome). One that is not safe to repeat (a toggle) ends unknown,
-// for check.csv: it is never sent again. An idempotent one is sent again,
-// and marked interrupted: found done, it is this run's change. It returns
-// which rows need no sending, and the interrupted ones.
-func settleInFlight(j *batch.Journal, st *batch.JournalState, targets map[string]*batch.Target) (func(int) bool, map[int]bool, error) {
-	if st == nil {
-		return func(int) bool { return false }, nil, nil
-	}
-	interrupted := map[int]bool{}
-	for i, res := range st.InFlight {
-		t, ok := targets[res.Target]
-		if ok && t.Adapter.Idempotent(res.Action) {
-			interrupted[i] = true
-			continue
-		}
-		res.Outcome, res.ErrorCode = batch.Unknown, "interrupted"
-		res.Detail = "interrupted after the request may have been sent; check by hand"
-		res.FinishedAt = time.Now().UTC()
-		if err := j.Result(res); err != nil {
-			return nil, nil, err
-		}
-		st.InFlight[i] = res
-	}
-	if err := j.Commit(); err != nil {
-		return nil, nil, err
-	}
-	return func(i int) bool {
-		if st.Settled(i) {
-			return true
-		}
-		res, inFlight := st.InFlight[i]
-		return inFlight && res.Outcome == batch.Unknown
-	}, interrupted, nil
 }
 
 type stopKind int
@@ -290,7 +247,7 @@ func (r *runState) finish(run reports.Run) error {
 	case run.Stopped:
 		r.printf("stopped before finishing: to finish, run: %s\n", r.resumeCommand())
 	}
-	if code := ExitCode(sum.ExitCode); code != ExitOK {
+	if code := sum.ExitCode; code != reports.ExitOK {
 		return &Error{Code: code}
 	}
 	return nil

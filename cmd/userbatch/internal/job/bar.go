@@ -3,7 +3,9 @@ package job
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,7 +209,7 @@ func outcomeOrder(counts map[batch.Outcome]int) []batch.Outcome {
 			extra[string(o)] = 0
 		}
 	}
-	for _, name := range batch.SortedNames(extra) {
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
 		order = append(order, batch.Outcome(name))
 	}
 	return order

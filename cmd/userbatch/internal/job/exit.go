@@ -12,22 +12,10 @@ import (
 	"github.com/userbatch/userbatch/reports"
 )
 
-// ExitCode is the process's exit status, as README's "Outcomes and exit codes" defines it.
-type ExitCode int
-
-// The exit codes.
-const (
-	ExitOK         ExitCode = reports.ExitOK
-	ExitIncomplete ExitCode = reports.ExitIncomplete
-	ExitBadInput   ExitCode = reports.ExitBadInput
-	ExitStopped    ExitCode = reports.ExitStopped
-	ExitHeld       ExitCode = 4
-)
-
 // Error ends a command with an exit code. Err, when set, is printed; a nil
 // Err means everything worth saying was said already (the summary table).
 type Error struct {
-	Code ExitCode
+	Code reports.ExitCode
 	Err  error
 }
 
@@ -41,23 +29,23 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Exit is the exit code err stands for: 0 for nil, the code of an *Error,
-// and ExitBadInput for any other error (flags, arguments).
-func Exit(err error) ExitCode {
+// and reports.ExitBadInput for any other error (flags, arguments).
+func Exit(err error) reports.ExitCode {
 	if err == nil {
-		return ExitOK
+		return reports.ExitOK
 	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
 	}
-	return ExitBadInput
+	return reports.ExitBadInput
 }
 
 // BadInput is an exit-2 error: nothing was sent.
 func BadInput(format string, args ...any) error {
-	return &Error{Code: ExitBadInput, Err: fmt.Errorf(format, args...)}
+	return &Error{Code: reports.ExitBadInput, Err: fmt.Errorf(format, args...)}
 }
 
-func badInputErr(err error) error { return &Error{Code: ExitBadInput, Err: err} }
+func badInputErr(err error) error { return &Error{Code: reports.ExitBadInput, Err: err} }
 
-func stoppedErr(err error) error { return &Error{Code: ExitStopped, Err: err} }
+func stoppedErr(err error) error { return &Error{Code: reports.ExitStopped, Err: err} }

@@ -2,8 +2,11 @@ package job
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +42,7 @@ func (o *Options) holdReason(p *rowPlan) string {
 	if o.MaxChanges > 0 && total > o.MaxChanges {
 		return fmt.Sprintf("%s would change, more than --max-changes %d", batch.CountRows(total), o.MaxChanges)
 	}
-	for _, name := range batch.SortedNames(byTarget) {
+	for _, name := range slices.Sorted(maps.Keys(byTarget)) {
 		if t := o.Config.Targets[name]; t != nil && t.MaxChanges > 0 && byTarget[name] > t.MaxChanges {
 			return fmt.Sprintf("%s would change on target %s, more than its max_changes %d", batch.CountRows(byTarget[name]), name, t.MaxChanges)
 		}
@@ -77,7 +80,7 @@ func (r *runState) hold(p *rowPlan, reason string) error {
 	if r.plan.state != nil {
 		// A resumed run keeps its journal and report as they are: the
 		// same command with a raised limit resumes it.
-		return &Error{Code: ExitHeld}
+		return &Error{Code: reports.ExitHeld}
 	}
 	if err := r.writeHeld(p, reason); err != nil {
 		return stoppedErr(fmt.Errorf("held (%s), and the report could not be written: %v", reason, err))
@@ -85,7 +88,7 @@ func (r *runState) hold(p *rowPlan, reason string) error {
 	total, _ := p.changing()
 	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
 	r.Log.Warn().Str("reason", reason).Int("would_change", total).Msg("held by a guard: nothing was sent")
-	return &Error{Code: ExitHeld}
+	return &Error{Code: reports.ExitHeld}
 }
 
 // notConfirmed says what a declined question did (nothing) and how to go
@@ -173,27 +176,20 @@ var maxChangesFlag = regexp.MustCompile(`\s--max-changes[ =]\S+`)
 // raiseCommand is the same command with a limit that lets it through.
 func (r *runState) raiseCommand(total int) string {
 	cmd := maxChangesFlag.ReplaceAllString(r.resumeCommandBase(), "")
-	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, orDefault(r.ConfigPath, "targets.yaml"))
+	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, cmp.Or(r.ConfigPath, "targets.yaml"))
 }
 
 func (r *runState) reviewCommands() string {
 	planDir := strings.TrimRight(r.ReportDir, "/") + "-plan"
 	return fmt.Sprintf("userbatch plan -c %s -o %s %s   # then read %s/plan.csv, then\n  userbatch apply -c %s -o %s %s",
-		orDefault(r.ConfigPath, "targets.yaml"), planDir, r.Input, planDir, orDefault(r.ConfigPath, "targets.yaml"), r.ReportDir+"-applied", planDir)
+		cmp.Or(r.ConfigPath, "targets.yaml"), planDir, r.Input, planDir, cmp.Or(r.ConfigPath, "targets.yaml"), r.ReportDir+"-applied", planDir)
 }
 
 func (o *Options) resumeCommandBase() string {
 	if o.Command == "" {
-		return "userbatch run -c " + orDefault(o.ConfigPath, "targets.yaml") + " -o " + o.ReportDir + " " + o.Input
+		return "userbatch run -c " + cmp.Or(o.ConfigPath, "targets.yaml") + " -o " + o.ReportDir + " " + o.Input
 	}
 	return o.Command
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // writeHeld writes the report of a held run, every row as the plan left it
@@ -215,7 +211,7 @@ func (r *runState) writeHeld(p *rowPlan, reason string) error {
 	}
 	now := r.now()
 	sum, err := writeReportWith(r.Options, r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
-		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: int(ExitHeld), Processes: 1})
+		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: reports.ExitHeld, Processes: 1})
 	r.done.summary, r.done.held = sum, true
 	return err
 }

@@ -125,7 +125,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	o := f.options(out)
 	o.Resume = true
 	err := Run(context.Background(), o)
-	if Exit(err) != ExitIncomplete {
+	if Exit(err) != reports.ExitIncomplete {
 		t.Fatalf("exit %d (%v), want 1: the toggle in flight is unknown", Exit(err), err)
 	}
 	if n := f.cs.Writes("c1"); n != 0 {
@@ -189,12 +189,12 @@ func TestReportWriteFailure(t *testing.T) {
 	}
 	err := Run(context.Background(), f.options(out))
 	createReport = reports.CreateWith
-	if Exit(err) != ExitStopped || !strings.Contains(err.Error(), "writing the report: disk full") || !strings.Contains(err.Error(), "--resume") {
+	if Exit(err) != reports.ExitStopped || !strings.Contains(err.Error(), "writing the report: disk full") || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	o := f.options(out)
 	o.Resume = true
-	if err := Run(context.Background(), o); Exit(err) != ExitOK {
+	if err := Run(context.Background(), o); Exit(err) != reports.ExitOK {
 		t.Fatalf("resume: exit %d: %v", Exit(err), err)
 	}
 	for _, u := range []string{"c1", "c2"} {
@@ -218,7 +218,7 @@ func TestLockRefusesASecondProcess(t *testing.T) {
 	}
 	defer l.Unlock()
 	err = Run(context.Background(), f.options(out))
-	if Exit(err) != ExitBadInput || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+	if Exit(err) != reports.ExitBadInput || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	if f.cs.Writes("c1")+f.kii.Writes("k1") != 0 {

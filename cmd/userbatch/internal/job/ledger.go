@@ -107,16 +107,11 @@ func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) 
 	return g.l.Release(ctx, e)
 }
 
-// settleInFlight ends, on resume, the writes a dead process may have sent
-// whose outcome the ledger holds: the process recorded the change in the
-// ledger and died before its journal did. Such a row is this run's change,
-// applied (and in undo.csv), not unknown. It journals their results,
-// removes them from st.InFlight, and returns them.
-func (g *ledgerGate) settleInFlight(ctx context.Context, j *batch.Journal, st *batch.JournalState) (map[int]bool, error) {
-	settled := map[int]bool{}
-	if st == nil || len(st.InFlight) == 0 {
-		return settled, nil
-	}
+// recorded says, on resume, what became of the writes a dead process may
+// have sent whose outcome the ledger holds: the process recorded the change
+// in the ledger and died before its journal did. Such a row is this run's
+// change, applied (and in undo.csv), not unknown (see batch.Resume).
+func (g *ledgerGate) recorded(ctx context.Context) (func(batch.Result) (batch.Result, bool), error) {
 	// An intent names the row's target, user, action and line: so does
 	// the entry this run recorded for it.
 	type rowKey struct {
@@ -134,21 +129,16 @@ func (g *ledgerGate) settleInFlight(ctx context.Context, j *batch.Journal, st *b
 	if err != nil {
 		return nil, err
 	}
-	for i, res := range st.InFlight {
+	return func(res batch.Result) (batch.Result, bool) {
 		e, ok := done[rowKey{res.Target, res.User, res.Action, res.Line}]
 		if !ok {
-			continue
+			return res, false
 		}
 		res.Outcome, res.ErrorCode = e.Outcome, ""
 		res.Detail = fmt.Sprintf("%s: sent before the process was interrupted; the ledger recorded it at %s", e.Outcome, e.At.UTC().Format(time.RFC3339))
 		res.FinishedAt = time.Now().UTC()
-		if err := j.Result(res); err != nil {
-			return nil, err
-		}
-		delete(st.InFlight, i)
-		settled[i] = true
-	}
-	return settled, j.Commit()
+		return res, true
+	}, nil
 }
 
 // pendingOfRun is this run's pending entries, by input line.
@@ -181,21 +171,33 @@ func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.E
 	return nil
 }
 
-// settleByLedger settles, on resume, the writes in flight at a crash that
-// the ledger recorded (see ledgerGate.settleInFlight).
-func (r *runState) settleByLedger(ctx context.Context) (map[int]bool, error) {
+// resume settles the writes in flight at a crash (batch.Resume), first
+// those the ledger recorded, then brings the ledger up to date with the
+// journal.
+func (r *runState) resume(ctx context.Context) (batch.Resumed, error) {
 	g, ok := r.gate.(*ledgerGate)
-	if !ok || r.DryRun {
-		return nil, nil
+	if !ok || r.DryRun || r.plan.state == nil {
+		return batch.Resume(r.journal, r.plan.state, r.targets, nil)
 	}
-	settled, err := g.settleInFlight(ctx, r.journal, r.plan.state)
-	if err == nil && r.plan.state != nil {
-		err = r.finishPending(ctx, g)
+	var known func(batch.Result) (batch.Result, bool)
+	if len(r.plan.state.InFlight) > 0 {
+		var err error
+		if known, err = g.recorded(ctx); err != nil {
+			return batch.Resumed{}, ledgerUnavailable(err)
+		}
 	}
+	resumed, err := batch.Resume(r.journal, r.plan.state, r.targets, known)
 	if err != nil {
-		return nil, fmt.Errorf("ledger unavailable: %w", err)
+		return resumed, err
 	}
-	return settled, nil
+	return resumed, ledgerUnavailable(r.finishPending(ctx, g))
+}
+
+func ledgerUnavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("ledger unavailable: %w", err)
 }
 
 // finishPending records in the ledger the rows this run's journal settled
@@ -245,7 +247,7 @@ func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
 	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
 	run.Stopped = true
 	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
-	if ferr := r.finish(run); Exit(ferr) != ExitStopped {
+	if ferr := r.finish(run); Exit(ferr) != reports.ExitStopped {
 		return ferr
 	}
 	return stoppedErr(fmt.Errorf("ledger unavailable: %v\nthe report is written and the journal is consistent: once the ledger is back, run: %s", err.Err, r.resumeCommand()))

@@ -29,7 +29,7 @@ type RunMetrics struct {
 	Reads, Writes map[string]int
 	// Retries counts this process's retries, by target.
 	Retries  map[string]int
-	ExitCode ExitCode
+	ExitCode reports.ExitCode
 	// Duration is how long this process ran.
 	Duration time.Duration
 	// Finished is when this process ended: the run and success timestamps
@@ -125,7 +125,7 @@ func WriteMetrics(path string, m RunMetrics) error {
 }
 
 // succeeded reports whether a run with this exit code finished.
-func succeeded(c ExitCode) bool { return c == ExitOK || c == ExitIncomplete }
+func succeeded(c reports.ExitCode) bool { return c == reports.ExitOK || c == reports.ExitIncomplete }
 
 func unixSeconds(t time.Time) float64 {
 	if t.IsZero() {

@@ -109,7 +109,7 @@ func TestWriteMetricsParsesBack(t *testing.T) {
 		Reads:    map[string]int{"apps": 5},
 		Writes:   map[string]int{"apps": 2, "admin": 3},
 		Retries:  map[string]int{"apps": 2, "admin": 0},
-		ExitCode: ExitIncomplete,
+		ExitCode: reports.ExitIncomplete,
 		Duration: 1500 * time.Millisecond,
 		Finished: finished,
 	})
@@ -169,15 +169,15 @@ func TestWriteMetricsParsesBack(t *testing.T) {
 func TestWriteMetricsKeepsLastSuccessThroughFailures(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "userbatch.prom")
 	day := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
-	write := func(code ExitCode, finished time.Time) map[string]*dto.MetricFamily {
+	write := func(code reports.ExitCode, finished time.Time) map[string]*dto.MetricFamily {
 		t.Helper()
 		if err := WriteMetrics(path, RunMetrics{ExitCode: code, Duration: time.Second, Finished: finished}); err != nil {
 			t.Fatal(err)
 		}
 		return readMetrics(t, path)
 	}
-	write(ExitOK, day)
-	for i, code := range []ExitCode{ExitStopped, ExitBadInput, ExitHeld} {
+	write(reports.ExitOK, day)
+	for i, code := range []reports.ExitCode{reports.ExitStopped, reports.ExitBadInput, reports.ExitHeld} {
 		finished := day.Add(time.Duration(i+1) * time.Hour)
 		fs := write(code, finished)
 		if got, want := value(t, fs, MetricLastSuccess, nil), float64(day.Unix()); got != want {
@@ -194,7 +194,7 @@ func TestWriteMetricsKeepsLastSuccessThroughFailures(t *testing.T) {
 		}
 	}
 	later := day.Add(24 * time.Hour)
-	fs := write(ExitIncomplete, later)
+	fs := write(reports.ExitIncomplete, later)
 	if got := value(t, fs, MetricLastSuccess, nil); got != float64(later.Unix()) {
 		t.Errorf("a finished run with failed rows: last success %v, want %v", got, later.Unix())
 	}
@@ -214,7 +214,7 @@ func TestWriteMetricsOmitsUnknownLastSuccess(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := WriteMetrics(path, RunMetrics{ExitCode: ExitStopped, Finished: time.Now()}); err != nil {
+		if err := WriteMetrics(path, RunMetrics{ExitCode: reports.ExitStopped, Finished: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		fs := readMetrics(t, path)
@@ -234,7 +234,7 @@ func TestWriteMetricsIsAtomic(t *testing.T) {
 	path := filepath.Join(dir, "userbatch.prom")
 	sum := sampleSummary()
 	write := func(i int) error {
-		return WriteMetrics(path, RunMetrics{Summary: sum, ExitCode: ExitOK, Finished: time.Unix(int64(1e9+i), 0),
+		return WriteMetrics(path, RunMetrics{Summary: sum, ExitCode: reports.ExitOK, Finished: time.Unix(int64(1e9+i), 0),
 			Writes: map[string]int{"apps": i}})
 	}
 	if err := write(0); err != nil {
@@ -307,7 +307,7 @@ func TestWriteMetricsBoundsTargets(t *testing.T) {
 	}
 	byTarget[strings.Repeat("x", 1000)] = reports.Counts{batch.Invalid: 1}
 	sum := &reports.Summary{ByTarget: byTarget, ByAction: map[string]reports.Counts{"disable": {batch.Invalid: 151}}}
-	if err := WriteMetrics(path, RunMetrics{Summary: sum, ExitCode: ExitBadInput, Finished: time.Now()}); err != nil {
+	if err := WriteMetrics(path, RunMetrics{Summary: sum, ExitCode: reports.ExitBadInput, Finished: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	fs := readMetrics(t, path)
@@ -336,7 +336,7 @@ func TestWriteMetricsLabels(t *testing.T) {
 	path := filepath.Join(dir, "shard1.prom")
 	labels := map[string]string{"shard": "1/2"}
 	if err := WriteMetrics(path, RunMetrics{Summary: sampleSummary(), Writes: map[string]int{"apps": 1},
-		ExitCode: ExitOK, Finished: time.Now(), Labels: labels}); err != nil {
+		ExitCode: reports.ExitOK, Finished: time.Now(), Labels: labels}); err != nil {
 		t.Fatal(err)
 	}
 	fs := readMetrics(t, path)
@@ -349,7 +349,7 @@ func TestWriteMetricsLabels(t *testing.T) {
 	}
 	for _, bad := range []map[string]string{{"target": "x"}, {"1shard": "x"}, {"a-b": "x"}} {
 		p := filepath.Join(dir, "bad.prom")
-		if err := WriteMetrics(p, RunMetrics{ExitCode: ExitOK, Labels: bad}); err == nil {
+		if err := WriteMetrics(p, RunMetrics{ExitCode: reports.ExitOK, Labels: bad}); err == nil {
 			t.Errorf("labels %v accepted", bad)
 		}
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
@@ -360,7 +360,7 @@ func TestWriteMetricsLabels(t *testing.T) {
 
 func TestWriteMetricsMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "userbatch.prom")
-	if err := WriteMetrics(path, RunMetrics{ExitCode: ExitOK}); err == nil {
+	if err := WriteMetrics(path, RunMetrics{ExitCode: reports.ExitOK}); err == nil {
 		t.Fatal("no error for a directory that does not exist")
 	}
 }

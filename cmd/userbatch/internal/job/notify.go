@@ -22,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/userbatch/userbatch/adapters/httpcall"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/reports"
 )
@@ -29,7 +30,8 @@ import (
 // notifyTiming bounds Notify; tests shorten it.
 var notifyTiming = struct {
 	Attempts int
-	// Backoff is the wait before the second attempt; it doubles after.
+	// Backoff is the first backoff of the vendors' retry policy
+	// (batch.Retry): it doubles after each attempt, jittered.
 	Backoff time.Duration
 	// Timeout bounds one attempt, Total all of them with their waits.
 	Timeout, Total time.Duration
@@ -45,8 +47,10 @@ type notifyPayload struct {
 // Notify POSTs {"text": text, "summary": sum} (sum as summary.json holds
 // it, null when nil) to webhook. It makes up to 3 attempts, each bounded by
 // a timeout, with a short backoff between them, all within about 15s or
-// ctx, whichever ends first; it retries timeouts, connection failures,
-// 408, 429 and 5xx, and gives up at once on other answers. It returns
+// ctx, whichever ends first. Retries follow the vendors' policy
+// (batch.Retry) and classification (httpcall): it retries timeouts,
+// connection failures, 408, 429 and 5xx, and gives up at once on a refused
+// TLS certificate and on other answers. It returns
 // nothing to act on: a notification never fails a run. Failures are logged
 // at warn level as "the notify webhook", without its URL, host or any part
 // of it (a webhook URL is a secret), and without the answer's body.
@@ -73,57 +77,65 @@ func Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *
 	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Total)
 	defer cancel()
 	client := notifyClient()
-	wait := notifyTiming.Backoff
-	var reason string
-	attempts := 0
-	for attempts < notifyTiming.Attempts {
-		if attempts > 0 && !sleepCtx(ctx, wait) {
-			reason = "gave up: out of time"
-			break
-		}
-		attempts++
-		wait *= 2
-		var retry bool
-		retry, reason = postOnce(ctx, client, webhook, body)
-		if reason == "" {
-			log.Debug().Int("attempts", attempts).Msg("the notify webhook was called")
-			return
-		}
-		if !retry {
-			break
-		}
+	policy := batch.Retry{Attempts: notifyTiming.Attempts, Base: notifyTiming.Backoff}
+	// A notification twice is better than none: one that may have arrived
+	// is sent again.
+	attempts, err := policy.Do(ctx, nil, true, func(ctx context.Context) error {
+		return postOnce(ctx, client, webhook, body)
+	})
+	if err == nil {
+		log.Debug().Int("attempts", attempts).Msg("the notify webhook was called")
+		return
 	}
-	log.Warn().Int("attempts", attempts).Str("reason", reason).
+	log.Warn().Int("attempts", attempts).Str("reason", notifyReason(err)).
 		Msg("the notify webhook failed; the run's outcome is unchanged (see the report)")
 }
 
-// postOnce makes one attempt. reason is "" on success, else a description
-// that holds nothing of the URL; retry says whether another attempt may help.
-func postOnce(ctx context.Context, client *http.Client, webhook string, body []byte) (retry bool, reason string) {
+// notifyReason says why the webhook failed, holding nothing of its URL.
+func notifyReason(err error) string {
+	var berr *batch.Error
+	switch {
+	case !errors.As(err, &berr): // the wait before the next attempt ran out
+		return "gave up: out of time"
+	case berr.HTTPStatus != 0 && berr.Code != batch.CodeNetwork: // an answer, not a broken one
+		return berr.Message
+	case berr.Code == httpcall.CodeRequest:
+		return "the webhook URL is not valid"
+	}
+	return describe(berr)
+}
+
+// postOnce makes one attempt, classified as the vendors' requests are
+// (httpcall): nil on a 2xx answer, else a *batch.Error whose Message, for an
+// answer, is what the log says.
+func postOnce(ctx context.Context, client *http.Client, webhook string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
 	if err != nil {
-		return false, "the webhook URL is not valid"
+		return &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "userbatch")
-	resp, err := client.Do(req)
+	resp, _, err := httpcall.Do(client, req)
 	if err != nil {
-		return true, describe(err)
+		return err
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
-		return false, ""
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return true, fmt.Sprintf("HTTP %d", code)
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		return nil
+	}
+	message := fmt.Sprintf("HTTP %d", code)
+	if e := httpcall.Common(resp, message, time.Now()); e != nil {
+		return e
+	}
+	switch {
+	case code == http.StatusRequestTimeout:
+		return &batch.Error{Kind: batch.Retryable, HTTPStatus: code, Message: message}
 	case code >= 300 && code < 400:
-		return false, fmt.Sprintf("HTTP %d: a redirect elsewhere, not followed", code)
-	default:
-		return false, fmt.Sprintf("HTTP %d", code)
+		message += ": a redirect elsewhere, not followed"
 	}
+	return &batch.Error{Kind: batch.Permanent, HTTPStatus: code, Message: message}
 }
 
 // notifyClient is a client of its own: no shared timeouts or proxies of a
@@ -165,25 +177,13 @@ func describe(err error) string {
 	return "the request failed"
 }
 
-// sleepCtx waits d, or less if ctx ends; it says whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // exitMeaning is what each exit code tells the person on call.
-var exitMeaning = map[ExitCode]string{
-	ExitOK:         "done",
-	ExitIncomplete: "finished, but some rows need attention",
-	ExitBadInput:   "bad input or config, nothing was sent",
-	ExitStopped:    "stopped before finishing, resumable with --resume",
-	ExitHeld:       "held by a guard, nothing was sent",
+var exitMeaning = map[reports.ExitCode]string{
+	reports.ExitOK:         "done",
+	reports.ExitIncomplete: "finished, but some rows need attention",
+	reports.ExitBadInput:   "bad input or config, nothing was sent",
+	reports.ExitStopped:    "stopped before finishing, resumable with --resume",
+	reports.ExitHeld:       "held by a guard, nothing was sent",
 }
 
 // NotifyText is the one line a person reads in a chat channel: the rows
@@ -191,7 +191,7 @@ var exitMeaning = map[ExitCode]string{
 // a guard held the run (it then reads as a hold whatever code says). sum
 // may be nil (a run that ended before its report); pass reportDir "" when
 // there is no report to point at.
-func NotifyText(sum *reports.Summary, code ExitCode, held bool, reportDir string) string {
+func NotifyText(sum *reports.Summary, code reports.ExitCode, held bool, reportDir string) string {
 	var b strings.Builder
 	b.WriteString("userbatch")
 	if sum != nil && sum.DryRun {

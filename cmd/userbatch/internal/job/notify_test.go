@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	stdlog "log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -323,20 +325,20 @@ func TestNotifyText(t *testing.T) {
 	cases := []struct {
 		name string
 		sum  *reports.Summary
-		code ExitCode
+		code reports.ExitCode
 		held bool
 		dir  string
 		want string
 	}{
-		{"finished", sum, ExitIncomplete, false, "/var/reports/2026-11-30",
+		{"finished", sum, reports.ExitIncomplete, false, "/var/reports/2026-11-30",
 			"userbatch: 9 rows (4 applied, 1 already, 1 not_due, 2 invalid, 1 failed); exit 1: finished, but some rows need attention; report: /var/reports/2026-11-30"},
-		{"held", &reports.Summary{Rows: 2, Outcomes: reports.Counts{batch.Skipped: 2}}, ExitHeld, true, "r",
+		{"held", &reports.Summary{Rows: 2, Outcomes: reports.Counts{batch.Skipped: 2}}, reports.ExitHeld, true, "r",
 			"userbatch held by a guard: 2 rows (2 skipped); exit 4: held by a guard, nothing was sent: see the counts and raise the limit or split the file; report: r"},
-		{"no report", nil, ExitStopped, false, "",
+		{"no report", nil, reports.ExitStopped, false, "",
 			"userbatch: exit 3: stopped before finishing, resumable with --resume"},
-		{"dry run", &dry, ExitOK, false, "d",
+		{"dry run", &dry, reports.ExitOK, false, "d",
 			"userbatch dry run: 9 rows (4 applied, 1 already, 1 not_due, 2 invalid, 1 failed); exit 0: done; report: d"},
-		{"empty", &reports.Summary{}, ExitBadInput, false, "",
+		{"empty", &reports.Summary{}, reports.ExitBadInput, false, "",
 			"userbatch: 0 rows (none); exit 2: bad input or config, nothing was sent"},
 		{"unknown outcome", &reports.Summary{Rows: 1, Outcomes: reports.Counts{"zapped": 1}}, 9, false, "",
 			"userbatch: 1 row (1 zapped); exit 9: unexpected"},
@@ -346,4 +348,31 @@ func TestNotifyText(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
 		}
 	}
+}
+
+// TestNotifyRefusedCertificateIsNotRetried: the webhook's failures are
+// classified as a vendor's are (httpcall): a certificate the client does
+// not trust is permanent, so one attempt is made, not three.
+func TestNotifyRefusedCertificateIsNotRetried(t *testing.T) {
+	fastNotify(t, time.Second, 5*time.Second)
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	var conns atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	log, buf := capture()
+	Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
+	w := warns(t, buf.String())
+	if len(w) != 1 || w[0]["reason"] != "the server's TLS certificate was refused" || w[0]["attempts"] != 1.0 {
+		t.Errorf("want one warning, the certificate refused after 1 attempt: %s", buf)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: a refused certificate is not retried", n)
+	}
+	assertNoSecret(t, buf.String(), srv.URL+webhookPath)
 }

@@ -3,8 +3,10 @@ package job
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -140,7 +142,7 @@ func (p *rowPlan) table() string {
 	defer p.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %-16s %-16s %12s %10s %14s\n", "target", "action", "would change", "no change", "unknown state")
-	for _, target := range batch.SortedNames(p.counts) {
+	for _, target := range slices.Sorted(maps.Keys(p.counts)) {
 		byAction := p.counts[target]
 		for _, a := range batch.Actions {
 			w, ok := byAction[a]

@@ -1,7 +1,9 @@
 package job
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -191,7 +193,7 @@ func (p *progress) report(now time.Time) {
 	if left := p.scope.total - p.scope.settled - rows; rate > 0 && left > 0 {
 		ev = ev.Str("eta", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
 	}
-	for _, name := range batch.SortedNames(p.paused) {
+	for _, name := range slices.Sorted(maps.Keys(p.paused)) {
 		// Rounded up, as on the display: never "0s" while the pause lasts.
 		left := time.Duration(math.Ceil(p.paused[name].Sub(now).Seconds())) * time.Second
 		ev = ev.Str("paused_"+name, "resumes in "+left.String())
@@ -215,7 +217,7 @@ func (p *progress) stats(now time.Time) barStats {
 	if s.ended {
 		return s // a pause no longer holds anything up
 	}
-	for _, name := range batch.SortedNames(p.targets) {
+	for _, name := range slices.Sorted(maps.Keys(p.targets)) {
 		if until := p.targets[name].PausedUntil(); until.After(now) {
 			s.paused = append(s.paused, pause{target: name, left: until.Sub(now)})
 		}

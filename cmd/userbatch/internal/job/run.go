@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,7 +40,9 @@ type Options struct {
 	Workers int
 	// Client is the HTTP client for every target (nil: a new one).
 	Client *http.Client
-	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
+	// Signals delivers SIGINT/SIGTERM, caught by main from before the run
+	// starts (nil: none comes). The first stops the run gracefully, a
+	// second at once.
 	Signals <-chan os.Signal
 	Log     zerolog.Logger
 	// Mute silences the log for good: after a second signal, nothing is
@@ -153,14 +155,6 @@ func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target
 // exit code; nil is exit 0.
 func Run(ctx context.Context, o Options) error {
 	start := time.Now()
-	if o.Signals == nil {
-		// From the start: a signal before the first request still stops
-		// the run the way it should, never by killing it.
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		o.Signals = ch
-	}
 	o.done = &runRecord{reads: map[string]int{}, writes: map[string]int{}, retries: map[string]int{}}
 	err := run(ctx, o)
 	o.afterRun(ctx, err, time.Since(start))
@@ -263,7 +257,7 @@ func (o *Options) openLedger(ctx context.Context, plan *journalPlan, in *input, 
 // start, what it supports, and logs it: an operator sees at once whether
 // PATCH and ETags will be used.
 func (o *Options) discover(ctx context.Context, targets map[string]*batch.Target, rows map[string]int) {
-	for _, name := range batch.SortedNames(targets) {
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
 		c, ok := targets[name].Adapter.(*scim.Client)
 		if !ok || rows[name] == 0 {
 			continue
@@ -302,7 +296,7 @@ func refuseInvalid(o *Options, in *input, infos batch.Targets, v Validation, pla
 		}
 		now := time.Now()
 		sum, err := writeReport(o, in.path, infos, nil, nil, "not sent: the file has invalid rows (fix them, or run with --skip-invalid)",
-			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: int(ExitBadInput), Processes: 1})
+			reports.Run{StartedAt: now, FinishedAt: now, DryRun: o.DryRun, ExitCode: reports.ExitBadInput, Processes: 1})
 		if err != nil {
 			return badInputErr(err)
 		}
@@ -369,7 +363,7 @@ func repeatable(targets map[string]*batch.Target) func(string, batch.Action) boo
 	}
 	return func(target string, a batch.Action) bool {
 		t, ok := targets[target]
-		return !ok && a != batch.ToggleStatus || ok && t.Adapter.Idempotent(a)
+		return !ok && a != batch.ToggleStatus || ok && t.MayResend(a)
 	}
 }
 

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -58,7 +59,7 @@ func MakePlan(ctx context.Context, o Options) error {
 	}
 	o.DryRun = true
 	err := Run(ctx, o)
-	if code := Exit(err); code != ExitOK && code != ExitIncomplete {
+	if code := Exit(err); code != reports.ExitOK && code != reports.ExitIncomplete {
 		return err
 	}
 	lock, err := LockExistingDir(o.ReportDir)
@@ -71,7 +72,7 @@ func MakePlan(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n"+
 		"plan.csv is for reading: apply refuses an edited plan; to leave rows out, edit the input and run plan again\n",
-		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), orDefault(o.ConfigPath, "targets.yaml"), o.ReportDir)
+		o.ReportDir, filepath.Join(o.ReportDir, PlanCSV), cmp.Or(o.ConfigPath, "targets.yaml"), o.ReportDir)
 	return nil
 }
 
@@ -106,7 +107,7 @@ func writePlanFiles(o *Options) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
+	return reports.WriteFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
 }
 
 // sum is the plan's own SHA-256: of plan.csv (whose SHA-256 is csvSum)
@@ -131,11 +132,11 @@ func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPl
 		return nil, err
 	}
 	defer done()
-	tmp, err := os.CreateTemp(o.ReportDir, ".plan.csv.*.partial")
+	tmp, err := reports.CreatePartial(o.ReportDir, PlanCSV)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Discard()
 	h := sha256.New()
 	w := csv.NewWriter(io.MultiWriter(tmp, h))
 	_ = w.Write(neutralized(append(append([]string{}, p.Header().Names...), "change")))
@@ -145,10 +146,10 @@ func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPl
 		return w.Write(neutralized(rec))
 	})
 	w.Flush()
-	if err = errors.Join(err, w.Error(), tmp.Sync(), tmp.Close()); err != nil {
+	if err = errors.Join(err, w.Error(), tmp.Close()); err != nil {
 		return nil, err
 	}
-	return h.Sum(nil), os.Rename(tmp.Name(), filepath.Join(o.ReportDir, PlanCSV))
+	return h.Sum(nil), tmp.Commit()
 }
 
 func padded(rec []string, n int) []string {
@@ -238,7 +239,7 @@ func (sp *SavedPlan) checkSum() error {
 		return BadInput("%s or %s differs from what userbatch plan wrote: nothing was sent. "+
 			"apply runs the plan exactly as it was made; plan.csv is for reading, and editing it changes nothing. "+
 			"To leave rows out, remove them from the input file (%s), run userbatch plan again, review the new plan.csv, and apply that plan",
-			PlanCSV, PlanJSON, orDefault(sp.Meta.Input, "the input"))
+			PlanCSV, PlanJSON, cmp.Or(sp.Meta.Input, "the input"))
 	}
 	return nil
 }
@@ -286,24 +287,7 @@ func copyInput(path string, stdin io.Reader, dst, want string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, b)
-}
-
-// writeFileAtomic writes b to path (0600) through a temporary file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return reports.WriteFileAtomic(dst, b)
 }
 
 // InputPath is the plan's copy of the input, which apply sends from.

@@ -9,12 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -55,8 +53,6 @@ type VerifyOptions struct {
 	Client *http.Client
 	Log    zerolog.Logger
 	Stdout io.Writer
-	// Signals delivers SIGINT/SIGTERM (nil: the process's own).
-	Signals <-chan os.Signal
 }
 
 // VerifyCounts are verify.csv's rows by verdict.
@@ -66,10 +62,10 @@ type VerifyCounts struct{ OK, Drift, Unreadable int }
 // finished report and writes REPORT_DIR/verify.csv: one line per row of
 // report.csv, in its order. It never sends a change: the readers it uses
 // refuse any write. Reads are paced as in a run (rate, concurrency,
-// retries, Retry-After). Its error is an *Error: ExitBadInput when the
+// retries, Retry-After). Its error is an *Error: reports.ExitBadInput when the
 // directory holds no finished report, is in use, or ran with other targets
-// than o.Config's (nothing is read then); ExitIncomplete when any row
-// drifted; ExitStopped when a signal or a failed write of verify.csv ended
+// than o.Config's (nothing is read then); reports.ExitIncomplete when any row
+// drifted; reports.ExitStopped when a signal or a failed write of verify.csv ended
 // it (verify.csv is then left as it was). What was read is held in memory
 // until verify.csv is written: a few dozen bytes a row. Each target gets
 // its whole rate: verifying the N shards of a run at once takes N times it.
@@ -96,8 +92,6 @@ func Verify(ctx context.Context, o VerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := v.watchSignals(ctx)
-	defer stop()
 	err = v.readAll(ctx)
 	switch {
 	case ctx.Err() != nil: // reads cut off end as failed rows, not as an error
@@ -176,23 +170,6 @@ func newVerifier(o VerifyOptions) (*verifier, error) {
 		v.targets[name] = t
 	}
 	return v, nil
-}
-
-// watchSignals ends ctx on the first SIGINT or SIGTERM: nothing is written
-// by a verify that did not read every row.
-func (v *verifier) watchSignals(ctx context.Context) (context.Context, func()) {
-	if v.Signals == nil {
-		return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-v.Signals:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 // readAll sends a read for every row the vendor can read, through the
@@ -352,7 +329,7 @@ func (v *verifier) write() (VerifyCounts, []string, error) {
 		return counts, nil, err
 	}
 	defer rr.close()
-	out, err := newVerifyWriter(v.ReportDir, rr.bom, rr.r.Comma)
+	out, err := newVerifyWriter(v.ReportDir, rr.r.BOM, rr.r.Comma)
 	if err != nil {
 		return counts, nil, err
 	}
@@ -403,7 +380,7 @@ func (v *verifier) conclude(c VerifyCounts, drifted []string) error {
 	fmt.Fprintf(v.Stdout, "verify: %s\n", path)
 	v.Log.Info().Int("ok", c.OK).Int("drift", c.Drift).Int("unreadable", c.Unreadable).Str("file", path).Msg("verify finished")
 	if c.Drift > 0 {
-		return &Error{Code: ExitIncomplete, Err: fmt.Errorf("%s drifted: their users are no longer in the state the report says (see %s)", batch.CountRows(c.Drift), path)}
+		return &Error{Code: reports.ExitIncomplete, Err: fmt.Errorf("%s drifted: their users are no longer in the state the report says (see %s)", batch.CountRows(c.Drift), path)}
 	}
 	return nil
 }
@@ -426,9 +403,7 @@ func (r reportRow) key() batch.Key { return batch.Key{Target: r.target, User: r.
 
 // reportReader reads report.csv's rows in order.
 type reportReader struct {
-	f    *os.File
-	r    *csv.Reader
-	bom  bool // written with --excel: verify.csv gets one too
+	r    *reports.CSVReader // r.BOM: written with --excel, verify.csv gets one too
 	cols map[string]int
 	n    int
 }
@@ -436,23 +411,14 @@ type reportReader struct {
 // openReport opens dir's report.csv and checks its header.
 func openReport(dir string) (*reportReader, error) {
 	path := filepath.Join(dir, reports.ReportFile)
-	f, err := os.Open(path)
+	r, err := reports.OpenCSV(path)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(f)
-	rr := &reportReader{f: f, cols: map[string]int{}}
-	if lead, _ := br.Peek(len(utf8BOM)); string(lead) == utf8BOM {
-		_, _ = br.Discard(len(utf8BOM))
-		rr.bom = true
-	}
-	rr.r = csv.NewReader(br)
-	head, _ := br.Peek(br.Size())
-	rr.r.Comma = batch.SniffDelimiter(head) // --excel writes the input's
-	rr.r.FieldsPerRecord = -1
+	rr := &reportReader{r: r, cols: map[string]int{}}
 	header, err := rr.r.Read()
 	if err != nil {
-		f.Close()
+		r.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	for i, name := range header {
@@ -463,7 +429,7 @@ func openReport(dir string) (*reportReader, error) {
 	}
 	for _, c := range []string{"line", "target", "user", "action", "outcome"} {
 		if _, ok := rr.cols[c]; !ok {
-			f.Close()
+			r.Close()
 			return nil, fmt.Errorf("%s has no %s column: not a userbatch report", path, c)
 		}
 	}
@@ -491,33 +457,28 @@ func (rr *reportReader) next() (reportRow, error) {
 	return row, nil
 }
 
-func (rr *reportReader) close() { rr.f.Close() }
-
-// utf8BOM starts a CSV file written for Excel.
-const utf8BOM = "\xef\xbb\xbf"
+func (rr *reportReader) close() { rr.r.Close() }
 
 // verifyWriter is verify.csv under a temporary name until commit.
 type verifyWriter struct {
-	f    *os.File
+	p    *reports.Partial
 	buf  *bufio.Writer
 	csv  *csv.Writer
-	dir  string
-	done bool
 	cell []string
 }
 
 // newVerifyWriter writes verify.csv as report.csv was written: with a byte
 // order mark and its delimiter when that was for Excel.
 func newVerifyWriter(dir string, bom bool, comma rune) (*verifyWriter, error) {
-	f, err := os.CreateTemp(dir, "."+VerifyFile+".*.partial") // 0600
+	p, err := reports.CreatePartial(dir, VerifyFile)
 	if err != nil {
 		return nil, err
 	}
-	w := &verifyWriter{f: f, buf: bufio.NewWriter(f), dir: dir}
+	w := &verifyWriter{p: p, buf: bufio.NewWriter(p)}
 	w.csv = csv.NewWriter(w.buf)
 	w.csv.Comma = comma
 	if bom {
-		_, _ = w.buf.WriteString(utf8BOM)
+		_, _ = w.buf.WriteString(reports.UTF8BOM)
 	}
 	if err := w.write(VerifyColumns); err != nil {
 		w.discard()
@@ -544,29 +505,14 @@ func (w *verifyWriter) commit() error {
 		err = w.buf.Flush()
 	}
 	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
+		err = w.p.Close()
 	}
 	if err == nil {
-		err = os.Rename(w.f.Name(), filepath.Join(w.dir, VerifyFile))
+		err = w.p.Commit()
 	}
-	if err != nil {
-		os.Remove(w.f.Name())
-		w.done = true
-		return err
-	}
-	w.done = true
-	return nil
+	w.p.Discard()
+	return err
 }
 
 // discard removes the temporary file of a verify that did not commit.
-func (w *verifyWriter) discard() {
-	if w.done {
-		return
-	}
-	w.done = true
-	w.f.Close()
-	os.Remove(w.f.Name())
-}
+func (w *verifyWriter) discard() { w.p.Discard() }

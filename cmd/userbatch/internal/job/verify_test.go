@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/userbatch/userbatch/adapters/fakehttp"
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/reports"
 )
 
 // verifyRun runs input (its rows for the fixture's targets) into out with
@@ -28,7 +28,7 @@ func (f *fixture) verifyRun(cfg *config.Config, input, out string, excel bool) V
 	}
 	o := f.options(out)
 	o.Config, o.Excel = cfg, excel
-	if err := Run(context.Background(), o); err != nil && Exit(err) != ExitIncomplete {
+	if err := Run(context.Background(), o); err != nil && Exit(err) != reports.ExitIncomplete {
 		f.t.Fatalf("run: %v", err)
 	}
 	return VerifyOptions{Config: cfg, ReportDir: out, Log: zerolog.Nop()}
@@ -50,7 +50,7 @@ func TestVerifyReadsNeutralisedCellsAndKeepsExcel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), utf8BOM+"line,target,user,") {
+	if !strings.HasPrefix(string(b), reports.UTF8BOM+"line,target,user,") {
 		t.Errorf("verify.csv of an --excel report should start with a byte order mark: %q", b[:min(len(b), 20)])
 	}
 	for _, want := range []string{"2,apps,'-k1,disable,applied,disabled,ok", "3,apps,'=k2,disable,applied,disabled,ok"} {
@@ -121,7 +121,7 @@ func TestVerifyRefusesADirectoryInUse(t *testing.T) {
 	defer l.Unlock()
 	reads := f.kii.Requests()
 	err = Verify(context.Background(), vo)
-	if Exit(err) != ExitBadInput || !strings.Contains(err.Error(), "in use by another userbatch process") {
+	if Exit(err) != reports.ExitBadInput || !strings.Contains(err.Error(), "in use by another userbatch process") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	if f.kii.Requests() != reads {
@@ -129,18 +129,17 @@ func TestVerifyRefusesADirectoryInUse(t *testing.T) {
 	}
 }
 
-// TestVerifyStoppedWritesNothing: a signal ends a verify with exit 3 and
+// TestVerifyStoppedWritesNothing: a signal (its context ended) ends a verify with exit 3 and
 // no verify.csv, not even a partial one. The reads hang until it comes.
 func TestVerifyStoppedWritesNothing(t *testing.T) {
 	f := newFixture(t)
 	out := filepath.Join(f.dir, "report")
 	vo := f.verifyRun(f.cfg, rowsCSV, out, false)
 	f.kii.Faults.Add(fakehttp.Rule{Method: http.MethodGet, Fault: fakehttp.Fault{Delay: time.Minute}})
-	sigs := make(chan os.Signal, 1)
-	sigs <- syscall.SIGTERM
-	vo.Signals = sigs
-	err := Verify(context.Background(), vo)
-	if Exit(err) != ExitStopped || !strings.Contains(err.Error(), "not written") {
+	ctx, cancel := context.WithCancel(context.Background()) // main ends it on a signal
+	cancel()
+	err := Verify(ctx, vo)
+	if Exit(err) != reports.ExitStopped || !strings.Contains(err.Error(), "not written") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
 	entries, _ := os.ReadDir(out)

@@ -1,0 +1,290 @@
+package batch
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// appendResult encodes a result record as json.Marshal would, by hand: it
+// runs once per row on the single writer, where reflection costs show.
+func appendResult(b []byte, r *Result) []byte {
+	b = appendHead(b, "result", r.Index, r.Line, r.Target, r.User, r.Action)
+	b = appendField(b, "outcome", string(r.Outcome))
+	b = appendField(b, "detail", r.Detail)
+	b = append(b, `,"http_status":`...)
+	b = strconv.AppendInt(b, int64(r.HTTPStatus), 10)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	b = appendField(b, "error_code", r.ErrorCode)
+	b = appendField(b, "message", r.Message)
+	b = append(b, `,"duration_ns":`...)
+	b = strconv.AppendInt(b, int64(r.Duration), 10)
+	b = append(b, `,"finished_at":"`...)
+	b = r.FinishedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","retries":`...)
+	b = strconv.AppendInt(b, int64(r.Retries), 10)
+	b = append(b, `,"writes":`...)
+	b = strconv.AppendInt(b, int64(r.Writes), 10)
+	return append(b, "}\n"...)
+}
+
+// appendHead opens a row's record: its type and the row it is about.
+func appendHead(b []byte, typ string, index, line int, target, user string, action Action) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","i":`...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	b = appendField(b, "target", target)
+	b = appendField(b, "user", user)
+	return appendField(b, "action", string(action))
+}
+
+// appendIntent encodes an intent record as json.Marshal encodes
+// record{Type: "intent", Result: ..., Attempt: attempt}, up to the escaping
+// of strings (appendField's), by hand: the writer encodes one before every
+// request.
+func appendIntent(b []byte, op *Op, attempt int) []byte {
+	b = appendHead(b, "intent", op.Index, op.Line, op.Target, op.User, op.Action)
+	b = append(b, `,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`...)
+	if attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(attempt), 10)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendField appends ,"name":"value" with value escaped as JSON.
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(value) // rare: let encoding/json escape it
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, value...)
+	return append(b, '"')
+}
+
+// resultPrefix starts every result record appendResult writes.
+const resultPrefix = `{"type":"result",`
+
+// recordType returns a record's type. Result records, most of a journal,
+// are known by their prefix: every caller decodes them in full (see
+// decodeResult), which checks the rest of the line. Intent records are
+// checked here, in the layout appendIntent writes; any other record goes to
+// encoding/json.
+func recordType(line []byte) (string, error) {
+	if hasPrefix(line, resultPrefix) {
+		return "result", nil
+	}
+	if _, ok := parseIntent(line, false); ok {
+		return "intent", nil
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	err := json.Unmarshal(line, &head)
+	return head.Type, err
+}
+
+func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
+
+// decodeResult decodes a result record: by parseWith when it is in the
+// form appendResult writes, else by encoding/json.
+func decodeResult(line []byte) (Result, error) {
+	return decodeResultWith(line, nil)
+}
+
+// decodeResultWith is decodeResult making each common value once in seen.
+func decodeResultWith(line []byte, seen map[string]string) (Result, error) {
+	if res, ok := parseWith(&cursor{b: line, ok: true, keep: true, seen: seen}); ok {
+		return res, nil
+	}
+	var rec struct{ Result }
+	err := json.Unmarshal(line, &rec)
+	return rec.Result, err
+}
+
+// resultIndex is parseWith for the index: it checks the whole layout but
+// decodes only the row's index, and neither makes strings nor reads the
+// time (json.Unmarshal of the index alone does not either).
+func resultIndex(line []byte) (int, bool) {
+	res, ok := parseWith(&cursor{b: line, ok: true})
+	return res.Index, ok
+}
+
+func parseWith(c *cursor) (res Result, ok bool) {
+	c.lit(resultPrefix + `"i":`)
+	res.Index = int(c.int())
+	c.lit(`,"line":`)
+	res.Line = int(c.int())
+	res.Target = c.common("target")
+	res.User = c.field("user")
+	res.Action = Action(c.common("action"))
+	res.Outcome = Outcome(c.common("outcome"))
+	res.Detail = c.common("detail")
+	c.lit(`,"http_status":`)
+	res.HTTPStatus = int(c.int())
+	c.lit(`,"attempts":`)
+	res.Attempts = int(c.int())
+	res.ErrorCode = c.common("error_code")
+	res.Message = c.field("message")
+	c.lit(`,"duration_ns":`)
+	res.Duration = time.Duration(c.int())
+	c.lit(`,"finished_at":`)
+	if at := c.raw(); c.ok && c.keep {
+		c.ok = res.FinishedAt.UnmarshalText(at) == nil // as Time.UnmarshalJSON does
+	}
+	c.lit(`,"retries":`)
+	res.Retries = int(c.int())
+	if hasPrefix(c.b, `,"writes":`) { // journals from before it lack it
+		c.lit(`,"writes":`)
+		res.Writes = int(c.int())
+	}
+	c.lit("}")
+	if len(c.b) == 1 && c.b[0] == '\n' {
+		c.b = c.b[1:]
+	}
+	return res, c.ok && len(c.b) == 0
+}
+
+// intentPrefix starts every intent record appendIntent writes.
+const intentPrefix = `{"type":"intent",`
+
+// parseIntent decodes an intent record laid out exactly as appendIntent
+// writes it, with no escapes in its strings; ok is false for anything else.
+// Without keep it only checks the layout (the record is then valid JSON).
+func parseIntent(line []byte, keep bool) (res Result, ok bool) {
+	c := cursor{b: line, ok: true, keep: keep}
+	c.lit(intentPrefix + `"i":`)
+	res.Index = int(c.int())
+	c.lit(`,"line":`)
+	res.Line = int(c.int())
+	res.Target = c.field("target")
+	res.User = c.field("user")
+	res.Action = Action(c.field("action"))
+	c.lit(`,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`)
+	if hasPrefix(c.b, `,"attempt":`) {
+		c.lit(`,"attempt":`)
+		c.int()
+	}
+	c.lit("}")
+	if len(c.b) == 1 && c.b[0] == '\n' {
+		c.b = c.b[1:]
+	}
+	return res, c.ok && len(c.b) == 0
+}
+
+// cursor reads the fixed layout of a result record; ok turns false at the
+// first thing out of place, and stays false. Without keep it checks strings
+// but makes none.
+type cursor struct {
+	b    []byte
+	ok   bool
+	keep bool
+	seen map[string]string // common values made already (nil: none kept)
+}
+
+func (c *cursor) lit(s string) {
+	if c.ok && hasPrefix(c.b, s) {
+		c.b = c.b[len(s):]
+		return
+	}
+	c.ok = false
+}
+
+// int reads a JSON integer that fits an int64 (no leading zeros).
+func (c *cursor) int() int64 {
+	if !c.ok {
+		return 0
+	}
+	n := 0
+	if n < len(c.b) && c.b[n] == '-' {
+		n++
+	}
+	digits := n
+	for n < len(c.b) && c.b[n] >= '0' && c.b[n] <= '9' {
+		n++
+	}
+	if n == digits || c.b[digits] == '0' && n > digits+1 {
+		c.ok = false
+		return 0
+	}
+	v, err := strconv.ParseInt(string(c.b[:n]), 10, 64)
+	c.ok = err == nil
+	c.b = c.b[n:]
+	return v
+}
+
+// field reads ,"name":"value" where value is printable ASCII with no quote
+// or backslash: what appendField writes unescaped.
+func (c *cursor) field(name string) string {
+	if v := c.value(name); c.ok && c.keep {
+		return string(v)
+	}
+	return ""
+}
+
+// common is field for the values that repeat from row to row (targets,
+// actions, outcomes, details, error codes): each is made once, up to a
+// bound.
+func (c *cursor) common(name string) string {
+	v := c.value(name)
+	if !c.ok || !c.keep {
+		return ""
+	}
+	if c.seen == nil {
+		return string(v)
+	}
+	if s, ok := c.seen[string(v)]; ok {
+		return s
+	}
+	s := string(v)
+	if len(c.seen) < maxCommon {
+		c.seen[s] = s
+	}
+	return s
+}
+
+// maxCommon bounds the common values an OutcomeIndex keeps.
+const maxCommon = 1024
+
+// value reads ,"name":"value" and returns value's bytes.
+func (c *cursor) value(name string) []byte {
+	if !c.ok || len(c.b) < len(name)+4 || c.b[0] != ',' || c.b[1] != '"' ||
+		string(c.b[2:2+len(name)]) != name || string(c.b[2+len(name):4+len(name)]) != `":` {
+		c.ok = false
+		return nil
+	}
+	c.b = c.b[4+len(name):]
+	return c.raw()
+}
+
+// raw reads a string's bytes, quotes excluded, checking they need no
+// unescaping.
+func (c *cursor) raw() []byte {
+	if !c.ok || len(c.b) == 0 || c.b[0] != '"' {
+		c.ok = false
+		return nil
+	}
+	for i := 1; i < len(c.b); i++ {
+		switch ch := c.b[i]; {
+		case ch == '"':
+			v := c.b[1:i]
+			c.b = c.b[i+1:]
+			return v
+		case ch < 0x20 || ch == '\\' || ch >= 0x7f:
+			c.ok = false
+			return nil
+		}
+	}
+	c.ok = false
+	return nil
+}

@@ -1,0 +1,130 @@
+package batch
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// ErrNoHeader means a journal holds no header record: the run that made it
+// died before writing one, which it does before sending anything.
+var ErrNoHeader = errors.New("the journal has no header record (the run died before sending anything)")
+
+// JournalState is what a journal says about a run so far.
+type JournalState struct {
+	Header JournalHeader
+	// settled marks the rows with a recorded outcome, by index.
+	settled []uint64
+	// InFlight holds the intents with no outcome after them: requests that
+	// may have been sent when the run died.
+	InFlight map[int]Result
+	// Runs counts the runs recorded (1 + resumes).
+	Runs int
+	// FirstStart is when the first process of the run started.
+	FirstStart time.Time
+	// Canary holds the rows of the run's canary, by index, as the first
+	// process that ran one recorded them; nil when none did.
+	Canary []int
+}
+
+// Settled reports whether row i has an outcome in the journal.
+func (s *JournalState) Settled(i int) bool {
+	w := i / 64
+	return w < len(s.settled) && s.settled[w]&(1<<(uint(i)%64)) != 0
+}
+
+func (s *JournalState) settle(i int) {
+	w := i / 64
+	if w >= len(s.settled) {
+		s.settled = append(s.settled, make([]uint64, w-len(s.settled)+1)...)
+	}
+	s.settled[w] |= 1 << (uint(i) % 64)
+}
+
+// ReadJournal reads the journal at path. Memory is one bit per row plus the
+// rows in flight. A torn last line (the process died mid-write) is ignored.
+func ReadJournal(path string) (*JournalState, error) {
+	st := &JournalState{InFlight: map[int]Result{}}
+	err := scanJournal(path, func(typ string, line []byte, _ int64) error {
+		switch typ {
+		case "header":
+			return json.Unmarshal(line, &st.Header)
+		case "run":
+			st.Runs++
+			if st.Runs == 1 {
+				var rec record
+				if err := json.Unmarshal(line, &rec); err == nil && rec.StartedAt != nil {
+					st.FirstStart = *rec.StartedAt
+				}
+			}
+		case "canary":
+			var rec record
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return err
+			}
+			if st.Canary == nil {
+				st.Canary = rec.Canary
+			}
+		case "intent":
+			res, ok := parseIntent(line, true)
+			if !ok {
+				var rec struct{ Result }
+				if err := json.Unmarshal(line, &rec); err != nil {
+					return err
+				}
+				res = rec.Result
+			}
+			st.InFlight[res.Index] = res
+		case "result":
+			res, err := decodeResult(line)
+			if err != nil {
+				return err
+			}
+			delete(st.InFlight, res.Index)
+			st.settle(res.Index)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if st.Header.Version == 0 {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoHeader)
+	}
+	return st, nil
+}
+
+// scanJournal calls fn for each complete record with its type and offset.
+func scanJournal(path string, fn func(typ string, line []byte, off int64) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 256<<10)
+	var off int64
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fmt.Errorf("%s line %d: record too long", path, n)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil // a torn last record was never synced: ignore it
+		}
+		if err != nil {
+			return err
+		}
+		typ, err := recordType(line)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %v", path, n, err)
+		}
+		if err := fn(typ, line, off); err != nil {
+			return fmt.Errorf("%s line %d: %w", path, n, err)
+		}
+		off += int64(len(line))
+	}
+}
