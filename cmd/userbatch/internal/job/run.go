@@ -88,6 +88,8 @@ type Options struct {
 
 	// done is what the run leaves for its metrics and notification.
 	done *runRecord
+	// createReport is reports.CreateWith (nil); tests make it fail.
+	createReport func(dir string, h batch.Header, o reports.Options) (*reports.Writer, error)
 }
 
 // runRecord is what a run leaves behind for its metrics and notification.
@@ -340,7 +342,11 @@ func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch
 	}
 	defer done()
 	run.Actor = o.Actor
-	w, err := createReport(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
+	create := o.createReport
+	if create == nil {
+		create = reports.CreateWith
+	}
+	w, err := create(o.ReportDir, p.Header(), reports.Options{Excel: o.Excel, Repeatable: repeatable(targets)})
 	if err != nil {
 		return nil, err
 	}
@@ -351,9 +357,6 @@ func writeReportFrom(o *Options, inputPath string, infos batch.Targets, of batch
 	}
 	return sum, cerr
 }
-
-// createReport is reports.CreateWith; tests make it fail.
-var createReport = reports.CreateWith
 
 // repeatable says which rows' requests are safe to send again: the
 // adapter's word. Nil targets: reports' default (all but toggles).
