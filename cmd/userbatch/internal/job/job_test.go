@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) options(out string) Options {
-	return Options{Config: f.cfg, Input: f.input, ReportDir: out, Grace: time.Second, Log: zerolog.Nop()}
+	return Options{Args: Args{Config: f.cfg, Input: f.input, ReportDir: out, Grace: time.Second}, Log: zerolog.Nop()}
 }
 
 // journal writes a journal for the input as a process that died would have

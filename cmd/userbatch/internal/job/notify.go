@@ -262,3 +262,26 @@ func outcomeCounts(c reports.Counts) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Webhook sends a run's summary to the notify webhook at its end, when
+// the run got as far as a report (README "Scheduling").
+type Webhook struct {
+	Unobserved
+	url, reportDir string
+	log            zerolog.Logger
+	timing         NotifyTiming
+}
+
+// NewWebhook posts to url, pointing at the report in reportDir.
+func NewWebhook(url, reportDir string, log zerolog.Logger, timing NotifyTiming) *Webhook {
+	return &Webhook{url: url, reportDir: reportDir, log: log, timing: timing}
+}
+
+// Finished notifies; a run stopped by a signal is notified all the same.
+func (w *Webhook) Finished(e End) {
+	if e.Summary == nil {
+		return
+	}
+	text := NotifyText(e.Summary, e.ExitCode, e.Held, reportLocation(w.reportDir))
+	w.timing.Notify(context.Background(), w.log, w.url, text, e.Summary)
+}
