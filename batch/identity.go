@@ -53,11 +53,3 @@ func (p PrefixIdentity) Key(user string) string {
 	}
 	return b
 }
-
-// IdentityOf returns the identity an adapter declares, or ExactIdentity.
-func IdentityOf(a any) Identity {
-	if i, ok := a.(interface{ Identity() Identity }); ok {
-		return i.Identity()
-	}
-	return ExactIdentity{}
-}

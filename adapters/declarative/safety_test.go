@@ -263,7 +263,7 @@ func TestAcme(t *testing.T) {
 	wrongBase, _ := declarative.New(spec, declarative.Settings{BaseURL: adaptertest.Serve(t, http.NotFoundHandler()), Config: map[string]string{"token": "acme-token-1", "tenant": "t-1"}})
 	_, err = wrongBase.Apply(ctx, batch.Op{User: "alice", Action: batch.Enable})
 	wantCode(t, err, batch.Permanent, declarative.CodeNotVendorAPI, 404)
-	if id := batch.IdentityOf(a); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
+	if id := a.Identity(); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
 		t.Errorf("identity: %q %q", id.Key("staff:BOB"), id.Bare("Staff:x"))
 	}
 	inv := a.(*declarative.Reader).Invert(batch.Op{User: "alice", Action: batch.Disable})

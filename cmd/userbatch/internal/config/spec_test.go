@@ -103,7 +103,7 @@ func TestHTTPTargetErrors(t *testing.T) {
 			"vendor: x\nactions:\n  disable:\n    idempotent: true\n    request: {method: POST, path: /a/../b}\n",
 			"line 4: target t: spec: " + "SPEC" + ": line 5, column 35: path \"/a/../b\" holds a \"..\" segment"},
 		{"key the spec does not declare", "    vendor: http\n    spec: builtin:kii\n    base_url: https://x.example\n    email: a@b.c\n", "",
-			`line 6: target t: unknown key "email" for vendor http (known: vendor, base_url, apikey, token,`},
+			`line 6: target t: vendor http does not use email: remove it (a http target takes: vendor, base_url, token,`},
 		{"spec key shadows a common key", "    vendor: http\n    spec: s.yaml\n    base_url: https://x.example\n",
 			"vendor: x\nconfig: {rate: {}}\nactions:\n  disable:\n    idempotent: true\n    request: {method: POST, path: /a}\n",
 			"config key rate is a key every target has"},
