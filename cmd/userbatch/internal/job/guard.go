@@ -101,7 +101,7 @@ func (r *runState) hold(p *rowPlan, reason string) error {
 	}
 	total, _ := p.changing()
 	fmt.Fprintf(r.stdout, "report: %s\n", r.out.dir)
-	r.log.Warn().Str("reason", reason).Int("would_change", total).Msg("held by a guard: nothing was sent")
+	r.obs.Held(reason, total)
 	return &Error{Code: reports.ExitHeld}
 }
 

@@ -1,0 +1,83 @@
+package job
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"strings"
+	"testing"
+)
+
+// TestNoPackageLevelTestHooks: no test overwrites a package-level
+// variable of the run's packages (job, and the command in package main):
+// such a hook is shared by every test, so they could not run in parallel.
+// Tests inject a value instead (an Options field, NotifyTiming,
+// globalOptions.now).
+func TestNoPackageLevelTestHooks(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{".", "../.."} {
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pkg := range pkgs {
+			vars := packageVars(pkg)
+			for name, f := range pkg.Files {
+				if !strings.HasSuffix(name, "_test.go") {
+					continue
+				}
+				ast.Inspect(f, func(n ast.Node) bool {
+					as, ok := n.(*ast.AssignStmt)
+					if !ok || as.Tok != token.ASSIGN {
+						return true
+					}
+					for _, lhs := range as.Lhs {
+						if v := rootIdent(lhs); v != nil && vars[v.Name] && v.Obj == nil {
+							t.Errorf("%s: a test sets the package-level %s: inject the value instead", fset.Position(as.Pos()), v.Name)
+						}
+					}
+					return true
+				})
+			}
+		}
+	}
+}
+
+// packageVars names the package-level variables of pkg's production files.
+func packageVars(pkg *ast.Package) map[string]bool {
+	vars := map[string]bool{}
+	for name, f := range pkg.Files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, s := range g.Specs {
+				for _, n := range s.(*ast.ValueSpec).Names {
+					vars[n.Name] = n.Name != "_"
+				}
+			}
+		}
+	}
+	return vars
+}
+
+// rootIdent is x of x, x.f, x[i] and x.f[i].g.
+func rootIdent(e ast.Expr) *ast.Ident {
+	for {
+		switch x := e.(type) {
+		case *ast.Ident:
+			return x
+		case *ast.SelectorExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		default:
+			return nil
+		}
+	}
+}
