@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,53 +18,53 @@ func TestNoPackageLevelTestHooks(t *testing.T) {
 	t.Parallel()
 	for _, dir := range []string{".", "../.."} {
 		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, nil, 0)
+		names, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, pkg := range pkgs {
-			vars := packageVars(pkg)
-			for name, f := range pkg.Files {
-				if !strings.HasSuffix(name, "_test.go") {
-					continue
-				}
-				ast.Inspect(f, func(n ast.Node) bool {
-					as, ok := n.(*ast.AssignStmt)
-					if !ok || as.Tok != token.ASSIGN {
-						return true
-					}
-					for _, lhs := range as.Lhs {
-						if v := rootIdent(lhs); v != nil && vars[v.Name] && v.Obj == nil {
-							t.Errorf("%s: a test sets the package-level %s: inject the value instead", fset.Position(as.Pos()), v.Name)
-						}
-					}
-					return true
-				})
+		vars := map[string]bool{}
+		var tests []*ast.File
+		for _, name := range names {
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
 			}
+			if strings.HasSuffix(name, "_test.go") {
+				tests = append(tests, f)
+			} else {
+				addVars(vars, f)
+			}
+		}
+		for _, f := range tests {
+			ast.Inspect(f, func(n ast.Node) bool {
+				as, ok := n.(*ast.AssignStmt)
+				if !ok || as.Tok != token.ASSIGN {
+					return true
+				}
+				for _, lhs := range as.Lhs {
+					if v := rootIdent(lhs); v != nil && vars[v.Name] && v.Obj == nil {
+						t.Errorf("%s: a test sets the package-level %s: inject the value instead", fset.Position(as.Pos()), v.Name)
+					}
+				}
+				return true
+			})
 		}
 	}
 }
 
-// packageVars names the package-level variables of pkg's production files.
-func packageVars(pkg *ast.Package) map[string]bool {
-	vars := map[string]bool{}
-	for name, f := range pkg.Files {
-		if strings.HasSuffix(name, "_test.go") {
+// addVars adds the package-level variables f declares.
+func addVars(vars map[string]bool, f *ast.File) {
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
 			continue
 		}
-		for _, d := range f.Decls {
-			g, ok := d.(*ast.GenDecl)
-			if !ok || g.Tok != token.VAR {
-				continue
-			}
-			for _, s := range g.Specs {
-				for _, n := range s.(*ast.ValueSpec).Names {
-					vars[n.Name] = n.Name != "_"
-				}
+		for _, s := range g.Specs {
+			for _, n := range s.(*ast.ValueSpec).Names {
+				vars[n.Name] = n.Name != "_"
 			}
 		}
 	}
-	return vars
 }
 
 // rootIdent is x of x, x.f, x[i] and x.f[i].g.

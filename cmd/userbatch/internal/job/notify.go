@@ -50,9 +50,9 @@ type notifyPayload struct {
 }
 
 // Notify POSTs {"text": text, "summary": sum} (sum as summary.json holds
-// it, null when nil) to webhook. It makes up to 3 attempts, each bounded by
-// a timeout, with a short backoff between them, all within about 15s or
-// ctx, whichever ends first. Retries follow the vendors' policy
+// it, null when nil) to webhook. It makes up to tm.Attempts attempts, each
+// bounded by tm.Timeout, with a short backoff between them, all within
+// tm.Total or ctx, whichever ends first (a run's: 3 within about 15s). Retries follow the vendors' policy
 // (batch.Retry) and classification (httpcall): it retries timeouts,
 // connection failures, 408, 429 and 5xx, and gives up at once on a refused
 // TLS certificate and on other answers. It returns
@@ -66,11 +66,6 @@ type notifyPayload struct {
 //
 // A run stopped by a signal should pass a ctx that the signal did not
 // cancel (context.WithoutCancel): that is the notification that matters.
-func Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *reports.Summary) {
-	DefaultNotifyTiming().Notify(ctx, log, webhook, text, sum)
-}
-
-// Notify is Notify with this timing.
 func (tm NotifyTiming) Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *reports.Summary) {
 	if webhook == "" {
 		return

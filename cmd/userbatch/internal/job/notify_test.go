@@ -292,13 +292,13 @@ func TestNotifyConnectionRefused(t *testing.T) {
 func TestNotifyNothingToCall(t *testing.T) {
 	t.Parallel()
 	log, buf := capture()
-	Notify(context.Background(), log, "", "x", nil)
+	DefaultNotifyTiming().Notify(context.Background(), log, "", "x", nil)
 	if buf.Len() != 0 {
 		t.Errorf("an empty webhook logged: %s", buf)
 	}
 	for _, bad := range []string{"ftp://hooks.example/s3cr3tT0k3n", "hooks.example/services/s3cr3tT0k3n", "https:///services/s3cr3tT0k3n"} {
 		buf.Reset()
-		Notify(context.Background(), log, bad, "x", nil)
+		DefaultNotifyTiming().Notify(context.Background(), log, bad, "x", nil)
 		if w := warns(t, buf.String()); len(w) != 1 {
 			t.Errorf("%q: want one warning: %s", bad, buf)
 		}
