@@ -84,7 +84,7 @@ func applyRun(ctx context.Context, o *runOptions, planDir string, maxAge time.Du
 	if err != nil {
 		return err
 	}
-	sp, err := job.LoadPlan(planDir, &jo, maxAge)
+	sp, err := job.LoadPlan(planDir, jo.Args, jo.Now(), maxAge)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ type dirRules struct {
 }
 
 func (o *Options) dirRules() dirRules {
-	return dirRules{dir: o.ReportDir, resume: o.Resume, dryRun: o.DryRun, now: o.now}
+	return dirRules{dir: o.ReportDir, resume: o.Resume, dryRun: o.DryRun, now: o.Now}
 }
 
 // header is the journal's header for this run over in.

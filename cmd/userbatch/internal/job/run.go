@@ -188,4 +188,5 @@ type runRecord struct {
 	held    bool
 }
 
-func (o *Options) now() time.Time { return pipeline{clock: o.Clock}.now() }
+// Now is the run's time: its Clock's, or the wall clock.
+func (o *Options) Now() time.Time { return pipeline{clock: o.Clock}.now() }
