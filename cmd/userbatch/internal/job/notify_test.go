@@ -25,7 +25,9 @@ import (
 // webhookPath looks like a Slack webhook: the token is the secret part.
 const webhookPath = "/services/T0001/B0002/s3cr3tT0k3n"
 
-// fastNotify is a run's timing, shortened for one test.
+// fastNotify is a run's timing with a millisecond's backoff; timeout
+// and total bound them (generous where timing is not the point: tests run
+// in parallel, and a slow handshake must not read as a timeout).
 func fastNotify(timeout, total time.Duration) NotifyTiming {
 	tm := DefaultNotifyTiming()
 	tm.Backoff, tm.Timeout, tm.Total = time.Millisecond, timeout, total
@@ -107,7 +109,7 @@ func warns(t *testing.T, logged string) []map[string]any {
 
 func TestNotifySendsTheSummary(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusOK)
 	log, buf := capture()
 	sum := sampleSummary()
@@ -140,7 +142,7 @@ func TestNotifySendsTheSummary(t *testing.T) {
 
 func TestNotifyRetriesThenSucceeds(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, 500, 503, 200)
 	log, buf := capture()
 	tm.Notify(context.Background(), log, h.url(), "x", nil)
@@ -157,7 +159,7 @@ func TestNotifyRetriesThenSucceeds(t *testing.T) {
 
 func TestNotifyGivesUpAndLogsNoSecret(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusInternalServerError)
 	log, buf := capture()
 	tm.Notify(context.Background(), log, h.url(), "x", sampleSummary())
@@ -174,7 +176,7 @@ func TestNotifyGivesUpAndLogsNoSecret(t *testing.T) {
 
 func TestNotifyStopsOnARefusal(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusNotFound)
 	log, buf := capture()
 	tm.Notify(context.Background(), log, h.url(), "x", nil)
@@ -239,7 +241,7 @@ func TestNotifyIsBoundedAsAWhole(t *testing.T) {
 
 func TestNotifyRedirects(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	elsewhere := newHook(t, http.StatusOK)
 	var moved atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -277,7 +279,7 @@ func TestNotifyRedirects(t *testing.T) {
 
 func TestNotifyConnectionRefused(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	webhook := srv.URL + webhookPath
 	srv.Close()
@@ -363,7 +365,7 @@ func TestNotifyText(t *testing.T) {
 // not trust is permanent, so one attempt is made, not three.
 func TestNotifyRefusedCertificateIsNotRetried(t *testing.T) {
 	t.Parallel()
-	tm := fastNotify(time.Second, 5*time.Second)
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	var conns atomic.Int32
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
