@@ -94,8 +94,9 @@ func (o *Options) stages(in *input, plan *journalPlan, done *runRecord) *runStat
 		obs: o.Observers, done: done, in: in, infos: o.Config.Infos(), parse: o.Parse, includes: o.includes,
 		rates: o.rates(), plan: plan, skipInvalid: o.SkipInvalid,
 		start: Start{Input: o.Input, InputSHA256: in.sha256, ConfigPath: o.ConfigPath, ReportDir: o.ReportDir,
-			Targets: o.Config.Names(), Rates: o.rates(), DryRun: o.DryRun, Resume: o.Resume, Shard: o.Shard.String()},
+			Targets: o.Config.Names(), DryRun: o.DryRun, Resume: o.Resume, Shard: o.Shard.String()},
 	}
+	r.start.Rates = r.rates
 	if o.Plan != nil {
 		r.saved = o.Plan.rows
 	}
