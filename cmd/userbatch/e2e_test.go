@@ -33,6 +33,7 @@ type e2e struct {
 	handler atomic.Pointer[http.Handler] // tests swap it to wrap the fakes
 	dir     string
 	cfg     string
+	now     func() time.Time // the commands' clock (nil: the wall clock)
 }
 
 func (e *e2e) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +70,11 @@ type result struct {
 func (e *e2e) run(args ...string) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
-	code := runMain(args, strings.NewReader(""), &out, &errb)
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, args: args, now: e.now}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	code := g.main()
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 

@@ -30,7 +30,7 @@ func day(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UT
 
 func newHistoryFixture(t *testing.T) *historyFixture {
 	t.Helper()
-	e := &e2e{t: t, dir: t.TempDir()}
+	e := &e2e{t: t, dir: t.TempDir(), now: func() time.Time { return day(30, 12) }}
 	path := filepath.Join(e.dir, "state", "ledger.db")
 	ctx := context.Background()
 	l, err := ledger.Open(ctx, "sqlite:"+path)
@@ -61,9 +61,6 @@ func newHistoryFixture(t *testing.T) *historyFixture {
 	}
 	f := &historyFixture{e: e, ledger: path}
 	f.cfg = f.config("ledger: sqlite:" + path + "\n")
-	saved := historyNow
-	historyNow = func() time.Time { return day(30, 12) }
-	t.Cleanup(func() { historyNow = saved })
 	return f
 }
 
