@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +30,7 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	widenParallel()
 	dir, err := os.MkdirTemp("", "userbatch-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,6 +46,19 @@ func TestMain(m *testing.M) {
 	code := skipped.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// widenParallel lets more tests run at once than go test's default of
+// GOMAXPROCS: these tests mostly wait on child processes, loopback HTTP,
+// tmux and Chromium, so on a 2-core machine GOMAXPROCS at a time leaves the
+// cores idle. An explicit -parallel still wins.
+func widenParallel() {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
+	}
 }
 
 // counter calls fn once, when the n-th request arrives.
@@ -88,6 +104,7 @@ func (b *lockedBuffer) String() string {
 func (e *e2e) start(args ...string) *process {
 	e.t.Helper()
 	p := &process{cmd: exec.Command(binPath, args...)}
+	p.cmd.Env = append(os.Environ(), e.env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -124,6 +141,7 @@ func many(n int, format string) []string {
 // flight finish, writes a complete report with the rest skipped, exits 3;
 // --resume then finishes with every row applied exactly once.
 func TestGracefulStopAndResume(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel = epixeltest.New(epixeltest.Options{APIKey: e.fakes.creds.epixelKey, Token: e.fakes.creds.epixelToken, AutoCreate: true})
 	e.fakes.epixel.Faults.SetLatency(10 * time.Millisecond)
@@ -168,6 +186,7 @@ func TestGracefulStopAndResume(t *testing.T) {
 // TestSecondSignalStopsAtOnce: a second SIGINT ends the run without waiting
 // for the grace period, and the journal still resumes.
 func TestSecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.kii = kiitest.New(kiitest.Options{AppID: fakeKiiApp, Token: e.fakes.creds.kiiToken, AutoCreate: true})
 	e.fakes.kii.Faults.Add(fakehttp.Rule{User: "slow", Times: 1, Fault: fakehttp.Fault{Delay: time.Minute}})
@@ -210,6 +229,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 // checks that no row is lost, no idempotent row fails while retries remain,
 // no toggle is sent twice, and attempts are counted.
 func TestFaultsThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	f := e.fakes
 	faults := map[string]fakehttp.Fault{
@@ -292,6 +312,7 @@ func TestFaultsThroughTheBinary(t *testing.T) {
 // row ends right, no toggle was sent twice, and the final report has exactly
 // one outcome per row.
 func TestKillAndResume(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.epixel = epixeltest.New(epixeltest.Options{APIKey: c.epixelKey, Token: c.epixelToken, AutoCreate: true})

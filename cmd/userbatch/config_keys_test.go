@@ -37,6 +37,7 @@ type configKeyCase struct {
 // config.Target or a vendor's Keys without a case here fails the first
 // check.
 func TestEveryConfigKeyChangesWhatHappens(t *testing.T) {
+	t.Parallel()
 	cases := []configKeyCase{
 		{"vendor", testKeyVendor},
 		{"base_url", testKeyBaseURL},

@@ -22,6 +22,7 @@ import (
 // summary.json, and records the SCIM changes, not the row not due, in the
 // ledger it keeps in its report directory.
 func TestDemoSCIMAndNotDue(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	if code := runMain([]string{"demo", "-o", dir, "--log-format", "console"}, strings.NewReader(""), &out, &errb); code != exitOK {
@@ -158,6 +159,7 @@ func countOutcome(rows []map[string]string, target string, o batch.Outcome) int 
 // TestDemoInputHasFutureRow: demo.csv's effective_at column is blank but
 // for one row, which stays in the future for as long as the demo is run.
 func TestDemoInputHasFutureRow(t *testing.T) {
+	t.Parallel()
 	future := 0
 	for _, r := range demoInputRows(t) {
 		at := r["effective_at"]
@@ -180,6 +182,7 @@ func TestDemoInputHasFutureRow(t *testing.T) {
 // reaches the SCIM fake: a demo user by id and by userName, a user created
 // on first use, and an active user enabled (already).
 func TestSandboxServesSCIM(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

@@ -24,8 +24,8 @@ import (
 	"github.com/userbatch/userbatch/adapters/msgkart/msgkarttest"
 )
 
-// e2e runs the real binary's code path (runMain) over real HTTP against the
-// fake vendors on loopback.
+// e2e runs the built binary over real HTTP against the fake vendors on
+// loopback.
 type e2e struct {
 	t       *testing.T
 	fakes   *fakeVendors
@@ -33,6 +33,7 @@ type e2e struct {
 	handler atomic.Pointer[http.Handler] // tests swap it to wrap the fakes
 	dir     string
 	cfg     string
+	env     []string // NAME=value for the binary's environment, not the test process's
 }
 
 func (e *e2e) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +67,21 @@ type result struct {
 	stdout, stderr string
 }
 
+// run runs the built binary to its end, with no input on stdin. A process
+// of its own per command: the report directory's lock (a flock) is the
+// child's alone, where an in-process run's lock file could be held a moment
+// longer by a child another parallel test is starting, and the next command
+// on that directory refused.
 func (e *e2e) run(args ...string) result {
+	e.t.Helper()
+	p := e.start(args...)
+	code := p.wait()
+	return result{code: code, stdout: p.stdout.String(), stderr: p.stderr.String()}
+}
+
+// inProcess runs args through runMain in the test process: for the tests
+// that set a package-level hook the binary cannot see (history's clock).
+func (e *e2e) inProcess(args ...string) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
 	code := runMain(args, strings.NewReader(""), &out, &errb)
@@ -139,6 +154,7 @@ func (e *e2e) seedAllVendors() {
 }
 
 func TestRunEveryVendorEveryOutcome(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -234,6 +250,7 @@ func (e *e2e) assertVendorState() {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestInvalidFileSendsNothing(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV+"shop,,disable,,,,T18\nnowhere,u1,disable,,,,T19\n")
@@ -268,6 +285,7 @@ func TestInvalidFileSendsNothing(t *testing.T) {
 }
 
 func TestDryRunSendsNoChange(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -312,17 +330,18 @@ func rowsByUser(rows []map[string]string) map[string]map[string]string {
 	return m
 }
 
-// TestSecretsNeverPrinted runs with secrets from the environment and a file,
+// TestSecretsNeverPrinted runs the binary with secrets from its environment and a file,
 // debug logging, and failures that quote requests, then looks for the secret
 // values in everything userbatch wrote.
 func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	c := e.fakes.creds
-	t.Setenv("UB_EPIXEL_KEY", c.epixelKey)
-	t.Setenv("UB_EPIXEL_TOKEN", c.epixelToken)
-	t.Setenv("UB_KII_TOKEN", c.kiiToken)
-	t.Setenv("UB_MSGKART_KEY", c.msgkartKey)
+	// The binary's environment holds the secrets: the test process's stays
+	// clean, so this test runs in parallel with the others.
+	e.env = []string{"UB_EPIXEL_KEY=" + c.epixelKey, "UB_EPIXEL_TOKEN=" + c.epixelToken,
+		"UB_KII_TOKEN=" + c.kiiToken, "UB_MSGKART_KEY=" + c.msgkartKey}
 	tokenFile := e.write("cs-token", c.clearsquareToken+"\n")
 	cfg := e.write("secret-targets.yaml", `targets:
   shop:
@@ -352,14 +371,14 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// A closed port makes transport errors that would quote the URL.
 	e.fakes.msgkart.Faults.Add(fakehttp.Rule{User: "m-busy", Fault: fakehttp.Fault{Reset: true}})
 	out := filepath.Join(e.dir, "report")
-	res := e.run("run", "-c", cfg, "-o", out, "--log-level", "debug", "--log-format", "json", e.write("ops.csv", allVendorsCSV))
-	if res.code != exitIncomplete {
-		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	p := e.start("run", "-c", cfg, "-o", out, "--log-level", "debug", "--log-format", "json", e.write("ops.csv", allVendorsCSV))
+	if code := p.wait(); code != exitIncomplete {
+		t.Fatalf("exit %d\n%s", code, p.stderr.String())
 	}
 	if e.fakes.epixel.Writes("e-disable") != 1 {
-		t.Fatalf("the run did not reach the vendors: %s", res.stderr)
+		t.Fatalf("the run did not reach the vendors: %s", p.stderr.String())
 	}
-	texts := map[string]string{"stdout": res.stdout, "stderr": res.stderr}
+	texts := map[string]string{"stdout": p.stdout.String(), "stderr": p.stderr.String()}
 	entries, _ := os.ReadDir(out)
 	for _, ent := range entries {
 		b, _ := os.ReadFile(filepath.Join(out, ent.Name()))
@@ -377,6 +396,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 // TestRetryAfterPausesTarget: a 429 with Retry-After holds every request to
 // that target, the retry included, for at least the time asked.
 func TestRetryAfterPausesTarget(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rec := &recorder{next: e.fakes.handler()}
 	e.serve(rec)
@@ -446,6 +466,7 @@ func (s *statusWriter) WriteHeader(code int) {
 // TestResumeRefusals: a journal is never overwritten, and --resume refuses a
 // different input or a config that points elsewhere.
 func TestResumeRefusals(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -495,6 +516,7 @@ func TestResumeRefusals(t *testing.T) {
 // TestShardsAndMerge: three shards of one file send every row exactly once
 // between them, and their merged report equals the report of one run.
 func TestShardsAndMerge(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -544,6 +566,7 @@ func TestShardsAndMerge(t *testing.T) {
 
 // TestDemo runs the embedded default as a fresh clone would.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	code := runMain([]string{"demo", "-o", dir, "--log-format", "json"}, strings.NewReader(""), &out, &errb)
@@ -573,6 +596,7 @@ func TestDemo(t *testing.T) {
 // TestSandbox: the YAML the sandbox prints is a config that run accepts and
 // that reaches the fake vendors.
 func TestSandbox(t *testing.T) {
+	t.Parallel()
 	out, stop := startSandbox()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "targets.yaml")

@@ -18,6 +18,7 @@ import (
 // accepted forms; a not-due row says when it is due in days; counts of one
 // row say "1 row".
 func TestExcelBothWays(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e1", epixeltest.User{Role: "Customer"})
 	e.fakes.epixel.AddUser("e2", epixeltest.User{Role: "Customer"})

@@ -28,6 +28,7 @@ func fixture(t *testing.T, name string) string {
 // Excel mangled into scientific notation is refused with its line, and the
 // refused file sends nothing.
 func TestExcelExportsRun(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.epixel = epixeltest.New(epixeltest.Options{APIKey: c.epixelKey, Token: c.epixelToken, AutoCreate: true})

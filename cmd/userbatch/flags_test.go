@@ -19,6 +19,7 @@ import (
 // December 1, "2026-12-02" is due in Tokyo (already December 2 there) and
 // not yet in UTC.
 func TestFlagTZ(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-tz", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.csv", "target,user,action,effective_at\nshop,e-tz,disable,2026-12-02\n")
@@ -40,6 +41,7 @@ func TestFlagTZ(t *testing.T) {
 // TestFlagCatchUp: a row due six days ago runs by default (late is better
 // than never), and is skipped, unsent, with --catch-up 72h.
 func TestFlagCatchUp(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	for _, u := range []string{"e-late1", "e-late2"} {
 		e.fakes.epixel.AddUser(u, epixeltest.User{Role: "Customer"})
@@ -66,6 +68,7 @@ func TestFlagCatchUp(t *testing.T) {
 // TestFlagDelimiter: --delimiter overrides what the header line suggests.
 // A tab file read as comma-separated has no user or action column.
 func TestFlagDelimiter(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-tab", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.tsv", "target\tuser\taction\nshop\te-tab\tdisable\n")
@@ -84,6 +87,7 @@ func TestFlagDelimiter(t *testing.T) {
 // TestFlagMaxAge: apply refuses a plan older than --max-age, sending
 // nothing; a longer --max-age lets the same plan through.
 func TestFlagMaxAge(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(3, 0)
 	planned := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
@@ -108,6 +112,7 @@ func TestFlagMaxAge(t *testing.T) {
 // --shard-full-rate. Shard 0 of 2 at rate 6 (burst 1) sends at 3/s; with
 // the flag at 6/s. Lower bounds only, plus the contrast between the two.
 func TestFlagShardFullRate(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	st := &stamps{}
 	e.serve(st.wrap(e.fakes.handler()))

@@ -37,6 +37,7 @@ func (e *e2e) kiiWrites(users []string) int {
 // "held", and the commands to go on printed. The same command with the
 // limit raised then runs in the same directory.
 func TestMaxChangesHolds(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rows := many(100, "shop,e%03d,disable")
 	for i := range rows {
@@ -78,6 +79,7 @@ func TestMaxChangesHolds(t *testing.T) {
 // TestMaxChangesPerTarget: a target's max_changes in targets.yaml holds
 // the run too, naming the target.
 func TestMaxChangesPerTarget(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(30, 0)
 	cfg := e.write("limited.yaml", strings.Replace(e.fakes.targetsYAML(e.srv.URL, 1000),
@@ -95,6 +97,7 @@ func TestMaxChangesPerTarget(t *testing.T) {
 // in state already count 10 changes: --max-changes 20 lets the run go, and
 // only the 10 are written.
 func TestMaxChangesCountsAfterReading(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(10000, 9990)
 	cfg := e.write("fast.yaml", e.fakes.targetsYAML(e.srv.URL, 100000))
@@ -111,6 +114,7 @@ func TestMaxChangesCountsAfterReading(t *testing.T) {
 // that row ends skipped "drifted", unsent, and every other row as planned.
 // A changed input or config is refused with nothing sent.
 func TestPlanApplyDrift(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(20, 5)
 	planDir := filepath.Join(e.dir, "plan")
@@ -173,6 +177,7 @@ func TestPlanApplyDrift(t *testing.T) {
 // TestCanary: a canary whose rows do not take stops the run, exit 3,
 // having sent only the canary; a good canary lets the run finish.
 func TestCanary(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rows := []string{"shop,ghost-1,disable", "shop,ghost-2,disable"}
 	for i := 0; i < 20; i++ {

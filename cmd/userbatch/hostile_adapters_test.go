@@ -22,6 +22,7 @@ import (
 // the row is unknown (check by hand), never applied, and undo.csv offers
 // nothing to reverse.
 func TestEpixelCaptivePortalIsUnknown(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-portal", epixeltest.User{Role: "Customer"})
 	fakes := e.fakes.handler()
@@ -72,6 +73,7 @@ func undoRows(t *testing.T, dir string) []map[string]string {
 // and the user is blocked at the vendor: epixel skips the block when the
 // role is already right, so userbatch sends it itself.
 func TestEpixelDowngradeAlreadyBlocks(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-cust", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.csv", "target,user,action,role,block_user\nshop,e-cust,downgrade-role,Customer,yes\n")
@@ -96,6 +98,7 @@ func TestEpixelDowngradeAlreadyBlocks(t *testing.T) {
 // the vendor's certificate is not trusted is failed (safe to re-run once
 // fixed), not unknown.
 func TestClearsquareUntrustedCertificateFails(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	vendor := httptest.NewUnstartedServer(e.fakes.handler())
 	vendor.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
@@ -124,6 +127,7 @@ func TestClearsquareUntrustedCertificateFails(t *testing.T) {
 // than runMain because net/http reads HTTPS_PROXY once per process. The
 // vendor's host name is only ever sent to the proxy, never resolved.
 func TestClearsquareProxyRefusesConnectFails(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	var connects atomic.Int64
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -169,6 +169,7 @@ func (e *e2e) hostileKiiYAML(extra string) string {
 // of the same target are applied and the run ends in seconds. A Retry-After
 // past int64 is clamped, not a negative wait.
 func TestHostileRetryAfterPastMaxWait(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	counter := &hostilePathCounter{next: e.fakes.handler()}
 	e.serve(counter)
@@ -236,6 +237,7 @@ func TestHostileRetryAfterPastMaxWait(t *testing.T) {
 // is waited out and the row applied; one of 3 is past it and fails naming
 // 3s and 2s.
 func TestHostileRetryAfterWithinMaxWait(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	counter := &hostilePathCounter{next: e.fakes.handler()}
 	e.serve(counter)
@@ -323,6 +325,7 @@ func (e *e2e) hostileBadMsgkartYAML(badKey string) string {
 // target after 3 refusals; its 12 other rows end skipped, the kii target
 // goes on, and the log says so once, loudly.
 func TestHostileCredentialsCircuitBreaker(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	const badKey = "wrongkey0123456789abcdef"
 	rows := many(15, "chat,m%02d,disable")
@@ -390,6 +393,7 @@ func TestHostileCredentialsCircuitBreaker(t *testing.T) {
 // a mass deactivation) prove nothing about the token: the target must go on
 // and apply the rows after them, not skip them as "credentials refused".
 func TestHostileClearsquareGoneUsersKeepTarget(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	for _, id := range []string{"c-ok1", "c-ok2", "c-ok3"} {
 		e.fakes.clearsquare.AddUser(id, clearsquaretest.User{Active: true})
@@ -457,6 +461,7 @@ func (e *e2e) hostileCronSetup() (cfg string, rows []string) {
 // TestHostileCronLog runs the binary as cron does (stderr piped, no
 // --log-format) and reads the log as an operator would the next morning.
 func TestHostileCronLog(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	cfg, rows := e.hostileCronSetup()
 	in := e.write("ops.csv", opsCSV(rows...))
@@ -602,6 +607,7 @@ func hostileCheckProgress(t *testing.T, recs []map[string]any) {
 // starting" comes first; without it the run ends exit 2, and the one line
 // that is not JSON is the CLI's own "userbatch: ..." error line.
 func TestHostileCronLogInvalidRows(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	cfg, rows := e.hostileCronSetup()
 	rows = append(rows, "apps,,disable")
@@ -687,6 +693,7 @@ func hostileWaitFor(t *testing.T, text func() string, want string, limit time.Du
 // command, nothing logged after it; the resume finishes with no user
 // written twice.
 func TestHostileSecondInterrupt(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.kii = kiitest.New(kiitest.Options{AppID: fakeKiiApp, Token: c.kiiToken, AutoCreate: true})
@@ -795,6 +802,7 @@ func hostileResumeAfterCut(t *testing.T, e *e2e, releaseAll func(), args []strin
 // TestHostileFlagsThatCannotWork: each refused with exit 2 naming the flag,
 // before anything is sent or the report directory is made.
 func TestHostileFlagsThatCannotWork(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -836,6 +844,7 @@ func TestHostileFlagsThatCannotWork(t *testing.T) {
 // TestHostileResumeAsAnotherShard: a resume names the journal's shard and
 // its own, and sends nothing.
 func TestHostileResumeAsAnotherShard(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -869,6 +878,7 @@ func TestHostileResumeAsAnotherShard(t *testing.T) {
 // TestHostileCSVRecords: a record of 2 MB, a row of 100,000 fields and a
 // quote never closed stop the run before anything is sent, naming the line.
 func TestHostileCSVRecords(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.kii.AddUser("k1", kiitest.User{})
 	e.fakes.kii.AddUser("k2", kiitest.User{})
@@ -905,6 +915,7 @@ func hostileShort(s string) string {
 // width space or a line separator is invalid, the code point is named, and
 // nothing is sent.
 func TestHostileInvisibleUserIDs(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.kii.AddUser("k1", kiitest.User{})
 	for _, c := range []struct {

@@ -78,6 +78,7 @@ func pgCluster(t *testing.T) (stop, start func() error) {
 // skips the rest (ledger unavailable), writes its report and exits 3; once
 // the server is back, --resume finishes each with nothing sent twice.
 func TestLedgerLostMidRunPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := postgresSchemaDSN(t)
 	stop, start := pgCluster(t)
 	f := newLossFixture(t, 80)

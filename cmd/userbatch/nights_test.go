@@ -95,6 +95,7 @@ func fileLines(t *testing.T, path string) []string {
 // with its header, the success timestamp set, one webhook POST; validate,
 // --dry-run and plan too. A file with no header at all stays an error.
 func TestEmptyNightIsAGoodNight(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	hook := &webhookSink{}
 	hookSrv := httptest.NewServer(hook)
@@ -182,6 +183,7 @@ func TestEmptyNightIsAGoodNight(t *testing.T) {
 // rows leaves its report; after the fix, the same command runs in the same
 // -o, and the refused run's files are in invalid/.
 func TestFixAndRunAgainIntoTheSameDirectory(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-1", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.csv", opsCSV("shop,e-1,disable", "nowhere,e-2,disable"))
@@ -277,6 +279,7 @@ func bigInput(e *e2e, n int) string {
 // removes them and writes the report. A merge killed while writing, and
 // run again into the same -o, does the same.
 func TestResumeRemovesWhatAKilledProcessLeft(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	const n = 60000
 	in := bigInput(e, n)
@@ -328,6 +331,7 @@ func TestResumeRemovesWhatAKilledProcessLeft(t *testing.T) {
 // dry run has no write and ends with its plan; a row's latency is its
 // time at the vendor, not a Retry-After pause.
 func TestCountsMeanWhatTheySay(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	var rows []string
 	for i := range 5 { // kii reads: 3 would change, 2 already disabled

@@ -143,6 +143,7 @@ func seamWithProtected(cfg, name, lines string) string {
 // user end skipped with no request to the vendor, in a dry run too, while
 // an enable of a protected user and everyone else's rows still run.
 func TestSeamsProtectedUsers(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	hits := &seamHits{next: e.fakes.handler()}
 	e.serve(hits)
@@ -330,6 +331,7 @@ func seamShardUsers(target string, n, per int) []string {
 // together against a target of rate R, split R between them: a vendor
 // enforcing R (+ N of slack) in any second never has to answer 429.
 func TestSeamsShardsShareTheRate(t *testing.T) {
+	t.Parallel()
 	const (
 		rate     = 10
 		slack    = 3
@@ -383,6 +385,7 @@ func TestSeamsShardsShareTheRate(t *testing.T) {
 // the holder, sends nothing, and leaves the live journal alone; the first
 // process then finishes normally, each user written once.
 func TestSeamsLockRefusesSecondProcess(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	gate := newSeamGate(t, e.fakes.handler())
 	e.serve(gate)
@@ -455,6 +458,7 @@ func TestSeamsLockRefusesSecondProcess(t *testing.T) {
 // arrived end unknown in check.csv, not failed.csv; re-running failed.csv
 // as written sends no toggle again.
 func TestSeamsFailedCSVRerunTogglesNobodyTwice(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	f := e.fakes
 	toggles := []string{"c-ok1", "c-dropped", "c-reset", "c-503", "c-ok2"}
@@ -600,6 +604,7 @@ func seamCopyDir(t *testing.T, from, to string) {
 // shard missing, a shard given twice, shards of two inputs, and an -o that
 // holds files, whose content stays as it was.
 func TestSeamsMergeRefusals(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	dirs := e.seamShardReports(filepath.Join(e.dir, "shard"), e.write("ops.csv", allVendorsCSV))
@@ -666,6 +671,7 @@ func TestSeamsMergeRefusals(t *testing.T) {
 // TestSeamsMergeSameDirTwice: a shard directory typed twice on the command
 // line is refused as a repeated shard, not blamed on another process.
 func TestSeamsMergeSameDirTwice(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	dirs := e.seamShardReports(filepath.Join(e.dir, "shard"), e.write("ops.csv", allVendorsCSV))
@@ -686,6 +692,7 @@ func TestSeamsMergeSameDirTwice(t *testing.T) {
 // journal (exit 2, nothing sent, the file unchanged), and a run's report
 // directory is 0700 with every file 0600.
 func TestSeamsReportDirRules(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -772,6 +779,7 @@ func seamWrites(e *e2e) int {
 // run's report in report/dry-run/; --resume after only a dry run is refused
 // saying so, moving and sending nothing.
 func TestSeamsReadmeDryRunThenApply(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)
@@ -829,6 +837,7 @@ func TestSeamsReadmeDryRunThenApply(t *testing.T) {
 // TestSeamsInvalidFileSummaryExitCode: a file with invalid rows exits 2 and
 // its summary.json says so.
 func TestSeamsInvalidFileSummaryExitCode(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV+"shop,,disable,,,,T18\n")
@@ -849,6 +858,7 @@ func TestSeamsInvalidFileSummaryExitCode(t *testing.T) {
 // resumed ends with a summary.json whose started_at is the first process's
 // start, processes 2, and a throughput measured over the whole run.
 func TestSeamsResumedSummaryCoversWholeRun(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	gate := newSeamGate(t, e.fakes.handler())
 	e.serve(gate)

@@ -14,6 +14,7 @@ import (
 // signalCatcher, and reach the commands from there (as signals for a run,
 // as a context for verify and sandbox); no other code calls signal.Notify.
 func TestSignalsCaughtOnce(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	var callers []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

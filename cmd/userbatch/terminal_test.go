@@ -126,6 +126,7 @@ var barRows = regexp.MustCompile(`(\d+)/2000 rows`)
 // moving, a target paused by the vendor with its countdown, and ends with
 // the last frame and the summary table under it.
 func TestTerminalProgressBar(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 800))
 	in, users := e.kiiUsers(2000, 0)
@@ -170,12 +171,16 @@ var barBytes = regexp.MustCompile(`\r|\x1b\[\d*[ABJK]|\d+/\d+ rows|rows/s|\[[=>-
 // TestTerminalPipedNoBar: the same run with stderr to a file has no bar in
 // it, whether the log is JSON (the default off a terminal) or console.
 func TestTerminalPipedNoBar(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"", "console"} {
 		t.Run("log-format="+format, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t)
+			// 500 rows at 2000 requests/s: half a second, several of the
+			// bar's refreshes, so a bar that wrongly drew would show.
 			e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 2000))
-			in, users := e.kiiUsers(2000, 0)
-			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[900], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+			in, users := e.kiiUsers(500, 0)
+			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[300], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
 			log := filepath.Join(e.dir, "stderr.log")
 			args := []string{"run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in}
 			if format != "" {
@@ -206,6 +211,7 @@ func TestTerminalPipedNoBar(t *testing.T) {
 // change and asks for the number of changes; a wrong number sends nothing
 // (exit 4), the right one applies.
 func TestTerminalConfirm(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 
@@ -240,6 +246,7 @@ func TestTerminalConfirm(t *testing.T) {
 // TestTerminalYesAsksNothing: --yes on a terminal, or no terminal at all,
 // runs without a question.
 func TestTerminalYesAsksNothing(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "tty"), in)
@@ -265,6 +272,7 @@ func TestTerminalYesAsksNothing(t *testing.T) {
 // TestTerminalJSONLogNoBar: JSON logs on a terminal are for a machine: no
 // bar is mixed into them.
 func TestTerminalJSONLogNoBar(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, _ := e.kiiUsers(50, 0)
 	p := startPane(t, "", "run", "--yes", "--log-format", "json", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
@@ -292,6 +300,7 @@ func lastBarRows(s string) int {
 // summary and the resume command follow, ungarbled. The resumed run's bar
 // starts where the first one stopped and ends at 2000 of 2000.
 func TestTerminalInterrupt(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(2000, 0)
 	e.fakes.kii.Faults.SetLatency(20 * time.Millisecond) // about 100 rows a second

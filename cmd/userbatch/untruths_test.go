@@ -23,6 +23,7 @@ var takesList = regexp.MustCompile(`a (\w+) target takes: ([a-z_, ]+)\)`)
 // vendor never sends (apikey on a SCIM target, a kii app_id on msgkart) is
 // refused at its line, naming the keys that vendor takes; nothing is sent.
 func TestConfigKeyTheVendorDoesNotUse(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		target, vendor, key string
 		takes, not          []string // keys the error must list, and must not
@@ -37,6 +38,7 @@ func TestConfigKeyTheVendorDoesNotUse(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.vendor+"/"+c.key, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t)
 			cfg := setKey(t, e.baseYAML(), c.target, c.key, "x1")
 			line := slices.Index(strings.Split(cfg, "\n"), "    "+c.key+": x1") + 1
@@ -76,6 +78,7 @@ func TestConfigKeyTheVendorDoesNotUse(t *testing.T) {
 // a relative -o, the webhook's text names the report by its absolute path
 // and the host it is on: a person reading the chat channel can find it.
 func TestWebhookNamesTheReportByAbsolutePathAndHost(t *testing.T) {
+	t.Parallel()
 	bodies := make(chan []byte, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
