@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,5 +148,47 @@ func TestFlagShardFullRate(t *testing.T) {
 	}
 	if full >= shared {
 		t.Errorf("--shard-full-rate took %v, no faster than the shared rate's %v", full, shared)
+	}
+}
+
+// TestFlagsThatCannotWork: each refused with exit 2 naming the flag,
+// before anything is sent or the report directory is made.
+func TestFlagsThatCannotWork(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.seedAllVendors()
+	in := e.write("ops.csv", allVendorsCSV)
+	cases := []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"negative grace", []string{"--grace", "-5s"}, []string{"--grace"}},
+		{"shard-full-rate alone", []string{"--shard-full-rate"}, []string{"--shard-full-rate", "--shard"}},
+		{"negative max-changes", []string{"--max-changes", "-1"}, []string{"--max-changes"}},
+		{"negative canary", []string{"--canary", "-1"}, []string{"--canary"}},
+		{"negative catch-up", []string{"--catch-up", "-1h"}, []string{"--catch-up"}},
+		{"negative workers", []string{"--workers", "-1"}, []string{"--workers"}},
+		{"unknown zone", []string{"--tz", "Mars/Olympus"}, []string{"--tz", "Mars/Olympus"}},
+		{"bad delimiter", []string{"--delimiter", "x"}, []string{"delimiter", `"x"`}},
+		{"shard out of range", []string{"--shard", "3/2"}, []string{"3/2"}},
+	}
+	for i, c := range cases {
+		out := filepath.Join(e.dir, fmt.Sprintf("report-%d", i))
+		res := e.run(append([]string{"run", "-c", e.cfg, "-o", out, in}, c.flags...)...)
+		if res.code != exitBadInput {
+			t.Errorf("%s: exit %d, want 2\n%s", c.name, res.code, res.stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("%s: stderr lacks %q: %s", c.name, w, res.stderr)
+			}
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: the report directory was created for a refused run (stat: %v)", c.name, err)
+		}
+	}
+	if n := e.hostileAllRequests(); n != 0 {
+		t.Errorf("refused runs sent %d requests", n)
 	}
 }
