@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/tools/go/packages"
+
+	"github.com/userbatch/userbatch/adapters/declarative"
 )
 
 const adaptertestPath = "github.com/userbatch/userbatch/adapters/adaptertest"
@@ -22,8 +24,16 @@ const adaptertestPath = "github.com/userbatch/userbatch/adapters/adaptertest"
 // comment, a string or a helper nothing calls does not count.
 func TestEveryVendorRunsTheSuite(t *testing.T) {
 	pkgOf := map[string]string{} // vendor name → its adapter's package
+	spec, err := declarative.Open("builtin:kii")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range Vendors {
-		a, err := v.New(fullSettings)
+		settings := fullSettings
+		if v.Name == HTTP { // an http target needs a spec; any shipped one
+			settings.Spec = spec
+		}
+		a, err := v.New(settings)
 		if err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
 		}

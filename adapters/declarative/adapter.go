@@ -353,10 +353,12 @@ func (r *Reader) readAnswer(ctx context.Context, rq *requestSpec, v *values) (*a
 	return an, nil
 }
 
-// readValue is the value at the read's pointer, as text.
+// readValue is the value at the read's pointer, as text. An answer
+// without it is not the vendor's own (a login portal's page): it counts
+// toward stopping the target (README, "Targets that stop").
 func (r *Reader) readValue(rs *readSpec, an *answer) (string, error) {
 	bad := func(msg string) error {
-		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: an.status, Message: msg}
+		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: an.status, Message: msg, Fault: batch.FaultForeign}
 	}
 	if rs.Media == "json" && !jsonMedia(an.contentType) {
 		return "", bad("answer is " + httpcall.SafeMessage(an.contentType, r.secrets...) + ", not JSON")

@@ -178,7 +178,21 @@ func (c *checker) auth() error {
 	return c.params(c.f.Auth.Body, s, false)
 }
 
-func (c *checker) fileRules() error { return c.rules(c.f.Rules) }
+func (c *checker) fileRules() error {
+	for _, ct := range c.f.Envelope.ContentTypes {
+		if !mediaPattern(ct) {
+			return posErr(keyPos(c.root, "envelope"), "envelope: content type %q (accepted: %s)", ct, mediaAccepted)
+		}
+	}
+	return c.rules(c.f.Rules)
+}
+
+const mediaAccepted = "a media type such as application/json, json (any JSON type), +json (a suffix) or application/vnd.x.* (a prefix)"
+
+// mediaPattern accepts what mediaIs compares: one token, no parameters.
+func mediaPattern(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == ';' || r == ',' || r == 0x7f })
+}
 
 func (c *checker) actions() error {
 	if len(c.f.Actions) == 0 {
@@ -308,7 +322,7 @@ func (c *checker) request(rq *requestSpec, s scope) error {
 var knownCodes = map[string]bool{
 	batch.CodeUnauthorized: true, batch.CodeNotFound: true, batch.CodeConflict: true, batch.CodeValidation: true,
 	batch.CodeRefused: true, batch.CodeRateLimited: true, batch.CodeServer: true, batch.CodeTimeout: true,
-	batch.CodeNetwork: true, batch.CodeBadResponse: true, batch.CodeAmbiguous: true, CodeNotVendorAPI: true,
+	batch.CodeNetwork: true, batch.CodeBadResponse: true, batch.CodeAmbiguous: true,
 }
 
 func (c *checker) rules(rules []rule) error {
@@ -323,6 +337,8 @@ func (c *checker) rules(rules []rule) error {
 			return posErr(r.pos, "code is for a failure; %s is a success", r.Then)
 		case r.Unsure && r.Then != thenUnauthorized:
 			return posErr(r.pos, "unsure is for then: unauthorized")
+		case r.NotVendorAPI && r.Then != thenPermanent && r.Then != thenAmbiguous:
+			return posErr(r.pos, "not_vendor_api: true is for then: permanent or ambiguous (then: not_vendor_api says it alone)")
 		case len(r.If.Captures) > 0 && r.If.Message == nil:
 			return posErr(r.pos, "captures name groups of a message pattern; give message")
 		}
@@ -338,9 +354,12 @@ func (c *checker) rules(rules []rule) error {
 
 func (c *checker) cond(cd *cond, p pos) error {
 	switch cd.Body {
-	case "", "json", "not_json", "empty", "not_empty":
+	case "", "json", "not_json", "empty", "not_empty", "html":
 	default:
-		return posErr(p, "body %q (accepted: json, not_json, empty, not_empty)", cd.Body)
+		return posErr(p, "body %q (accepted: json, not_json, empty, not_empty, html)", cd.Body)
+	}
+	if cd.ContentType != "" && !mediaPattern(cd.ContentType) {
+		return posErr(p, "content_type %q (accepted: %s)", cd.ContentType, mediaAccepted)
 	}
 	for group, col := range cd.Captures {
 		if cd.Message.re.SubexpIndex(group) < 0 {
@@ -358,8 +377,13 @@ func (c *checker) cond(cd *cond, p pos) error {
 		if !j.Pointer.set {
 			return posErr(j.pos, "a json condition needs a pointer")
 		}
-		if j.Equals == nil && j.In == nil && j.Contains == nil && j.Exists == nil && j.Empty == nil && !j.Range.set {
-			return posErr(j.pos, "a json condition needs a test: equals, in, contains, exists, empty or range")
+		if j.Equals == nil && j.In == nil && j.Contains == nil && j.Exists == nil && j.Empty == nil && !j.Range.set && j.Type == nil {
+			return posErr(j.pos, "a json condition needs a test: equals, in, contains, exists, empty, range or type")
+		}
+		for _, ty := range j.Type {
+			if !slices.Contains(jsonTypes, ty) {
+				return posErr(j.pos, "type %q (accepted: %s)", ty, strings.Join(jsonTypes, ", "))
+			}
 		}
 	}
 	return nil
@@ -586,6 +610,49 @@ func noteSuffix(n string) string {
 		return ""
 	}
 	return " (note: " + n + ")"
+}
+
+// OwnAnswers says which answers the spec takes for its vendor's own and
+// how many rules say an answer is not, for `userbatch vendors check`.
+func (s *Spec) OwnAnswers() string {
+	env := &s.file.Envelope
+	var own []string
+	for _, p := range env.Pointers {
+		own = append(own, "JSON with "+p.raw)
+	}
+	for _, ct := range env.ContentTypes {
+		own = append(own, "labelled "+ct)
+	}
+	if len(own) == 0 {
+		own = []string{"any JSON object"}
+	}
+	n := 0
+	for _, rules := range s.allRules() {
+		for i := range rules {
+			if rules[i].Then == thenNotVendorAPI || rules[i].NotVendorAPI {
+				n++
+			}
+		}
+	}
+	rules := fmt.Sprintf("%d rules say", n)
+	if n == 1 {
+		rules = "1 rule says"
+	}
+	return fmt.Sprintf("%s; %s what is not the vendor's (3 in a row stop the target)", strings.Join(own, ", or "), rules)
+}
+
+// allRules is the spec's rules and each request's own.
+func (s *Spec) allRules() [][]rule {
+	out := [][]rule{s.file.Rules}
+	for _, act := range s.file.Actions {
+		for i := range act.Steps {
+			out = append(out, act.Steps[i].Request.Rules)
+		}
+	}
+	if s.file.Read != nil {
+		out = append(out, s.file.Read.Request.Rules)
+	}
+	return out
 }
 
 // Reads says what the spec reads back, for `userbatch vendors`.

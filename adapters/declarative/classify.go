@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,10 +30,6 @@ const (
 // Outcomes lists what a rule's then may say, in README's order.
 var Outcomes = []string{thenApplied, thenAlready, thenNotFound, thenUnauthorized, thenPermanent,
 	thenRetryable, thenAmbiguous, thenNotVendorAPI}
-
-// CodeNotVendorAPI is the error code of an answer a rule says is not the
-// vendor's API (a proxy's page, a wrong base_url).
-const CodeNotVendorAPI = "not_vendor_api"
 
 // answer is one response, parsed only as far as the rules ask.
 type answer struct {
@@ -69,7 +66,8 @@ type result struct {
 
 // classify applies the request's rules, the spec's rules, then the
 // built-in ones: 2xx applied, 429 retryable (Retry-After honoured), 5xx
-// ambiguous, anything else a permanent bad_response quoting the body.
+// ambiguous, anything else a permanent bad_response quoting the body,
+// marked not the vendor's API unless the body is the vendor's envelope.
 func (a *Adapter) classify(rq *requestSpec, v *values, an *answer) (result, error) {
 	for _, rules := range [2][]rule{rq.Rules, a.spec.file.Rules} {
 		for i := range rules {
@@ -78,7 +76,7 @@ func (a *Adapter) classify(rq *requestSpec, v *values, an *answer) (result, erro
 			}
 		}
 	}
-	return a.outcome(builtin(an.status), an, "")
+	return a.outcome(a.builtin(an), an, "")
 }
 
 var (
@@ -86,18 +84,21 @@ var (
 	builtinRetryable = rule{Then: thenRetryable}
 	builtinAmbiguous = rule{Then: thenAmbiguous}
 	builtinOther     = rule{Then: thenPermanent, Code: batch.CodeBadResponse, Message: "unexpected answer: {body}"}
+	builtinForeign   = rule{Then: thenNotVendorAPI, Message: "unexpected answer: {body}"}
 )
 
-func builtin(status int) *rule {
+func (a *Adapter) builtin(an *answer) *rule {
 	switch {
-	case status/100 == 2:
+	case an.status/100 == 2:
 		return &builtinApplied
-	case status == http.StatusTooManyRequests:
+	case an.status == http.StatusTooManyRequests:
 		return &builtinRetryable
-	case status >= 500:
+	case an.status >= 500:
 		return &builtinAmbiguous
+	case a.envelope(an):
+		return &builtinOther
 	}
-	return &builtinOther
+	return &builtinForeign
 }
 
 // match reports whether every condition of c holds. matched is the
@@ -170,7 +171,8 @@ func hasAction(list []actionName, a batch.Action) bool {
 
 // mediaIs compares a Content-Type with a rule's: "json" is any JSON media
 // type (application/json or +json); a value starting with '+' a suffix;
-// anything else the media type itself, in any case.
+// one ending in '*' a prefix; anything else the media type itself, in any
+// case.
 func mediaIs(contentType, want string) bool {
 	mt := contentType
 	if i := strings.IndexByte(mt, ';'); i >= 0 {
@@ -182,6 +184,8 @@ func mediaIs(contentType, want string) bool {
 		return mt == "application/json" || strings.HasSuffix(mt, "+json")
 	case strings.HasPrefix(want, "+"):
 		return strings.HasSuffix(mt, strings.ToLower(want))
+	case strings.HasSuffix(want, "*"):
+		return strings.HasPrefix(mt, strings.ToLower(strings.TrimSuffix(want, "*")))
 	}
 	return mt == strings.ToLower(want)
 }
@@ -201,24 +205,43 @@ func (a *Adapter) bodyIs(an *answer, want string) bool {
 		return len(bytes.TrimSpace(an.body)) == 0
 	case "not_empty":
 		return len(bytes.TrimSpace(an.body)) > 0
+	case "html":
+		return page(an)
 	}
 	_, isJSON := an.json()
 	return isJSON == (want == "json")
 }
 
+// page reports whether the answer is a web page, which no vendor's API
+// answers: labelled HTML, or a body that starts with '<'.
+func page(an *answer) bool {
+	if mediaIs(an.contentType, "text/html") || mediaIs(an.contentType, "application/xhtml+xml") {
+		return true
+	}
+	b := bytes.TrimSpace(an.body)
+	return len(b) > 0 && b[0] == '<'
+}
+
 // envelope reports whether the body is the vendor's own: a JSON object,
-// and, when the spec lists envelope pointers, one of them holds a value.
+// and, when the spec's envelope lists pointers or media types, one of the
+// pointers holds a value or the answer is labelled with one of the types.
 func (a *Adapter) envelope(an *answer) bool {
 	doc, _ := an.json()
 	obj, ok := doc.(map[string]any)
 	if !ok {
 		return false
 	}
-	if len(a.spec.file.Envelope) == 0 {
+	env := &a.spec.file.Envelope
+	if len(env.Pointers) == 0 && len(env.ContentTypes) == 0 {
 		return true
 	}
-	for _, p := range a.spec.file.Envelope {
+	for _, p := range env.Pointers {
 		if v, found := lookup(obj, p.tokens); found && !empty(v) {
+			return true
+		}
+	}
+	for _, ct := range env.ContentTypes {
+		if mediaIs(an.contentType, ct) {
 			return true
 		}
 	}
@@ -379,8 +402,29 @@ func (j *jsonCond) holds(an *answer) bool {
 		return false
 	case j.Range.set && !inRange(v, j.Range):
 		return false
+	case j.Type != nil && (!found || !slices.Contains(j.Type, jsonType(v))):
+		return false
 	}
 	return true
+}
+
+// jsonTypes are the types a json condition's type names.
+var jsonTypes = []string{"object", "array", "string", "number", "bool", "null"}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
 }
 
 func equalsText(v any, want string) bool {
@@ -457,10 +501,13 @@ func (a *Adapter) outcome(r *rule, an *answer, matched string) (result, error) {
 		e.Kind, e.Code = batch.Ambiguous, cmp.Or(e.Code, batch.CodeServer)
 		e.RetryAfter = httpcall.ParseRetryAfter(an.header.Get("Retry-After"), a.now())
 	case thenNotVendorAPI:
-		// Three in a row stop the target (README, "Targets that stop").
-		e.Code, e.Fault = cmp.Or(e.Code, CodeNotVendorAPI), batch.FaultForeign
+		e.Code = cmp.Or(e.Code, batch.CodeBadResponse)
 	default:
 		e.Code = cmp.Or(e.Code, batch.CodeRefused)
+	}
+	if r.Then == thenNotVendorAPI || r.NotVendorAPI {
+		// Three in a row stop the target (README, "Targets that stop").
+		e.Fault = batch.FaultForeign
 	}
 	return result{}, e
 }

@@ -65,6 +65,12 @@ func TestLoadErrors(t *testing.T) {
 		{"not yaml", "vendor: [\n", "not valid YAML"},
 		{"read without disable", minimal + "read:\n  request: {method: GET, path: '/u/{user}'}\n  value: /d\n  type: bool\n  in_state: {enable: {equals: [x]}}\n", "line 11, column 3: read: in_state must say what disable reads as"},
 		{"header name", minimal + "auth: {headers: [{name: 'X Bad', value: x}]}\n", `line 10, column 18: name "X Bad" is not a valid header name`},
+		{"not_vendor_api on a success", minimal + "rules:\n  - if: {status: 2xx}\n    then: applied\n    not_vendor_api: true\n", "line 11, column 5: not_vendor_api: true is for then: permanent or ambiguous"},
+		{"not_vendor_api code is bad_response", minimal + "rules:\n  - if: {status: 404}\n    then: not_vendor_api\n    code: not_vendor_api\n", `line 11, column 5: code "not_vendor_api"`},
+		{"bad json type", minimal + "rules:\n  - if: {json: [{pointer: /e, type: [map]}]}\n    then: permanent\n", `line 11, column 17: type "map" (accepted: object, array, string, number, bool, null)`},
+		{"bad envelope media", minimal + "envelope: {content_types: ['text/html; q=1']}\n", `line 10, column 11: envelope: content type "text/html; q=1"`},
+		{"unknown envelope key", minimal + "envelope: {pointer: [/e]}\n", `line 10, column 12: unknown key "pointer" under envelope (accepted: content_types, pointers)`},
+		{"bad body", minimal + "rules:\n  - if: {body: xml}\n    then: permanent\n", `line 11, column 5: body "xml" (accepted: json, not_json, empty, not_empty, html)`},
 		{"message placeholder", minimal + "rules:\n  - if: {status: 404}\n    then: permanent\n    message: '{token}'\n", "line 11, column 5: message: {token} (accepted: {message}, {body}, {status}, {content_type})"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,7 +68,7 @@ func runRows(t *testing.T, v vendor, spec bool) map[int]batch.Result {
 		}
 	}
 	r := &batch.Runner{
-		Targets: map[string]*batch.Target{"t": {Name: "t", Adapter: mk(t, base, nil, goodKey, goodToken), Concurrency: 1, Timeout: 5 * time.Second}},
+		Targets: map[string]*batch.Target{"t": {Name: "t", Adapter: mk(t, base, nil, goodKey, goodToken), Concurrency: 1, Timeout: 5 * time.Second, MaxWait: time.Minute}},
 		Retry:   batch.Retry{Attempts: 3, Base: time.Millisecond, Max: 2 * time.Millisecond, Jitter: func() float64 { return 0 }},
 	}
 	sink := &collect{results: map[int]batch.Result{}}

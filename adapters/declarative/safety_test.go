@@ -262,8 +262,11 @@ func TestAcme(t *testing.T) {
 	wantCode(t, err, batch.Permanent, batch.CodeUnauthorized, 401)
 	wrongBase, _ := declarative.New(spec, declarative.Settings{BaseURL: adaptertest.Serve(t, http.NotFoundHandler()), Config: map[string]string{"token": "acme-token-1", "tenant": "t-1"}})
 	_, err = wrongBase.Apply(ctx, batch.Op{User: "alice", Action: batch.Enable})
-	wantCode(t, err, batch.Permanent, declarative.CodeNotVendorAPI, 404)
-	if id := a.Identity(); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
+	wantCode(t, err, batch.Permanent, batch.CodeBadResponse, 404)
+	if berr := (*batch.Error)(nil); !errors.As(err, &berr) || berr.Fault != batch.FaultForeign {
+		t.Errorf("a 404 page from another server: %v, want it marked not the vendor's API", err)
+	}
+	if id := a.(*declarative.Reader).Identity(); id.Key("staff:BOB") != "bob" || id.Bare("Staff:x") != "x" {
 		t.Errorf("identity: %q %q", id.Key("staff:BOB"), id.Bare("Staff:x"))
 	}
 	inv := a.(*declarative.Reader).Invert(batch.Op{User: "alice", Action: batch.Disable})

@@ -37,6 +37,18 @@ var answers = []fakehttp.Fault{
 	{Status: 302},
 	{Status: 418, Body: `{"message":"teapot"}`},
 	{Status: 404, Body: "<html>not found</html>"},
+	{Status: 404, Body: "404 page not found\n"},
+	{Status: 404},
+	{Status: 400},
+	{Status: 403},
+	{Status: 400, Body: "<html><body>400 The plain HTTP request was sent to HTTPS port</body></html>"},
+	{Status: 403, Body: "<!DOCTYPE html><html>Forbidden</html>"},
+	{Status: 301},
+	{Status: 307, Body: `{"message":"moved"}`},
+	{Status: 200, Body: "[]"},
+	{Status: 200, Body: `{"status":"ok"}`},
+	{Status: 400, Body: `{"errors":"x"}`},
+	{Status: 418},
 	{Status: 404, Body: `{"errorCode":"APP_NOT_FOUND","message":"The application x was not found"}`},
 	{Status: 404, Body: `{"errorCode":"USER_NOT_FOUND","message":"User u1 was not found"}`},
 	{Status: 404, Body: `{"message":"User not found"}`},
@@ -74,12 +86,13 @@ type scenario struct {
 	fault   *fakehttp.Fault
 	bad     bool // wrong credentials
 	timeout bool // the fake holds its answer past the caller's deadline
+	closed  bool // base_url names a port where nothing listens
 	again   bool // the op is sent a second time, and the second is compared
 }
 
 func scenarios(v vendor) []scenario {
 	out := []scenario{{name: "fresh"}, {name: "again", again: true}, {name: "missing", state: "missing"},
-		{name: "bad credentials", bad: true}, {name: "timeout", timeout: true}}
+		{name: "bad credentials", bad: true}, {name: "timeout", timeout: true}, {name: "closed port", closed: true}}
 	for _, st := range v.states {
 		out = append(out, scenario{name: "state " + st, state: st})
 	}
@@ -105,8 +118,22 @@ func describe(rep batch.Reply, err error) string {
 	if !errors.As(err, &berr) {
 		return fmt.Sprintf("not a *batch.Error: %T", err)
 	}
-	return fmt.Sprintf("%v code=%s status=%d retry_after=%v unsure=%t",
-		berr.Kind, berr.Code, berr.HTTPStatus, berr.RetryAfter, berr.CredentialsUnsure)
+	return fmt.Sprintf("%v code=%s status=%d retry_after=%v unsure=%t fault=%s",
+		berr.Kind, berr.Code, berr.HTTPStatus, berr.RetryAfter, berr.CredentialsUnsure, faultName(berr.Fault))
+}
+
+// faultName is what an error says of its whole target: three foreign or
+// unreachable answers in a row stop it (README, "Targets that stop").
+func faultName(f batch.Fault) string {
+	switch f {
+	case batch.FaultNone:
+		return "none"
+	case batch.FaultUnreachable:
+		return "unreachable"
+	case batch.FaultForeign:
+		return "foreign"
+	}
+	return fmt.Sprintf("fault(%d)", int(f))
 }
 
 func describeRead(st batch.State, err error) string {
@@ -127,6 +154,9 @@ func play(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool, read bool
 	mk := v.goAdapter
 	if spec {
 		mk = v.specAdapter
+	}
+	if sc.closed {
+		base = "http://" + adaptertest.ClosedAddr(t) + "/proxy/v9"
 	}
 	a := mk(t, base, nil, key, token)
 	op.User = "u1"
@@ -167,9 +197,10 @@ func play(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool, read bool
 
 // TestSideBySide sends every op shape of each seed vendor, in every
 // situation (each state, every injected answer, bad credentials, resets,
-// drops, timeouts), once through the Go adapter and once through the spec,
+// drops, timeouts, a closed port), once through the Go adapter and once through the spec,
 // each against a fresh fake, and compares row by row: success or the
-// error's kind, code, HTTP status, Retry-After and credential doubt; the
+// error's kind, code, HTTP status, Retry-After, credential doubt and fault
+// (what it says of the whole target: unreachable, not the vendor's); the
 // user's state at the fake after; the writes the fake processed. Readers
 // compare the read the same way.
 func TestSideBySide(t *testing.T) {
@@ -178,7 +209,7 @@ func TestSideBySide(t *testing.T) {
 			compared, differ := 0, 0
 			for _, op := range v.ops {
 				for _, sc := range scenarios(v) {
-					if sc.timeout && op.Action != v.ops[0].Action {
+					if (sc.timeout || sc.closed) && op.Action != v.ops[0].Action {
 						continue // one timeout per vendor keeps the test short
 					}
 					for _, read := range []bool{false, true} {

@@ -46,7 +46,7 @@ type file struct {
 	Auth     authSpec                 `yaml:"auth"`
 	Columns  []columnSpec             `yaml:"columns"`
 	Messages []messageSource          `yaml:"messages"`
-	Envelope []pointer                `yaml:"envelope"`
+	Envelope envelopeSpec             `yaml:"envelope"`
 	Rules    []rule                   `yaml:"rules"`
 	Actions  map[actionName]*action   `yaml:"actions"`
 	Read     *readSpec                `yaml:"read"`
@@ -147,7 +147,19 @@ type rule struct {
 	Code    string `yaml:"code"`
 	Message string `yaml:"message"`
 	Unsure  bool   `yaml:"unsure"`
-	pos     pos
+	// NotVendorAPI marks a permanent or ambiguous outcome as an answer
+	// that is not the vendor's own (then: not_vendor_api says it alone).
+	NotVendorAPI bool `yaml:"not_vendor_api"`
+	pos          pos
+}
+
+// envelopeSpec says which answers are the vendor's own: a JSON object
+// with a non-empty value at one of Pointers, or labelled with one of
+// ContentTypes; with neither listed, any JSON object. A list alone is
+// Pointers.
+type envelopeSpec struct {
+	Pointers     []pointer `yaml:"pointers"`
+	ContentTypes []string  `yaml:"content_types"`
 }
 
 // cond is a rule's conditions; all that are set must hold.
@@ -159,7 +171,7 @@ type cond struct {
 	Field       string            `yaml:"field"`
 	Captures    map[string]string `yaml:"captures"`
 	ContentType string            `yaml:"content_type"`
-	Body        string            `yaml:"body"` // json, not_json, empty, not_empty
+	Body        string            `yaml:"body"` // json, not_json, empty, not_empty, html
 	Envelope    *bool             `yaml:"envelope"`
 	Columns     map[string]string `yaml:"columns"`
 }
@@ -173,6 +185,7 @@ type jsonCond struct {
 	Exists   *bool     `yaml:"exists"`
 	Empty    *bool     `yaml:"empty"`
 	Range    statusSet `yaml:"range"` // a number within these ranges
+	Type     []string  `yaml:"type"`  // the value is one of these JSON types
 	pos      pos
 }
 
@@ -517,6 +530,14 @@ func (p *param) UnmarshalYAML(n *yaml.Node) error {
 func (r *rule) UnmarshalYAML(n *yaml.Node) error {
 	type plain rule
 	return decodeAt(n, (*plain)(r), &r.pos)
+}
+
+func (e *envelopeSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		return decodePlain(n, &e.Pointers)
+	}
+	type plain envelopeSpec
+	return decodePlain(n, (*plain)(e))
 }
 
 func (j *jsonCond) UnmarshalYAML(n *yaml.Node) error {

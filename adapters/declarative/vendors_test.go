@@ -52,6 +52,9 @@ type vendor struct {
 	unknownCode string
 	// ops are every op shape worth comparing.
 	ops []batch.Op
+	// suiteOps are the ops the Go adapter's conformance suite sends to
+	// servers that are not the vendor's (none: its first case's).
+	suiteOps []batch.Op
 }
 
 func mustGo[T batch.Adapter](t testing.TB, a T, err error) batch.Adapter {
@@ -121,6 +124,7 @@ var epixelVendor = vendor{
 		{Op: batch.Op{Action: batch.DowngradeRole, Role: batch.RoleCustomer}, Want: "blocked=false role=Customer", AgainAlready: true},
 	},
 	unknownCode: batch.CodeNotFound,
+	suiteOps:    []batch.Op{{User: "u1", Action: batch.Disable}, {User: "u1", Action: batch.DowngradeRole, Role: batch.RoleCustomer}},
 	ops: []batch.Op{
 		{Action: batch.Disable},
 		{Action: batch.Enable},

@@ -777,7 +777,7 @@ func TestConfigKeyTheVendorDoesNotUse(t *testing.T) {
 		{"saas", "scim", "apikey", []string{"token", "hides_inactive"}, []string{"apikey"}},
 		{"admin", "clearsquare", "apikey", []string{"token"}, []string{"apikey", "app_id"}},
 		{"apps", "kii", "apikey", []string{"token", "app_id"}, []string{"apikey"}},
-		{"chat", "msgkart", "token", []string{"apikey", "email"}, []string{"token"}},
+		{"chat", "http", "token", []string{"apikey", "email", "spec"}, []string{"token"}}, // msgkart through its spec
 		{"saas", "scim", "app_id", []string{"token", "hides_inactive"}, []string{"app_id"}},
 		{"apps", "kii", "hides_inactive", []string{"app_id"}, []string{"hides_inactive"}},
 		{"shop", "epixel", "email", []string{"apikey", "token"}, []string{"email"}},

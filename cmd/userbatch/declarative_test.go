@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -120,7 +121,8 @@ func TestVendorsCheck(t *testing.T) {
 	p := e.start("vendors", "check", "builtin:clearsquare")
 	out := p.stdout.String
 	if code := p.wait(); code != 0 || !strings.Contains(out(), "toggle-status  NOT idempotent: never resent once it may have arrived") ||
-		!strings.Contains(out(), "token (required, secret)") {
+		!strings.Contains(out(), "token (required, secret)") ||
+		!regexp.MustCompile(`own answers +JSON with /message, or JSON with /status; 2 rules say what is not the vendor's \(3 in a row stop the target\)`).MatchString(out()) {
 		t.Errorf("check builtin:clearsquare: exit %d\n%s%s", code, out(), p.stderr.String())
 	}
 	broken := e.write("broken.yaml", "vendor: x\nactions:\n  disable:\n    idempotent: yes please\n    request: {method: POST, path: /a}\n")

@@ -128,21 +128,41 @@ func TestUnreachableTargetStops(t *testing.T) {
 func TestWrongBaseURLStops(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
-	counter := &hostilePathCounter{next: e.fakes.handler()}
-	e.serve(counter)
 	c := e.fakes.creds
-	for _, id := range []string{"k1", "k2"} {
-		e.fakes.kii.AddUser(id, kiitest.User{})
-	}
-	const perTarget = 6
-	targets := map[string]string{ // name → vendor and keys, base_url added below
+	wrongBaseURLStops(e, map[string]string{ // name → vendor and keys, base_url added below
 		"shop":  "vendor: epixel\n    apikey: " + c.epixelKey + "\n    token: " + c.epixelToken,
 		"admin": "vendor: clearsquare\n    token: " + c.clearsquareToken,
 		"apps":  "vendor: kii\n    app_id: " + fakeKiiApp + "\n    token: " + c.kiiToken,
 		"chat":  "vendor: msgkart\n    apikey: " + c.msgkartKey + "\n    email: " + fakeMsgkartEmail,
 		"saas":  "vendor: scim\n    token: " + c.scimToken,
+	}, map[string]string{"shop": "disable", "admin": "toggle-status", "apps": "disable", "chat": "disable", "saas": "disable"})
+}
+
+// TestSpecWrongBaseURLStops: the same for the four seed vendors through
+// their specs (vendor: http): each spec says which answers are its
+// vendor's own (README, spec reference), so another server's 404 page
+// stops the target as it stops the Go adapter's.
+func TestSpecWrongBaseURLStops(t *testing.T) {
+	e := newE2E(t)
+	c := e.fakes.creds
+	wrongBaseURLStops(e, map[string]string{
+		"shop":  "vendor: http\n    spec: builtin:epixel\n    apikey: " + c.epixelKey + "\n    token: " + c.epixelToken,
+		"admin": "vendor: http\n    spec: builtin:clearsquare\n    token: " + c.clearsquareToken,
+		"apps":  "vendor: http\n    spec: builtin:kii\n    app_id: " + fakeKiiApp + "\n    token: " + c.kiiToken,
+		"chat":  "vendor: http\n    spec: builtin:msgkart\n    apikey: " + c.msgkartKey + "\n    email: " + fakeMsgkartEmail,
+	}, map[string]string{"shop": "disable", "admin": "toggle-status", "apps": "disable", "chat": "disable"})
+}
+
+// wrongBaseURLStops runs targets (name → vendor and keys) with a wrong
+// base_url path, 6 rows each of actions[name], beside a right kii target.
+func wrongBaseURLStops(e *e2e, targets, actions map[string]string) {
+	t := e.t
+	counter := &hostilePathCounter{next: e.fakes.handler()}
+	e.serve(counter)
+	for _, id := range []string{"k1", "k2"} {
+		e.fakes.kii.AddUser(id, kiitest.User{})
 	}
-	actions := map[string]string{"shop": "disable", "admin": "toggle-status", "apps": "disable", "chat": "disable", "saas": "disable"}
+	const perTarget = 6
 	var yaml strings.Builder
 	yaml.WriteString("targets:\n")
 	var rows []string

@@ -126,6 +126,7 @@ func describeSpec(w io.Writer, s *declarative.Spec) error {
 	fmt.Fprintf(tw, "  config keys\t%s\n", strings.Join(keys, ", "))
 	fmt.Fprintf(tw, "  identity\t%s\n", describeIdentity(s))
 	fmt.Fprintf(tw, "  reads\t%s\n", s.Reads())
+	fmt.Fprintf(tw, "  own answers\t%s\n", s.OwnAnswers())
 	for _, a := range s.Describe() {
 		idem := "idempotent"
 		if !a.Idempotent {

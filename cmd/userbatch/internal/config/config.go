@@ -413,10 +413,13 @@ func (t *Target) loadSpec(vendor adapters.Vendor, n *yaml.Node, dir string, look
 	t.Spec = spec
 	t.specRef = ref
 	vendor.Keys = []string{"spec"}
+	vendor.Credentials = nil
 	for _, k := range spec.Keys() {
 		_, common := commonFields[k]
 		switch {
-		case k == "apikey" || k == "token":
+		case contains(credentialKeys, k):
+			// The spec reads it: a credential this target takes.
+			vendor.Credentials = append(vendor.Credentials, k)
 		case common || k == "spec":
 			return vendor, fmt.Errorf("line %d: target %s: spec %s: config key %s is a key every target has: name it otherwise", line, t.Name, ref, k)
 		default:
