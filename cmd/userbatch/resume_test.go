@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -43,19 +44,27 @@ func TestKillAndResume(t *testing.T) {
 		if _, err := os.Stat(journal); err == nil {
 			args = append(args, "--resume")
 		}
+		// Kill points spread over the run by its progress, not by the
+		// clock (a loaded machine slows the binary, not the clock): at the
+		// 1st, 9th, ... 89th request this process sends, in flight.
+		var current atomic.Pointer[process]
+		e.serve(&counter{next: e.fakes.handler(), n: int64(1 + 8*i), fn: func() {
+			if p := current.Load(); p != nil {
+				_ = p.cmd.Process.Kill()
+			}
+		}})
 		p := e.start(args...)
-		// Kill times spread over the run: 40ms to 205ms after start.
-		timer := time.AfterFunc(time.Duration(40+15*i)*time.Millisecond, func() { _ = p.cmd.Process.Kill() })
-		code := p.wait()
-		if timer.Stop() {
-			t.Logf("run %d finished before its kill (exit %d)", i, code)
-		} else {
+		current.Store(p)
+		if code := p.wait(); code == -1 {
 			kills++
+		} else {
+			t.Logf("run %d finished before its kill (exit %d)", i, code)
 		}
 	}
 	if kills < 10 {
 		t.Fatalf("only %d runs were killed mid-way; the run is too short for this test", kills)
 	}
+	e.serve(e.fakes.handler())
 	p := e.start("run", "-c", e.cfg, "-o", out, in, "--resume")
 	if code := p.wait(); code != exitOK && code != exitIncomplete {
 		t.Fatalf("final resume: exit %d\n%s", code, p.stderr.String())

@@ -143,6 +143,7 @@ func TestWrongBaseURLStops(t *testing.T) {
 // vendor's own (README, spec reference), so another server's 404 page
 // stops the target as it stops the Go adapter's.
 func TestSpecWrongBaseURLStops(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	wrongBaseURLStops(e, map[string]string{
