@@ -157,8 +157,8 @@ func runInProcess(b *testing.B, targets string, n int) benchSummary {
 	}
 	var out bytes.Buffer
 	reportDir := filepath.Join(dir, "r")
-	err = job.Run(context.Background(), job.Options{Config: cfg, ReportDir: reportDir, Input: benchCSV(b, dir, n),
-		Grace: time.Second, Log: zerolog.Nop(), Stdout: &out, Stderr: &out})
+	err = job.Run(context.Background(), job.Options{Args: job.Args{Config: cfg, ReportDir: reportDir, Input: benchCSV(b, dir, n),
+		Grace: time.Second}, Log: zerolog.Nop(), Stdout: &out, Stderr: &out})
 	if err != nil {
 		b.Fatalf("%v\n%s", err, out.String())
 	}
@@ -344,8 +344,8 @@ func benchDryRunReportInProcess(b *testing.B, t *table, rows int) {
 	in, out := benchCSV(b, dir, rows), filepath.Join(dir, "r")
 	var log bytes.Buffer
 	start := time.Now()
-	err = job.Run(context.Background(), job.Options{Config: cfg, ReportDir: out, Input: in, DryRun: true,
-		Grace: time.Second, Log: zerolog.Nop(), Stdout: &log, Stderr: &log})
+	err = job.Run(context.Background(), job.Options{Args: job.Args{Config: cfg, ReportDir: out, Input: in, DryRun: true,
+		Grace: time.Second}, Log: zerolog.Nop(), Stdout: &log, Stderr: &log})
 	if err != nil {
 		b.Fatalf("%v\n%s", err, log.String())
 	}

@@ -80,11 +80,13 @@ func demoRun(cmd *cobra.Command, o *demoOptions) error {
 	// Set here, not in the YAML: the directory is the user's, any characters.
 	cfg.Ledger = "sqlite:" + filepath.Join(o.reportDir, demoLedger)
 	fmt.Fprintf(o.stderr, "demo: fake vendors on %s; running %s of testdata/demo.csv\n", srv.URL, batch.CountRows(bytes.Count(demoCSV, []byte("\n"))-1))
-	jo := job.Options{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-",
-		Stdin: bytes.NewReader(demoCSV), ReportDir: o.reportDir, Grace: 5 * time.Second, Log: ls.log, Mute: ls.mute,
-		Console: ls.console, Stdout: o.stdout, Stderr: o.stderr, Command: o.commandLine(), Actor: actor, Signals: o.catcher.signals()}
+	jo := job.Options{Args: job.Args{Config: cfg, ConfigPath: "(built-in demo config)", Input: "-", ReportDir: o.reportDir,
+		Grace: 5 * time.Second, Command: o.commandLine(), Actor: actor},
+		Stdin: bytes.NewReader(demoCSV), Log: ls.log, Mute: ls.mute, Console: ls.console, Stdout: o.stdout, Stderr: o.stderr,
+		Signals: o.catcher.signals()}
+	jo.Observers = job.Observers{job.NewProgressLog(ls.log, ls.bar == nil)}
 	if ls.bar != nil { // on a terminal: the live display, messages above it
-		jo.Bar, jo.Stderr = ls.bar, ls.bar
+		jo.Observers, jo.Stderr = append(jo.Observers, job.NewBarView(ls.bar)), ls.bar
 	}
 	err = job.Run(cmd.Context(), jo)
 	if job.Exit(err) == reports.ExitIncomplete {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
@@ -28,7 +29,8 @@ type e2e struct {
 	handler atomic.Pointer[http.Handler] // tests swap it to wrap the fakes
 	dir     string
 	cfg     string
-	env     []string // NAME=value for the binary's environment, not the test process's
+	env     []string         // NAME=value for the binary's environment, not the test process's
+	now     func() time.Time // the in-process commands' clock (nil: the wall clock)
 }
 
 func (e *e2e) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,12 +76,16 @@ func (e *e2e) run(args ...string) result {
 	return result{code: code, stdout: p.stdout.String(), stderr: p.stderr.String()}
 }
 
-// inProcess runs args through runMain in the test process: for the tests
-// that set a package-level hook the binary cannot see (history's clock).
+// inProcess runs args in the test process, on e.now's clock: for the tests
+// that need a clock the binary cannot be given (history's "now").
 func (e *e2e) inProcess(args ...string) result {
 	e.t.Helper()
 	var out, errb bytes.Buffer
-	code := runMain(args, strings.NewReader(""), &out, &errb)
+	g := &globalOptions{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, args: args, now: e.now}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	code := g.main()
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 

@@ -28,9 +28,6 @@ type historyOptions struct {
 	format     string
 }
 
-// historyNow is the clock --since 24h counts back from; tests set it.
-var historyNow = time.Now
-
 func newHistoryCmd(g *globalOptions) *cobra.Command {
 	o := &historyOptions{globalOptions: g}
 	cmd := &cobra.Command{
@@ -66,7 +63,7 @@ func historyRun(ctx context.Context, o *historyOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	since, err := parseSince(o.since, historyNow())
+	since, err := parseSince(o.since, o.now())
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func day(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UT
 
 func newHistoryFixture(t *testing.T) *historyFixture {
 	t.Helper()
-	e := &e2e{t: t, dir: t.TempDir()}
+	e := &e2e{t: t, dir: t.TempDir(), now: func() time.Time { return day(30, 12) }}
 	path := filepath.Join(e.dir, "state", "ledger.db")
 	ctx := context.Background()
 	l, err := ledger.Open(ctx, "sqlite:"+path)
@@ -61,9 +61,6 @@ func newHistoryFixture(t *testing.T) *historyFixture {
 	}
 	f := &historyFixture{e: e, ledger: path}
 	f.cfg = f.config("ledger: sqlite:" + path + "\n")
-	saved := historyNow
-	historyNow = func() time.Time { return day(30, 12) }
-	t.Cleanup(func() { historyNow = saved })
 	return f
 }
 
@@ -109,6 +106,7 @@ func names(entries []map[string]any) []string {
 }
 
 func TestHistoryJSON(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	got := f.entries(t)
 	if want := []string{"apps/alice", "apps/bob, jr", "admin/alice", "apps/carol"}; !slices.Equal(names(got), want) {
@@ -129,6 +127,7 @@ func TestHistoryJSON(t *testing.T) {
 }
 
 func TestHistoryFilters(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	cases := []struct {
 		args []string
@@ -156,6 +155,7 @@ func TestHistoryFilters(t *testing.T) {
 }
 
 func TestHistoryCSV(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	r := f.e.inProcess("history", "-c", f.cfg, "--format", "csv", "--user", "bob, jr")
 	if r.code != 0 {
@@ -178,6 +178,7 @@ func TestHistoryCSV(t *testing.T) {
 }
 
 func TestHistoryTable(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	for _, args := range [][]string{{}, {"--format", "table"}} {
 		r := f.e.inProcess(append([]string{"history", "-c", f.cfg}, args...)...)
@@ -196,6 +197,7 @@ func TestHistoryTable(t *testing.T) {
 }
 
 func TestHistoryRefusals(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	missing := filepath.Join(f.e.dir, "typo", "ledger.db")
 	cases := []struct {
@@ -224,6 +226,7 @@ func TestHistoryRefusals(t *testing.T) {
 }
 
 func TestHistoryHidesThePassword(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	// Nothing listens on port 9 of loopback: the open fails fast.
 	cfg := f.config("ledger: postgres://auditor:hunter2secret@127.0.0.1:9/ledger?connect_timeout=2\n")
@@ -272,6 +275,7 @@ func (b *brokenPipe) Write(p []byte) (int, error) {
 }
 
 func TestHistoryStoppedPartWay(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	var errb strings.Builder
 	code := runMain([]string{"history", "-c", f.cfg, "--format", "json"}, strings.NewReader(""), &brokenPipe{n: 100}, &errb)

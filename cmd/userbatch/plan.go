@@ -24,10 +24,11 @@ and action, the plan's own SHA-256), a copy of the input, and report.csv as a
 dry run writes it. Review plan.csv, then: userbatch apply -c targets.yaml -o REPORT_DIR PLAN_DIR`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			jo, err := o.load(args[0])
+			jo, ls, err := o.load(args[0])
 			if err != nil {
 				return err
 			}
+			jo.Observers = o.observers(ls, jo)
 			return job.MakePlan(cmd.Context(), jo)
 		},
 	}
@@ -79,31 +80,33 @@ func applyRun(ctx context.Context, o *runOptions, planDir string, maxAge time.Du
 	if maxAge <= 0 {
 		return job.BadInput("--max-age %v: must be above 0, such as 24h", maxAge)
 	}
-	jo, err := o.load("-")
+	jo, ls, err := o.load("-")
 	if err != nil {
 		return err
 	}
-	sp, err := job.LoadPlan(planDir, &jo, maxAge)
+	sp, err := job.LoadPlan(planDir, jo.Args, jo.Now(), maxAge)
 	if err != nil {
 		return err
 	}
 	jo.Plan, jo.Input = sp, sp.InputPath()
-	jo.Terminal = isTerminal(o.stdin) // the input is a file: a person may be asked
+	jo.Prompt = o.prompt(jo.Input, jo.Stderr) // the input is a file: a person may be asked
 	if jo.Shard, err = sp.Shard(); err != nil {
 		return err
 	}
+	jo.Observers = o.observers(ls, jo)
 	return job.Run(ctx, jo)
 }
 
 // load reads the config and turns the flags into the run's options.
-func (o *runOptions) load(input string) (job.Options, error) {
+func (o *runOptions) load(input string) (job.Options, logSetup, error) {
 	ls, err := o.logger()
 	if err != nil {
-		return job.Options{}, err
+		return job.Options{}, ls, err
 	}
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
-		return job.Options{}, &job.Error{Code: reports.ExitBadInput, Err: err}
+		return job.Options{}, ls, &job.Error{Code: reports.ExitBadInput, Err: err}
 	}
-	return o.jobOptions(cfg, ls, input)
+	jo, err := o.jobOptions(cfg, ls, input)
+	return jo, ls, err
 }

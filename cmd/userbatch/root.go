@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -32,10 +33,19 @@ type globalOptions struct {
 	args []string
 	// catcher catches SIGINT and SIGTERM for the commands that handle them.
 	catcher signalCatcher
+	// now is the wall clock (history's --since 24h counts back from it);
+	// tests fix it.
+	now func() time.Time
 }
 
 func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, args: args, now: time.Now}
+	return g.main()
+}
+
+// main runs the command g.args names and returns its exit code.
+func (g *globalOptions) main() int {
+	args, stdout, stderr := g.args, g.stdout, g.stderr
 	defer g.catcher.stop()
 	for _, a := range args {
 		if a == "--" {
@@ -48,7 +58,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetIn(stdin)
+	root.SetIn(g.stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()

@@ -85,25 +85,46 @@ func (o *runOptions) guardFlags(cmd *cobra.Command) {
 }
 
 func runRun(ctx context.Context, o *runOptions, input string) error {
-	jo, err := o.load(input)
+	jo, ls, err := o.load(input)
 	if err != nil {
 		return err
 	}
+	jo.Observers = o.observers(ls, jo)
 	return job.Run(ctx, jo)
+}
+
+// observers are what watch a run: the progress log, the live bar on a
+// terminal, and the metrics file and the webhook when asked for.
+func (o *runOptions) observers(ls logSetup, jo job.Options) job.Observers {
+	obs := job.Observers{job.NewProgressLog(ls.log, ls.bar == nil)}
+	if ls.bar != nil {
+		obs = append(obs, job.NewBarView(ls.bar))
+	}
+	if o.metricsFile != "" {
+		var labels map[string]string
+		if jo.Shard.Count > 1 {
+			labels = map[string]string{"shard": jo.Shard.String()}
+		}
+		obs = append(obs, job.NewMetricsFile(o.metricsFile, labels, ls.log))
+	}
+	if jo.Config.Webhook != "" {
+		obs = append(obs, job.NewWebhook(jo.Config.Webhook, jo.ReportDir, ls.log, job.DefaultNotifyTiming()))
+	}
+	return obs
 }
 
 // jobOptions turns the flags into the run's options.
 func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (job.Options, error) {
-	jo := job.Options{Config: cfg, ConfigPath: o.configPath, Input: input, ReportDir: o.reportDir,
+	jo := job.Options{Args: job.Args{Config: cfg, ConfigPath: o.configPath, Input: input, ReportDir: o.reportDir,
 		DryRun: o.dryRun, Resume: o.resume, SkipInvalid: o.skipInvalid, Excel: o.excel, Grace: o.grace,
-		ShardFullRate: o.shardFullRate, Workers: o.workers, Client: o.client, Signals: o.catcher.signals(),
-		Log: ls.log, Mute: ls.mute, Console: ls.console, Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr,
-		Command: o.commandLine(), CatchUp: o.catchUp, MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes,
-		MetricsFile: o.metricsFile}
-	jo.Terminal, jo.Answer = o.person(input)
+		ShardFullRate: o.shardFullRate, Workers: o.workers, Command: o.commandLine(), CatchUp: o.catchUp,
+		MaxChanges: o.maxChanges, Canary: o.canary, Yes: o.yes},
+		Client: o.client, Signals: o.catcher.signals(), Log: ls.log, Mute: ls.mute, Console: ls.console,
+		Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr}
 	if ls.bar != nil { // messages go above the live progress, as the log does
-		jo.Bar, jo.Stderr = ls.bar, ls.bar
+		jo.Stderr = ls.bar
 	}
+	jo.Prompt = o.prompt(input, jo.Stderr)
 	var err error
 	if jo.Actor, err = resolveActor(o.actor); err != nil {
 		return jo, err
@@ -122,25 +143,29 @@ func (o *runOptions) jobOptions(cfg *config.Config, ls logSetup, input string) (
 	return jo, nil
 }
 
-// person says whether a person at a terminal can answer the question, and
-// where: stdin, or, when stdin is the input, the terminal itself (/dev/tty)
-// if the question shows on one (stderr): never a cron job's, which has none.
-func (o *runOptions) person(input string) (bool, io.Reader) {
+// prompt asks on out when a person at a terminal can answer, reading the
+// answer from stdin, or, when stdin is the input, from the terminal itself
+// (/dev/tty) if the question shows on one (stderr); nil when nobody can:
+// never a cron job, which has no terminal.
+func (o *runOptions) prompt(input string, out io.Writer) *job.Prompt {
 	if input != "-" {
-		return isTerminal(o.stdin), nil
+		if !isTerminal(o.stdin) {
+			return nil
+		}
+		return job.NewPrompt(out, o.stdin)
 	}
 	if _, ok := o.stdin.(*os.File); !ok || !isTerminal(o.stderr) {
-		return false, nil
+		return nil
 	}
 	tty, err := os.Open("/dev/tty")
 	if err != nil {
-		return false, nil // no controlling terminal
+		return nil // no controlling terminal
 	}
 	if !isatty.IsTerminal(tty.Fd()) {
 		tty.Close()
-		return false, nil
+		return nil
 	}
-	return true, tty // read until the process ends
+	return job.NewPrompt(out, tty) // read until the process ends
 }
 
 // isTerminal reports whether r is a terminal a person types at.

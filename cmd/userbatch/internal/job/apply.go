@@ -12,31 +12,14 @@ import (
 	"github.com/userbatch/userbatch/reports"
 )
 
-// runState is a run once its journal is open.
-type runState struct {
-	*Options
-	in      *input
-	infos   batch.Targets
-	targets map[string]*batch.Target
-	journal *batch.Journal
-	plan    *journalPlan
-	gate    batch.Gate // the ledger's, or nil
-	// rows is the plan the run follows, when it has one (guards, apply).
-	rows *rowPlan
-	// canaryFailed says why the canary stopped the run.
-	canaryFailed string
-	// notRun, when set, is the detail of the rows the run did not start.
-	notRun string
-}
-
 // decide makes the plan a guarded run or an apply needs, and holds the
 // run when a guard says so; nothing has been written yet.
 func (r *runState) decide(ctx context.Context) error {
 	switch {
-	case r.DryRun:
+	case r.dryRun:
 		return nil
-	case r.Options.Plan != nil:
-		r.rows = r.Options.Plan.rows
+	case r.saved != nil:
+		r.rows = r.saved
 	case r.guarded():
 		pctx, stop := r.untilSignal(ctx)
 		rows, err := r.planPass(pctx)
@@ -52,11 +35,12 @@ func (r *runState) decide(ctx context.Context) error {
 	default:
 		return nil
 	}
-	return r.guard(r.rows)
+	return r.guard(ctx, r.rows)
 }
 
-func (r *runState) run(ctx context.Context, total int) error {
-	run := reports.Run{StartedAt: time.Now(), DryRun: r.DryRun, Processes: 1, Rates: r.rates()}
+// apply runs every row not yet settled, then writes the report.
+func (r *runState) apply(ctx context.Context, total int) error {
+	run := reports.Run{StartedAt: time.Now(), DryRun: r.dryRun, Processes: 1, Rates: r.rates}
 	if st := r.plan.state; st != nil {
 		run.Processes = st.Runs + 1
 		if !st.FirstStart.IsZero() {
@@ -81,6 +65,26 @@ func (r *runState) run(ctx context.Context, total int) error {
 	return r.finish(run)
 }
 
+// scope counts the rows this process runs, and those skip says an earlier
+// process settled. If the file cannot be read, total is the fallback: the
+// run reads the file next and reports why.
+func (r *runState) scope(total int, skip func(int) bool) rowScope {
+	var s rowScope
+	err := eachRow(r.in.path, r.infos, r.parse, func(row batch.Row) error {
+		if row.Valid() && r.includes(row.Op) {
+			s.total++
+			if skip(row.Index) {
+				s.settled++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rowScope{total: total}
+	}
+	return s
+}
+
 // untilSignal is ctx, cancelled by a signal; stop ends the watch and says
 // whether a signal came.
 func (r *runState) untilSignal(ctx context.Context) (context.Context, func() bool) {
@@ -89,7 +93,7 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 	var got atomic.Bool
 	go func() {
 		select {
-		case <-r.Signals:
+		case <-r.signals:
 			got.Store(true)
 			cancel()
 		case <-done:
@@ -104,7 +108,7 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 
 // applyAll runs every row not yet settled, and says how the run stopped.
 func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
-	if err := r.journal.StartedBy(time.Now(), r.Actor); err != nil {
+	if err := r.journal.StartedBy(time.Now(), r.out.actor); err != nil {
 		return stopNone, err
 	}
 	resumed, err := r.resume(ctx)
@@ -116,21 +120,22 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	defer cancel()
 	stop := make(chan struct{})
 	stopped := r.watchSignals(ctx, stop, cancel)
-	runner := &batch.Runner{Targets: r.targets, DryRun: r.DryRun, Workers: r.Workers, Stop: stop,
-		Log: r.Log, Interrupted: resumed.Interrupted, Clock: r.Clock, CatchUp: r.CatchUp, Gate: r.gate}
+	runner := &batch.Runner{Targets: r.targets, DryRun: r.dryRun, Workers: r.workers, Stop: stop,
+		Log: r.log, Interrupted: resumed.Interrupted, Clock: r.clock, CatchUp: r.catchUp, Gate: r.gate}
 	if r.rows != nil {
 		runner.Plan = r.rows.lookup
 	}
-	sink := newProgress(countRequests{Sink: r.journal, rec: r.done}, r.Log, r.scope(total, skip), r.targets, r.Bar)
+	scope := r.scope(total, skip)
+	sink := startPass(r.journal, r.obs, r.targets, Pass{Total: scope.total, Settled: scope.settled})
 	defer sink.stop()
 	want := func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }
-	if r.Canary > 0 && r.rows != nil && !r.DryRun {
+	if r.canaryCount > 0 && r.rows != nil && !r.dryRun {
 		var ok bool
 		if want, ok, err = r.canary(ctx, runner, sink, want); err != nil || !ok {
 			return stopped(), err
 		}
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	p, done, err := openParser(r.in.path, r.infos, r.parse)
 	if err != nil {
 		return stopped(), err
 	}
@@ -138,21 +143,6 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	p.OpsOnly()
 	err = runner.Run(ctx, pending(p, want), sink)
 	return stopped(), err
-}
-
-// countRequests counts each target's reads, writes and retries for the
-// metrics.
-// Sinks are called from one goroutine at a time.
-type countRequests struct {
-	batch.Sink
-	rec *runRecord
-}
-
-func (c countRequests) Result(res batch.Result) error {
-	c.rec.reads[res.Target] += res.Attempts - res.Writes
-	c.rec.writes[res.Target] += res.Writes
-	c.rec.retries[res.Target] += res.Retries
-	return c.Sink.Result(res)
 }
 
 // pending yields the valid rows that want reports true for.
@@ -183,7 +173,7 @@ const (
 // running out, into an immediate one, which prints one line and mutes the
 // log. It watches until ctx ends, and returns how the run stopped.
 func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel context.CancelFunc) func() stopKind {
-	sigs := r.Signals
+	sigs := r.signals
 	var kind atomic.Int32
 	go func() {
 		select {
@@ -191,10 +181,10 @@ func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel 
 		case <-ctx.Done():
 			return
 		}
-		r.Log.Warn().Str("grace", r.Grace.String()).Msg("stopping: no new rows; rows in flight may finish (signal again to stop at once)")
+		r.log.Warn().Str("grace", r.grace.String()).Msg("stopping: no new rows; rows in flight may finish (signal again to stop at once)")
 		kind.Store(int32(stopGraceful))
 		close(stop)
-		t := time.NewTimer(r.Grace)
+		t := time.NewTimer(r.grace)
 		defer t.Stop()
 		select {
 		case <-sigs:
@@ -203,8 +193,8 @@ func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel 
 			return
 		}
 		kind.Store(int32(stopAtOnce))
-		if r.Mute != nil {
-			r.Mute()
+		if r.mute != nil {
+			r.mute()
 		}
 		r.printf("userbatch: stopped at once: requests still in flight were cut off and may or may not have arrived; the journal is consistent (what was sent is recorded). To finish the run: %s\n", r.resumeCommand())
 		cancel()
@@ -214,7 +204,7 @@ func (r *runState) watchSignals(ctx context.Context, stop chan struct{}, cancel 
 
 // finish writes the report from the journal and gives the summary.
 func (r *runState) finish(run reports.Run) error {
-	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.out.dir, batch.JournalName))
 	if err != nil {
 		return stoppedErr(fmt.Errorf("reading the journal for the report: %v", err))
 	}
@@ -227,20 +217,20 @@ func (r *runState) finish(run reports.Run) error {
 		notRun = "not started: the canary failed (" + r.canaryFailed + "); " + canaryHint
 		run.Stopped = true
 	}
-	sum, err := writeReport(r.Options, r.in.path, r.infos, idx, r.targets, notRun, run)
+	sum, err := r.out.write(r.in.path, r.infos, idx, r.targets, notRun, run)
 	r.done.summary = sum
 	if err != nil {
 		return stoppedErr(fmt.Errorf("writing the report: %v\nthe journal is consistent: free space or fix permissions, then run: %s", err, r.resumeCommand()))
 	}
-	if r.Console {
-		sum.WriteTable(r.Stderr) // a dry run's ends with its plan line
+	if r.console {
+		sum.WriteTable(r.stderr) // a dry run's ends with its plan line
 	} else {
-		r.Log.Info().Interface("summary", sum).Msg("run finished")
+		r.log.Info().Interface("summary", sum).Msg("run finished")
 		if line := sum.PlanLine(); line != "" {
-			r.Log.Info().Interface("plan", sum.Plan).Msg(line)
+			r.log.Info().Interface("plan", sum.Plan).Msg(line)
 		}
 	}
-	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
+	fmt.Fprintf(r.stdout, "report: %s\n", r.out.dir)
 	switch {
 	case r.canaryFailed != "":
 		r.printf("the canary failed: %s\n%s\n", r.canaryFailed, canaryHint)

@@ -53,6 +53,36 @@ func (t *Terminal) Write(b []byte) (int, error) {
 	return t.out.Write(b)
 }
 
+// BarView draws a run's live progress on a Terminal: a bar per pass, left
+// on screen when the pass ends.
+type BarView struct {
+	Unobserved
+	term *Terminal
+	t    tally
+	bar  *liveBar // the pass's, while it runs
+}
+
+// NewBarView draws on term, which must be a terminal.
+func NewBarView(term *Terminal) *BarView { return &BarView{term: term} }
+
+func (v *BarView) PassStarted(p Pass) {
+	v.t.start(p)
+	v.bar = v.term.startBar(p.Total, func() barStats { return v.t.stats(time.Now()) })
+	v.bar.set(p.Settled)
+}
+
+func (v *BarView) Sending(op batch.Op, attempt int) { v.t.sending(op, attempt) }
+
+func (v *BarView) RowDone(res batch.Result) { v.bar.set(v.t.done(res)) }
+
+func (v *BarView) Paused(until map[string]time.Time) { v.t.setPaused(until) }
+
+// PassEnded leaves the bar's last frame on screen.
+func (v *BarView) PassEnded() {
+	v.t.end()
+	v.bar.stop()
+}
+
 // liveBar is a run's bar on a Terminal.
 type liveBar struct {
 	term *Terminal

@@ -67,7 +67,7 @@ func barResult(i int, o batch.Outcome) batch.Result {
 func TestBarMovesAndLogGoesAboveIt(t *testing.T) {
 	term, out, frames := barTerminal()
 	log := zerolog.New(term)
-	p := newProgress(barSink{}, log, rowScope{total: 10}, nil, term)
+	p := startPass(barSink{}, Observers{NewProgressLog(log, false), NewBarView(term)}, nil, Pass{Total: 10})
 	for i := range 3 {
 		if err := p.Result(barResult(i, batch.Applied)); err != nil {
 			t.Fatal(err)
@@ -109,7 +109,7 @@ func TestBarMovesAndLogGoesAboveIt(t *testing.T) {
 
 func TestBarCompletesWithAllRows(t *testing.T) {
 	term, out, frames := barTerminal()
-	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 2}, nil, term)
+	p := startPass(barSink{}, NewBarView(term), nil, Pass{Total: 2})
 	_ = p.Result(barResult(0, batch.Applied))
 	_ = p.Result(barResult(1, batch.Already))
 	waitForFrame(t, out, frames, "2/2 rows")
@@ -124,14 +124,15 @@ func TestBarCompletesWithAllRows(t *testing.T) {
 
 func TestBarResumedStartsAtSettledRows(t *testing.T) {
 	term, out, frames := barTerminal()
-	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 10, settled: 7}, nil, term)
+	v := NewBarView(term)
+	p := startPass(barSink{}, v, nil, Pass{Total: 10, Settled: 7})
 	waitForFrame(t, out, frames, "7/10 rows")
 	for i := range 3 {
 		_ = p.Result(barResult(i, batch.Applied))
 	}
 	waitForFrame(t, out, frames, "10/10 rows")
 	p.stop()
-	s := p.stats(time.Now())
+	s := v.t.stats(time.Now())
 	if s.rows != 10 || s.ran != 3 || !s.ended {
 		t.Errorf("stats of a resumed run that finished: %+v, want 10 rows done, 3 run here, ended", s)
 	}
@@ -141,12 +142,6 @@ func TestBarResumedStartsAtSettledRows(t *testing.T) {
 }
 
 func TestNoTerminalNoBar(t *testing.T) {
-	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 2}, nil, nil)
-	_ = p.Result(barResult(0, batch.Applied))
-	p.stop()
-	if p.bar != nil {
-		t.Fatal("a run with no terminal drew a bar")
-	}
 	var out bytes.Buffer
 	term := NewTerminal(&out)
 	if _, err := term.Write([]byte("a log record\n")); err != nil || out.String() != "a log record\n" {
@@ -155,21 +150,22 @@ func TestNoTerminalNoBar(t *testing.T) {
 }
 
 func TestRetryingRows(t *testing.T) {
-	p := newProgress(barSink{}, zerolog.Nop(), rowScope{total: 3}, nil, nil)
+	c := &tally{}
+	p := startPass(barSink{}, tallyOnly{Unobserved{}, c}, nil, Pass{Total: 3})
 	defer p.stop()
 	op := batch.Op{Index: 1, Target: "apps", User: "u1", Action: batch.Disable}
 	_ = p.Intent(op, 1)
-	if n := p.stats(time.Now()).retrying; n != 0 {
+	if n := c.stats(time.Now()).retrying; n != 0 {
 		t.Fatalf("a first attempt counts as a retry: retrying %d", n)
 	}
 	_ = p.Intent(op, 2)
 	_ = p.Intent(op, 3)
 	_ = p.Intent(batch.Op{Index: 2}, 2)
-	if n := p.stats(time.Now()).retrying; n != 2 {
+	if n := c.stats(time.Now()).retrying; n != 2 {
 		t.Fatalf("two rows sent again: retrying %d, want 2", n)
 	}
 	_ = p.Result(barResult(1, batch.Applied))
-	if n := p.stats(time.Now()).retrying; n != 1 {
+	if n := c.stats(time.Now()).retrying; n != 1 {
 		t.Fatalf("a finished row still counts as retrying: %d, want 1", n)
 	}
 }
@@ -213,3 +209,13 @@ func barTail(s string, n int) string {
 	}
 	return s[len(s)-n:]
 }
+
+// tallyOnly counts rows as the bar does, without drawing one.
+type tallyOnly struct {
+	Unobserved
+	t *tally
+}
+
+func (o tallyOnly) PassStarted(p Pass)               { o.t.start(p) }
+func (o tallyOnly) Sending(op batch.Op, attempt int) { o.t.sending(op, attempt) }
+func (o tallyOnly) RowDone(res batch.Result)         { o.t.done(res) }

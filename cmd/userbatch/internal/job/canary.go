@@ -62,7 +62,7 @@ func (r *runState) canary(ctx context.Context, runner *batch.Runner, sink batch.
 	if reason := r.checkCanary(ctx, todo); reason != "" {
 		return nil, false, r.canaryStopped(reason, len(rows))
 	}
-	r.Log.Info().Int("canary", len(rows)).Int("judged_from_earlier_processes", len(earlier)).
+	r.log.Info().Int("canary", len(rows)).Int("judged_from_earlier_processes", len(earlier)).
 		Msg("canary passed: every row took and read back right; going on")
 	picked := map[int]bool{}
 	for _, c := range todo {
@@ -81,7 +81,7 @@ const canaryHint = "check that line; a resume with --canary stops again on it. "
 // one stopped (exit 3), with its report.
 func (r *runState) canaryStopped(reason string, n int) error {
 	r.canaryFailed = reason
-	r.Log.Error().Str("reason", reason).Int("canary", n).Msg("CANARY FAILED: the run stopped; nothing more was sent")
+	r.log.Error().Str("reason", reason).Int("canary", n).Msg("CANARY FAILED: the run stopped; nothing more was sent")
 	return nil
 }
 
@@ -132,12 +132,12 @@ func (r *runState) canaryRows(want func(batch.Row) bool) ([]*canaryRow, error) {
 	var idx *batch.OutcomeIndex
 	if len(recorded) > 0 {
 		var err error
-		if idx, err = batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName)); err != nil {
+		if idx, err = batch.OpenOutcomeIndex(filepath.Join(r.out.dir, batch.JournalName)); err != nil {
 			return nil, err
 		}
 		defer idx.Close()
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	p, done, err := openParser(r.in.path, r.infos, r.parse)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (r *runState) canaryRows(want func(batch.Row) bool) ([]*canaryRow, error) {
 			if want(row) && r.rows.of(row.Index).writes() {
 				rows = append(rows, &canaryRow{op: row.Op})
 			}
-			if len(rows) == r.Canary {
+			if len(rows) == r.canaryCount {
 				return rows, nil
 			}
 			continue

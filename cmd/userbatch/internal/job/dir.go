@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/userbatch/userbatch/batch"
 )
@@ -33,50 +34,65 @@ type journalPlan struct {
 	fresh bool
 }
 
+// dirRules are what a report directory's rules depend on.
+type dirRules struct {
+	dir            string
+	resume, dryRun bool
+	now            func() time.Time // names a new run
+}
+
+func (o *Options) dirRules() dirRules {
+	return dirRules{dir: o.ReportDir, resume: o.Resume, dryRun: o.DryRun, now: o.Now}
+}
+
+// header is the journal's header for this run over in.
+func (o *Options) header(in *input) batch.JournalHeader {
+	return batch.JournalHeader{InputSHA256: in.sha256, Targets: o.Config.Names(),
+		ConfigSHA256: o.Config.Fingerprint(), DryRun: o.DryRun, Shard: o.Shard.String()}
+}
+
 // planJournal applies the rules of a report directory: a new run needs a
 // directory with no run in it (a finished dry run, a held run and a run
 // refused for invalid rows are moved aside to dry-run/, held/, invalid/);
 // --resume needs the journal of the same input, config and shard. It may
 // move such a run's files; it changes nothing else.
-func planJournal(o *Options, in *input) (*journalPlan, error) {
-	plan := &journalPlan{path: filepath.Join(o.ReportDir, batch.JournalName),
-		header: batch.JournalHeader{InputSHA256: in.sha256, Targets: o.Config.Names(),
-			ConfigSHA256: o.Config.Fingerprint(), DryRun: o.DryRun, Shard: o.Shard.String()}}
+func planJournal(o dirRules, h batch.JournalHeader) (*journalPlan, error) {
+	plan := &journalPlan{path: filepath.Join(o.dir, batch.JournalName), header: h}
 	st, err := batch.ReadJournal(plan.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return plan.forEmpty(o)
-	case errors.Is(err, batch.ErrNoHeader) && o.Resume:
+	case errors.Is(err, batch.ErrNoHeader) && o.resume:
 		plan.restart = true // the run died before it sent anything
 		plan.header.RunID = newRunID(o.now())
 		return plan, nil
 	case err != nil:
-		return nil, BadInput("%s: %v", o.ReportDir, err)
+		return nil, BadInput("%s: %v", o.dir, err)
 	}
 	if a, ok := asideOf(st.Header); ok {
 		// A held or refused run sent nothing: its files are set aside,
 		// never resumed.
-		if o.Resume {
-			return nil, BadInput("--resume: the run in %s %s and sent nothing: there is nothing to resume. %s (the %s run's files move to %s)", o.ReportDir, a.why, a.next, a.name, filepath.Join(o.ReportDir, a.dir))
+		if o.resume {
+			return nil, BadInput("--resume: the run in %s %s and sent nothing: there is nothing to resume. %s (the %s run's files move to %s)", o.dir, a.why, a.next, a.name, filepath.Join(o.dir, a.dir))
 		}
-		if err := setAside(o.ReportDir, a.dir); err != nil {
+		if err := setAside(o.dir, a.dir); err != nil {
 			return nil, BadInput("moving the %s run's files to %s: %v", a.name, a.dir, err)
 		}
 		return plan.forEmpty(o)
 	}
-	if st.Header.DryRun && !o.DryRun && o.Resume {
-		return nil, BadInput("--resume: the run in %s is a dry run, which sent nothing: there is nothing to resume. Run the same command without --resume to apply (the dry run's files move to %s)", o.ReportDir, filepath.Join(o.ReportDir, DryRunDir))
+	if st.Header.DryRun && !o.dryRun && o.resume {
+		return nil, BadInput("--resume: the run in %s is a dry run, which sent nothing: there is nothing to resume. Run the same command without --resume to apply (the dry run's files move to %s)", o.dir, filepath.Join(o.dir, DryRunDir))
 	}
-	if st.Header.DryRun && !o.Resume {
+	if st.Header.DryRun && !o.resume {
 		// A dry run sent nothing: its files are set aside, never resumed
 		// into a real run.
-		if err := setAside(o.ReportDir, DryRunDir); err != nil {
+		if err := setAside(o.dir, DryRunDir); err != nil {
 			return nil, BadInput("moving the earlier dry run's files to %s: %v", DryRunDir, err)
 		}
 		return plan.forEmpty(o)
 	}
-	if !o.Resume {
-		return nil, BadInput("%s holds a run already (journal.jsonl): use --resume to continue it, or another -o directory", o.ReportDir)
+	if !o.resume {
+		return nil, BadInput("%s holds a run already (journal.jsonl): use --resume to continue it, or another -o directory", o.dir)
 	}
 	if err := sameRun(st.Header, plan.header); err != nil {
 		return nil, BadInput("--resume refused: %v", err)
@@ -104,16 +120,16 @@ func asideOf(h batch.JournalHeader) (aside, bool) {
 }
 
 // forEmpty checks that a directory without a journal holds nothing else.
-func (p *journalPlan) forEmpty(o *Options) (*journalPlan, error) {
-	names, err := runFiles(o.ReportDir)
+func (p *journalPlan) forEmpty(o dirRules) (*journalPlan, error) {
+	names, err := runFiles(o.dir)
 	if err != nil {
 		return nil, BadInput("report directory: %v", err)
 	}
 	if len(names) > 0 {
-		return nil, BadInput("%s holds files but no journal of a run (%s): userbatch does not write over them; use an empty or new -o directory", o.ReportDir, listNames(names))
+		return nil, BadInput("%s holds files but no journal of a run (%s): userbatch does not write over them; use an empty or new -o directory", o.dir, listNames(names))
 	}
-	if o.Resume {
-		return nil, BadInput("--resume: %s holds no journal: nothing to resume (run without --resume to start)", o.ReportDir)
+	if o.resume {
+		return nil, BadInput("--resume: %s holds no journal: nothing to resume (run without --resume to start)", o.dir)
 	}
 	p.fresh = true
 	p.header.RunID = newRunID(o.now())

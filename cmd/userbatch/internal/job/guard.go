@@ -1,13 +1,12 @@
 package job
 
 import (
-	"bufio"
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,32 +18,47 @@ import (
 // directory.
 const HeldDir = "held"
 
-// guarded reports whether the run must know what would change before its
-// first write: a limit, a canary, or a person to ask.
-func (o *Options) guarded() bool {
-	if o.MaxChanges > 0 || o.Canary > 0 || o.asks() {
-		return true
-	}
-	for _, t := range o.Config.Targets {
-		if t.MaxChanges > 0 {
-			return true
-		}
-	}
-	return false
+// guards are what may hold a run before its first write: the limits,
+// the canary, and the person asked to confirm.
+type guards struct {
+	maxChanges int
+	// limits are the targets' max_changes, where set.
+	limits      map[string]int
+	canaryCount int
+	// prompt asks the person; nil when nobody is asked (no terminal,
+	// --yes, a dry run).
+	prompt *Prompt
 }
 
-// asks reports whether a person at a terminal confirms the changes.
-func (o *Options) asks() bool { return o.Terminal && !o.Yes && !o.DryRun }
+// guards are the options' limits, canary and question.
+func (o *Options) guards() guards {
+	g := guards{maxChanges: o.MaxChanges, canaryCount: o.Canary, limits: map[string]int{}}
+	for name, t := range o.Config.Targets {
+		if t.MaxChanges > 0 {
+			g.limits[name] = t.MaxChanges
+		}
+	}
+	if !o.Yes && !o.DryRun {
+		g.prompt = o.Prompt
+	}
+	return g
+}
+
+// guarded reports whether the run must know what would change before its
+// first write: a limit, a canary, or a person to ask.
+func (g guards) guarded() bool {
+	return g.maxChanges > 0 || g.canaryCount > 0 || g.prompt != nil || len(g.limits) > 0
+}
 
 // holdReason checks the plan against the limits: "" lets the run go on.
-func (o *Options) holdReason(p *rowPlan) string {
+func (g guards) holdReason(p *rowPlan) string {
 	total, byTarget := p.changing()
-	if o.MaxChanges > 0 && total > o.MaxChanges {
-		return fmt.Sprintf("%s would change, more than --max-changes %d", batch.CountRows(total), o.MaxChanges)
+	if g.maxChanges > 0 && total > g.maxChanges {
+		return fmt.Sprintf("%s would change, more than --max-changes %d", batch.CountRows(total), g.maxChanges)
 	}
 	for _, name := range slices.Sorted(maps.Keys(byTarget)) {
-		if t := o.Config.Targets[name]; t != nil && t.MaxChanges > 0 && byTarget[name] > t.MaxChanges {
-			return fmt.Sprintf("%s would change on target %s, more than its max_changes %d", batch.CountRows(byTarget[name]), name, t.MaxChanges)
+		if limit := g.limits[name]; limit > 0 && byTarget[name] > limit {
+			return fmt.Sprintf("%s would change on target %s, more than its max_changes %d", batch.CountRows(byTarget[name]), name, limit)
 		}
 	}
 	return ""
@@ -53,10 +67,10 @@ func (o *Options) holdReason(p *rowPlan) string {
 // guard decides, from the plan, whether the run may write. It returns nil
 // to go on, or the exit-4 error after writing the held report (exit 3 when
 // the person stopped the run at the question).
-func (r *runState) guard(p *rowPlan) error {
+func (r *runState) guard(ctx context.Context, p *rowPlan) error {
 	reason := r.holdReason(p)
-	if reason == "" && r.asks() {
-		a := r.confirm(p)
+	if reason == "" && r.prompt != nil {
+		a := r.confirm(ctx, p)
 		if a.stopped {
 			r.printf("\nuserbatch: stopped at the question: nothing was sent.\n")
 			return r.stopBeforeWrites()
@@ -86,8 +100,8 @@ func (r *runState) hold(p *rowPlan, reason string) error {
 		return stoppedErr(fmt.Errorf("held (%s), and the report could not be written: %v", reason, err))
 	}
 	total, _ := p.changing()
-	fmt.Fprintf(r.Stdout, "report: %s\n", r.ReportDir)
-	r.Log.Warn().Str("reason", reason).Int("would_change", total).Msg("held by a guard: nothing was sent")
+	fmt.Fprintf(r.stdout, "report: %s\n", r.out.dir)
+	r.obs.Held(reason, total)
 	return &Error{Code: reports.ExitHeld}
 }
 
@@ -123,45 +137,24 @@ func (r *runState) stopBeforeWrites() error {
 	return r.finish(run)
 }
 
-// answer is what the person did at the question.
-type answer struct {
-	typed   string
-	ok      bool // typed the number of changes
-	stopped bool // Ctrl-C (or SIGTERM) before Enter
-}
-
-// confirm shows what would change and asks the person to type the number
-// of changes; anything else declines. A signal while they think stops at
-// once: the line being typed is never waited for.
-func (r *runState) confirm(p *rowPlan) answer {
+// confirm asks the person, when anything would change; a signal while
+// they think stops at once.
+func (r *runState) confirm(ctx context.Context, p *rowPlan) answer {
 	total, _ := p.changing()
 	if total == 0 {
 		return answer{ok: true}
 	}
-	r.printf("About to change %d users:\n%s%s", total, p.table(), r.firstRows(p, 10))
-	r.printf("Type %d to send these changes (anything else stops, sending nothing; Ctrl-C stops at once): ", total)
-	lines := make(chan string, 1)
-	in := r.Answer
-	if in == nil {
-		in = r.Stdin
-	}
-	go func() {
-		line, _ := bufio.NewReader(in).ReadString('\n')
-		lines <- strings.TrimSpace(line)
-	}()
-	select {
-	case line := <-lines:
-		return answer{typed: line, ok: line == strconv.Itoa(total)}
-	case <-r.Signals:
-		return answer{stopped: true}
-	}
+	ctx, stop := r.untilSignal(ctx)
+	a := r.prompt.Confirm(ctx, Question{Total: total, Table: p.table(), FirstRows: r.firstRows(p, 10)})
+	a.stopped = stop() || a.stopped
+	return a
 }
 
 // firstRows lists the first n rows that would change.
 func (r *runState) firstRows(p *rowPlan, n int) string {
 	var b strings.Builder
 	b.WriteString("First rows:\n")
-	_ = eachRow(r.in.path, r.infos, r.Parse, func(row batch.Row) error {
+	_ = eachRow(r.in.path, r.infos, r.parse, func(row batch.Row) error {
 		if n > 0 && row.Valid() && p.of(row.Index).writes() {
 			fmt.Fprintf(&b, "  line %d: %s %s %s\n", row.Line, row.Op.Target, row.Op.Action, row.Op.User)
 			n--
@@ -173,23 +166,41 @@ func (r *runState) firstRows(p *rowPlan, n int) string {
 
 var maxChangesFlag = regexp.MustCompile(`\s--max-changes[ =]\S+`)
 
-// raiseCommand is the same command with a limit that lets it through.
-func (r *runState) raiseCommand(total int) string {
-	cmd := maxChangesFlag.ReplaceAllString(r.resumeCommandBase(), "")
-	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, cmp.Or(r.ConfigPath, "targets.yaml"))
+// howTo is what the messages need to give the exact command that goes on.
+type howTo struct {
+	command, configPath, input, reportDir string
+	resume                                bool
 }
 
-func (r *runState) reviewCommands() string {
-	planDir := strings.TrimRight(r.ReportDir, "/") + "-plan"
-	return fmt.Sprintf("userbatch plan -c %s -o %s %s   # then read %s/plan.csv, then\n  userbatch apply -c %s -o %s %s",
-		cmp.Or(r.ConfigPath, "targets.yaml"), planDir, r.Input, planDir, cmp.Or(r.ConfigPath, "targets.yaml"), r.ReportDir+"-applied", planDir)
-}
-
-func (o *Options) resumeCommandBase() string {
-	if o.Command == "" {
-		return "userbatch run -c " + cmp.Or(o.ConfigPath, "targets.yaml") + " -o " + o.ReportDir + " " + o.Input
+// resumeCommand is the exact command that finishes this run.
+func (h howTo) resumeCommand() string {
+	if h.command == "" {
+		return "the same command with --resume"
 	}
-	return o.Command
+	if h.resume {
+		return h.command
+	}
+	return h.command + " --resume"
+}
+
+func (h howTo) resumeCommandBase() string {
+	if h.command == "" {
+		return "userbatch run -c " + cmp.Or(h.configPath, "targets.yaml") + " -o " + h.reportDir + " " + h.input
+	}
+	return h.command
+}
+
+// raiseCommand is the same command with a limit that lets it through.
+func (h howTo) raiseCommand(total int) string {
+	cmd := maxChangesFlag.ReplaceAllString(h.resumeCommandBase(), "")
+	return fmt.Sprintf("%s --max-changes %d   (and raise max_changes in %s where a target's limit held it)", cmd, total, cmp.Or(h.configPath, "targets.yaml"))
+}
+
+func (h howTo) reviewCommands() string {
+	planDir := strings.TrimRight(h.reportDir, "/") + "-plan"
+	config := cmp.Or(h.configPath, "targets.yaml")
+	return fmt.Sprintf("userbatch plan -c %s -o %s %s   # then read %s/plan.csv, then\n  userbatch apply -c %s -o %s %s",
+		config, planDir, h.input, planDir, config, h.reportDir+"-applied", planDir)
 }
 
 // writeHeld writes the report of a held run, every row as the plan left it
@@ -210,7 +221,7 @@ func (r *runState) writeHeld(p *rowPlan, reason string) error {
 		return err
 	}
 	now := r.now()
-	sum, err := writeReportWith(r.Options, r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
+	sum, err := r.out.writeWith(r.in.path, r.infos, heldOutcomes(p, reason), r.targets,
 		reports.Run{StartedAt: now, FinishedAt: now, ExitCode: reports.ExitHeld, Processes: 1})
 	r.done.summary, r.done.held = sum, true
 	return err

@@ -172,21 +172,6 @@ func validate(path string, infos batch.Targets, po ParseOptions, max int, show f
 	return v, err
 }
 
-// showProblems reports the input's problems as the log is read: plain
-// lines for a person at a console, one warn record each in a JSON log.
-func (o *Options) showProblems(path string, infos batch.Targets) error {
-	if o.Console {
-		_, err := Validate(path, infos, o.Parse, o.Stderr, maxShown)
-		return err
-	}
-	_, err := validate(path, infos, o.Parse, maxShown, func(p batch.Problem) {
-		o.Log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg(p.String())
-	}, func(more int) {
-		o.Log.Warn().Int("more_problems", more).Msg("more invalid rows: every one is in report.csv; `userbatch validate` lists them all")
-	}, nil)
-	return err
-}
-
 // maxShown is how many problems a run shows; validate shows them all.
 const maxShown = 20
 

@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) options(out string) Options {
-	return Options{Config: f.cfg, Input: f.input, ReportDir: out, Grace: time.Second, Log: zerolog.Nop()}
+	return Options{Args: Args{Config: f.cfg, Input: f.input, ReportDir: out, Grace: time.Second}, Log: zerolog.Nop()}
 }
 
 // journal writes a journal for the input as a process that died would have
@@ -115,6 +115,7 @@ func readReport(t *testing.T, dir, name string) []map[string]string {
 // flight, which had arrived, is read back and counted as this run's change,
 // with its undo row; the rows never started are sent once.
 func TestResumeAfterCrash(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out := filepath.Join(f.dir, "report")
 	// The dead process had disabled k1 (the answer was lost) and may have
@@ -182,17 +183,18 @@ func readSummaryFile(t *testing.T, dir string) map[string]any {
 // TestReportWriteFailure: when the report cannot be written the run says
 // so and exits 3; a resume writes it without sending anything twice.
 func TestReportWriteFailure(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out := filepath.Join(f.dir, "report")
-	createReport = func(string, batch.Header, reports.Options) (*reports.Writer, error) {
+	o := f.options(out)
+	o.createReport = func(string, batch.Header, reports.Options) (*reports.Writer, error) {
 		return nil, errors.New("disk full")
 	}
-	err := Run(context.Background(), f.options(out))
-	createReport = reports.CreateWith
+	err := Run(context.Background(), o)
 	if Exit(err) != reports.ExitStopped || !strings.Contains(err.Error(), "writing the report: disk full") || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("exit %d: %v", Exit(err), err)
 	}
-	o := f.options(out)
+	o = f.options(out)
 	o.Resume = true
 	if err := Run(context.Background(), o); Exit(err) != reports.ExitOK {
 		t.Fatalf("resume: exit %d: %v", Exit(err), err)
@@ -210,6 +212,7 @@ func TestReportWriteFailure(t *testing.T) {
 // TestLockRefusesASecondProcess: while one run holds a report directory,
 // another is refused at once, naming the holder, and sends nothing.
 func TestLockRefusesASecondProcess(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out := filepath.Join(f.dir, "report")
 	l, err := LockDir(out)

@@ -176,7 +176,7 @@ func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.E
 // journal.
 func (r *runState) resume(ctx context.Context) (batch.Resumed, error) {
 	g, ok := r.gate.(*ledgerGate)
-	if !ok || r.DryRun || r.plan.state == nil {
+	if !ok || r.dryRun || r.plan.state == nil {
 		return batch.Resume(r.journal, r.plan.state, r.targets, nil)
 	}
 	var known func(batch.Result) (batch.Result, bool)
@@ -207,12 +207,12 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 	if err != nil || len(pending) == 0 {
 		return err
 	}
-	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.ReportDir, batch.JournalName))
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(r.out.dir, batch.JournalName))
 	if err != nil {
 		return err
 	}
 	defer idx.Close()
-	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	p, done, err := openParser(r.in.path, r.infos, r.parse)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 // skipped with the reason, the report is written, and the run exits 3
 // (README "Scheduling and the ledger").
 func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
-	r.Log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
+	r.log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
 	run.Stopped = true
 	r.notRun = "ledger unavailable: " + err.Err.Error() + "; once it is back, run the same command with --resume"
 	if ferr := r.finish(run); Exit(ferr) != reports.ExitStopped {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/rs/zerolog"
 
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/reports"
@@ -284,4 +286,40 @@ func labelValue(s string) string {
 		s = strings.ToValidUTF8(s[:maxLabelLen], "")
 	}
 	return s
+}
+
+// MetricsFile writes a run's metrics to a file at its end, whatever the
+// exit code (README "Scheduling"). It counts the requests of every row the
+// run recorded; a file that cannot be written is logged, never fails the run.
+type MetricsFile struct {
+	Unobserved
+	path   string
+	labels map[string]string
+	log    zerolog.Logger
+
+	mu                     sync.Mutex
+	reads, writes, retries map[string]int
+}
+
+// NewMetricsFile writes to path, every metric labelled with labels (nil: none).
+func NewMetricsFile(path string, labels map[string]string, log zerolog.Logger) *MetricsFile {
+	return &MetricsFile{path: path, labels: labels, log: log, reads: map[string]int{}, writes: map[string]int{}, retries: map[string]int{}}
+}
+
+func (m *MetricsFile) RowDone(res batch.Result) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reads[res.Target] += res.Attempts - res.Writes
+	m.writes[res.Target] += res.Writes
+	m.retries[res.Target] += res.Retries
+}
+
+func (m *MetricsFile) Finished(e End) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rm := RunMetrics{Summary: e.Summary, Reads: m.reads, Writes: m.writes, Retries: m.retries,
+		ExitCode: e.ExitCode, Duration: e.Duration, Finished: e.At, Labels: m.labels}
+	if err := WriteMetrics(m.path, rm); err != nil {
+		m.log.Warn().Err(err).Str("metrics_file", m.path).Msg("the metrics file could not be written")
+	}
 }

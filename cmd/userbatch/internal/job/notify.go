@@ -27,15 +27,20 @@ import (
 	"github.com/userbatch/userbatch/reports"
 )
 
-// notifyTiming bounds Notify; tests shorten it.
-var notifyTiming = struct {
+// NotifyTiming bounds a notification; tests shorten it.
+type NotifyTiming struct {
 	Attempts int
 	// Backoff is the first backoff of the vendors' retry policy
 	// (batch.Retry): it doubles after each attempt, jittered.
 	Backoff time.Duration
 	// Timeout bounds one attempt, Total all of them with their waits.
 	Timeout, Total time.Duration
-}{Attempts: 3, Backoff: time.Second, Timeout: 5 * time.Second, Total: 15 * time.Second}
+}
+
+// DefaultNotifyTiming is a run's: 3 attempts within about 15s.
+func DefaultNotifyTiming() NotifyTiming {
+	return NotifyTiming{Attempts: 3, Backoff: time.Second, Timeout: 5 * time.Second, Total: 15 * time.Second}
+}
 
 // notifyPayload is what the webhook receives; Slack and most chat tools
 // show text and ignore the rest.
@@ -45,9 +50,9 @@ type notifyPayload struct {
 }
 
 // Notify POSTs {"text": text, "summary": sum} (sum as summary.json holds
-// it, null when nil) to webhook. It makes up to 3 attempts, each bounded by
-// a timeout, with a short backoff between them, all within about 15s or
-// ctx, whichever ends first. Retries follow the vendors' policy
+// it, null when nil) to webhook. It makes up to tm.Attempts attempts, each
+// bounded by tm.Timeout, with a short backoff between them, all within
+// tm.Total or ctx, whichever ends first (a run's: 3 within about 15s). Retries follow the vendors' policy
 // (batch.Retry) and classification (httpcall): it retries timeouts,
 // connection failures, 408, 429 and 5xx, and gives up at once on a refused
 // TLS certificate and on other answers. It returns
@@ -61,7 +66,7 @@ type notifyPayload struct {
 //
 // A run stopped by a signal should pass a ctx that the signal did not
 // cancel (context.WithoutCancel): that is the notification that matters.
-func Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *reports.Summary) {
+func (tm NotifyTiming) Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *reports.Summary) {
 	if webhook == "" {
 		return
 	}
@@ -74,14 +79,14 @@ func Notify(ctx context.Context, log zerolog.Logger, webhook, text string, sum *
 		log.Warn().Str("reason", "the summary could not be encoded").Msg("the notify webhook was not called")
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Total)
+	ctx, cancel := context.WithTimeout(ctx, tm.Total)
 	defer cancel()
-	client := notifyClient()
-	policy := batch.Retry{Attempts: notifyTiming.Attempts, Base: notifyTiming.Backoff}
+	client := notifyClient(tm.Timeout)
+	policy := batch.Retry{Attempts: tm.Attempts, Base: tm.Backoff}
 	// A notification twice is better than none: one that may have arrived
 	// is sent again.
 	attempts, err := policy.Do(ctx, nil, true, func(ctx context.Context) error {
-		return postOnce(ctx, client, webhook, body)
+		return postOnce(ctx, client, tm.Timeout, webhook, body)
 	})
 	if err == nil {
 		log.Debug().Int("attempts", attempts).Msg("the notify webhook was called")
@@ -108,8 +113,8 @@ func notifyReason(err error) string {
 // postOnce makes one attempt, classified as the vendors' requests are
 // (httpcall): nil on a 2xx answer, else a *batch.Error whose Message, for an
 // answer, is what the log says.
-func postOnce(ctx context.Context, client *http.Client, webhook string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, notifyTiming.Timeout)
+func postOnce(ctx context.Context, client *http.Client, timeout time.Duration, webhook string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
 	if err != nil {
@@ -140,9 +145,9 @@ func postOnce(ctx context.Context, client *http.Client, webhook string, body []b
 
 // notifyClient is a client of its own: no shared timeouts or proxies of a
 // vendor's, and redirects followed only to the same scheme and host.
-func notifyClient() *http.Client {
+func notifyClient(timeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: notifyTiming.Timeout,
+		Timeout: timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			first := via[0].URL
 			if len(via) >= 3 || req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
@@ -251,4 +256,27 @@ func outcomeCounts(c reports.Counts) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Webhook sends a run's summary to the notify webhook at its end, when
+// the run got as far as a report (README "Scheduling").
+type Webhook struct {
+	Unobserved
+	url, reportDir string
+	log            zerolog.Logger
+	timing         NotifyTiming
+}
+
+// NewWebhook posts to url, pointing at the report in reportDir.
+func NewWebhook(url, reportDir string, log zerolog.Logger, timing NotifyTiming) *Webhook {
+	return &Webhook{url: url, reportDir: reportDir, log: log, timing: timing}
+}
+
+// Finished notifies; a run stopped by a signal is notified all the same.
+func (w *Webhook) Finished(e End) {
+	if e.Summary == nil {
+		return
+	}
+	text := NotifyText(e.Summary, e.ExitCode, e.Held, reportLocation(w.reportDir))
+	w.timing.Notify(context.Background(), w.log, w.url, text, e.Summary)
 }

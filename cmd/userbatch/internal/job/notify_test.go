@@ -25,14 +25,13 @@ import (
 // webhookPath looks like a Slack webhook: the token is the secret part.
 const webhookPath = "/services/T0001/B0002/s3cr3tT0k3n"
 
-// fastNotify shortens Notify's timing for one test.
-func fastNotify(t *testing.T, timeout, total time.Duration) {
-	t.Helper()
-	saved := notifyTiming
-	notifyTiming.Backoff = time.Millisecond
-	notifyTiming.Timeout = timeout
-	notifyTiming.Total = total
-	t.Cleanup(func() { notifyTiming = saved })
+// fastNotify is a run's timing with a millisecond's backoff; timeout
+// and total bound them (generous where timing is not the point: tests run
+// in parallel, and a slow handshake must not read as a timeout).
+func fastNotify(timeout, total time.Duration) NotifyTiming {
+	tm := DefaultNotifyTiming()
+	tm.Backoff, tm.Timeout, tm.Total = time.Millisecond, timeout, total
+	return tm
 }
 
 // hook is a webhook on loopback that answers with statuses in turn (the
@@ -109,11 +108,12 @@ func warns(t *testing.T, logged string) []map[string]any {
 }
 
 func TestNotifySendsTheSummary(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusOK)
 	log, buf := capture()
 	sum := sampleSummary()
-	Notify(context.Background(), log, h.url(), "userbatch: done", sum)
+	tm.Notify(context.Background(), log, h.url(), "userbatch: done", sum)
 	if h.requests() != 1 {
 		t.Fatalf("%d requests, want 1", h.requests())
 	}
@@ -141,10 +141,11 @@ func TestNotifySendsTheSummary(t *testing.T) {
 }
 
 func TestNotifyRetriesThenSucceeds(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, 500, 503, 200)
 	log, buf := capture()
-	Notify(context.Background(), log, h.url(), "x", nil)
+	tm.Notify(context.Background(), log, h.url(), "x", nil)
 	if h.requests() != 3 {
 		t.Errorf("%d requests, want 3", h.requests())
 	}
@@ -157,10 +158,11 @@ func TestNotifyRetriesThenSucceeds(t *testing.T) {
 }
 
 func TestNotifyGivesUpAndLogsNoSecret(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusInternalServerError)
 	log, buf := capture()
-	Notify(context.Background(), log, h.url(), "x", sampleSummary())
+	tm.Notify(context.Background(), log, h.url(), "x", sampleSummary())
 	if h.requests() != 3 {
 		t.Errorf("%d requests, want 3", h.requests())
 	}
@@ -173,10 +175,11 @@ func TestNotifyGivesUpAndLogsNoSecret(t *testing.T) {
 }
 
 func TestNotifyStopsOnARefusal(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	h := newHook(t, http.StatusNotFound)
 	log, buf := capture()
-	Notify(context.Background(), log, h.url(), "x", nil)
+	tm.Notify(context.Background(), log, h.url(), "x", nil)
 	if h.requests() != 1 {
 		t.Errorf("%d requests for a 404, want 1 (it will not heal)", h.requests())
 	}
@@ -202,11 +205,12 @@ func hang(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 func TestNotifyTimesOutEachAttempt(t *testing.T) {
-	fastNotify(t, 50*time.Millisecond, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(50*time.Millisecond, 5*time.Second)
 	srv, n := hang(t)
 	log, buf := capture()
 	start := time.Now()
-	Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
+	tm.Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
 	took := time.Since(start)
 	if n.Load() != 3 {
 		t.Errorf("%d attempts, want 3", n.Load())
@@ -221,11 +225,12 @@ func TestNotifyTimesOutEachAttempt(t *testing.T) {
 }
 
 func TestNotifyIsBoundedAsAWhole(t *testing.T) {
-	fastNotify(t, 10*time.Second, 100*time.Millisecond)
+	t.Parallel()
+	tm := fastNotify(10*time.Second, 100*time.Millisecond)
 	srv, _ := hang(t)
 	log, buf := capture()
 	start := time.Now()
-	Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
+	tm.Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %v: the total bound of 100ms did not hold (an attempt may take 10s)", took)
 	}
@@ -235,7 +240,8 @@ func TestNotifyIsBoundedAsAWhole(t *testing.T) {
 }
 
 func TestNotifyRedirects(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	elsewhere := newHook(t, http.StatusOK)
 	var moved atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -255,7 +261,7 @@ func TestNotifyRedirects(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	log, buf := capture()
-	Notify(context.Background(), log, srv.URL+"/away", "x", sampleSummary())
+	tm.Notify(context.Background(), log, srv.URL+"/away", "x", sampleSummary())
 	if elsewhere.requests() != 0 {
 		t.Errorf("the summary followed a redirect to another host")
 	}
@@ -265,19 +271,20 @@ func TestNotifyRedirects(t *testing.T) {
 	assertNoSecret(t, buf.String(), elsewhere.url())
 
 	log, buf = capture()
-	Notify(context.Background(), log, srv.URL+"/moved", "same host", nil)
+	tm.Notify(context.Background(), log, srv.URL+"/moved", "same host", nil)
 	if moved.Load() != 1 || len(warns(t, buf.String())) != 0 {
 		t.Errorf("a redirect on the same host, with its body: %d calls, log %s", moved.Load(), buf)
 	}
 }
 
 func TestNotifyConnectionRefused(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	webhook := srv.URL + webhookPath
 	srv.Close()
 	log, buf := capture()
-	Notify(context.Background(), log, webhook, "x", nil)
+	tm.Notify(context.Background(), log, webhook, "x", nil)
 	if w := warns(t, buf.String()); len(w) != 1 || w[0]["reason"] != "connection refused" || w[0]["attempts"] != 3.0 {
 		t.Errorf("want one warning, connection refused after 3 attempts: %s", buf)
 	}
@@ -285,14 +292,15 @@ func TestNotifyConnectionRefused(t *testing.T) {
 }
 
 func TestNotifyNothingToCall(t *testing.T) {
+	t.Parallel()
 	log, buf := capture()
-	Notify(context.Background(), log, "", "x", nil)
+	DefaultNotifyTiming().Notify(context.Background(), log, "", "x", nil)
 	if buf.Len() != 0 {
 		t.Errorf("an empty webhook logged: %s", buf)
 	}
 	for _, bad := range []string{"ftp://hooks.example/s3cr3tT0k3n", "hooks.example/services/s3cr3tT0k3n", "https:///services/s3cr3tT0k3n"} {
 		buf.Reset()
-		Notify(context.Background(), log, bad, "x", nil)
+		DefaultNotifyTiming().Notify(context.Background(), log, bad, "x", nil)
 		if w := warns(t, buf.String()); len(w) != 1 {
 			t.Errorf("%q: want one warning: %s", bad, buf)
 		}
@@ -303,13 +311,14 @@ func TestNotifyNothingToCall(t *testing.T) {
 }
 
 func TestNotifyHonoursACancelledContext(t *testing.T) {
-	fastNotify(t, 10*time.Second, 10*time.Second)
+	t.Parallel()
+	tm := fastNotify(10*time.Second, 10*time.Second)
 	srv, _ := hang(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	log, buf := capture()
 	start := time.Now()
-	Notify(ctx, log, srv.URL+webhookPath, "x", nil)
+	tm.Notify(ctx, log, srv.URL+webhookPath, "x", nil)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %v with a cancelled context", took)
 	}
@@ -319,6 +328,7 @@ func TestNotifyHonoursACancelledContext(t *testing.T) {
 }
 
 func TestNotifyText(t *testing.T) {
+	t.Parallel()
 	sum := sampleSummary()
 	dry := *sum
 	dry.DryRun = true
@@ -354,7 +364,8 @@ func TestNotifyText(t *testing.T) {
 // classified as a vendor's are (httpcall): a certificate the client does
 // not trust is permanent, so one attempt is made, not three.
 func TestNotifyRefusedCertificateIsNotRetried(t *testing.T) {
-	fastNotify(t, time.Second, 5*time.Second)
+	t.Parallel()
+	tm := fastNotify(5*time.Second, 15*time.Second)
 	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	var conns atomic.Int32
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -366,7 +377,7 @@ func TestNotifyRefusedCertificateIsNotRetried(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	log, buf := capture()
-	Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
+	tm.Notify(context.Background(), log, srv.URL+webhookPath, "x", nil)
 	w := warns(t, buf.String())
 	if len(w) != 1 || w[0]["reason"] != "the server's TLS certificate was refused" || w[0]["attempts"] != 1.0 {
 		t.Errorf("want one warning, the certificate refused after 1 attempt: %s", buf)

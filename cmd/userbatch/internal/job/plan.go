@@ -166,14 +166,11 @@ func (s planSink) Result(res batch.Result) error {
 	return s.Sink.Result(res)
 }
 
-// stateReading is the phase of a plan pass, as the bar and the log name it.
-const stateReading = "reading state"
-
 // planPass reads the state of every row still to run, sending no change,
 // into a hidden journal in the report directory, and returns the plan.
 // Guards and canaries decide from it before anything is written.
 func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
-	path := filepath.Join(r.ReportDir, ".plan-"+r.plan.header.RunID+".jsonl")
+	path := filepath.Join(r.out.dir, ".plan-"+r.plan.header.RunID+".jsonl")
 	h := r.plan.header
 	h.DryRun = true
 	j, err := batch.RestartJournal(path, h)
@@ -185,7 +182,7 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 	if st := r.plan.state; st != nil {
 		skip = st.Settled
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.Parse)
+	p, done, err := openParser(r.in.path, r.infos, r.parse)
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -199,15 +196,12 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 		dry.dryRun = true
 		gate = &dry
 	}
-	runner := &batch.Runner{Targets: r.targets, DryRun: true, Workers: r.Workers, Log: r.Log, Clock: r.Clock,
-		CatchUp: r.CatchUp, Gate: gate}
+	runner := &batch.Runner{Targets: r.targets, DryRun: true, Workers: r.workers, Log: r.log, Clock: r.clock,
+		CatchUp: r.catchUp, Gate: gate}
 	// 10,000 rows at 10 reads a second is 17 minutes before the first
 	// write or the question: the person watching sees them go by.
 	scope := r.scope(0, skip)
-	scope.total -= scope.settled
-	scope.settled = 0
-	r.Log.Info().Int("rows", scope.total).Msg("reading the users' state before the first write: the guards and the question count what would change")
-	sink := newProgress(planSink{Sink: countRequests{Sink: j, rec: r.done}, plan: plan}, r.Log, scope, r.targets, r.Bar).during(stateReading)
+	sink := startPass(planSink{Sink: j, plan: plan}, r.obs, r.targets, Pass{Phase: StateReading, Total: scope.total - scope.settled})
 	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), sink)
 	sink.stop()
 	if cerr := j.Close(); err == nil {

@@ -92,7 +92,7 @@ func writePlanFiles(o *Options) error {
 		return err
 	}
 	meta := PlanMeta{Input: absInput(o.Input), InputSHA256: st.Header.InputSHA256, ConfigSHA256: st.Header.ConfigSHA256,
-		Targets: st.Header.Targets, Shard: st.Header.Shard, CreatedAt: o.now().UTC()}
+		Targets: st.Header.Targets, Shard: st.Header.Shard, CreatedAt: o.Now().UTC()}
 	rows := &rowPlan{}
 	sum, err := writePlanCSV(o, copyPath, idx, rows)
 	if err != nil {
@@ -166,9 +166,9 @@ func neutralized(rec []string) []string {
 }
 
 // LoadPlan reads a plan directory for apply, refusing (exit 2) a plan that
-// no longer matches: another config, an input changed since, or a plan
-// older than maxAge.
-func LoadPlan(dir string, o *Options, maxAge time.Duration) (*SavedPlan, error) {
+// no longer matches apply's arguments: another config, an input changed
+// since, or, unless it resumes, a plan older than maxAge at now.
+func LoadPlan(dir string, a Args, now time.Time, maxAge time.Duration) (*SavedPlan, error) {
 	b, err := os.ReadFile(filepath.Join(dir, PlanJSON))
 	if err != nil {
 		return nil, BadInput("%s is not a plan directory (no %s): make one with userbatch plan", dir, PlanJSON)
@@ -177,10 +177,10 @@ func LoadPlan(dir string, o *Options, maxAge time.Duration) (*SavedPlan, error) 
 	if err := json.Unmarshal(b, &sp.Meta); err != nil {
 		return nil, BadInput("%s: %v", filepath.Join(dir, PlanJSON), err)
 	}
-	if err := sp.check(o, maxAge); err != nil {
+	if err := sp.check(a, now, maxAge); err != nil {
 		return nil, err
 	}
-	rows, err := loadRows(dir, o)
+	rows, err := loadRows(dir, a.Config.Infos(), a.Parse)
 	if err != nil {
 		return nil, BadInput("reading the plan: %v", err)
 	}
@@ -188,7 +188,7 @@ func LoadPlan(dir string, o *Options, maxAge time.Duration) (*SavedPlan, error) 
 	return sp, nil
 }
 
-func (sp *SavedPlan) check(o *Options, maxAge time.Duration) error {
+func (sp *SavedPlan) check(a Args, now time.Time, maxAge time.Duration) error {
 	if err := sp.checkSum(); err != nil {
 		return err
 	}
@@ -206,11 +206,11 @@ func (sp *SavedPlan) check(o *Options, maxAge time.Duration) error {
 			return BadInput("the input file changed since the plan (%s: SHA-256 %.12s…, planned %.12s…): make a new plan", sp.Meta.Input, orig.sha256, sp.Meta.InputSHA256)
 		}
 	}
-	if fp := o.Config.Fingerprint(); fp != sp.Meta.ConfigSHA256 {
+	if fp := a.Config.Fingerprint(); fp != sp.Meta.ConfigSHA256 {
 		return BadInput("the config's targets changed since the plan (vendor, base_url, app_id or email differ, or targets were added or removed): make a new plan")
 	}
-	if !o.Resume {
-		if err := checkPlanAge(sp.Meta.CreatedAt, maxAge, o.now()); err != nil {
+	if !a.Resume {
+		if err := checkPlanAge(sp.Meta.CreatedAt, maxAge, now); err != nil {
 			return BadInput("%v", err)
 		}
 	}
@@ -245,14 +245,14 @@ func (sp *SavedPlan) checkSum() error {
 }
 
 // loadRows reads the plan's word on every row from its journal.
-func loadRows(dir string, o *Options) (*rowPlan, error) {
+func loadRows(dir string, infos batch.Targets, po ParseOptions) (*rowPlan, error) {
 	idx, err := batch.OpenOutcomeIndex(filepath.Join(dir, batch.JournalName))
 	if err != nil {
 		return nil, err
 	}
 	defer idx.Close()
 	rows := &rowPlan{}
-	err = eachRow(filepath.Join(dir, PlanInput), o.Config.Infos(), o.Parse, func(row batch.Row) error {
+	err = eachRow(filepath.Join(dir, PlanInput), infos, po, func(row batch.Row) error {
 		res, ok, err := idx.Lookup(row.Index)
 		if ok {
 			rows.set(res)
