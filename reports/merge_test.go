@@ -184,6 +184,7 @@ func TestMergeEqualsOneRun(t *testing.T) {
 }
 
 func TestMergedPageInChromium(t *testing.T) {
+	t.Parallel()
 	bin := chromium(t)
 	root := t.TempDir()
 	out := filepath.Join(root, "merged")

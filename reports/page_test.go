@@ -64,10 +64,11 @@ func outcomeCells(t *testing.T, html string) map[string]int {
 }
 
 // checkPageAgainstSummary loads dir's report.html in Chromium and checks
-// that the numbers it shows are summary.json's.
-func checkPageAgainstSummary(t *testing.T, bin, dir string) string {
+// that the numbers it shows are summary.json's. Extra flags (a screenshot)
+// ride on the same launch: one Chromium start per page.
+func checkPageAgainstSummary(t *testing.T, bin, dir string, flags ...string) string {
 	t.Helper()
-	dom := string(runChromium(t, bin, filepath.Join(dir, HTMLFile), "--dump-dom"))
+	dom := string(runChromium(t, bin, filepath.Join(dir, HTMLFile), append([]string{"--dump-dom"}, flags...)...))
 	var s Summary
 	readJSON(t, filepath.Join(dir, SummaryFile), &s)
 	for id, want := range map[string]float64{
@@ -156,10 +157,12 @@ func writeSampleReport(t *testing.T, dir string) {
 }
 
 func TestReportHTMLInChromium(t *testing.T) {
+	t.Parallel()
 	bin := chromium(t)
 	dir := t.TempDir()
 	writeSampleReport(t, dir)
-	dom := checkPageAgainstSummary(t, bin, dir)
+	png := filepath.Join(t.TempDir(), "report.png")
+	dom := checkPageAgainstSummary(t, bin, dir, "--screenshot="+png, "--window-size=1280,2000")
 
 	// The data's markup is text: no element came from it, no script ran.
 	lower := strings.ToLower(dom)
@@ -184,8 +187,6 @@ func TestReportHTMLInChromium(t *testing.T) {
 		t.Errorf("the throughput chart has %d bars", n)
 	}
 
-	png := filepath.Join(t.TempDir(), "report.png")
-	runChromium(t, bin, filepath.Join(dir, HTMLFile), "--screenshot="+png, "--window-size=1280,2000")
 	raw, err := os.ReadFile(png)
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)

@@ -39,6 +39,7 @@ func (f *ledgerFixture) historyJSON(args ...string) []map[string]any {
 // the journal's start record, summary.json, the ledger (history) and the
 // webhook; --actor, else USERBATCH_ACTOR, else $USER@hostname.
 func TestActorIsRecorded(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var posts []string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,17 +54,18 @@ func TestActorIsRecorded(t *testing.T) {
 	for _, u := range []string{"LOGIN_NAME:Leo", "LOGIN_NAME:mia", "EMAIL:ned@example.com"} {
 		f.fakes.kii.AddUser(u, kiitest.User{})
 	}
-	t.Setenv(actorEnv, "")
-	t.Setenv("USER", "nightly")
+	// The binary's environment, not the test process's: the test runs in
+	// parallel with the others.
+	f.env = []string{actorEnv + "=", "USER=nightly"}
 	host, err := os.Hostname()
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	_, byFlag := f.run("LOGIN_NAME:Leo,disable", "--actor", "jdoe")
-	t.Setenv(actorEnv, "hr-offboarding")
+	f.env = []string{actorEnv + "=hr-offboarding", "USER=nightly"}
 	_, byEnv := f.run("LOGIN_NAME:mia,disable")
-	t.Setenv(actorEnv, "")
+	f.env = []string{actorEnv + "=", "USER=nightly"}
 	_, byDefault := f.run("EMAIL:ned@example.com,disable")
 
 	for dir, want := range map[string]string{byFlag: "jdoe", byEnv: "hr-offboarding", byDefault: "nightly@" + host} {

@@ -18,6 +18,7 @@ var readingRows = regexp.MustCompile(`reading state (\d+)/(\d+) rows`)
 // the question draw a bar of their own ("reading state n/N rows") that
 // moves, then the question comes; the right number applies every row.
 func TestTerminalConfirmShowsStateReading(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 10)) // 30 reads: 3 s
 	in, users := e.kiiUsers(30, 0)
@@ -48,6 +49,7 @@ func TestTerminalConfirmShowsStateReading(t *testing.T) {
 // signal (every row not started) with the resume command, which then asks
 // again and applies.
 func TestTerminalCtrlCAtTheQuestion(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 	out := filepath.Join(e.dir, "out")
@@ -102,6 +104,7 @@ func (e *e2e) confirmApplies(p *termPane, users []string) {
 // wrong number sends nothing and says how to go on (type the number, or
 // --yes), with no word of --max-changes; the right one applies.
 func TestTerminalStdinInputAsksOnTheTerminal(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 	p := startPane(t, "< "+shellQuote(in), "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "no"), "-")
@@ -133,6 +136,7 @@ func TestTerminalStdinInputAsksOnTheTerminal(t *testing.T) {
 // its log that it reads state before the first write, and its progress
 // records while it does (here at once, for a pause) carry the phase.
 func TestStateReadingLogsProgress(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(20, 0)
 	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[5], Method: http.MethodGet, Times: 1,

@@ -18,6 +18,7 @@ import (
 // vendor's fake, and report.csv says what happened row by row: README's
 // worked example (Acme HR), and msgkart through its shipped spec.
 func TestSpecTargetThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	acme := acmetest.New("acme-token-1", "t-1")
 	acme.AddUser("alice", false)
 	acme.AddUser("bob", true)
@@ -38,7 +39,7 @@ func TestSpecTargetThroughTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("vendors/acme.yaml", string(spec))
-	t.Setenv("ACME_TOKEN", "acme-token-1")
+	e.env = []string{"ACME_TOKEN=acme-token-1"}
 	cfg := e.write("targets.yaml", `targets:
   acme:
     vendor: http
@@ -115,6 +116,7 @@ func TestSpecTargetThroughTheBinary(t *testing.T) {
 // TestVendorsCheck: `userbatch vendors check SPEC` prints what a spec can
 // do, and refuses a broken one with its line and column.
 func TestVendorsCheck(t *testing.T) {
+	t.Parallel()
 	e := &e2e{t: t, dir: t.TempDir()}
 	p := e.start("vendors", "check", "builtin:clearsquare")
 	out := p.stdout.String
@@ -144,6 +146,7 @@ func TestVendorsCheck(t *testing.T) {
 // msgkart through its shipped spec, built into the binary; its rows end as
 // the msgkart contract says (a read finds m-102 already disabled).
 func TestDemoAndSandboxRunASpec(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	if code := runMain([]string{"demo", "-o", dir}, strings.NewReader(""), &out, &errb); code != exitOK {

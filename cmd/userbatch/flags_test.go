@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 // December 1, "2026-12-02" is due in Tokyo (already December 2 there) and
 // not yet in UTC.
 func TestFlagTZ(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-tz", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.csv", "target,user,action,effective_at\nshop,e-tz,disable,2026-12-02\n")
@@ -40,6 +42,7 @@ func TestFlagTZ(t *testing.T) {
 // TestFlagCatchUp: a row due six days ago runs by default (late is better
 // than never), and is skipped, unsent, with --catch-up 72h.
 func TestFlagCatchUp(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	for _, u := range []string{"e-late1", "e-late2"} {
 		e.fakes.epixel.AddUser(u, epixeltest.User{Role: "Customer"})
@@ -66,6 +69,7 @@ func TestFlagCatchUp(t *testing.T) {
 // TestFlagDelimiter: --delimiter overrides what the header line suggests.
 // A tab file read as comma-separated has no user or action column.
 func TestFlagDelimiter(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-tab", epixeltest.User{Role: "Customer"})
 	in := e.write("ops.tsv", "target\tuser\taction\nshop\te-tab\tdisable\n")
@@ -84,6 +88,7 @@ func TestFlagDelimiter(t *testing.T) {
 // TestFlagMaxAge: apply refuses a plan older than --max-age, sending
 // nothing; a longer --max-age lets the same plan through.
 func TestFlagMaxAge(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(3, 0)
 	planned := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
@@ -108,6 +113,7 @@ func TestFlagMaxAge(t *testing.T) {
 // --shard-full-rate. Shard 0 of 2 at rate 6 (burst 1) sends at 3/s; with
 // the flag at 6/s. Lower bounds only, plus the contrast between the two.
 func TestFlagShardFullRate(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	st := &stamps{}
 	e.serve(st.wrap(e.fakes.handler()))
@@ -143,5 +149,47 @@ func TestFlagShardFullRate(t *testing.T) {
 	}
 	if full >= shared {
 		t.Errorf("--shard-full-rate took %v, no faster than the shared rate's %v", full, shared)
+	}
+}
+
+// TestFlagsThatCannotWork: each refused with exit 2 naming the flag,
+// before anything is sent or the report directory is made.
+func TestFlagsThatCannotWork(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.seedAllVendors()
+	in := e.write("ops.csv", allVendorsCSV)
+	cases := []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"negative grace", []string{"--grace", "-5s"}, []string{"--grace"}},
+		{"shard-full-rate alone", []string{"--shard-full-rate"}, []string{"--shard-full-rate", "--shard"}},
+		{"negative max-changes", []string{"--max-changes", "-1"}, []string{"--max-changes"}},
+		{"negative canary", []string{"--canary", "-1"}, []string{"--canary"}},
+		{"negative catch-up", []string{"--catch-up", "-1h"}, []string{"--catch-up"}},
+		{"negative workers", []string{"--workers", "-1"}, []string{"--workers"}},
+		{"unknown zone", []string{"--tz", "Mars/Olympus"}, []string{"--tz", "Mars/Olympus"}},
+		{"bad delimiter", []string{"--delimiter", "x"}, []string{"delimiter", `"x"`}},
+		{"shard out of range", []string{"--shard", "3/2"}, []string{"3/2"}},
+	}
+	for i, c := range cases {
+		out := filepath.Join(e.dir, fmt.Sprintf("report-%d", i))
+		res := e.run(append([]string{"run", "-c", e.cfg, "-o", out, in}, c.flags...)...)
+		if res.code != exitBadInput {
+			t.Errorf("%s: exit %d, want 2\n%s", c.name, res.code, res.stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("%s: stderr lacks %q: %s", c.name, w, res.stderr)
+			}
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: the report directory was created for a refused run (stat: %v)", c.name, err)
+		}
+	}
+	if n := e.hostileAllRequests(); n != 0 {
+		t.Errorf("refused runs sent %d requests", n)
 	}
 }

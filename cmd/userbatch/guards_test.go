@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
 )
@@ -37,6 +38,7 @@ func (e *e2e) kiiWrites(users []string) int {
 // "held", and the commands to go on printed. The same command with the
 // limit raised then runs in the same directory.
 func TestMaxChangesHolds(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rows := many(100, "shop,e%03d,disable")
 	for i := range rows {
@@ -78,6 +80,7 @@ func TestMaxChangesHolds(t *testing.T) {
 // TestMaxChangesPerTarget: a target's max_changes in targets.yaml holds
 // the run too, naming the target.
 func TestMaxChangesPerTarget(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(30, 0)
 	cfg := e.write("limited.yaml", strings.Replace(e.fakes.targetsYAML(e.srv.URL, 1000),
@@ -95,6 +98,7 @@ func TestMaxChangesPerTarget(t *testing.T) {
 // in state already count 10 changes: --max-changes 20 lets the run go, and
 // only the 10 are written.
 func TestMaxChangesCountsAfterReading(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(10000, 9990)
 	cfg := e.write("fast.yaml", e.fakes.targetsYAML(e.srv.URL, 100000))
@@ -111,6 +115,7 @@ func TestMaxChangesCountsAfterReading(t *testing.T) {
 // that row ends skipped "drifted", unsent, and every other row as planned.
 // A changed input or config is refused with nothing sent.
 func TestPlanApplyDrift(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(20, 5)
 	planDir := filepath.Join(e.dir, "plan")
@@ -173,6 +178,7 @@ func TestPlanApplyDrift(t *testing.T) {
 // TestCanary: a canary whose rows do not take stops the run, exit 3,
 // having sent only the canary; a good canary lets the run finish.
 func TestCanary(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rows := []string{"shop,ghost-1,disable", "shop,ghost-2,disable"}
 	for i := 0; i < 20; i++ {
@@ -207,5 +213,127 @@ func TestCanary(t *testing.T) {
 		if u, _ := e.fakes.epixel.User(fmt.Sprintf("e%02d", i)); !u.Blocked {
 			t.Errorf("e%02d not blocked after a good canary", i)
 		}
+	}
+}
+
+// seamWithProtected adds a protected list (YAML lines, indented for a
+// target's settings) to target name of a fakes targets.yaml.
+func seamWithProtected(cfg, name, lines string) string {
+	head := "  " + name + ":\n"
+	if !strings.Contains(cfg, head) {
+		panic("no target " + name)
+	}
+	return strings.Replace(cfg, head, head+lines, 1)
+}
+
+// TestProtectedUsers: `protected:` in targets.yaml (exact ids and
+// globs) reaches the pipeline: disable, downgrade and toggle of a protected
+// user end skipped with no request to the vendor, in a dry run too, while
+// an enable of a protected user and everyone else's rows still run.
+func TestProtectedUsers(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	hits := &seamHits{next: e.fakes.handler()}
+	e.serve(hits)
+	f := e.fakes
+	f.epixel.AddUser("boss-1", epixeltest.User{Role: "Customer"})
+	f.epixel.AddUser("svc-mail", epixeltest.User{Role: "Member"})
+	f.epixel.AddUser("svc-back", epixeltest.User{Role: "Customer", Blocked: true})
+	f.epixel.AddUser("xsvc-1", epixeltest.User{Role: "Customer"})
+	f.epixel.AddUser("u-plain", epixeltest.User{Role: "Customer"})
+	f.clearsquare.AddUser("svc-ops", clearsquaretest.User{Active: true})
+	f.clearsquare.AddUser("c-plain", clearsquaretest.User{Active: true})
+	f.kii.AddUser("boss-1", kiitest.User{})
+	f.kii.AddUser("boss-2", kiitest.User{Disabled: true})
+	f.kii.AddUser("svc-kii", kiitest.User{})
+	cfg := f.targetsYAML(e.srv.URL, 1000)
+	cfg = seamWithProtected(cfg, "shop", "    protected: [boss-1, \"svc-*\"]\n")
+	cfg = seamWithProtected(cfg, "admin", "    protected:\n      - \"svc-*\"\n")
+	cfg = seamWithProtected(cfg, "apps", "    protected: [boss-1, boss-2]\n")
+	cfgPath := e.write("protected.yaml", cfg)
+	in := e.write("ops.csv", `target,user,action,role
+shop,boss-1,disable,
+shop,svc-mail,downgrade-role,Customer
+shop,svc-back,enable,
+shop,xsvc-1,disable,
+shop,u-plain,disable,
+admin,svc-ops,toggle-status,
+admin,c-plain,toggle-status,
+apps,boss-1,disable,
+apps,boss-2,enable,
+apps,svc-kii,disable,
+`)
+	protected := []struct{ prefix, user string }{
+		{"/epixel", "boss-1"}, {"/epixel", "svc-mail"}, {"/clearsquare", "svc-ops"}, {"/kii", "boss-1"},
+	}
+	assertUntouched := func(when string) {
+		t.Helper()
+		for _, p := range protected {
+			if n := hits.about(p.prefix, p.user); n != 0 {
+				t.Errorf("%s: %d requests about protected %s reached %s", when, n, p.user, p.prefix)
+			}
+		}
+	}
+	assertSkipped := func(when string, rows map[string]map[string]string, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			r := rows[k]
+			if r["outcome"] != "skipped" || !strings.Contains(r["detail"], "protected") {
+				t.Errorf("%s: %s: outcome %q detail %q, want skipped as protected", when, k, r["outcome"], r["detail"])
+			}
+		}
+	}
+	protectedKeys := []string{"shop/boss-1", "shop/svc-mail", "admin/svc-ops", "apps/boss-1"}
+
+	plan := filepath.Join(e.dir, "plan")
+	res := e.run("run", "-c", cfgPath, "-o", plan, "--dry-run", in)
+	if res.code != exitIncomplete { // skipped rows make exit 1
+		t.Fatalf("dry run: exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	rows := seamRowsByKey(readCSV(t, filepath.Join(plan, "report.csv")))
+	assertSkipped("dry run", rows, protectedKeys...)
+	for _, k := range []string{"shop/svc-back", "shop/xsvc-1", "shop/u-plain", "admin/c-plain", "apps/boss-2", "apps/svc-kii"} {
+		if rows[k]["outcome"] != "planned" {
+			t.Errorf("dry run: %s: %q %q, want planned", k, rows[k]["outcome"], rows[k]["detail"])
+		}
+	}
+	assertUntouched("dry run")
+
+	out := filepath.Join(e.dir, "report")
+	res = e.run("run", "-c", cfgPath, "-o", out, in)
+	if res.code != exitIncomplete {
+		t.Fatalf("run: exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	rows = seamRowsByKey(readCSV(t, filepath.Join(out, "report.csv")))
+	assertSkipped("run", rows, protectedKeys...)
+	for _, k := range []string{"shop/svc-back", "shop/xsvc-1", "shop/u-plain", "admin/c-plain", "apps/boss-2", "apps/svc-kii"} {
+		if rows[k]["outcome"] != "applied" {
+			t.Errorf("run: %s: %q %q %q, want applied", k, rows[k]["outcome"], rows[k]["detail"], rows[k]["message"])
+		}
+	}
+	assertUntouched("run")
+	for id, want := range map[string]epixeltest.User{
+		"boss-1": {Role: "Customer"}, "svc-mail": {Role: "Member"}, "svc-back": {Role: "Customer"},
+		"xsvc-1": {Role: "Customer", Blocked: true}, "u-plain": {Role: "Customer", Blocked: true},
+	} {
+		if got, _ := f.epixel.User(id); got.Blocked != want.Blocked || got.Role != want.Role {
+			t.Errorf("epixel %s: %+v, want %+v", id, got, want)
+		}
+	}
+	if f.epixel.Writes("boss-1")+f.epixel.Writes("svc-mail") != 0 || f.epixel.Writes("svc-back") != 1 {
+		t.Errorf("epixel writes: boss-1 %d, svc-mail %d, svc-back (enable) %d", f.epixel.Writes("boss-1"),
+			f.epixel.Writes("svc-mail"), f.epixel.Writes("svc-back"))
+	}
+	if f.clearsquare.Writes("svc-ops") != 0 || f.clearsquare.Writes("c-plain") != 1 {
+		t.Errorf("clearsquare writes: svc-ops %d, c-plain %d", f.clearsquare.Writes("svc-ops"), f.clearsquare.Writes("c-plain"))
+	}
+	if u, _ := f.kii.User("boss-1"); u.Disabled || f.kii.Writes("boss-1") != 0 {
+		t.Errorf("kii boss-1 (protected): %+v, %d writes", u, f.kii.Writes("boss-1"))
+	}
+	if u, _ := f.kii.User("boss-2"); u.Disabled {
+		t.Errorf("kii boss-2: an enable of a protected user did not run")
+	}
+	if u, _ := f.kii.User("svc-kii"); !u.Disabled {
+		t.Errorf("kii svc-kii: another target's glob protected it")
 	}
 }

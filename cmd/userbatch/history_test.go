@@ -79,7 +79,7 @@ func (f *historyFixture) config(extra string) string {
 // target/user/action.
 func (f *historyFixture) entries(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
-	r := f.e.run(append([]string{"history", "-c", f.cfg, "--format", "json"}, args...)...)
+	r := f.e.inProcess(append([]string{"history", "-c", f.cfg, "--format", "json"}, args...)...)
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("history %v: exit %d, stderr %s", args, r.code, r.stderr)
 	}
@@ -106,6 +106,7 @@ func names(entries []map[string]any) []string {
 }
 
 func TestHistoryJSON(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	got := f.entries(t)
 	if want := []string{"apps/alice", "apps/bob, jr", "admin/alice", "apps/carol"}; !slices.Equal(names(got), want) {
@@ -126,6 +127,7 @@ func TestHistoryJSON(t *testing.T) {
 }
 
 func TestHistoryFilters(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	cases := []struct {
 		args []string
@@ -153,8 +155,9 @@ func TestHistoryFilters(t *testing.T) {
 }
 
 func TestHistoryCSV(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
-	r := f.e.run("history", "-c", f.cfg, "--format", "csv", "--user", "bob, jr")
+	r := f.e.inProcess("history", "-c", f.cfg, "--format", "csv", "--user", "bob, jr")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -175,9 +178,10 @@ func TestHistoryCSV(t *testing.T) {
 }
 
 func TestHistoryTable(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	for _, args := range [][]string{{}, {"--format", "table"}} {
-		r := f.e.run(append([]string{"history", "-c", f.cfg}, args...)...)
+		r := f.e.inProcess(append([]string{"history", "-c", f.cfg}, args...)...)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -193,6 +197,7 @@ func TestHistoryTable(t *testing.T) {
 }
 
 func TestHistoryRefusals(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	missing := filepath.Join(f.e.dir, "typo", "ledger.db")
 	cases := []struct {
@@ -210,7 +215,7 @@ func TestHistoryRefusals(t *testing.T) {
 		{"an argument", []string{"history", "-c", f.cfg, "alice"}, "unknown command"},
 	}
 	for _, c := range cases {
-		r := f.e.run(c.args...)
+		r := f.e.inProcess(c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
 			t.Errorf("%s: exit %d, stderr %q, stdout %q; want 2 and %q", c.name, r.code, r.stderr, r.stdout, c.want)
 		}
@@ -221,16 +226,18 @@ func TestHistoryRefusals(t *testing.T) {
 }
 
 func TestHistoryHidesThePassword(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	// Nothing listens on port 9 of loopback: the open fails fast.
 	cfg := f.config("ledger: postgres://auditor:hunter2secret@127.0.0.1:9/ledger?connect_timeout=2\n")
-	r := f.e.run("history", "-c", cfg)
+	r := f.e.inProcess("history", "-c", cfg)
 	if r.code != 2 || strings.Contains(r.stderr, "hunter2secret") || !strings.Contains(r.stderr, "opening the ledger") {
 		t.Errorf("exit %d, stderr %q: want 2, no password", r.code, r.stderr)
 	}
 }
 
 func TestParseSince(t *testing.T) {
+	t.Parallel()
 	now := day(30, 12)
 	cases := map[string]time.Time{
 		"":                     {},
@@ -268,6 +275,7 @@ func (b *brokenPipe) Write(p []byte) (int, error) {
 }
 
 func TestHistoryStoppedPartWay(t *testing.T) {
+	t.Parallel()
 	f := newHistoryFixture(t)
 	var errb strings.Builder
 	code := runMain([]string{"history", "-c", f.cfg, "--format", "json"}, strings.NewReader(""), &brokenPipe{n: 100}, &errb)
@@ -279,6 +287,7 @@ func TestHistoryStoppedPartWay(t *testing.T) {
 // TestHistoryNeedsOnlyTheLedgersVariables: an auditor listing history is
 // not asked for every vendor's credentials, only the ledger's.
 func TestHistoryNeedsOnlyTheLedgersVariables(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	db := filepath.Join(e.dir, "audit.db")
 	cfg := e.write("audit.yaml", "targets:\n  shop:\n    vendor: epixel\n    base_url: https://shop.example.com\n"+

@@ -50,6 +50,7 @@ const identitySCIMPlain = "5d1c7a52-3c0e-4a9f-8d6b-2f7e9a1b0c3d"
 // the dry run, the plan and the run skip those rows with the pattern
 // named, and nothing is written for them; enables still run.
 func TestIdentityProtectedBySpelling(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	f := e.fakes
 	for _, u := range []string{"LOGIN_NAME:Boss", "boss", "LOGIN_NAME:breakglass", "LOGIN_NAME:svc-backup", "LOGIN_NAME:alice"} {
@@ -152,6 +153,7 @@ saas,`+identitySCIMPlain+`,disable,
 // TestIdentityProtectedLoneStarRefused: a pattern that is only stars once
 // the vendor's prefix is stripped would protect everyone: refused.
 func TestIdentityProtectedLoneStarRefused(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	cfg := seamWithProtected(e.fakes.targetsYAML(e.srv.URL, 1000), "apps", `    protected: ["LOGIN_NAME:*"]`+"\n")
 	cfgPath := e.write("star.yaml", cfg)
@@ -201,6 +203,7 @@ func (e *e2e) allRequests() int {
 // nothing sent; --skip-invalid sends the rest. Rows with different
 // effective_at are no conflict.
 func TestIdentityConflictsRefuseTheFile(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedConflicts()
 	in := e.write("ops.csv", identityConflictsCSV)
@@ -278,6 +281,7 @@ var identityDuplicates = map[string]string{"3": "2", "5": "4", "6": "2"}
 // never sent: in validate, a run, a dry run, a plan (change "duplicate")
 // and its apply.
 func TestIdentityDuplicatesSkipped(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	f := e.fakes
 	for _, u := range []string{"LOGIN_NAME:leo", "LOGIN_NAME:Leo", "leo"} {
@@ -391,6 +395,7 @@ func (o *overlapWatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (LOGIN_NAME:user-00, User-00) run in input order, never at the same
 // time, and fall in the same shard.
 func TestIdentityOneUserInOrder(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	watch := &overlapWatch{next: e.fakes.handler(), inFlight: map[string]int{}}
 	e.serve(watch)

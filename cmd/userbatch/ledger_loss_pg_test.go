@@ -77,6 +77,9 @@ func pgCluster(t *testing.T) (stop, start func() error) {
 // writes in flight. Each shard lets them finish, reports them applied,
 // skips the rest (ledger unavailable), writes its report and exits 3; once
 // the server is back, --resume finishes each with nothing sent twice.
+//
+// Not parallel: it stops the machine's PostgreSQL server, which the other
+// PostgreSQL tests of this package use.
 func TestLedgerLostMidRunPostgres(t *testing.T) {
 	dsn := postgresSchemaDSN(t)
 	stop, start := pgCluster(t)

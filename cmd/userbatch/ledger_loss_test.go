@@ -153,6 +153,7 @@ func sqliteReadOnly(t *testing.T, path string) (lose, back func()) {
 // rest end skipped, the report is written, exit 3; --resume once the
 // ledger is back sends each change once.
 func TestLedgerLostMidRunSQLite(t *testing.T) {
+	t.Parallel()
 	f := newLossFixture(t, 40)
 	path := filepath.Join(f.dir, "state", "ledger.db")
 	cfg := f.write("ledger.yaml", f.fakes.targetsYAML(f.srv.URL, 1000)+"ledger: sqlite:"+path+"\n")
@@ -193,6 +194,7 @@ func TestLedgerLostMidRunSQLite(t *testing.T) {
 // resume takes the ledger's word: applied, and in undo.csv, not unknown;
 // nothing is sent again. A toggle whose answer neither holds stays unknown.
 func TestResumeSettledByLedger(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.clearsquare = clearsquaretest.New(clearsquaretest.Options{Token: e.fakes.creds.clearsquareToken, AutoCreate: true})
 	second := make(chan struct{})

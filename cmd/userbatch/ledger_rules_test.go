@@ -55,6 +55,7 @@ func (f *ledgerFixture) expect(what string, row map[string]string, outcome, deta
 // (enabled) and leaving again is disabled again: the rehire's entry
 // supersedes the first disable, so the second one is sent.
 func TestLedgerRehireSupersedes(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	leo := "LOGIN_NAME:leo"
 	f.fakes.kii.AddUser(leo, kiitest.User{})
@@ -112,6 +113,7 @@ func TestLedgerRehireSupersedes(t *testing.T) {
 // TestLedgerRehireSpelledAnotherWay: the rehire's enable names leo another
 // way; it supersedes the leave all the same.
 func TestLedgerRehireSpelledAnotherWay(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	f.fakes.kii.AddUser("LOGIN_NAME:leo", kiitest.User{})
 	f.fakes.kii.AddUser("LOGIN_NAME:Leo", kiitest.User{Disabled: true}) // the fake compares ids exactly
@@ -131,6 +133,7 @@ func TestLedgerRehireSpelledAnotherWay(t *testing.T) {
 // TestLedgerHeldRowReadsMovedUser: a row the ledger holds runs once, even
 // where the user was enabled again outside userbatch; the detail says so.
 func TestLedgerHeldRowReadsMovedUser(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	leo := "LOGIN_NAME:leo"
 	f.fakes.kii.AddUser(leo, kiitest.User{})

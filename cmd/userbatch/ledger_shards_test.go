@@ -33,6 +33,7 @@ func postgresDSN(t *testing.T) string {
 // one PostgreSQL ledger, run twice with new report directories: the second
 // run sends nothing, toggles included.
 func TestShardsShareOnePostgresLedger(t *testing.T) {
+	t.Parallel()
 	dsn := postgresSchemaDSN(t)
 	e := newE2E(t)
 	c := e.fakes.creds
@@ -87,6 +88,7 @@ func TestShardsShareOnePostgresLedger(t *testing.T) {
 // later run, in a new report directory, does not send it again: it ends
 // unknown, for a person to check. Its resume does not send it either.
 func TestCrashBetweenWriteAndLedger(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.clearsquare = clearsquaretest.New(clearsquaretest.Options{Token: c.clearsquareToken, AutoCreate: true})

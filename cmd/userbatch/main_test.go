@@ -1,6 +1,146 @@
 package main
 
-import "github.com/userbatch/userbatch/reports"
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/userbatch/userbatch/internal/skipped"
+	"github.com/userbatch/userbatch/reports"
+)
+
+// binPath is the userbatch binary built once for the tests that drive it as
+// an operator would: a process, signals, SIGKILL.
+var binPath string
+
+func TestMain(m *testing.M) {
+	widenParallel()
+	dir, err := os.MkdirTemp("", "userbatch-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "userbatch")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building userbatch:", err)
+		os.Exit(1)
+	}
+	code := skipped.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// widenParallel lets more tests run at once than go test's default of
+// GOMAXPROCS: these tests mostly wait on child processes, loopback HTTP,
+// tmux and Chromium, so on a 2-core machine GOMAXPROCS at a time leaves the
+// cores idle. An explicit -parallel still wins.
+func widenParallel() {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
+	}
+}
+
+// counter calls fn once, when the n-th request arrives.
+type counter struct {
+	next http.Handler
+	n    int64
+	seen atomic.Int64
+	fn   func()
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c.seen.Add(1) == c.n && c.fn != nil {
+		c.fn()
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// process is a started userbatch binary.
+type process struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr lockedBuffer
+}
+
+// lockedBuffer is stderr, readable while the process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (e *e2e) start(args ...string) *process {
+	e.t.Helper()
+	p := &process{cmd: exec.Command(binPath, args...)}
+	p.cmd.Env = append(os.Environ(), e.env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// wait returns the exit code (-1 when killed by a signal).
+func (p *process) wait() int {
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -2
+	}
+	return 0
+}
+
+func opsCSV(rows ...string) string {
+	return "target,user,action\n" + strings.Join(rows, "\n") + "\n"
+}
+
+func many(n int, format string) []string {
+	rows := make([]string, n)
+	for i := range rows {
+		rows[i] = fmt.Sprintf(format, i)
+	}
+	return rows
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
 
 // The exit codes as ints, as runMain returns them.
 const (

@@ -10,6 +10,7 @@ import (
 // TestMetricsFile: --metrics-file leaves the run's numbers for
 // node_exporter, parsed back with Prometheus's own text parser.
 func TestMetricsFile(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedAllVendors()
 	in := e.write("ops.csv", allVendorsCSV)

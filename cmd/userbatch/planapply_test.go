@@ -20,6 +20,7 @@ import (
 // edits plan.json; apply refuses (exit 2), sends nothing, and says how to
 // leave rows out. The plan as written applies.
 func TestApplyRefusesEditedPlan(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(6, 0)
 	planDir := filepath.Join(e.dir, "plan")
@@ -84,6 +85,7 @@ func TestApplyRefusesEditedPlan(t *testing.T) {
 // (epixel cannot be read: the user may have held the role before the
 // run); the other is applied and in undo.csv.
 func TestResumeAlreadyAfterKillGoesToCheck(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.fakes.epixel.AddUser("e-landed", epixeltest.User{Role: "Customer"})
 	e.fakes.epixel.AddUser("e-lost", epixeltest.User{Role: "Customer"})
@@ -157,6 +159,7 @@ func TestResumeAlreadyAfterKillGoesToCheck(t *testing.T) {
 // journal and stops again, sending nothing new and naming the line; a
 // resume without --canary goes on.
 func TestCanaryResumeAfterFailure(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	rows := []string{"shop,ghost-1,disable"}
 	var users []string

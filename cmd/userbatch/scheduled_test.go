@@ -36,6 +36,7 @@ func (e *e2e) runAt(at time.Time, args ...string) result {
 // report directory each time, against a ledger: every row is sent exactly
 // once, on its day, toggles included.
 func TestScheduledRunsSendEachRowOnce(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	e.fakes.epixel = epixeltest.New(epixeltest.Options{APIKey: c.epixelKey, Token: c.epixelToken, AutoCreate: true})

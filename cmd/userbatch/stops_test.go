@@ -71,6 +71,7 @@ func stopsLoud(t *testing.T, stderr, headline, target string) {
 // attempts — not 160 — while the other target applies its rows; failed.csv
 // holds every row of the dead target.
 func TestUnreachableTargetStops(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	const deadRows, concurrency = 40, 4
 	rows := many(deadRows, "dead,d%02d,disable")
@@ -125,6 +126,7 @@ func TestUnreachableTargetStops(t *testing.T) {
 // such user"), the rest skipped ("not the vendor's API at base_url: check
 // base_url"), and the target with a right base_url goes on.
 func TestWrongBaseURLStops(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	wrongBaseURLStops(e, map[string]string{ // name → vendor and keys, base_url added below
@@ -141,6 +143,7 @@ func TestWrongBaseURLStops(t *testing.T) {
 // vendor's own (README, spec reference), so another server's 404 page
 // stops the target as it stops the Go adapter's.
 func TestSpecWrongBaseURLStops(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	c := e.fakes.creds
 	wrongBaseURLStops(e, map[string]string{
@@ -220,6 +223,7 @@ func wrongBaseURLStops(e *e2e, targets, actions map[string]string) {
 // gets it three times in a row (its token never accepted) stops with a
 // detail naming both and the lines that got it.
 func TestClearsquare401Detail(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	for i := 0; i < 5; i++ {
 		e.fakes.clearsquare.AddUser(fmt.Sprintf("c%d", i), clearsquaretest.User{Active: true})
@@ -270,8 +274,10 @@ func TestClearsquare401Detail(t *testing.T) {
 // that says so; the hint about providers hiding inactive users appears only
 // when the target sets hides_inactive: true.
 func TestSCIMUnknownUserName(t *testing.T) {
+	t.Parallel()
 	for _, hides := range []bool{false, true} {
 		t.Run("hides_inactive="+strconv.FormatBool(hides), func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t)
 			e.fakes.scim = scimtest.New(scimtest.Options{Token: e.fakes.creds.scimToken, HideInactive: hides})
 			e.serve(e.fakes.handler())

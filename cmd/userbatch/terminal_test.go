@@ -120,12 +120,11 @@ func (p *termPane) typeLine(text string) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-var barRows = regexp.MustCompile(`(\d+)/2000 rows`)
-
 // TestTerminalProgressBar: a 2,000-row run on a terminal shows the bar
 // moving, a target paused by the vendor with its countdown, and ends with
 // the last frame and the summary table under it.
 func TestTerminalProgressBar(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 800))
 	in, users := e.kiiUsers(2000, 0)
@@ -138,7 +137,7 @@ func TestTerminalProgressBar(t *testing.T) {
 	// One loop watches for both: the pause lasts 2s, whenever it comes.
 	seen, paused := map[int]bool{}, false
 	p.waitScreen("the bar at two row counts below 2000, and apps paused with its countdown", func(s string) bool {
-		if n := lastBarRows(s); n > 0 && n < 2000 {
+		if n := lastBarRows(s, 2000); n > 0 && n < 2000 {
 			seen[n] = true
 		}
 		paused = paused || regexp.MustCompile(`apps PAUSED by the vendor, resumes in [12]s`).MatchString(s)
@@ -170,12 +169,16 @@ var barBytes = regexp.MustCompile(`\r|\x1b\[\d*[ABJK]|\d+/\d+ rows|rows/s|\[[=>-
 // TestTerminalPipedNoBar: the same run with stderr to a file has no bar in
 // it, whether the log is JSON (the default off a terminal) or console.
 func TestTerminalPipedNoBar(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"", "console"} {
 		t.Run("log-format="+format, func(t *testing.T) {
+			t.Parallel()
 			e := newE2E(t)
+			// 500 rows at 2000 requests/s: half a second, several of the
+			// bar's refreshes, so a bar that wrongly drew would show.
 			e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 2000))
-			in, users := e.kiiUsers(2000, 0)
-			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[900], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+			in, users := e.kiiUsers(500, 0)
+			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[300], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
 			log := filepath.Join(e.dir, "stderr.log")
 			args := []string{"run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in}
 			if format != "" {
@@ -206,6 +209,7 @@ func TestTerminalPipedNoBar(t *testing.T) {
 // change and asks for the number of changes; a wrong number sends nothing
 // (exit 4), the right one applies.
 func TestTerminalConfirm(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 
@@ -240,6 +244,7 @@ func TestTerminalConfirm(t *testing.T) {
 // TestTerminalYesAsksNothing: --yes on a terminal, or no terminal at all,
 // runs without a question.
 func TestTerminalYesAsksNothing(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, users := e.kiiUsers(5, 0)
 	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "tty"), in)
@@ -265,6 +270,7 @@ func TestTerminalYesAsksNothing(t *testing.T) {
 // TestTerminalJSONLogNoBar: JSON logs on a terminal are for a machine: no
 // bar is mixed into them.
 func TestTerminalJSONLogNoBar(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	in, _ := e.kiiUsers(50, 0)
 	p := startPane(t, "", "run", "--yes", "--log-format", "json", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
@@ -278,8 +284,8 @@ func TestTerminalJSONLogNoBar(t *testing.T) {
 }
 
 // lastBarRows is the row count of the last frame on the screen (-1: none).
-func lastBarRows(s string) int {
-	m := barRows.FindAllStringSubmatch(s, -1)
+func lastBarRows(s string, total int) int {
+	m := regexp.MustCompile(`(\d+)/`+strconv.Itoa(total)+` rows`).FindAllStringSubmatch(s, -1)
 	if len(m) == 0 {
 		return -1
 	}
@@ -290,14 +296,16 @@ func lastBarRows(s string) int {
 // TestTerminalInterrupt: Ctrl-C on a terminal stops the run gracefully;
 // the warning goes above the bar, the last frame says it ended, and the
 // summary and the resume command follow, ungarbled. The resumed run's bar
-// starts where the first one stopped and ends at 2000 of 2000.
+// starts where the first one stopped and ends with every row.
 func TestTerminalInterrupt(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
-	in, users := e.kiiUsers(2000, 0)
+	const rows = 600 // the first run stops past 100; the resume sends the rest
+	in, users := e.kiiUsers(rows, 0)
 	e.fakes.kii.Faults.SetLatency(20 * time.Millisecond) // about 100 rows a second
 	out := filepath.Join(e.dir, "out")
 	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in)
-	p.waitScreen("the bar past 100 rows", func(s string) bool { return lastBarRows(s) > 100 })
+	p.waitScreen("the bar past 100 rows", func(s string) bool { return lastBarRows(s, rows) > 100 })
 	p.tmux("send-keys", "-t", "ub", "C-c")
 	code, s := p.exitCode()
 	if code != exitStopped {
@@ -310,28 +318,28 @@ func TestTerminalInterrupt(t *testing.T) {
 	if warnAt != nil {
 		warn = warnAt[0]
 	}
-	frame := regexp.MustCompile(`(?m)^\d+/2000 rows \[[=>-]+\] +\d+%  [\d.]+ rows/s  ended after \S+$`).FindStringIndex(s)
-	table := regexp.MustCompile(`(?m)^total +2000$`).FindStringIndex(s)
+	frame := regexp.MustCompile(`(?m)^\d+/` + strconv.Itoa(rows) + ` rows \[[=>-]+\] +\d+%  [\d.]+ rows/s  ended after \S+$`).FindStringIndex(s)
+	table := regexp.MustCompile(`(?m)^total +` + strconv.Itoa(rows) + `$`).FindStringIndex(s)
 	resume := strings.Index(s, "stopped before finishing: to finish, run:")
 	if warn < 0 || frame == nil || table == nil || resume < 0 || !(warn < frame[0] && frame[0] < table[0] && table[0] < resume) {
 		t.Fatalf("want the warning, then the last frame (ended after), then the summary, then the resume command; screen:\n%s", s)
 	}
-	stoppedAt := lastBarRows(s)
+	stoppedAt := lastBarRows(s, rows)
 	if sent := e.kiiWrites(users); sent != stoppedAt {
 		t.Fatalf("the last frame says %d rows, but %d writes reached kii", stoppedAt, sent)
 	}
 
 	e.fakes.kii.Faults.SetLatency(0)
 	p = startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in, "--resume")
-	first := lastBarRows(p.waitScreen("the resumed run's bar", func(s string) bool { return lastBarRows(s) >= 0 }))
+	first := lastBarRows(p.waitScreen("the resumed run's bar", func(s string) bool { return lastBarRows(s, rows) >= 0 }), rows)
 	if first < stoppedAt {
 		t.Errorf("the resumed bar starts at %d rows, below the %d the first run finished", first, stoppedAt)
 	}
 	code, s = p.exitCode()
-	if code != 0 || lastBarRows(s) != 2000 || !strings.Contains(s, "100%") {
-		t.Fatalf("resume: exit %d, want 0 with the bar at 2000/2000; screen:\n%s", code, s)
+	if code != 0 || lastBarRows(s, rows) != rows || !strings.Contains(s, "100%") {
+		t.Fatalf("resume: exit %d, want 0 with the bar at %d/%d; screen:\n%s", code, rows, rows, s)
 	}
-	if n := e.kiiWrites(users); n != 2000 {
-		t.Errorf("%d writes reached kii over both runs, want 2000", n)
+	if n := e.kiiWrites(users); n != rows {
+		t.Errorf("%d writes reached kii over both runs, want %d", n, rows)
 	}
 }

@@ -32,6 +32,7 @@ type undoCase struct {
 }
 
 func TestUndoRestoresEpixel(t *testing.T) {
+	t.Parallel()
 	users := []string{"e-block", "e-unblock", "e-twice", "e-up", "e-downblock", "e-upmember", "e-downcustomer"}
 	runUndoCase(t, undoCase{
 		csv: `target,user,action,role,place_genealogy,block_user,ticket,effective_at
@@ -65,6 +66,7 @@ shop,e-downcustomer,downgrade-role,Customer,,,T8,
 }
 
 func TestUndoRestoresClearsquareToggles(t *testing.T) {
+	t.Parallel()
 	users := []string{"c-on", "c-off", "c-twice"}
 	runUndoCase(t, undoCase{
 		csv: `target,user,action,ticket,effective_at
@@ -84,6 +86,7 @@ admin,c-twice,toggle-status,T4,2020-01-02
 }
 
 func TestUndoRestoresKii(t *testing.T) {
+	t.Parallel()
 	// -k-dash is written '-k-dash in undo.csv (a formula-neutralised
 	// cell), and read back as itself.
 	users := []string{"LOGIN_NAME:k-on", "k-off", "PHONE:+8190", "k-twice", "-k-dash"}
@@ -112,6 +115,7 @@ apps,-k-dash,disable,T6,
 // is the user's own, set by their client, and no API call restores it. The
 // enabled users here are Available, the state an enable gives back.
 func TestUndoRestoresMsgkart(t *testing.T) {
+	t.Parallel()
 	users := []string{"m-on", "m-off", "m-twice"}
 	runUndoCase(t, undoCase{
 		csv: `target,user,action,ticket,effective_at
@@ -131,6 +135,7 @@ chat,m-twice,disable,T4,2020-01-02
 }
 
 func TestUndoRestoresSCIM(t *testing.T) {
+	t.Parallel()
 	const on, off, twice = "0b6f3c1e-0000-4000-8000-000000000001", "0b6f3c1e-0000-4000-8000-000000000002", "0b6f3c1e-0000-4000-8000-000000000003"
 	users := []string{on, off, twice}
 	runUndoCase(t, undoCase{

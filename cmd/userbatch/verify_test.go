@@ -84,6 +84,7 @@ func (e *e2e) countMethods() *atomic.Int64 {
 }
 
 func TestVerifyAfterRunThenDrift(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedVerify()
 	in := e.write("ops.csv", verifyCSV)
@@ -201,6 +202,7 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 func TestVerifyRefusesOtherConfigAndUnfinishedReports(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	e.seedVerify()
 	in := e.write("ops.csv", verifyCSV)
@@ -244,6 +246,7 @@ func TestVerifyRefusesOtherConfigAndUnfinishedReports(t *testing.T) {
 }
 
 func TestVerifyMsgkartWithoutEmail(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	base, _ := os.ReadFile(e.cfg)
 	cfg := e.write("noemail.yaml", strings.Replace(string(base), "    email: "+fakeMsgkartEmail+"\n", "", 1))
@@ -274,6 +277,7 @@ func TestVerifyMsgkartWithoutEmail(t *testing.T) {
 // TestVerifyHelp: the command is wired and documented, and the columns its
 // help names are verify.csv's, exactly.
 func TestVerifyHelp(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	res := e.run("verify", "--help")
 	if res.code != exitOK || !strings.Contains(res.stdout, "verify -c targets.yaml REPORT_DIR") {

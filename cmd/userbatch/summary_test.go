@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,6 +94,7 @@ func fileLines(t *testing.T, path string) []string {
 // with its header, the success timestamp set, one webhook POST; validate,
 // --dry-run and plan too. A file with no header at all stays an error.
 func TestEmptyNightIsAGoodNight(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	hook := &webhookSink{}
 	hookSrv := httptest.NewServer(hook)
@@ -178,156 +178,12 @@ func TestEmptyNightIsAGoodNight(t *testing.T) {
 	}
 }
 
-// TestFixAndRunAgainIntoTheSameDirectory: a run refused for its invalid
-// rows leaves its report; after the fix, the same command runs in the same
-// -o, and the refused run's files are in invalid/.
-func TestFixAndRunAgainIntoTheSameDirectory(t *testing.T) {
-	e := newE2E(t)
-	e.fakes.epixel.AddUser("e-1", epixeltest.User{Role: "Customer"})
-	in := e.write("ops.csv", opsCSV("shop,e-1,disable", "nowhere,e-2,disable"))
-	out := filepath.Join(e.dir, "report")
-	res := runBinary(t, nil, "run", "-c", e.cfg, "-o", out, in)
-	if res.code != exitBadInput {
-		t.Fatalf("invalid file: exit %d, want 2\n%s", res.code, res.stderr)
-	}
-	if rows := readCSV(t, filepath.Join(out, "report.csv")); len(rows) != 2 || rows[1]["outcome"] != "invalid" {
-		t.Fatalf("the refused run's report: %v", rows)
-	}
-	res = runBinary(t, nil, "run", "-c", e.cfg, "-o", out, in, "--resume")
-	if res.code != exitBadInput || !strings.Contains(res.stderr, "refused for invalid rows") {
-		t.Errorf("--resume of a refused run: exit %d, want 2 saying why\n%s", res.code, res.stderr)
-	}
-
-	if err := os.WriteFile(in, []byte(opsCSV("shop,e-1,disable")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	res = runBinary(t, nil, "run", "-c", e.cfg, "-o", out, in)
-	if res.code != exitOK {
-		t.Fatalf("the fixed file into the same -o: exit %d, want 0\n%s", res.code, res.stderr)
-	}
-	if rows := readCSV(t, filepath.Join(out, "report.csv")); len(rows) != 1 || rows[0]["outcome"] != "applied" {
-		t.Errorf("the new run's report: %v", rows)
-	}
-	if rows := readCSV(t, filepath.Join(out, "invalid", "report.csv")); len(rows) != 2 || rows[1]["outcome"] != "invalid" {
-		t.Errorf("invalid/report.csv: %v", rows)
-	}
-	if sum := readSummary(t, filepath.Join(out, "invalid")); sum["exit_code"] != 2.0 {
-		t.Errorf("invalid/summary.json exit_code %v, want 2", sum["exit_code"])
-	}
-	if n := e.fakes.epixel.Writes("e-1"); n != 1 {
-		t.Errorf("e-1 written %d times, want 1", n)
-	}
-}
-
-// hiddenTemps lists the temporary files in dir (".report.csv.123.partial").
-func hiddenTemps(t *testing.T, dir string) []string {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, ".*.partial"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
-}
-
-// killWhileWriting starts the binary and SIGKILLs it as soon as a report
-// file being written (pattern, in dir) appears: the directory is read on a
-// fast ticker until a deadline. It fails the test unless the kill landed
-// while the file was still being written.
-func killWhileWriting(t *testing.T, e *e2e, dir, pattern string, args ...string) {
-	t.Helper()
-	p := e.start(args...)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(2 * time.Minute)
-	for found := false; !found; {
-		select {
-		case <-tick.C:
-			matches, _ := filepath.Glob(filepath.Join(dir, pattern))
-			found = len(matches) > 0
-		case <-deadline:
-			_ = p.cmd.Process.Kill()
-			p.wait()
-			t.Fatalf("no %s appeared in %s\n%s", pattern, dir, p.stderr.String())
-		}
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(); code != -1 {
-		t.Fatalf("the process ended (exit %d) before the kill: make the report larger\n%s", code, p.stderr.String())
-	}
-	if len(hiddenTemps(t, dir)) == 0 {
-		t.Fatalf("the kill landed after the report was written: make the report larger")
-	}
-}
-
-// bigInput is a file of n epixel rows with a passthrough column: its dry
-// run sends nothing and its report takes a while to write.
-func bigInput(e *e2e, n int) string {
-	var b strings.Builder
-	b.WriteString("target,user,action,ticket\n")
-	for i := range n {
-		fmt.Fprintf(&b, "shop,user-%06d,disable,ticket %d of tonight's leavers\n", i, i)
-	}
-	return e.write("big.csv", b.String())
-}
-
-// TestResumeRemovesWhatAKilledProcessLeft: a process SIGKILLed while it
-// writes its report leaves temporary files full of user ids; the resume
-// removes them and writes the report. A merge killed while writing, and
-// run again into the same -o, does the same.
-func TestResumeRemovesWhatAKilledProcessLeft(t *testing.T) {
-	e := newE2E(t)
-	const n = 60000
-	in := bigInput(e, n)
-	out := filepath.Join(e.dir, "report")
-	killWhileWriting(t, e, out, ".report.csv.*.partial", "run", "-c", e.cfg, "-o", out, "--dry-run", in, "--log-format", "json")
-	left := hiddenTemps(t, out)
-	res := runBinary(t, nil, "run", "-c", e.cfg, "-o", out, "--dry-run", "--resume", in, "--log-format", "json")
-	if res.code != exitOK {
-		t.Fatalf("--resume: exit %d\n%s", res.code, res.stderr)
-	}
-	if got := hiddenTemps(t, out); len(got) != 0 {
-		t.Errorf("after --resume the killed process's files are still there: %v (were %v)", got, left)
-	}
-	if !strings.Contains(res.stderr, "removed the temporary files") {
-		t.Errorf("the resume does not say it removed %v:\n%s", left, res.stderr)
-	}
-	if rows := readCSV(t, filepath.Join(out, "report.csv")); len(rows) != n {
-		t.Errorf("report.csv after --resume: %d rows, want %d", len(rows), n)
-	}
-
-	var shards []string
-	for k := range 2 {
-		dir := filepath.Join(e.dir, fmt.Sprintf("shard-%d", k))
-		res := runBinary(t, nil, "run", "-c", e.cfg, "-o", dir, "--dry-run", "--shard", fmt.Sprintf("%d/2", k), in, "--log-format", "json")
-		if res.code != exitOK {
-			t.Fatalf("shard %d: exit %d\n%s", k, res.code, res.stderr)
-		}
-		shards = append(shards, dir)
-	}
-	merged := filepath.Join(e.dir, "merged")
-	if err := os.Mkdir(merged, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	killWhileWriting(t, e, merged, ".report.csv.*.partial", append([]string{"report", "merge", "-o", merged}, shards...)...)
-	res = runBinary(t, nil, append([]string{"report", "merge", "--log-format", "json", "-o", merged}, shards...)...)
-	if res.code != exitOK {
-		t.Fatalf("merge again: exit %d\n%s", res.code, res.stderr)
-	}
-	if got := hiddenTemps(t, merged); len(got) != 0 {
-		t.Errorf("after the second merge the killed merge's files are still there: %v", got)
-	}
-	if rows := readCSV(t, filepath.Join(merged, "report.csv")); len(rows) != n {
-		t.Errorf("merged report.csv: %d rows, want %d", len(rows), n)
-	}
-}
-
 // TestCountsMeanWhatTheySay: reads and writes are counted apart on the
 // console, in summary.json, in the metrics file and in the progress log; a
 // dry run has no write and ends with its plan; a row's latency is its
 // time at the vendor, not a Retry-After pause.
 func TestCountsMeanWhatTheySay(t *testing.T) {
+	t.Parallel()
 	e := newE2E(t)
 	var rows []string
 	for i := range 5 { // kii reads: 3 would change, 2 already disabled

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 // summary.json, and records the SCIM changes, not the row not due, in the
 // ledger it keeps in its report directory.
 func TestDemoSCIMAndNotDue(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	if code := runMain([]string{"demo", "-o", dir, "--log-format", "console"}, strings.NewReader(""), &out, &errb); code != exitOK {
@@ -158,6 +160,7 @@ func countOutcome(rows []map[string]string, target string, o batch.Outcome) int 
 // TestDemoInputHasFutureRow: demo.csv's effective_at column is blank but
 // for one row, which stays in the future for as long as the demo is run.
 func TestDemoInputHasFutureRow(t *testing.T) {
+	t.Parallel()
 	future := 0
 	for _, r := range demoInputRows(t) {
 		at := r["effective_at"]
@@ -180,6 +183,7 @@ func TestDemoInputHasFutureRow(t *testing.T) {
 // reaches the SCIM fake: a demo user by id and by userName, a user created
 // on first use, and an active user enabled (already).
 func TestSandboxServesSCIM(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -231,5 +235,74 @@ func TestSandboxServesSCIM(t *testing.T) {
 	}
 	if token := saas.Token; strings.Contains(rerr.String(), token) || strings.Contains(errb.String(), token) {
 		t.Error("the SCIM token reached a log")
+	}
+}
+
+// TestDemo runs the embedded default as a fresh clone would.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := runMain([]string{"demo", "-o", dir, "--log-format", "json"}, strings.NewReader(""), &out, &errb)
+	if code != exitOK {
+		t.Fatalf("demo exit %d\n%s", code, errb.String())
+	}
+	for _, name := range []string{"report.csv", "summary.json", "failed.csv", "undo.csv", "journal.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("demo wrote no %s", name)
+		}
+	}
+	sum := readSummary(t, dir)
+	outcomes := sum["outcomes"].(map[string]any)
+	for _, o := range []string{"applied", "already", "failed"} {
+		if outcomes[o].(float64) == 0 {
+			t.Errorf("the demo shows no %s row: %v", o, outcomes)
+		}
+	}
+	if sum["retries"].(float64) == 0 {
+		t.Errorf("the demo shows no retried row")
+	}
+	if !strings.Contains(out.String(), dir) || !strings.Contains(errb.String(), "applied") {
+		t.Errorf("demo output lacks the report path or the summary:\n%s\n%s", out.String(), errb.String())
+	}
+}
+
+// TestSandbox: the YAML the sandbox prints is a config that run accepts and
+// that reaches the fake vendors.
+func TestSandbox(t *testing.T) {
+	t.Parallel()
+	out, stop := startSandbox()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(cfg, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "ops.csv")
+	if err := os.WriteFile(in, []byte("target,user,action\nshop,anyone,disable\napps,LOGIN_NAME:new,disable\nchat,m-100,disable\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rout, rerr bytes.Buffer
+	code := runMain([]string{"run", "-c", cfg, "-o", filepath.Join(dir, "r"), in}, strings.NewReader(""), &rout, &rerr)
+	if err := stop(); err != nil {
+		t.Errorf("sandbox: %v", err)
+	}
+	if code != exitOK {
+		t.Fatalf("run against the sandbox: exit %d\n%s\nconfig:\n%s", code, rerr.String(), out.String())
+	}
+}
+
+// startSandbox serves the sandbox on a free loopback port; out holds the
+// targets.yaml it printed, and stop ends it.
+func startSandbox() (out *bytes.Buffer, stop func() error) {
+	out = &bytes.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	o := &sandboxOptions{globalOptions: &globalOptions{stdout: out, stderr: io.Discard}, listen: "127.0.0.1:0"}
+	go func() { done <- sandboxRun(ctx, o, ready) }()
+	<-ready
+	return out, func() error {
+		cancel()
+		return <-done
 	}
 }
