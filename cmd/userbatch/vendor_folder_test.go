@@ -41,7 +41,7 @@ func TestSixthVendorIsOneFolder(t *testing.T) {
 		"desk,a3,enable,,T3\n"+
 		"desk,a4,disable,a4,T4\n")
 
-	res := e.run("validate", "-c", cfg, in)
+	res := e.inProcess("validate", "-c", cfg, in) // in process: the registry entry is this test's
 	if res.code != exitBadInput {
 		t.Fatalf("validate: exit %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -58,7 +58,7 @@ func TestSixthVendorIsOneFolder(t *testing.T) {
 	}
 
 	out := filepath.Join(e.dir, "report")
-	res = e.run("run", "-c", cfg, "-o", out, "--skip-invalid", in)
+	res = e.inProcess("run", "-c", cfg, "-o", out, "--skip-invalid", in)
 	if res.code != exitIncomplete {
 		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
 	}
