@@ -33,11 +33,11 @@ func (e *GateError) Unwrap() error { return e.Err }
 // in the detail for a person to judge. It returns false when the row was
 // abandoned while waiting to read.
 func (r *run) confirmHeld(ctx, waitCtx context.Context, w *row) bool {
-	reader, canRead := w.t.Adapter.(Reader)
 	held := w.res.Outcome == Already || w.res.Outcome == Planned
-	if !held || !canRead || (w.op.Action != Disable && w.op.Action != Enable) || w.t.stopped() != nil {
+	if !held || !readsFirst(w) || w.t.stopped() != nil {
 		return true
 	}
+	reader := w.t.Adapter.(Reader)
 	var st State
 	ok, err := r.call(ctx, waitCtx, w, request{mayResend: true}, func(c context.Context) (err error) {
 		st, err = reader.Read(c, w.op)
