@@ -86,7 +86,7 @@ func (r *run) execute(ctx, waitCtx context.Context, w *row) bool {
 		w.res.Outcome, w.res.ErrorCode, w.res.Detail = Skipped, stop.code, stop.reason
 		return true
 	}
-	if pat, ok := w.t.protects(w.op); ok {
+	if pat, ok := w.t.protects(w.op, w.op.User); ok {
 		protect(w, pat)
 		return true
 	}

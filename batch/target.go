@@ -54,17 +54,14 @@ type Target struct {
 	accepted bool   // a request succeeded: the credentials work
 }
 
-// protects returns the protected pattern op's user matches, by the row's
-// cell or by any of names (what a read resolved the user to), when op would
-// take the user's access away: enable and upgrade-role are never held.
+// protects returns the protected pattern that one of names (the row's cell,
+// or what a read resolved the user to) matches, when op would take the
+// user's access away: enable and upgrade-role are never held.
 func (t *Target) protects(op Op, names ...string) (string, bool) {
 	switch op.Action {
 	case Disable, DowngradeRole, ToggleStatus:
 	default:
 		return "", false
-	}
-	if pat, ok := t.Protected.Match(op.User); ok {
-		return pat, true
 	}
 	for _, n := range names {
 		if pat, ok := t.Protected.Match(n); ok {
