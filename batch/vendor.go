@@ -2,7 +2,7 @@ package batch
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -109,7 +109,7 @@ func (v *validator) readCell(c Column, s string) string {
 		if !set {
 			return ""
 		}
-		return fmt.Sprint(b)
+		return strconv.FormatBool(b)
 	case Email:
 		if s != "" && !strings.Contains(s, "@") {
 			v.add(c.Name, s, c.Name+" has no @", "an email address such as ops@example.com")
