@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -67,16 +68,16 @@ func (p *Partial) Discard() {
 // WriteFileAtomic writes b to path (0600) through a Partial: path holds
 // either its old content or all of b, never part of it.
 func WriteFileAtomic(path string, b []byte) error {
-	p, err := CreatePartial(filepath.Dir(path), filepath.Base(path))
+	p, err := writeWhole(filepath.Dir(path), filepath.Base(path), func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	defer p.Discard()
-	if _, err := p.Write(b); err != nil {
-		return errorf(p.name, err)
-	}
-	if err := p.Close(); err != nil {
+	if err := p.Commit(); err != nil {
+		p.Discard()
 		return err
 	}
-	return p.Commit()
+	return nil
 }

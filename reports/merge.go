@@ -75,7 +75,7 @@ func Merge(out string, dirs []string) (*Summary, error) {
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return nil, err
 	}
-	w, err := newMergeWriter(out, shards[0], excel, shards[0].comma)
+	w, err := newMergeWriter(out, shards[0], excel)
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +428,7 @@ type mergeWriter struct {
 	page                        *page
 }
 
-func newMergeWriter(out string, first *shard, excel bool, comma rune) (*mergeWriter, error) {
+func newMergeWriter(out string, first *shard, excel bool) (*mergeWriter, error) {
 	w := &mergeWriter{page: newPage()}
 	for _, f := range []struct {
 		dst  **csvFile
@@ -436,7 +436,7 @@ func newMergeWriter(out string, first *shard, excel bool, comma rune) (*mergeWri
 		head []string
 	}{{&w.report, ReportFile, first.reportHead}, {&w.failed, FailedFile, first.failedHead},
 		{&w.check, CheckFile, first.checkHead}, {&w.undo, UndoFile, first.undoHead}} {
-		c, err := createCSV(out, f.name, excel, comma)
+		c, err := createCSV(out, f.name, excel, first.comma)
 		if err != nil {
 			w.discard()
 			return nil, err

@@ -61,9 +61,9 @@ func verdictOf(s *Summary, held string) verdict {
 		return verdict{Text: dryRunVerdict(s), Tone: "ok"}
 	case s.ExitCode == ExitBadInput && o[batch.Invalid] > 0:
 		return verdict{Text: fmt.Sprintf("Not sent: %d of %d rows are invalid — fix them (report.csv says where and why) and run again, or use --skip-invalid", o[batch.Invalid], s.Rows), Tone: "stopped"}
-	case s.ExitCode == exitHeld && held != "":
+	case s.ExitCode == ExitHeld && held != "":
 		return verdict{Text: fmt.Sprintf("Held: nothing was sent (%d rows) — %s", s.Rows, held), Tone: "stopped"}
-	case s.ExitCode == exitHeld:
+	case s.ExitCode == ExitHeld:
 		return verdict{Text: fmt.Sprintf("Held: nothing was sent (%d rows) — report.csv's detail says why", s.Rows), Tone: "stopped"}
 	case s.Rows == 0:
 		return verdict{Text: "No rows in the input: nothing to do", Tone: "ok"}
@@ -102,10 +102,6 @@ func verdictOf(s *Summary, held string) verdict {
 	}
 	return verdict{Text: text, Tone: tone}
 }
-
-// exitHeld is a guard's exit code (SPEC.md, "Exit codes"), as summary.json
-// states it.
-const exitHeld = 4
 
 // restCounts lists the rows not done, as "1 failed, 2 unknown".
 func restCounts(o Counts) string {
