@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,5 +37,13 @@ func TestAlreadyAfterInterruptionGoesToCheck(t *testing.T) {
 	}
 	if s.FileRows.Check != 1 || s.FileRows.Undo != 0 || s.Outcomes[batch.Already] != 2 {
 		t.Errorf("summary: files %+v, outcomes %v", s.FileRows, s.Outcomes)
+	}
+	// report.html's "Check by hand" lists what check.csv lists.
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `<tr class="check"><td>2</td>`) || strings.Contains(string(page), `<tr class="check"><td>3</td>`) {
+		t.Errorf("report.html's check rows do not list line 2 alone")
 	}
 }

@@ -272,7 +272,7 @@ td.fix { text-align: left; max-width: 24em; }
 {{end}}{{if .OtherRows}}<tr class="error-other"><td class="error-count" id="other-error-rows">{{.OtherRows}}</td><td class="message" colspan="5">rows with other messages (only the first 50 messages are listed; report.csv has every row)</td></tr>
 {{end}}</table>{{else}}<p id="no-errors">Nothing: every row ended applied, already, planned or not due.</p>{{end}}
 {{if .Checks}}<h3>Check by hand: check.csv</h3>
-<p>These requests may have reached the vendor and are not safe to send twice: look at each user at the vendor; never re-run them blindly.</p>
+<p>Whether these changes reached the vendor, or were this run's, is not known, and they are not safe to send twice: look at each user at the vendor; never re-run them blindly.</p>
 <table id="check-rows">
 <tr><th>line</th><th>target</th><th>user</th><th>why</th></tr>
 {{range .Checks}}<tr class="check"><td>{{.Line}}</td><td class="name">{{.Target}}</td><td class="name"><span class="user">{{.User}}</span></td><td class="message">{{.Reason}}</td></tr>
@@ -300,7 +300,7 @@ td.fix { text-align: left; max-width: 24em; }
 <tr><th>sent</th><td id="sent">{{.S.Sent}}</td></tr>
 {{if or .S.Reads .S.Writes}}<tr><th>reads (requests)</th><td id="reads">{{.S.Reads}}</td></tr>
 <tr><th>writes (requests)</th><td id="writes">{{.S.Writes}}</td></tr>
-{{end}}<tr><th>throughput (rows/s)</th><td id="ops-per-s">{{num .S.OpsPerS}}</td></tr>
+{{end}}<tr><th>throughput (requests/s)</th><td id="ops-per-s">{{num .S.OpsPerS}}</td></tr>
 <tr><th>duration (s)</th><td id="duration-s">{{num .S.DurationS}}</td></tr>
 <tr><th>attempts</th><td id="attempts">{{.S.Attempts}}</td></tr>
 <tr><th>retries</th><td id="retries">{{.S.Retries}}</td></tr>

@@ -146,6 +146,7 @@ func (w *Writer) Write(row batch.Row, res batch.Result) error {
 	case batch.Already:
 		if res.Detail == batch.AlreadyAfterInterruption {
 			w.keep(w.check.write(w.checkLine(row, res)))
+			w.page.addCheck(row.Line, res.Target, res.User, w.chk[len(w.chk)-1])
 		}
 	}
 	return w.err
