@@ -78,11 +78,8 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 		return nil, fmt.Errorf("%s: %w", spec.file.Vendor, err)
 	}
 	a := &Adapter{spec: spec, base: s.BaseURL, config: map[string]string{}, client: httpcall.NoRedirects(s.Client),
-		now: s.Now, boundary: multipart.NewWriter(io.Discard).Boundary(), identity: spec.Identity(),
+		now: httpcall.Clock(s.Now), boundary: multipart.NewWriter(io.Discard).Boundary(), identity: spec.Identity(),
 		cols: map[batch.Action]map[string]*columnSpec{}, colList: map[batch.Action][]*columnSpec{}}
-	if a.now == nil {
-		a.now = time.Now
-	}
 	for _, k := range slices.Sorted(maps.Keys(spec.file.Config)) {
 		ks := spec.file.Config[k]
 		v := s.Config[k]
