@@ -353,7 +353,7 @@ func (r *Reader) readValue(rs *readSpec, an *answer) (string, error) {
 	bad := func(msg string) error {
 		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: an.status, Message: msg, Fault: batch.FaultForeign}
 	}
-	if rs.Media == "json" && !jsonMedia(an.contentType) {
+	if rs.Media == "json" && !httpcall.JSONMedia(an.contentType) {
 		return "", bad("answer is " + httpcall.SafeMessage(an.contentType, r.secrets...) + ", not JSON")
 	}
 	doc, _ := an.json()
