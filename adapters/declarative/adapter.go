@@ -78,11 +78,8 @@ func newAdapter(spec *Spec, s Settings) (*Adapter, error) {
 		return nil, fmt.Errorf("%s: %w", spec.file.Vendor, err)
 	}
 	a := &Adapter{spec: spec, base: s.BaseURL, config: map[string]string{}, client: httpcall.NoRedirects(s.Client),
-		now: s.Now, boundary: multipart.NewWriter(io.Discard).Boundary(), identity: spec.Identity(),
+		now: httpcall.Clock(s.Now), boundary: multipart.NewWriter(io.Discard).Boundary(), identity: spec.Identity(),
 		cols: map[batch.Action]map[string]*columnSpec{}, colList: map[batch.Action][]*columnSpec{}}
-	if a.now == nil {
-		a.now = time.Now
-	}
 	for _, k := range slices.Sorted(maps.Keys(spec.file.Config)) {
 		ks := spec.file.Config[k]
 		v := s.Config[k]
@@ -259,20 +256,27 @@ func (a *Adapter) unsupported(x batch.Action) error {
 // send sends one request and classifies its answer. Every error it
 // returns has had each secret removed from its message and wrapped error.
 func (a *Adapter) send(ctx context.Context, rq *requestSpec, v *values) (result, error) {
+	_, res, err := a.exchange(ctx, rq, v)
+	return res, err
+}
+
+// exchange sends one request and classifies its answer, which it returns
+// with its body redacted. Every error it returns has been scrubbed.
+func (a *Adapter) exchange(ctx context.Context, rq *requestSpec, v *values) (*answer, result, error) {
 	req, err := a.build(ctx, rq, v)
 	if err != nil {
-		return result{}, a.scrub(err)
+		return nil, result{}, a.scrub(err)
 	}
 	resp, body, err := httpcall.Do(a.client, req)
 	if err != nil {
-		return result{}, a.scrub(err)
+		return nil, result{}, a.scrub(err)
 	}
 	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: a.redact(body)}
 	res, err := a.classify(rq, v, an)
 	if err != nil {
-		return result{}, a.scrub(err)
+		return nil, result{}, a.scrub(err)
 	}
-	return res, nil
+	return an, res, nil
 }
 
 // redact removes every secret from a body before anything reads it: a
@@ -338,19 +342,8 @@ func (r *Reader) Read(ctx context.Context, op batch.Op) (batch.State, error) {
 // readAnswer sends the read and classifies it: only an applied answer is
 // read further.
 func (r *Reader) readAnswer(ctx context.Context, rq *requestSpec, v *values) (*answer, error) {
-	req, err := r.build(ctx, rq, v)
-	if err != nil {
-		return nil, r.scrub(err)
-	}
-	resp, body, err := httpcall.Do(r.client, req)
-	if err != nil {
-		return nil, r.scrub(err)
-	}
-	an := &answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), header: resp.Header, body: r.redact(body)}
-	if _, err := r.classify(rq, v, an); err != nil {
-		return nil, r.scrub(err)
-	}
-	return an, nil
+	an, _, err := r.exchange(ctx, rq, v)
+	return an, err
 }
 
 // readValue is the value at the read's pointer, as text. An answer
@@ -360,7 +353,7 @@ func (r *Reader) readValue(rs *readSpec, an *answer) (string, error) {
 	bad := func(msg string) error {
 		return &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: an.status, Message: msg, Fault: batch.FaultForeign}
 	}
-	if rs.Media == "json" && !jsonMedia(an.contentType) {
+	if rs.Media == "json" && !httpcall.JSONMedia(an.contentType) {
 		return "", bad("answer is " + httpcall.SafeMessage(an.contentType, r.secrets...) + ", not JSON")
 	}
 	doc, _ := an.json()

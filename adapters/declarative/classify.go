@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"mime"
 	"net/http"
 	"slices"
 	"sort"
@@ -188,15 +187,6 @@ func mediaIs(contentType, want string) bool {
 		return strings.HasPrefix(mt, strings.ToLower(strings.TrimSuffix(want, "*")))
 	}
 	return mt == strings.ToLower(want)
-}
-
-// jsonMedia accepts an unlabelled answer or a JSON media type.
-func jsonMedia(contentType string) bool {
-	if contentType == "" {
-		return true
-	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func (a *Adapter) bodyIs(an *answer, want string) bool {

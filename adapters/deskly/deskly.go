@@ -45,15 +45,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("deskly: token is required")
 	}
-	c := &Client{base: cfg.BaseURL, token: cfg.Token, http: cfg.Client, now: cfg.Now}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	c.http = httpcall.NoRedirects(c.http)
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	return &Client{base: cfg.BaseURL, token: cfg.Token, http: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now)}, nil
 }
 
 // Supports is true for disable and enable.
@@ -106,16 +98,13 @@ func classify(resp *http.Response, body []byte, now time.Time, secrets ...string
 	if err := httpcall.Common(resp, msg, now); err != nil {
 		return batch.Reply{}, err
 	}
-	permanent := func(code string) error {
-		return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: resp.StatusCode, Message: msg}
-	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return batch.Reply{}, permanent(batch.CodeUnauthorized)
+		return batch.Reply{}, httpcall.Permanent(resp.StatusCode, batch.CodeUnauthorized, msg)
 	case http.StatusNotFound:
-		return batch.Reply{}, permanent(batch.CodeNotFound)
+		return batch.Reply{}, httpcall.Permanent(resp.StatusCode, batch.CodeNotFound, msg)
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return batch.Reply{}, permanent(batch.CodeValidation)
+		return batch.Reply{}, httpcall.Permanent(resp.StatusCode, batch.CodeValidation, msg)
 	}
 	return batch.Reply{}, httpcall.Unexpected(resp, body, secrets...)
 }

@@ -288,6 +288,17 @@ func Foreign(resp *http.Response, body []byte, secrets ...string) *batch.Error {
 	return e
 }
 
+// JSONMedia reports whether a Content-Type allows a JSON body: none at
+// all (nothing claimed; the body decides), application/json or a +json
+// type.
+func JSONMedia(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
 // Page reports whether an answer is a web page (HTML), which none of the
 // vendors' APIs answers: a proxy's, a login portal's or another server's.
 func Page(resp *http.Response, body []byte) bool {

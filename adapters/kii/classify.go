@@ -82,7 +82,7 @@ func describe(e errorResponse) string {
 // media type; application/json and other +json types are tolerated, anything
 // else (an HTML page from a proxy) is a bad_response.
 func (c *Client) decodeStatus(resp *http.Response, body []byte) (bool, error) {
-	if !jsonMedia(resp.Header.Get("Content-Type")) {
+	if !httpcall.JSONMedia(resp.Header.Get("Content-Type")) {
 		return false, &batch.Error{Kind: batch.Permanent, Code: batch.CodeBadResponse, HTTPStatus: resp.StatusCode,
 			Message: "answer is " + httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token) + ", not " + mediaRetrievalResponse,
 			Fault:   batch.FaultForeign}
@@ -93,12 +93,4 @@ func (c *Client) decodeStatus(resp *http.Response, body []byte) (bool, error) {
 			Message: "answer has no boolean \"disabled\": " + httpcall.SafeSnippet(body, c.token), Fault: batch.FaultForeign}
 	}
 	return *st.Disabled, nil
-}
-
-func jsonMedia(contentType string) bool {
-	if contentType == "" {
-		return true // nothing claimed; the body decides
-	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

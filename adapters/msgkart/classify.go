@@ -39,9 +39,7 @@ func classify(resp *http.Response, body []byte, now time.Time, secrets ...string
 	if text == "" {
 		text = http.StatusText(resp.StatusCode)
 	}
-	permanent := func(code string) *batch.Error {
-		return &batch.Error{Kind: batch.Permanent, Code: code, HTTPStatus: resp.StatusCode, Message: text}
-	}
+	permanent := func(code string) *batch.Error { return httpcall.Permanent(resp.StatusCode, code, text) }
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		e := permanent(batch.CodeUnauthorized)

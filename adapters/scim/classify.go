@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -115,7 +114,7 @@ func rateLimitReset(h http.Header, now time.Time) time.Duration {
 // decodeUser reads a User resource. Only the raw JSON of a provider
 // without PATCH is kept: the PUT sends it back.
 func (c *Client) decodeUser(resp *http.Response, raw []byte, f Features) (current, error) {
-	if !jsonMedia(resp.Header.Get("Content-Type")) {
+	if !httpcall.JSONMedia(resp.Header.Get("Content-Type")) {
 		// The header is the provider's text too: redacted like the body.
 		return current{}, c.notSCIM(resp, "answer is "+httpcall.SafeMessage(resp.Header.Get("Content-Type"), c.token)+", not "+mediaSCIM+": ", raw)
 	}
@@ -141,12 +140,4 @@ func (c *Client) notSCIM(resp *http.Response, prefix string, body []byte) *batch
 	e := c.badResponse(resp, prefix, body)
 	e.Fault = batch.FaultForeign
 	return e
-}
-
-func jsonMedia(contentType string) bool {
-	if contentType == "" {
-		return true // nothing claimed; the body decides
-	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

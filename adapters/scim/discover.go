@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/userbatch/userbatch/adapters/httpcall"
 	"github.com/userbatch/userbatch/batch"
 )
 
@@ -103,7 +104,7 @@ func (c *Client) serviceProviderConfig(ctx context.Context) (Features, error) {
 		return Features{}, err
 	}
 	var spc serviceProviderConfig
-	if !jsonMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &spc) != nil {
+	if !httpcall.JSONMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &spc) != nil {
 		return Features{}, c.notSCIM(resp, "/ServiceProviderConfig is not a SCIM ServiceProviderConfig: ", body)
 	}
 	return Features{

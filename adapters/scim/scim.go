@@ -328,7 +328,7 @@ func (c *Client) lookup(ctx context.Context, f Features, name string) (current, 
 		return current{}, err
 	}
 	var list listResponse
-	if !jsonMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &list) != nil {
+	if !httpcall.JSONMedia(resp.Header.Get("Content-Type")) || json.Unmarshal(body, &list) != nil {
 		return current{}, c.notSCIM(resp, "answer is not a SCIM ListResponse: ", body)
 	}
 	switch n := max(list.TotalResults, len(list.Resources)); {
