@@ -35,8 +35,8 @@ func newHistoryCmd(g *globalOptions) *cobra.Command {
 		Short: "List the changes the ledger recorded: who was changed, when, by which run, from which input line",
 		Long: `List what the ledger named by targets.yaml's ledger: key recorded, oldest first:
 every change a run applied or found already made, with its time, run id, who
-ran it (the actor), input SHA-256 and line. Entries still pending are changes whose outcome a run could
-not learn: check those users by hand.
+ran it (the actor), input SHA-256 and line. Entries still pending are changes
+whose outcome a run could not learn: check those users by hand.
 
 --since takes an RFC 3339 time (2026-11-30T08:00:00Z), a date (2026-11-30,
 midnight UTC) or how long ago (24h, 90m, 7d). --format json writes JSON Lines.

@@ -22,7 +22,8 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Use:   "verify -c targets.yaml REPORT_DIR",
 		Short: "Read back every user of a finished run and say which are no longer as the report says",
 		Long: `Read the current state of every row's user in REPORT_DIR's report.csv where
-the vendor allows (kii, msgkart, scim), paced like a run, and write
+the vendor allows (kii, msgkart, scim, and http targets whose spec reads
+state: 'userbatch vendors -c' says which), paced like a run, and write
 REPORT_DIR/verify.csv: ` + strings.Join(job.VerifyColumns, ",") + `.
 The verdict is ok (the user is as the row asked, or the row claimed no change),
 drift (the report says applied or already, and the user is not so now) or

@@ -3,6 +3,7 @@ package job
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -154,8 +155,14 @@ func (r *runState) confirm(ctx context.Context, p *rowPlan) answer {
 func (r *runState) firstRows(p *rowPlan, n int) string {
 	var b strings.Builder
 	b.WriteString("First rows:\n")
+	// errEnough stops the pass once n rows are listed: the rest of a
+	// 200,000-row file is not read for nothing.
+	errEnough := errors.New("enough rows")
 	_ = eachRow(r.in.path, r.infos, r.parse, func(row batch.Row) error {
-		if n > 0 && row.Valid() && p.of(row.Index).writes() {
+		if n <= 0 {
+			return errEnough
+		}
+		if row.Valid() && p.of(row.Index).writes() {
 			fmt.Fprintf(&b, "  line %d: %s %s %s\n", row.Line, row.Op.Target, row.Op.Action, row.Op.User)
 			n--
 		}

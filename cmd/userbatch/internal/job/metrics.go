@@ -54,7 +54,8 @@ const (
 	// action is not a canonical one (invalid rows) count as "(invalid)".
 	MetricRowsByAction = "userbatch_rows_by_action"
 	// MetricRequests is the requests this process sent in its run, by
-	// target and kind ("read" or "write": a dry run has no write). A counter, since requests only add up within a run; each run's file
+	// target and kind ("read" or "write": a dry run has no write). A
+	// counter, since requests only add up within a run; each run's file
 	// starts again from its own count, which Prometheus reads as a reset.
 	MetricRequests = "userbatch_requests_total"
 	// MetricRetries is this process's retries, by target (a counter, as MetricRequests).
