@@ -303,3 +303,25 @@ func TestVerifyHelp(t *testing.T) {
 		t.Errorf("root help does not list verify:\n%s", res.stdout)
 	}
 }
+
+// TestVerifyOneUserInTwoSpellings: a SCIM user disabled as
+// userName:v@example.com and enabled the next day as userName:V@Example.com
+// is one person (SCIM userNames ignore case): only the last row that
+// claimed a change for them is judged, so the earlier disable is not drift.
+func TestVerifyOneUserInTwoSpellings(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	e.seedVerify()
+	in := e.write("ops.csv", "target,user,action,effective_at\n"+
+		"saas,userName:v@example.com,disable,2026-01-01\n"+
+		"saas,userName:V@Example.com,enable,2026-01-02\n")
+	out := filepath.Join(e.dir, "report")
+	if res := e.run("run", "-c", e.cfg, "-o", out, in); res.code != exitOK {
+		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	}
+	res := e.run("verify", "-c", e.cfg, out)
+	if res.code != exitOK {
+		t.Fatalf("verify: exit %d, want 0 (the enable was the last change)\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	checkVerdicts(t, readVerify(t, out, 2), map[string][2]string{"2": {"ok", "active"}, "3": {"ok", "active"}})
+}

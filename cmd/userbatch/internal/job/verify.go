@@ -187,7 +187,7 @@ func (v *verifier) readAll(ctx context.Context) error {
 				return batch.Op{}, err
 			}
 			if row.claimed() {
-				v.lastClaim[row.key()] = row.index
+				v.lastClaim[v.userOf(row)] = row.index
 			}
 			if op, reason := v.readable(row); reason == "" {
 				return op, nil
@@ -317,7 +317,7 @@ func (v *verifier) verdict(row reportRow) (verdict, stateNow, note string) {
 		return VerdictOK, stateNow, note
 	case !rb.ok:
 		return VerdictUnreadable, "", note
-	case v.lastClaim[row.key()] != row.index:
+	case v.lastClaim[v.userOf(row)] != row.index:
 		return VerdictOK, stateNow, "a later line of the run changed this user again: it is checked there"
 	case rb.inState:
 		return VerdictOK, stateNow, ""
@@ -406,7 +406,14 @@ type reportRow struct {
 // claimed reports whether the report says the user is in the row's state.
 func (r reportRow) claimed() bool { return r.outcome == batch.Applied || r.outcome == batch.Already }
 
-func (r reportRow) key() batch.Key { return batch.Key{Target: r.target, User: r.user} }
+// userOf names the row's user as its target's vendor does: two spellings
+// of one person are one user whose last claim decides.
+func (v *verifier) userOf(r reportRow) batch.Key {
+	if id := v.infos[r.target].Identity; id != nil {
+		return batch.Key{Target: r.target, User: id.Key(r.user)}
+	}
+	return batch.Key{Target: r.target, User: r.user}
+}
 
 // reportReader reads report.csv's rows in order.
 type reportReader struct {
