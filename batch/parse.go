@@ -7,12 +7,10 @@ import (
 	"io"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gocarina/gocsv"
 )
 
 // MaxUserLen is the longest user id any vendor accepts.
@@ -60,34 +58,59 @@ func (ts Targets) names() []string {
 	return names
 }
 
-// fields is what gocsv decodes each record into. Every field is a string:
-// ids such as "0123" must not become numbers. Vendor columns are decoded
-// into numbered slots (columnKeys names them), so that a row costs no map.
+// fields are the cells of one record that validation reads. Vendor
+// columns go into numbered slots (Parser.slots says which column fills
+// each), so that a row costs no map and no allocation of its own.
 type fields struct {
-	Target      string `csv:"target"`
-	User        string `csv:"user"`
-	Action      string `csv:"action"`
-	Role        string `csv:"role"`
-	EffectiveAt string `csv:"effective_at"`
-	V0          string `csv:"\x00v0"`
-	V1          string `csv:"\x00v1"`
-	V2          string `csv:"\x00v2"`
-	V3          string `csv:"\x00v3"`
-	V4          string `csv:"\x00v4"`
-	V5          string `csv:"\x00v5"`
-	V6          string `csv:"\x00v6"`
-	V7          string `csv:"\x00v7"`
+	Target, User, Action, Role, EffectiveAt string
+	slots                                   [maxVendorColumns]string
 }
 
 // maxVendorColumns is how many vendor columns one input may carry.
 const maxVendorColumns = 8
 
 // slot returns vendor slot i's cell.
-func (f *fields) slot(i int) string {
-	return [maxVendorColumns]string{f.V0, f.V1, f.V2, f.V3, f.V4, f.V5, f.V6, f.V7}[i]
+func (f *fields) slot(i int) string { return f.slots[i] }
+
+// noColumn marks a core column the header does not have.
+const noColumn = -1
+
+// columnIndex says which column of the record fills each of fields' cells:
+// the record is read by position, cells are never copied.
+type columnIndex struct {
+	target, user, action, role, effectiveAt int
+	slots                                   []int // the column of each vendor slot
 }
 
-func slotKey(i int) string { return "\x00v" + strconv.Itoa(i) }
+func newColumnIndex(h Header, vendor []Column) columnIndex {
+	at := func(name string) int {
+		if i, ok := h.Known[name]; ok {
+			return i
+		}
+		return noColumn
+	}
+	ci := columnIndex{target: at(ColTarget), user: at(ColUser), action: at(ColAction), role: at(ColRole),
+		effectiveAt: at(ColEffectiveAt)}
+	for _, c := range vendor {
+		ci.slots = append(ci.slots, h.Known[c.Name])
+	}
+	return ci
+}
+
+// fill sets f from rec, a record with the header's number of fields.
+func (ci *columnIndex) fill(f *fields, rec []string) {
+	get := func(i int) string {
+		if i == noColumn {
+			return ""
+		}
+		return rec[i]
+	}
+	f.Target, f.User, f.Action = get(ci.target), rec[ci.user], rec[ci.action]
+	f.Role, f.EffectiveAt = get(ci.role), get(ci.effectiveAt)
+	for s, i := range ci.slots {
+		f.slots[s] = rec[i]
+	}
+}
 
 // InputError is a problem with the file as a whole (not one row): empty,
 // not UTF-8, unreadable CSV, a missing column.
@@ -106,9 +129,8 @@ func (e *InputError) Error() string {
 // Parser streams the rows of an operations CSV, validating each.
 type Parser struct {
 	cr      *csv.Reader
-	um      *gocsv.Unmarshaller
 	header  Header
-	keys    []string // gocsv's name for each column
+	columns columnIndex
 	targets Targets
 	// infos points into a copy of targets, so validation does not allocate.
 	infos map[string]*TargetInfo
@@ -174,14 +196,14 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 	cr := csv.NewReader(newGuard(text, comma))
 	cr.Comma = rune(comma)
 	cr.FieldsPerRecord = 0 // every record has the header's field count
-	cr.ReuseRecord = true  // gocsv copies the cells out before the next read
-	um, err := gocsv.NewUnmarshaller(cr, &fields{})
+	cr.ReuseRecord = true  // the cells are strings of their own: only the slice is reused
+	names, err := cr.Read()
 	if err != nil {
 		return nil, headerError(err)
 	}
 	line, _ := cr.FieldPos(0) // 1, unless blank lines come first
 	declared := VendorColumns(targets, opts.Columns)
-	h, err := newHeader(um.Headers, comma, line, declared)
+	h, err := newHeader(slices.Clone(names), comma, line, declared)
 	if err != nil {
 		return nil, err
 	}
@@ -190,15 +212,8 @@ func NewParserOptions(r io.Reader, targets Targets, opts ParseOptions) (*Parser,
 	if len(vendor) > maxVendorColumns {
 		return nil, &InputError{Line: line, Msg: fmt.Sprintf("the header has %d vendor columns: at most %d", len(vendor), maxVendorColumns)}
 	}
-	// gocsv matches the known columns in any case and with stray spaces;
-	// every other column gets a key of its own, so that columns with the
-	// same name (or none) keep their own cells.
-	keys := columnKeys(h, vendor)
-	if err := um.RenormalizeHeaders(func([]string) []string { return keys }); err != nil {
-		return nil, headerError(err)
-	}
-	p := &Parser{cr: cr, um: um, header: h, keys: keys, targets: targets, done: make(chan struct{}), loc: opts.Location,
-		repeats: opts.Repeats, vendor: vendor}
+	p := &Parser{cr: cr, header: h, columns: newColumnIndex(h, vendor), targets: targets, done: make(chan struct{}),
+		loc: opts.Location, repeats: opts.Repeats, vendor: vendor}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -239,22 +254,6 @@ func headerError(err error) error {
 		return &InputError{Line: perr.StartLine, Msg: "the header is not valid CSV: " + perr.Err.Error()}
 	}
 	return &InputError{Line: 1, Msg: "reading the header: " + err.Error()}
-}
-
-// columnKeys names each column for gocsv: a core column by its canonical
-// name, a vendor column by its slot, any other by a key no header can spell.
-func columnKeys(h Header, vendor []Column) []string {
-	keys := make([]string, len(h.Names))
-	for i := range keys {
-		keys[i] = "\x00" + strconv.Itoa(i)
-	}
-	for name, i := range h.Known {
-		keys[i] = name
-	}
-	for s, c := range vendor {
-		keys[h.Known[c.Name]] = slotKey(s)
-	}
-	return keys
 }
 
 // VendorColumns are the columns extra and the targets' vendors declare,
@@ -357,12 +356,9 @@ func (p *Parser) Next() (Row, error) {
 	if d.err != nil {
 		return p.readError(d.err)
 	}
-	row := Row{Index: p.index, Line: d.line}
-	if !p.opsOnly {
-		row.Record = p.record(d.f, d.unmatched)
-	}
+	row := Row{Index: p.index, Line: d.line, Record: d.rec}
 	p.index++
-	p.validate(&row, d.f)
+	p.validate(&row, &d.f)
 	if row.Valid() {
 		p.repeats.mark(&row)
 	}
@@ -391,25 +387,26 @@ func (p *Parser) Close() {
 	p.closeOnce.Do(func() { close(p.done) })
 }
 
-// decoded is one record as the reading goroutine decoded it.
+// decoded is one record as the reading goroutine decoded it: the cells
+// validation reads, and, unless OpsOnly, all of them (Row.Record).
 type decoded struct {
-	f         *fields
-	unmatched map[string]string
-	line      int
-	err       error
+	f    fields
+	rec  []string
+	line int
+	err  error
 }
 
 // prefetch is how many records the reading goroutine hands over at once,
 // and prefetchBytes about how much memory they may hold at most: a record
-// can be up to MaxRecordBytes long, or have a thousand passthrough cells
-// in a map (mapEntryBytes each), and the batches in flight must stay small.
+// can be up to MaxRecordBytes long, or have a thousand cells (cellBytes
+// each in Row.Record), and the batches in flight must stay small.
 const (
 	prefetch      = 256
 	prefetchBytes = 1 << 20
-	mapEntryBytes = 48
+	cellBytes     = 16
 )
 
-// nextDecoded returns the next record. Decoding (encoding/csv and gocsv)
+// nextDecoded returns the next record. Decoding (encoding/csv)
 // runs in a goroutine of its own, ahead of validation, so that on a
 // million-row file the two share the machine's cores.
 func (p *Parser) nextDecoded() decoded {
@@ -445,7 +442,7 @@ func (p *Parser) decodeAll() {
 		d := p.decode()
 		batch = append(batch, d)
 		to := p.cr.InputOffset()
-		size += int(to-from) + mapEntryBytes*len(d.unmatched)
+		size += int(to-from) + cellBytes*len(d.rec)
 		from = to
 		final := d.err != nil && !isFieldCount(d.err)
 		if final || len(batch) == prefetch || size >= prefetchBytes {
@@ -473,21 +470,16 @@ func (p *Parser) newBatch() []decoded {
 }
 
 func (p *Parser) decode() decoded {
-	var (
-		v   any
-		d   decoded
-		err error
-	)
-	if !p.opsOnly && len(p.header.Passthrough) > 0 {
-		v, d.unmatched, err = p.um.ReadUnmatched()
-	} else {
-		v, err = p.um.Read()
-	}
+	rec, err := p.cr.Read()
 	if err != nil {
 		return decoded{err: err}
 	}
-	d.f = v.(*fields)
+	d := decoded{}
 	d.line, _ = p.cr.FieldPos(0)
+	p.columns.fill(&d.f, rec)
+	if !p.opsOnly {
+		d.rec = slices.Clone(rec)
+	}
 	return d
 }
 
@@ -521,42 +513,6 @@ func (p *Parser) readError(err error) (Row, error) {
 			" (a quote inside a field must be doubled, and a quoted field must be closed)"}
 	}
 	return Row{}, &InputError{Msg: "reading the input: " + err.Error()}
-}
-
-// record rebuilds the row's cells in header order, as read.
-func (p *Parser) record(f *fields, unmatched map[string]string) []string {
-	rec := make([]string, len(p.keys))
-	for i, n := range p.keys {
-		switch n {
-		case ColTarget:
-			rec[i] = f.Target
-		case ColUser:
-			rec[i] = f.User
-		case ColAction:
-			rec[i] = f.Action
-		case ColRole:
-			rec[i] = f.Role
-		case ColEffectiveAt:
-			rec[i] = f.EffectiveAt
-		default:
-			if s := p.slotOf(n); s >= 0 {
-				rec[i] = f.slot(s)
-			} else {
-				rec[i] = unmatched[n]
-			}
-		}
-	}
-	return rec
-}
-
-// slotOf returns the vendor slot of gocsv key n, or -1.
-func (p *Parser) slotOf(n string) int {
-	for s := range p.vendor {
-		if n == slotKey(s) {
-			return s
-		}
-	}
-	return -1
 }
 
 // cell trims a cell and undoes the formula neutralisation that userbatch's

@@ -83,7 +83,7 @@ func BenchmarkParseHostile(b *testing.B) {
 		// read ahead must stay few.
 		hostileCase{name: "rows of 1 MB", in: hostile{prefix: "target,user,action,note\n",
 			unit: "shop,u1,disable," + strings.Repeat("n", 1_000_000) + "\n", size: 20 << 20}},
-		// gocsv puts each row's 996 passthrough cells in a map: slow.
+		// Each row's 996 passthrough cells are copied into Row.Record.
 		hostileCase{name: "rows of 999 fields", in: hostile{prefix: strings.Join(wide, ",") + "\n",
 			unit: "shop,u1,disable" + strings.Repeat(",x", len(wide)-3) + "\n", size: 4 << 20}})
 	for _, tc := range cases {

@@ -578,9 +578,9 @@ func TestParseHeaderOnlyIsZeroRows(t *testing.T) {
 	}
 }
 
-// TestParseZeroWidthPassthrough: gocsv matches a header to a struct field
-// after removing zero-width characters, while the parser's own header does
-// not; a passthrough column "\u200bemail" must not be validated as the email.
+// TestParseZeroWidthPassthrough: a header with a zero-width character is not
+// the column it looks like; a passthrough column "\u200bemail" must not be
+// validated as the email.
 func TestParseZeroWidthPassthrough(t *testing.T) {
 	h, rows := parseAll(t, "target,user,action,\u200bemail\nshop,u1,disable,not-an-email\n", testTargets())
 	if !slices.Equal(h.Passthrough, []int{3}) {
