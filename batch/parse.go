@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // MaxUserLen is the longest user id any vendor accepts.
