@@ -40,29 +40,41 @@ type repeatGroup struct {
 	code  uint64 // what the first row asks (repeatCode)
 }
 
-// FindRepeats reads the file twice through parsers open returns: once to
-// find the groups that may hold more than one row, by a 40-bit fingerprint
-// of their hash, and once to learn those groups' rows. The parsers must
-// read the same file, with no Repeats.
+// FindRepeats reads the file through parsers open returns: once to find
+// the groups that may hold more than one row, by a 40-bit fingerprint of
+// their hash, and, only when there are such groups, once more to learn
+// their rows. The parsers must read the same file, with no Repeats.
 func FindRepeats(open func() (*Parser, error)) (*Repeats, error) {
+	return FindRepeatsSeeing(open, nil)
+}
+
+// FindRepeatsSeeing is FindRepeats, and also passes every row of its first
+// pass, valid or not, in order, to seen (nil: none); the rows have no
+// Record. When the Repeats it returns are None, those rows are exactly what
+// a parser given them would return: a caller that only needs the rows'
+// ops and problems has read the file once.
+func FindRepeatsSeeing(open func() (*Parser, error), seen func(Row)) (*Repeats, error) {
 	r := &Repeats{seed: maphash.MakeSeed()}
-	groups, err := r.sharedPrints(open)
+	groups, err := r.sharedPrints(open, seen)
 	if err != nil || len(groups) == 0 {
 		return r, err
 	}
 	r.groups, r.extra = groups, map[uint64]*repeatGroup{}
-	err = eachValid(open, func(op *Op) { r.add(r.hash(op), op) })
+	err = eachValid(open, nil, func(op *Op) { r.add(r.hash(op), op) })
 	return r, err
 }
+
+// None reports whether no two rows meet: a parser given r marks no row.
+func (r *Repeats) None() bool { return r == nil || len(r.groups) == 0 }
 
 // sharedPrints returns a group for each fingerprint (a hash's top 40 bits)
 // two or more valid rows share, sorted. The fingerprints are kept in 256
 // buckets by their top byte, the other 32 bits in each bucket's list of
 // small chunks, and each bucket is sorted on its own: 4 bytes a row, no
 // table over the whole file, and no copies left behind while it grows.
-func (r *Repeats) sharedPrints(open func() (*Parser, error)) ([]repeatGroup, error) {
+func (r *Repeats) sharedPrints(open func() (*Parser, error), seen func(Row)) ([]repeatGroup, error) {
 	var buckets [256][][]uint32
-	err := eachValid(open, func(op *Op) {
+	err := eachValid(open, seen, func(op *Op) {
 		h := r.hash(op)
 		b := &buckets[h>>56]
 		if n := len(*b); n == 0 || len((*b)[n-1]) == printChunk {
@@ -123,8 +135,9 @@ func (r *Repeats) group(h uint64) *repeatGroup {
 	return r.extra[h]
 }
 
-// eachValid calls fn with the op of every valid row of a fresh parser.
-func eachValid(open func() (*Parser, error), fn func(*Op)) error {
+// eachValid calls fn with the op of every valid row of a fresh parser,
+// and seen (unless nil) with every row.
+func eachValid(open func() (*Parser, error), seen func(Row), fn func(*Op)) error {
 	p, err := open()
 	if err != nil {
 		return err
@@ -132,6 +145,9 @@ func eachValid(open func() (*Parser, error), fn func(*Op)) error {
 	defer p.Close()
 	p.OpsOnly()
 	return p.Each(func(row Row) error {
+		if seen != nil {
+			seen(row)
+		}
 		if row.Valid() {
 			fn(&row.Op)
 		}
@@ -165,7 +181,7 @@ func (r *Repeats) add(h uint64, op *Op) {
 
 // mark makes a valid row a duplicate, or invalid for a conflict.
 func (r *Repeats) mark(row *Row) {
-	if r == nil || len(r.groups) == 0 {
+	if r.None() {
 		return
 	}
 	op := &row.Op

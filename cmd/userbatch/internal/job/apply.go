@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,7 @@ func (r *runState) decide(ctx context.Context) error {
 }
 
 // apply runs every row not yet settled, then writes the report.
-func (r *runState) apply(ctx context.Context, total int) error {
+func (r *runState) apply(ctx context.Context) error {
 	run := reports.Run{StartedAt: time.Now(), DryRun: r.dryRun, Processes: 1, Rates: r.rates}
 	if st := r.plan.state; st != nil {
 		run.Processes = st.Runs + 1
@@ -47,7 +48,7 @@ func (r *runState) apply(ctx context.Context, total int) error {
 			run.StartedAt = st.FirstStart
 		}
 	}
-	stopped, runErr := r.applyAll(ctx, total)
+	stopped, runErr := r.applyAll(ctx)
 	run.FinishedAt, run.Stopped = time.Now(), stopped != stopNone
 	if err := r.journal.Close(); runErr == nil {
 		runErr = err
@@ -66,23 +67,42 @@ func (r *runState) apply(ctx context.Context, total int) error {
 }
 
 // scope counts the rows this process runs, and those skip says an earlier
-// process settled. If the file cannot be read, total is the fallback: the
-// run reads the file next and reports why.
-func (r *runState) scope(total int, skip func(int) bool) rowScope {
+// process settled, from what validate found: the file is not read again.
+func (r *runState) scope(skip func(int) bool) rowScope {
 	var s rowScope
-	err := eachRow(r.in.path, r.infos, r.parse, func(row batch.Row) error {
-		if row.Valid() && r.includes(row.Op) {
-			s.total++
-			if skip(row.Index) {
-				s.settled++
-			}
+	r.inScope.each(func(i int) {
+		s.total++
+		if skip(i) {
+			s.settled++
 		}
-		return nil
 	})
-	if err != nil {
-		return rowScope{total: total}
-	}
 	return s
+}
+
+// rowSet is a set of row indexes, a bit a row: 125 KB for a million.
+type rowSet struct{ words []uint64 }
+
+// put adds row i to the set, or removes it.
+func (s *rowSet) put(i int, in bool) {
+	w := i / 64
+	for len(s.words) <= w {
+		s.words = append(s.words, 0)
+	}
+	if in {
+		s.words[w] |= 1 << (i % 64)
+	} else {
+		s.words[w] &^= 1 << (i % 64)
+	}
+}
+
+// each calls fn for every row in the set, in order.
+func (s *rowSet) each(fn func(int)) {
+	for w, word := range s.words {
+		for word != 0 {
+			fn(w*64 + bits.TrailingZeros64(word))
+			word &= word - 1
+		}
+	}
 }
 
 // untilSignal is ctx, cancelled by a signal; stop ends the watch and says
@@ -107,7 +127,7 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 }
 
 // applyAll runs every row not yet settled, and says how the run stopped.
-func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
+func (r *runState) applyAll(ctx context.Context) (stopKind, error) {
 	if err := r.journal.StartedBy(time.Now(), r.out.actor); err != nil {
 		return stopNone, err
 	}
@@ -125,7 +145,7 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if r.rows != nil {
 		runner.Plan = r.rows.lookup
 	}
-	scope := r.scope(total, skip)
+	scope := r.scope(skip)
 	sink := startPass(r.journal, r.obs, r.targets, Pass{Total: scope.total, Settled: scope.settled})
 	defer sink.stop()
 	want := func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }
@@ -135,7 +155,7 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 			return stopped(), err
 		}
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		return stopped(), err
 	}

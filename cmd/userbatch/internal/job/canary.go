@@ -137,7 +137,7 @@ func (r *runState) canaryRows(want func(batch.Row) bool) ([]*canaryRow, error) {
 		}
 		defer idx.Close()
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		return nil, err
 	}

@@ -158,7 +158,7 @@ func (r *runState) firstRows(p *rowPlan, n int) string {
 	// errEnough stops the pass once n rows are listed: the rest of a
 	// 200,000-row file is not read for nothing.
 	errEnough := errors.New("enough rows")
-	_ = eachRow(r.in.path, r.infos, r.parse, func(row batch.Row) error {
+	_ = r.in.eachRow(r.infos, r.parse, func(row batch.Row) error {
 		if n <= 0 {
 			return errEnough
 		}

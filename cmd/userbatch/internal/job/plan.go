@@ -182,7 +182,7 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 	if st := r.plan.state; st != nil {
 		skip = st.Settled
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -200,7 +200,7 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 		CatchUp: r.catchUp, Gate: gate}
 	// 10,000 rows at 10 reads a second is 17 minutes before the first
 	// write or the question: the person watching sees them go by.
-	scope := r.scope(0, skip)
+	scope := r.scope(skip)
 	sink := startPass(planSink{Sink: j, plan: plan}, r.obs, r.targets, Pass{Phase: StateReading, Total: scope.total - scope.settled})
 	err = runner.Run(ctx, pending(p, func(row batch.Row) bool { return r.includes(row.Op) && !skip(row.Index) }), sink)
 	sink.stop()

@@ -15,6 +15,8 @@ type reportOut struct {
 	includes func(batch.Op) bool
 	// create is reports.CreateWith (nil); tests make it fail.
 	create func(dir string, h batch.Header, o reports.Options) (*reports.Writer, error)
+	// open reads the input (nil: os.Open).
+	open opener
 }
 
 // write replays the input against the recorded outcomes into the report
@@ -40,7 +42,7 @@ func (ro reportOut) writeWith(inputPath string, infos batch.Targets, fn func(bat
 
 func (ro reportOut) writeFrom(inputPath string, infos batch.Targets, of batch.OutcomeSource,
 	targets map[string]*batch.Target, notRun string, run reports.Run) (*reports.Summary, error) {
-	p, done, err := openParser(inputPath, infos, ro.parse)
+	p, done, err := (&input{path: inputPath, open: ro.open}).parser(infos, ro.parse)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ type Args struct {
 	Actor string
 	// Command is the command line as typed, for the exact resume command.
 	Command string
+
+	// open reads the input and the plan's files (nil: os.Open); tests
+	// count the reads with it.
+	open opener
 }
 
 // Options are a run: its arguments, and what it runs with, as the command
@@ -89,11 +93,17 @@ type Options struct {
 // Run is one run, stage by stage; its observers hear how it ended. Its
 // error is an *Error carrying the exit code; nil is exit 0.
 func Run(ctx context.Context, o Options) error {
+	_, err := runRecorded(ctx, o)
+	return err
+}
+
+// runRecorded is Run, and returns what the run left behind.
+func runRecorded(ctx context.Context, o Options) (*runRecord, error) {
 	start := time.Now()
 	done := &runRecord{}
 	err := run(ctx, &o, done)
 	o.Observers.Finished(End{Summary: done.summary, Held: done.held, ExitCode: Exit(err), Duration: time.Since(start), At: time.Now()})
-	return err
+	return done, err
 }
 
 // run is the stages in order: each takes what it needs, and its error ends
@@ -102,7 +112,7 @@ func run(ctx context.Context, o *Options, done *runRecord) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	in, err := openInput(o.Input, o.Stdin)
+	in, err := openInputWith(o.Input, o.Stdin, o.open)
 	if err != nil {
 		return badInputErr(err)
 	}
@@ -134,7 +144,7 @@ func run(ctx context.Context, o *Options, done *runRecord) error {
 	if r.journal, err = plan.open(); err != nil {
 		return badInputErr(err)
 	}
-	return r.apply(ctx, valid.Valid) // and report
+	return r.apply(ctx) // and report
 }
 
 func (o *Options) check() error {
@@ -186,6 +196,9 @@ func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target
 type runRecord struct {
 	summary *reports.Summary
 	held    bool
+	// repeats are the input's duplicates and conflicts, once validated:
+	// plan.csv marks them without reading the file for them again.
+	repeats *batch.Repeats
 }
 
 // Now is the run's time: its Clock's, or the wall clock.

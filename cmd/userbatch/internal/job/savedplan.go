@@ -58,7 +58,7 @@ func MakePlan(ctx context.Context, o Options) error {
 		return BadInput("plan needs an input file, not stdin: apply checks that the file has not changed since")
 	}
 	o.DryRun = true
-	err := Run(ctx, o)
+	done, err := runRecorded(ctx, o)
 	if code := Exit(err); code != reports.ExitOK && code != reports.ExitIncomplete {
 		return err
 	}
@@ -67,6 +67,7 @@ func MakePlan(ctx context.Context, o Options) error {
 		return badInputErr(err)
 	}
 	defer lock.Unlock()
+	o.Parse.Repeats = done.repeats
 	if err := writePlanFiles(&o); err != nil {
 		return stoppedErr(fmt.Errorf("writing the plan: %v", err))
 	}
@@ -88,7 +89,7 @@ func writePlanFiles(o *Options) error {
 	}
 	defer idx.Close()
 	copyPath := filepath.Join(o.ReportDir, PlanInput)
-	if err := copyInput(o.Input, o.Stdin, copyPath, st.Header.InputSHA256); err != nil {
+	if err := copyInput(o.open.or(), o.Input, o.ReportDir, st.Header.InputSHA256); err != nil {
 		return err
 	}
 	meta := PlanMeta{Input: absInput(o.Input), InputSHA256: st.Header.InputSHA256, ConfigSHA256: st.Header.ConfigSHA256,
@@ -126,8 +127,9 @@ func (m PlanMeta) sum(csvSum []byte) (string, error) {
 
 // writePlanCSV writes plan.csv (the input's columns and `change`) and
 // returns its SHA-256.
-func writePlanCSV(o *Options, input string, idx *batch.OutcomeIndex, rows *rowPlan) ([]byte, error) {
-	p, done, err := openParser(input, o.Config.Infos(), o.Parse)
+func writePlanCSV(o *Options, copyPath string, idx *batch.OutcomeIndex, rows *rowPlan) ([]byte, error) {
+	// o.Parse holds the run's Repeats: the copy is the same bytes.
+	p, done, err := (&input{path: copyPath, open: o.open}).parser(o.Config.Infos(), o.Parse)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +182,7 @@ func LoadPlan(dir string, a Args, now time.Time, maxAge time.Duration) (*SavedPl
 	if err := sp.check(a, now, maxAge); err != nil {
 		return nil, err
 	}
-	rows, err := loadRows(dir, a.Config.Infos(), a.Parse)
+	rows, err := loadRows(&input{path: filepath.Join(dir, PlanInput), open: a.open}, dir, a.Config.Infos(), a.Parse)
 	if err != nil {
 		return nil, BadInput("reading the plan: %v", err)
 	}
@@ -193,12 +195,12 @@ func (sp *SavedPlan) check(a Args, now time.Time, maxAge time.Duration) error {
 		return err
 	}
 	copyPath := filepath.Join(sp.Dir, PlanInput)
-	in, err := openInput(copyPath, nil)
+	in, err := openInputWith(copyPath, nil, a.open)
 	if err != nil || in.sha256 != sp.Meta.InputSHA256 {
 		return BadInput("the plan's copy of the input (%s) is missing or altered: make a new plan", copyPath)
 	}
 	if sp.Meta.Input != "-" && sp.Meta.Input != "" {
-		orig, err := openInput(sp.Meta.Input, nil)
+		orig, err := openInputWith(sp.Meta.Input, nil, a.open)
 		if err != nil {
 			return BadInput("the input the plan was made from (%s) is gone: %v; make a new plan", sp.Meta.Input, err)
 		}
@@ -244,15 +246,24 @@ func (sp *SavedPlan) checkSum() error {
 	return nil
 }
 
-// loadRows reads the plan's word on every row from its journal.
-func loadRows(dir string, infos batch.Targets, po ParseOptions) (*rowPlan, error) {
+// loadRows reads the plan's word on every row from its journal. Only the
+// rows' indexes matter: the input is read once, without looking for
+// duplicates (they change no row's index).
+func loadRows(in *input, dir string, infos batch.Targets, po ParseOptions) (*rowPlan, error) {
 	idx, err := batch.OpenOutcomeIndex(filepath.Join(dir, batch.JournalName))
 	if err != nil {
 		return nil, err
 	}
 	defer idx.Close()
 	rows := &rowPlan{}
-	err = eachRow(filepath.Join(dir, PlanInput), infos, po, func(row batch.Row) error {
+	po.Repeats = nil
+	p, done, err := in.plain(infos, po)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	p.OpsOnly()
+	err = p.Each(func(row batch.Row) error {
 		res, ok, err := idx.Lookup(row.Index)
 		if ok {
 			rows.set(res)
@@ -272,22 +283,29 @@ func absInput(path string) string {
 	return path
 }
 
-// copyInput keeps the planned input beside the plan (0600): apply sends
-// from exactly what was reviewed.
-func copyInput(path string, stdin io.Reader, dst, want string) error {
-	in, err := openInput(path, stdin)
+// copyInput keeps the planned input beside the plan (0600), as PlanInput
+// in dir, checking its SHA-256 as it copies: apply sends from exactly what
+// was reviewed.
+func copyInput(open opener, path, dir, want string) error {
+	f, err := open(path)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	defer f.Close()
+	tmp, err := reports.CreatePartial(dir, PlanInput)
 	if err != nil {
 		return err
 	}
-	defer in.cleanup()
-	if in.sha256 != want {
+	defer tmp.Discard()
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), f)
+	if err = errors.Join(err, tmp.Close()); err != nil {
+		return err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != want {
 		return fmt.Errorf("the input changed while it was planned")
 	}
-	b, err := os.ReadFile(in.path)
-	if err != nil {
-		return err
-	}
-	return reports.WriteFileAtomic(dst, b)
+	return tmp.Commit()
 }
 
 // InputPath is the plan's copy of the input, which apply sends from.

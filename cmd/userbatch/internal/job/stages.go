@@ -44,6 +44,8 @@ type runState struct {
 	journal *batch.Journal
 	// saved is the plan of userbatch apply, when it applies one.
 	saved *rowPlan
+	// inScope are the valid rows this process runs (validate finds them).
+	inScope rowSet
 	// rows is the plan the run follows, when it has one (guards, apply).
 	rows *rowPlan
 	// canaryFailed says why the canary stopped the run.
@@ -89,7 +91,7 @@ func (o *Options) stages(in *input, plan *journalPlan, done *runRecord) *runStat
 		streams: streams{stdout: o.Stdout, stderr: o.Stderr, console: o.Console},
 		howTo:   howTo{command: o.Command, configPath: o.ConfigPath, input: o.Input, reportDir: o.ReportDir, resume: o.Resume},
 		out: reportOut{dir: o.ReportDir, excel: o.Excel, actor: o.Actor, parse: o.Parse, includes: o.includes,
-			create: o.createReport},
+			create: o.createReport, open: o.open},
 		obs: o.Observers, done: done, in: in, infos: o.Config.Infos(), parse: o.Parse, includes: o.includes,
 		rates: o.rates(), plan: plan, skipInvalid: o.SkipInvalid,
 		start: Start{Input: o.Input, InputSHA256: in.sha256, ConfigPath: o.ConfigPath, ReportDir: o.ReportDir,
@@ -115,24 +117,26 @@ func lockDir(dir string, log zerolog.Logger) (*Lock, error) {
 
 // validate reads the whole file: the observers hear what the run is over,
 // the person reads its problems, and a file with invalid rows sends
-// nothing unless --skip-invalid.
+// nothing unless --skip-invalid. The same reading finds the duplicates and
+// conflicts (once for every pass the run makes over the file), the rows in
+// this process's scope, and the first problems to show: one pass when no
+// rows meet, three when some do.
 func (r *runState) validate() (Validation, error) {
-	var err error
-	// Found once for every pass the run makes over the file.
-	if r.parse.Repeats, err = findRepeats(r.in.path, r.infos, r.parse); err != nil {
-		return Validation{}, badInputErr(err)
-	}
-	r.out.parse = r.parse
-	counts, err := validate(r.in.path, r.infos, r.parse, 0, nil, nil, nil)
+	var shown []batch.Problem
+	t := newRowTally(maxShown, func(p batch.Problem) { shown = append(shown, p) }, nil)
+	r.inScope = rowSet{}
+	t.each = func(row batch.Row) { r.inScope.put(row.Index, row.Valid() && r.includes(row.Op)) }
+	t, repeats, err := r.in.tally(r.infos, r.parse, t)
 	if err != nil {
-		return counts, badInputErr(err)
+		return t.Validation, badInputErr(err)
 	}
+	r.parse.Repeats, r.done.repeats = repeats, repeats
+	r.out.parse = r.parse
+	counts := t.Validation
 	r.start.Valid, r.start.Invalid = counts.Valid, counts.Invalid
 	r.obs.Started(r.start)
 	if counts.Invalid > 0 {
-		if err := r.showProblems(); err != nil {
-			return counts, badInputErr(err)
-		}
+		r.showProblems(shown, t)
 	}
 	if counts.Invalid > 0 && !r.skipInvalid {
 		return counts, r.refuseInvalid(counts)
@@ -205,17 +209,21 @@ func (r *runState) refuseInvalid(v Validation) error {
 		v.Invalid, batch.CountRows(v.Invalid+v.Valid), verb, where, batch.Count(v.Valid, "valid row"))
 }
 
-// showProblems reports the input's problems as the log is read: plain
-// lines for a person at a console, one warn record each in a JSON log.
-func (r *runState) showProblems() error {
+// showProblems reports the input's first problems as the log is read:
+// plain lines for a person at a console, one warn record each in a JSON
+// log, then how many more t counted.
+func (r *runState) showProblems(shown []batch.Problem, t *rowTally) {
 	if r.console {
-		_, err := Validate(r.in.path, r.infos, r.parse, r.stderr, maxShown)
-		return err
+		for _, p := range shown {
+			fmt.Fprintln(r.stderr, p.String())
+		}
+		t.more(func(more int) { fmt.Fprintf(r.stderr, moreProblems, more) })
+		return
 	}
-	_, err := validate(r.in.path, r.infos, r.parse, maxShown, func(p batch.Problem) {
+	for _, p := range shown {
 		r.log.Warn().Int("line", p.Line).Str("column", p.Column).Str("problem", p.Msg).Str("accepted", p.Accepted).Msg(p.String())
-	}, func(more int) {
+	}
+	t.more(func(more int) {
 		r.log.Warn().Int("more_problems", more).Msg("more invalid rows: every one is in report.csv; `userbatch validate` lists them all")
-	}, nil)
-	return err
+	})
 }
