@@ -408,13 +408,14 @@ const (
 // nextDecoded returns the next record. Decoding (encoding/csv)
 // runs in a goroutine of its own, ahead of validation, so that on a
 // million-row file the two share the machine's cores.
-func (p *Parser) nextDecoded() decoded {
+func (p *Parser) nextDecoded() *decoded {
 	if p.batches == nil {
 		p.batches, p.free = make(chan []decoded, 4), make(chan []decoded, 6)
 		go p.decodeAll()
 	}
 	for p.pos >= len(p.cur) {
 		if p.cur != nil {
+			clear(p.cur) // the cells are not kept alive while the batch waits
 			select { // hand the used batch back for reuse
 			case p.free <- p.cur[:0]:
 			default:
@@ -423,12 +424,11 @@ func (p *Parser) nextDecoded() decoded {
 		b, ok := <-p.batches
 		if !ok {
 			p.cur = nil
-			return decoded{err: p.endErr}
+			return &decoded{err: p.endErr}
 		}
 		p.cur, p.pos = b, 0
 	}
-	d := p.cur[p.pos]
-	p.cur[p.pos] = decoded{}
+	d := &p.cur[p.pos]
 	p.pos++
 	return d
 }

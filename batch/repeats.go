@@ -144,12 +144,14 @@ func eachValid(open func() (*Parser, error), seen func(Row), fn func(*Op)) error
 	}
 	defer p.Close()
 	p.OpsOnly()
+	var op Op // one for every row: a pointer to the row's own would cost each an allocation
 	return p.Each(func(row Row) error {
 		if seen != nil {
 			seen(row)
 		}
 		if row.Valid() {
-			fn(&row.Op)
+			op = row.Op
+			fn(&op)
 		}
 		return nil
 	})
