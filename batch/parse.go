@@ -416,7 +416,7 @@ func (p *Parser) nextDecoded() *decoded {
 	for p.pos >= len(p.cur) {
 		if p.cur != nil {
 			clear(p.cur) // the cells are not kept alive while the batch waits
-			select { // hand the used batch back for reuse
+			select {     // hand the used batch back for reuse
 			case p.free <- p.cur[:0]:
 			default:
 			}
