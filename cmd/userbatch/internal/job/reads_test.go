@@ -43,6 +43,16 @@ func checkReads(t *testing.T, c *readCounter, path string, want int, why string)
 	}
 }
 
+// checkApplied fails unless every row of the report in dir was applied.
+func checkApplied(t *testing.T, dir string) {
+	t.Helper()
+	for _, row := range readReport(t, dir, reports.ReportFile) {
+		if row["outcome"] != "applied" {
+			t.Errorf("row %v: outcome %q, want applied", row["line"], row["outcome"])
+		}
+	}
+}
+
 // TestRunReadsInputThreeTimes: a run hashes the input, then parses it once
 // to validate it (the duplicates pass is that parse when no rows meet),
 // once to send and once for the report; counting the rows in scope and
@@ -60,11 +70,7 @@ func TestRunReadsInputThreeTimes(t *testing.T) {
 	if n := f.kii.Writes("k1"); n != 1 {
 		t.Errorf("kii got %d writes for k1, want 1", n)
 	}
-	for _, row := range readReport(t, out, reports.ReportFile) {
-		if row["outcome"] != "applied" {
-			t.Errorf("row %v: outcome %q, want applied", row["line"], row["outcome"])
-		}
-	}
+	checkApplied(t, out)
 }
 
 // TestRunWithDuplicateReadsTwoMore: when rows meet, the duplicates pass
@@ -155,11 +161,7 @@ func TestPlanAndApplyReads(t *testing.T) {
 	if n := f.kii.Writes("k1"); n != 1 {
 		t.Errorf("apply sent %d writes for k1, want 1", n)
 	}
-	for _, row := range readReport(t, filepath.Join(f.dir, "applied"), reports.ReportFile) {
-		if row["outcome"] != "applied" {
-			t.Errorf("row %v: outcome %q, want applied", row["line"], row["outcome"])
-		}
-	}
+	checkApplied(t, filepath.Join(f.dir, "applied"))
 }
 
 // TestValidateReadsOnce: validate parses a file whose rows do not meet
