@@ -107,7 +107,14 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 }
 
 // applyAll runs every row not yet settled, and says how the run stopped.
-func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
+func (r *runState) applyAll(ctx context.Context, total int) (_ stopKind, err error) {
+	// The ledger's records are written, and rows claimed ahead released,
+	// before the report: a failure is the ledger lost (exit 3, resumable).
+	defer func() {
+		if cerr := r.closeClaims(ctx); cerr != nil && err == nil {
+			err = &batch.GateError{Err: cerr}
+		}
+	}()
 	if err := r.journal.StartedBy(time.Now(), r.out.actor); err != nil {
 		return stopNone, err
 	}
@@ -141,7 +148,8 @@ func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	}
 	defer done()
 	p.OpsOnly()
-	err = runner.Run(ctx, pending(p, want), sink)
+	src, watched := r.claimingAhead(pending(p, want), sink)
+	err = runner.Run(ctx, src, watched)
 	return stopped(), err
 }
 
