@@ -32,13 +32,16 @@ import (
 // Once a write fails, every later call returns its error: the ledger is lost
 // to this run, and no further change may be claimed or sent.
 type Batcher struct {
-	l    Ledger
-	size int
-	now  func() time.Time
-	kick chan struct{} // wakes the background writer
-	quit chan struct{}
-	done chan struct{}
-	stop sync.Once
+	l Ledger
+	// size is how many rows a claim takes ahead: it doubles, up to
+	// maxSize, each time the run had to wait for a claim, so a run that
+	// sends faster than the store commits claims further ahead.
+	size, maxSize int
+	now           func() time.Time
+	kick          chan struct{} // wakes the background writer
+	quit          chan struct{}
+	done          chan struct{}
+	stop          sync.Once
 
 	// wmu is held while writing, so that the writes reach the store in
 	// the order they were asked for. It is taken before mu.
@@ -48,9 +51,20 @@ type Batcher struct {
 	rows    map[int]*aheadRow // the expected rows, by id, until they end
 	queues  map[string][]int  // per target, expected rows not yet claimed, in order
 	users   map[userRef]int   // unfinished expected rows per user
+	supply  map[string]int    // per target, rows claimed ahead not yet asked for
 	records []Step            // Done and Release steps not yet written
 	err     error             // the first write's failure, or errBatcherClosed
 }
+
+// How many rows a run claims ahead in one transaction: ClaimBatch at
+// first, doubling up to MaxClaimBatch while the run sends faster than the
+// store commits. A process killed leaves up to about 1.5 times that many
+// claimed and unsent: its --resume sends them; another run reports them
+// unknown (claimed by a run that did not finish), for a person to check.
+const (
+	ClaimBatch    = 64
+	MaxClaimBatch = 512
+)
 
 // maxRecords bounds the records waiting: past it, Done and Release write
 // them before returning, so a slow store slows the run rather than memory.
@@ -85,13 +99,15 @@ type aheadRow struct {
 	left  bool // the row ended while its claim was under way
 }
 
-// NewBatcher returns a Batcher over l that claims up to size rows in one
-// transaction; now stamps the claims.
-func NewBatcher(l Ledger, size int, now func() time.Time) *Batcher {
+// NewBatcher returns a Batcher over l that claims size rows ahead in one
+// transaction, up to maxSize as the run outpaces the store; now stamps the
+// claims.
+func NewBatcher(l Ledger, size, maxSize int, now func() time.Time) *Batcher {
+	size = max(size, 1)
 	b := &Batcher{
-		l: l, size: max(size, 1), now: now,
+		l: l, size: size, maxSize: max(size, maxSize), now: now,
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		rows: map[int]*aheadRow{}, queues: map[string][]int{}, users: map[userRef]int{},
+		rows: map[int]*aheadRow{}, queues: map[string][]int{}, users: map[userRef]int{}, supply: map[string]int{},
 	}
 	go b.writeLoop()
 	return b
@@ -136,12 +152,24 @@ func (b *Batcher) Claim(ctx context.Context, id int, e Entry) (*Entry, error) {
 	self := b.rows[id]
 	if self == nil {
 		self = &aheadRow{id: id} // not expected: asked for alone
+	} else {
+		b.grow() // the run waits for a row it was told of
 	}
 	self.e, self.state, self.ready = e, claiming, make(chan struct{})
-	claims := append([]*aheadRow{self}, b.pick(e.Target)...)
-	steps := b.takeRecords()
+	claims := append([]*aheadRow{self}, b.pick(e.Target, b.size-1)...)
+	records := b.takeRecords()
 	b.mu.Unlock()
 
+	b.write(ctx, records, claims)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	self.state = asked
+	return self.prev, self.err
+}
+
+// write makes records, then claims, in one transaction, and hands each
+// claimed row its answer. Call it holding wmu.
+func (b *Batcher) write(ctx context.Context, records []Step, claims []*aheadRow) error {
 	at := b.now()
 	// One order of keys for every run, so that two runs claiming
 	// overlapping batches lock the keys in the same order; a user's rows
@@ -150,7 +178,7 @@ func (b *Batcher) Claim(ctx context.Context, id int, e Entry) (*Entry, error) {
 	slices.SortStableFunc(order, func(x, y *aheadRow) int {
 		return cmp.Or(cmp.Compare(x.e.Target, y.e.Target), cmp.Compare(x.e.userKey(), y.e.userKey()))
 	})
-	records := len(steps)
+	steps := records
 	for _, c := range order {
 		ce := c.e
 		ce.At = at
@@ -166,15 +194,14 @@ func (b *Batcher) Claim(ctx context.Context, id int, e Entry) (*Entry, error) {
 	for i, c := range order {
 		c.state, c.err = claimed, err
 		if err == nil {
-			c.prev = answers[records+i]
+			c.prev = answers[len(records)+i]
 		}
 		close(c.ready)
 		if c.left {
 			b.leaveClaimed(c)
 		}
 	}
-	self.state = asked
-	return self.prev, self.err
+	return err
 }
 
 // answered returns the answer of a claim made ahead for the row id, once
@@ -186,11 +213,15 @@ func (b *Batcher) answered(id int) (prev *Entry, err error, ok bool) {
 		defer b.mu.Unlock()
 		return nil, b.err, b.err != nil
 	}
+	if r.state == claiming {
+		b.grow()
+	}
 	b.mu.Unlock()
 	<-r.ready
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r.state = asked
+	b.drawn(r.e.Target)
 	if b.err != nil && r.err == nil {
 		// Lost since it was claimed: nothing more is sent.
 		return nil, b.err, true
@@ -198,15 +229,29 @@ func (b *Batcher) answered(id int) (prev *Entry, err error, ok bool) {
 	return r.prev, r.err, true
 }
 
-// pick takes, in queue order, up to size-1 expected rows of target that
-// may be claimed ahead: each the only unfinished row of its user. Rows
-// gone or claimed leave the queue as it is read.
-func (b *Batcher) pick(target string) []*aheadRow {
+// grow doubles the claims ahead, the run having waited for one.
+func (b *Batcher) grow() {
+	b.size = min(2*b.size, b.maxSize)
+}
+
+// drawn counts a row claimed ahead for target that the run asked for or
+// ended, and has the background writer claim more once half are gone.
+func (b *Batcher) drawn(target string) {
+	b.supply[target]--
+	if b.supply[target] <= b.size/2 && len(b.queues[target]) > 0 {
+		b.wake()
+	}
+}
+
+// pick takes, in queue order, up to n expected rows of target that may be
+// claimed ahead: each the only unfinished row of its user. Rows gone or
+// claimed leave the queue as it is read.
+func (b *Batcher) pick(target string, n int) []*aheadRow {
 	q := b.queues[target]
 	var picked []*aheadRow
 	kept := make([]int, 0, len(q))
 	i := 0
-	for ; i < len(q) && len(picked) < b.size-1 && i < b.size*scanFactor; i++ {
+	for ; i < len(q) && len(picked) < n && i < b.size*scanFactor; i++ {
 		r := b.rows[q[i]]
 		switch {
 		case r == nil || r.state != expected:
@@ -214,6 +259,7 @@ func (b *Batcher) pick(target string) []*aheadRow {
 		case b.users[refOf(r.e.Key)] == 1:
 			r.state, r.ready = claiming, make(chan struct{})
 			picked = append(picked, r)
+			b.supply[target]++
 		default:
 			kept = append(kept, q[i])
 		}
@@ -263,6 +309,7 @@ func (b *Batcher) leaveClaimed(r *aheadRow) {
 		b.wake()
 	}
 	if b.rows[r.id] == r {
+		b.drawn(r.e.Target)
 		b.end(r.id)
 	}
 }
@@ -324,7 +371,9 @@ func (b *Batcher) writeLoop() {
 	}
 }
 
-// flush writes the waiting records in one transaction.
+// flush writes the waiting records in one transaction, and with them
+// claims the next rows of each target whose rows claimed ahead run low, so
+// that the run rarely waits for a claim.
 func (b *Batcher) flush() error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
@@ -333,20 +382,18 @@ func (b *Batcher) flush() error {
 		defer b.mu.Unlock()
 		return b.err
 	}
-	steps := b.takeRecords()
+	records := b.takeRecords()
+	var claims []*aheadRow
+	for _, target := range slices.Sorted(maps.Keys(b.queues)) {
+		if b.supply[target] <= b.size/2 {
+			claims = append(claims, b.pick(target, b.size)...)
+		}
+	}
 	b.mu.Unlock()
-	if len(steps) == 0 {
+	if len(records) == 0 && len(claims) == 0 {
 		return nil
 	}
-	_, err := b.l.Apply(context.Background(), steps)
-	if err != nil {
-		b.mu.Lock()
-		if b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
-	}
-	return err
+	return b.write(context.Background(), records, claims)
 }
 
 // Close writes the records waiting and releases the rows claimed ahead and
@@ -374,7 +421,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 			steps = append(steps, Step{Kind: StepRelease, Entry: r.e})
 		}
 	}
-	b.rows, b.queues, b.users, b.err = nil, nil, nil, errBatcherClosed
+	b.rows, b.queues, b.users, b.supply, b.err = nil, nil, nil, nil, errBatcherClosed
 	b.mu.Unlock()
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ type dialect struct {
 	// conflict reports whether err aborted a transaction only for a
 	// conflict with another (a deadlock), so that running it again may pass.
 	conflict func(err error) bool
+	// bulk: Apply reads and writes many steps per statement (bulk.go),
+	// where each statement is a round trip to a server.
+	bulk bool
 }
 
 // sqlLedger is the Ledger over database/sql, shared by SQLite and PostgreSQL.
@@ -474,7 +477,11 @@ func (l *sqlLedger) Apply(ctx context.Context, steps []Step) ([]*Entry, error) {
 	var err, stepErr error
 	for range applyTries {
 		err = l.inTx(ctx, func(ctx context.Context, tx store) error {
-			answers, stepErr = l.steps(ctx, l.within(tx), steps)
+			if l.d.bulk {
+				answers, stepErr = l.bulkSteps(ctx, tx, steps)
+			} else {
+				answers, stepErr = l.steps(ctx, l.within(tx), steps)
+			}
 			return stepErr
 		})
 		if err == nil || l.d.conflict == nil || !l.d.conflict(err) {

@@ -44,11 +44,6 @@ type ledgerGate struct {
 	claims *ledger.Batcher
 }
 
-// claimBatch is how many rows one transaction claims. A process killed
-// leaves up to this many claimed and unsent: its --resume sends them; a
-// new run reports them unknown, for a person to check.
-const claimBatch = 64
-
 var _ batch.Gate = (*ledgerGate)(nil)
 
 func (g *ledgerGate) entry(op batch.Op) ledger.Entry {

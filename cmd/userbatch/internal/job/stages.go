@@ -158,7 +158,7 @@ func (r *runState) openTargets(ctx context.Context, cfg *config.Config, client *
 	g := &ledgerGate{l: l, runID: r.plan.header.RunID, actor: r.out.actor, inputSHA: r.in.sha256, dryRun: r.dryRun,
 		now: r.now, repeatable: repeatable(targets), identities: identities(r.infos)}
 	if !r.dryRun {
-		g.claims = ledger.NewBatcher(l, claimBatch, r.now)
+		g.claims = ledger.NewBatcher(l, ledger.ClaimBatch, ledger.MaxClaimBatch, r.now)
 	}
 	r.gate = g
 	return func() {
