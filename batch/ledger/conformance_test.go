@@ -41,6 +41,14 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"ScheduleRunsOnce", testScheduleRunsOnce},
 		{"SameUserByIdentity", testSameUserByIdentity},
 		{"ConcurrentClaimsAfterSupersede", testConcurrentClaimsAfterSupersede},
+		{"ApplyAnswersEachStep", testApplyAnswersEachStep},
+		{"ApplySeesEarlierSteps", testApplySeesEarlierSteps},
+		{"ApplyRejectsIncompleteSteps", testApplyRejectsIncompleteSteps},
+		{"ConcurrentApplyOverlapping", testConcurrentApplyOverlapping},
+		{"BatcherClaimsAheadInOneWrite", testBatcherClaimsAheadInOneWrite},
+		{"BatcherReleasesUnasked", testBatcherReleasesUnasked},
+		{"BatcherUserRowsInOrder", testBatcherUserRowsInOrder},
+		{"BatcherLost", testBatcherLost},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/userbatch/userbatch/batch"
 	"github.com/userbatch/userbatch/internal/skipped"
@@ -19,11 +20,17 @@ import (
 const (
 	childDSN = "USERBATCH_LEDGER_CHILD_DSN"
 	childRun = "USERBATCH_LEDGER_CHILD_RUN"
+	// childBatched: the child claims through a Batcher, as a run does,
+	// every key expected ahead, in the order the value names.
+	childBatched = "USERBATCH_LEDGER_CHILD_BATCHED"
 )
 
 const processKeys = 200
 
 func TestMain(m *testing.M) {
+	if dsn := os.Getenv(childDSN); dsn != "" && os.Getenv(childBatched) != "" {
+		os.Exit(batchClaimAsChild(dsn, os.Getenv(childRun), os.Getenv(childBatched) == "down"))
+	}
 	if dsn := os.Getenv(childDSN); dsn != "" {
 		os.Exit(claimAsChild(dsn, os.Getenv(childRun)))
 	}
@@ -54,17 +61,84 @@ func claimAsChild(dsn, run string) int {
 	return 0
 }
 
+// batchClaimAsChild claims processKeys keys through a Batcher, as a run at
+// one worker does (down: from the last key), records each it won done, and
+// prints the users it won.
+func batchClaimAsChild(dsn, run string, down bool) int {
+	ctx := context.Background()
+	l, err := Open(ctx, dsn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer l.Close()
+	b := NewBatcher(l, ClaimBatch, MaxClaimBatch, time.Now)
+	key := func(i int) int {
+		if down {
+			return processKeys - 1 - i
+		}
+		return i
+	}
+	for i := range processKeys {
+		b.Expect(i, entry(fmt.Sprintf("user-%d", key(i)), batch.ToggleStatus, run), true)
+	}
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	for i := range processKeys {
+		e := entry(fmt.Sprintf("user-%d", key(i)), batch.ToggleStatus, run)
+		prev, err := b.Claim(ctx, i, e)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if prev != nil {
+			b.Leave(i)
+			continue
+		}
+		fmt.Fprintln(w, e.User)
+		e.Outcome = batch.Applied
+		if err := b.Done(i, e); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if err := b.Close(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
 // TestSQLiteTwoProcesses: two processes claim the same keys in one SQLite
 // file at once (SQLite's locks between processes differ from those between
 // connections of one process); each key is won exactly once.
 func TestSQLiteTwoProcesses(t *testing.T) {
-	dsn := sqliteStore(t)
-	mustOpen(t, dsn) // migrate once, so both children race on claims alone
+	twoProcesses(t, sqliteStore(t), "", "")
+}
+
+// TestSQLiteTwoProcessesBatched: two processes claim overlapping batches
+// of the same keys (one from each end) through their Batchers at once;
+// each key is won, and recorded done, exactly once.
+func TestSQLiteTwoProcessesBatched(t *testing.T) {
+	twoProcesses(t, sqliteStore(t), "up", "down")
+}
+
+// TestPostgresTwoProcessesBatched is TestSQLiteTwoProcessesBatched on
+// PostgreSQL.
+func TestPostgresTwoProcessesBatched(t *testing.T) {
+	twoProcesses(t, postgresStore(t), "up", "down")
+}
+
+// twoProcesses runs two children claiming processKeys keys in the store
+// at dsn at once (batched: through a Batcher, in the direction given) and
+// checks that each key was won once.
+func twoProcesses(t *testing.T, dsn string, batched ...string) {
+	l := mustOpen(t, dsn) // migrate once, so both children race on claims alone
 	var outs [2]bytes.Buffer
 	var cmds [2]*exec.Cmd
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childDSN+"="+dsn, fmt.Sprintf("%s=run-%d", childRun, i))
+		cmd.Env = append(os.Environ(), childDSN+"="+dsn, fmt.Sprintf("%s=run-%d", childRun, i), childBatched+"="+batched[i])
 		cmd.Stdout, cmd.Stderr = &outs[i], os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -83,6 +157,14 @@ func TestSQLiteTwoProcesses(t *testing.T) {
 	for k := range processKeys {
 		if u := fmt.Sprintf("user-%d", k); wins[u] != 1 {
 			t.Errorf("%s won %d times, want once", u, wins[u])
+		}
+	}
+	if batched[0] == "" {
+		return
+	}
+	for _, e := range history(t, l, Filter{}) {
+		if e.State != Done {
+			t.Errorf("%s: %s by %s, want done by its winner", e.User, e.State, e.RunID)
 		}
 	}
 }
