@@ -28,7 +28,10 @@
 //
 // Every write is durable when it returns: SQLite runs with WAL and
 // synchronous=FULL, and PostgreSQL commits each statement. On SQLite, the writes
-// of concurrent workers share a transaction and so its fsync.
+// of concurrent workers share a transaction and so its fsync. Apply makes many
+// claims and records in one transaction, each answered as its method would;
+// a Batcher is how a run uses it: rows claimed ahead, in batches, and their
+// ends recorded many at a time, so one worker does not pay a sync per row.
 //
 // A key holds its EffectiveAt as an instant: a date read in another --tz is
 // another instant, so another key.
