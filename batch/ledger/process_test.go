@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -28,68 +29,67 @@ const (
 const processKeys = 200
 
 func TestMain(m *testing.M) {
-	if dsn := os.Getenv(childDSN); dsn != "" && os.Getenv(childBatched) != "" {
-		os.Exit(batchClaimAsChild(dsn, os.Getenv(childRun), os.Getenv(childBatched) == "down"))
-	}
 	if dsn := os.Getenv(childDSN); dsn != "" {
-		os.Exit(claimAsChild(dsn, os.Getenv(childRun)))
+		os.Exit(runChild(dsn, os.Getenv(childRun), os.Getenv(childBatched)))
 	}
 	os.Exit(skipped.Run(m))
 }
 
-func claimAsChild(dsn, run string) int {
+// runChild claims processKeys keys in the ledger at dsn, one Claim each,
+// or through a Batcher when batched ("up" or "down": the order of the
+// keys), and prints the users it won.
+func runChild(dsn, run, batched string) int {
 	ctx := context.Background()
 	l, err := Open(ctx, dsn)
+	if err == nil {
+		defer l.Close()
+		w := bufio.NewWriter(os.Stdout)
+		defer w.Flush()
+		if batched == "" {
+			err = claimEach(ctx, l, w, run)
+		} else {
+			err = claimBatched(ctx, l, w, run, batched == "down")
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer l.Close()
-	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
+	return 0
+}
+
+func claimEach(ctx context.Context, l Ledger, w io.Writer, run string) error {
 	for k := range processKeys {
 		e := entry(fmt.Sprintf("user-%d", k), batch.ToggleStatus, run)
 		prev, err := l.Claim(ctx, e)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 		if prev == nil {
 			fmt.Fprintln(w, e.User)
 		}
 	}
-	return 0
+	return nil
 }
 
-// batchClaimAsChild claims processKeys keys through a Batcher, as a run at
-// one worker does (down: from the last key), records each it won done, and
-// prints the users it won.
-func batchClaimAsChild(dsn, run string, down bool) int {
-	ctx := context.Background()
-	l, err := Open(ctx, dsn)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer l.Close()
+// claimBatched claims as a run at one worker does (down: from the last
+// key), and records each key it won done.
+func claimBatched(ctx context.Context, l Ledger, w io.Writer, run string, down bool) error {
 	b := NewBatcher(l, ClaimBatch, MaxClaimBatch, time.Now)
-	key := func(i int) int {
+	key := func(i int) string {
 		if down {
-			return processKeys - 1 - i
+			i = processKeys - 1 - i
 		}
-		return i
+		return fmt.Sprintf("user-%d", i)
 	}
 	for i := range processKeys {
-		b.Expect(i, entry(fmt.Sprintf("user-%d", key(i)), batch.ToggleStatus, run), true)
+		b.Expect(i, entry(key(i), batch.ToggleStatus, run), true)
 	}
-	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
 	for i := range processKeys {
-		e := entry(fmt.Sprintf("user-%d", key(i)), batch.ToggleStatus, run)
+		e := entry(key(i), batch.ToggleStatus, run)
 		prev, err := b.Claim(ctx, i, e)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 		if prev != nil {
 			b.Leave(i)
@@ -98,15 +98,10 @@ func batchClaimAsChild(dsn, run string, down bool) int {
 		fmt.Fprintln(w, e.User)
 		e.Outcome = batch.Applied
 		if err := b.Done(i, e); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 	}
-	if err := b.Close(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	return b.Close(ctx)
 }
 
 // TestSQLiteTwoProcesses: two processes claim the same keys in one SQLite
