@@ -49,6 +49,11 @@ func (r *runState) apply(ctx context.Context, total int) error {
 	}
 	stopped, runErr := r.applyAll(ctx, total)
 	run.FinishedAt, run.Stopped = time.Now(), stopped != stopNone
+	// The ledger's records are written, and rows claimed ahead released,
+	// before the report: a failure is the ledger lost (exit 3, resumable).
+	if err := r.closeClaims(ctx); runErr == nil && err != nil {
+		runErr = &batch.GateError{Err: err}
+	}
 	if err := r.journal.Close(); runErr == nil {
 		runErr = err
 	}
@@ -107,14 +112,7 @@ func (r *runState) untilSignal(ctx context.Context) (context.Context, func() boo
 }
 
 // applyAll runs every row not yet settled, and says how the run stopped.
-func (r *runState) applyAll(ctx context.Context, total int) (_ stopKind, err error) {
-	// The ledger's records are written, and rows claimed ahead released,
-	// before the report: a failure is the ledger lost (exit 3, resumable).
-	defer func() {
-		if cerr := r.closeClaims(ctx); cerr != nil && err == nil {
-			err = &batch.GateError{Err: cerr}
-		}
-	}()
+func (r *runState) applyAll(ctx context.Context, total int) (stopKind, error) {
 	if err := r.journal.StartedBy(time.Now(), r.out.actor); err != nil {
 		return stopNone, err
 	}
