@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/userbatch/userbatch/batch"
 )
@@ -82,5 +83,42 @@ func claimDone(b *testing.B, l Ledger, i int) {
 	e.Outcome = batch.Applied
 	if err := l.Done(ctx, e); err != nil {
 		b.Errorf("Done: %v", err)
+	}
+}
+
+// BenchmarkBatcherClaimDone is BenchmarkClaimDone through the path a run
+// takes at one worker: rows are expected as the run reads them (up to its
+// window of 4,096 ahead), each claimed just before it would be sent (ClaimBatch to
+// MaxClaimBatch to a transaction) and recorded done, all durable once Close returns.
+func BenchmarkBatcherClaimDone(b *testing.B) {
+	for _, s := range benchStores {
+		b.Run(s.name+"/workers-1", func(b *testing.B) {
+			l := mustOpen(b, s.fresh(b))
+			bt := NewBatcher(l, ClaimBatch, MaxClaimBatch, time.Now)
+			queue := make(chan int, 4096)
+			b.ResetTimer()
+			go func() {
+				for i := range b.N {
+					bt.Expect(i, entry(fmt.Sprintf("user-%d", i), batch.Disable, "run-bench"), true)
+					queue <- i
+				}
+				close(queue)
+			}()
+			ctx := context.Background()
+			for i := range queue {
+				e := entry(fmt.Sprintf("user-%d", i), batch.Disable, "run-bench")
+				if prev, err := bt.Claim(ctx, i, e); err != nil || prev != nil {
+					b.Fatalf("Claim: %v %v", prev, err)
+				}
+				e.Outcome = batch.Applied
+				if err := bt.Done(i, e); err != nil {
+					b.Fatalf("Done: %v", err)
+				}
+			}
+			if err := bt.Close(ctx); err != nil {
+				b.Fatalf("Close: %v", err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
 }

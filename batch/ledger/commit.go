@@ -25,8 +25,23 @@ type writeReq struct {
 	query string
 	args  []any
 	n     int64 // rows changed
-	err   error
-	ready chan struct{}
+	// run, when set, writes instead of query: to the group's transaction,
+	// or to the pool when it is alone and not atomic.
+	run func(s store) error
+	// atomic: run's statements share one transaction even alone.
+	atomic bool
+	err    error
+	ready  chan struct{}
+}
+
+// exec runs r's write in s.
+func (r *writeReq) exec(s store) error {
+	if r.run != nil {
+		return r.run(s)
+	}
+	var err error
+	r.n, err = execCount(s.ExecContext(context.Background(), r.query, r.args...))
+	return err
 }
 
 // maxGroup bounds one transaction, so a long queue still commits steadily.
@@ -45,15 +60,27 @@ func newGroupCommit(db *sql.DB) *groupCommit {
 // interrupted, since that would roll back the writes it shares a transaction with.
 func (g *groupCommit) write(ctx context.Context, query string, args ...any) (int64, error) {
 	r := &writeReq{ctx: ctx, query: query, args: args, ready: make(chan struct{})}
+	err := g.send(r)
+	return r.n, err
+}
+
+// do runs fn among the group's writes and returns once they are durable;
+// atomic keeps fn's statements in one transaction even when it runs alone.
+// fn's error fails the whole group: nothing of it is committed.
+func (g *groupCommit) do(ctx context.Context, atomic bool, fn func(s store) error) error {
+	return g.send(&writeReq{ctx: ctx, run: fn, atomic: atomic, ready: make(chan struct{})})
+}
+
+func (g *groupCommit) send(r *writeReq) error {
 	select {
 	case g.queue <- r:
 	case <-g.quit:
-		return 0, errClosed
-	case <-ctx.Done():
-		return 0, ctx.Err()
+		return errClosed
+	case <-r.ctx.Done():
+		return r.ctx.Err()
 	}
 	<-r.ready
-	return r.n, r.err
+	return r.err
 }
 
 func (g *groupCommit) loop() {
@@ -83,10 +110,10 @@ func (g *groupCommit) loop() {
 }
 
 func (g *groupCommit) commit(group []*writeReq) {
-	if len(group) == 1 {
+	if len(group) == 1 && !group[0].atomic {
 		r := group[0]
 		if r.err = r.ctx.Err(); r.err == nil {
-			r.n, r.err = execCount(g.db.ExecContext(context.Background(), r.query, r.args...))
+			r.err = r.exec(g.db)
 		}
 		return
 	}
@@ -114,8 +141,7 @@ func (g *groupCommit) execAll(tx *sql.Tx, group []*writeReq) error {
 		if r.err = r.ctx.Err(); r.err != nil {
 			continue
 		}
-		var err error
-		if r.n, err = execCount(tx.Exec(r.query, r.args...)); err != nil {
+		if err := r.exec(tx); err != nil {
 			return err
 		}
 	}

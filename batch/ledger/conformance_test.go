@@ -41,6 +41,14 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"ScheduleRunsOnce", testScheduleRunsOnce},
 		{"SameUserByIdentity", testSameUserByIdentity},
 		{"ConcurrentClaimsAfterSupersede", testConcurrentClaimsAfterSupersede},
+		{"ApplyAnswersEachStep", testApplyAnswersEachStep},
+		{"ApplySeesEarlierSteps", testApplySeesEarlierSteps},
+		{"ApplyRejectsIncompleteSteps", testApplyRejectsIncompleteSteps},
+		{"ConcurrentApplyOverlapping", testConcurrentApplyOverlapping},
+		{"BatcherClaimsAheadInOneWrite", testBatcherClaimsAheadInOneWrite},
+		{"BatcherReleasesUnasked", testBatcherReleasesUnasked},
+		{"BatcherUserRowsInOrder", testBatcherUserRowsInOrder},
+		{"BatcherLost", testBatcherLost},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
@@ -491,8 +499,18 @@ func testConcurrentClaims(t *testing.T, fresh freshStore) {
 	}
 	close(start)
 	wg.Wait()
+	checkWinners(t, instances[0], wins)
+}
+
+// checkWinners checks that each key user-<k> had exactly one winner,
+// wins[k], and that the ledger holds that run's entry, and only it.
+func checkWinners(t *testing.T, l Ledger, wins [][]string) {
+	t.Helper()
 	holders := map[string]string{}
-	for _, e := range history(t, instances[0], Filter{}) {
+	for _, e := range history(t, l, Filter{}) {
+		if _, dup := holders[e.User]; dup {
+			t.Errorf("%s: two entries", e.User)
+		}
 		holders[e.User] = e.RunID
 	}
 	for k, w := range wins {

@@ -28,7 +28,10 @@
 //
 // Every write is durable when it returns: SQLite runs with WAL and
 // synchronous=FULL, and PostgreSQL commits each statement. On SQLite, the writes
-// of concurrent workers share a transaction and so its fsync.
+// of concurrent workers share a transaction and so its fsync. Apply makes many
+// claims and records in one transaction, each answered as its method would;
+// a Batcher is how a run uses it: rows claimed ahead, in batches, and their
+// ends recorded many at a time, so one worker does not pay a sync per row.
 //
 // A key holds its EffectiveAt as an instant: a date read in another --tz is
 // another instant, so another key.
@@ -132,11 +135,37 @@ type Ledger interface {
 	// are Done, or held by another run, are left alone; releasing nothing is
 	// not an error.
 	Release(ctx context.Context, e Entry) error
+	// Apply makes steps, in order, in one transaction: each as the method
+	// of its kind would, seeing the steps before it. It is durable when it
+	// returns, with one commit (one fsync) for all of them, and an error
+	// records none of them. answers[i] is, for a Claim, what Claim returns;
+	// for a Done, the entry of the run that holds the key (Done's ErrHeld),
+	// in which case that step records nothing; nil otherwise. Concurrent
+	// Applys and Claims of one key, from any process, still claim it once.
+	// Apply retries by itself where the store aborted the transaction for
+	// a conflict with another one (a PostgreSQL deadlock).
+	Apply(ctx context.Context, steps []Step) (answers []*Entry, err error)
 	// History calls fn with the entries matching f, oldest first (by At, then
 	// by insertion). An error from fn stops it and is returned.
 	History(ctx context.Context, f Filter, fn func(Entry) error) error
 	// Close releases the store's connections.
 	Close() error
+}
+
+// StepKind says which method a Step of Apply stands for.
+type StepKind int
+
+// The kinds of steps.
+const (
+	StepClaim StepKind = iota
+	StepDone
+	StepRelease
+)
+
+// Step is one write of Apply: a Claim, Done or Release of Entry.
+type Step struct {
+	Kind  StepKind
+	Entry Entry
 }
 
 // ErrHeld is matched (with errors.Is) by Done's error when another run holds the key.

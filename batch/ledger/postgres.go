@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -49,6 +50,15 @@ var postgresDialect = &dialect{
 	lockMigration: `SELECT pg_advisory_xact_lock(hashtext('userbatch_schema'), hashtext(coalesce(current_schema(), '')))`,
 	timeArg:       func(t time.Time) any { return t.UTC() },
 	dollar:        true,
+	conflict:      postgresConflict,
+	bulk:          true,
+}
+
+// postgresConflict reports a deadlock or serialization failure: two runs'
+// transactions claiming overlapping keys in different orders.
+func postgresConflict(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
 // postgresMaxConns bounds one process's connections: a run's workers share

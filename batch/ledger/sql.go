@@ -25,6 +25,12 @@ type dialect struct {
 	// groupCommit: writes go through one goroutine and share transactions
 	// (SQLite has one writer at a time, and each commit is an fsync).
 	groupCommit bool
+	// conflict reports whether err aborted a transaction only for a
+	// conflict with another (a deadlock), so that running it again may pass.
+	conflict func(err error) bool
+	// bulk: Apply reads and writes many steps per statement (bulk.go),
+	// where each statement is a round trip to a server.
+	bulk bool
 }
 
 // sqlLedger is the Ledger over database/sql, shared by SQLite and PostgreSQL.
@@ -139,7 +145,7 @@ func (l *sqlLedger) Lookup(ctx context.Context, k Key) (*Entry, error) {
 	if err := checkKey(k); err != nil {
 		return nil, err
 	}
-	chain, err := l.chain(ctx, k)
+	chain, err := l.chain(ctx, l.db, k)
 	if err != nil {
 		return nil, l.errorf("look up %s: %w", k, err)
 	}
@@ -153,11 +159,17 @@ func (l *sqlLedger) Claim(ctx context.Context, e Entry) (*Entry, error) {
 	if err := checkEntry(e); err != nil {
 		return nil, err
 	}
+	return l.claim(ctx, l.pooled(), e)
+}
+
+// claim is Claim through a: look first, insert, and look again when
+// another run inserted the key in between.
+func (l *sqlLedger) claim(ctx context.Context, a access, e Entry) (*Entry, error) {
 	at := recordedAt(e.At)
 	// Look first: tonight's run over yesterday's file finds most changes
 	// held, and a read costs no write lock and no fsync. The insert decides.
 	for range claimTries {
-		chain, err := l.chain(ctx, e.Key)
+		chain, err := a.chain(ctx, e.Key)
 		if err != nil {
 			return nil, l.errorf("claim %s: %w", e.Key, err)
 		}
@@ -165,7 +177,7 @@ func (l *sqlLedger) Claim(ctx context.Context, e Entry) (*Entry, error) {
 		if ans != nil && !superseded {
 			return &ans.Entry, nil
 		}
-		n, err := l.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Pending, "", at)...)
+		n, err := a.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Pending, "", at)...)
 		if err != nil {
 			return nil, l.errorf("claim %s: %w", e.Key, err)
 		}
@@ -178,44 +190,65 @@ func (l *sqlLedger) Claim(ctx context.Context, e Entry) (*Entry, error) {
 }
 
 func (l *sqlLedger) Done(ctx context.Context, e Entry) error {
+	if err := checkDone(e); err != nil {
+		return err
+	}
+	held, err := l.done(ctx, l.pooled(), e)
+	if err == nil && held != nil {
+		err = l.errorf("done %s: %w: %s by run %s at %s", e.Key, ErrHeld, held.State, held.RunID, held.At.Format(time.RFC3339))
+	}
+	return err
+}
+
+func checkDone(e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
 	if e.Outcome != batch.Applied && e.Outcome != batch.Already {
 		return fmt.Errorf("ledger: done %s: outcome %q is neither %s nor %s", e.Key, e.Outcome, batch.Applied, batch.Already)
 	}
+	return nil
+}
+
+// done is Done through a. When another run holds the key it records
+// nothing and returns that run's entry.
+func (l *sqlLedger) done(ctx context.Context, a access, e Entry) (*Entry, error) {
 	at := recordedAt(e.At)
 	for range claimTries {
-		chain, err := l.chain(ctx, e.Key)
+		chain, err := a.chain(ctx, e.Key)
 		if err != nil {
-			return l.errorf("done %s: %w", e.Key, err)
+			return nil, l.errorf("done %s: %w", e.Key, err)
 		}
 		ans, superseded := answer(chain, e.Key)
 		var n int64
 		switch {
 		case ans != nil && ans.RunID == e.RunID:
-			n, err = l.write(ctx, l.q.update, string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line, e.Actor, ans.id, e.RunID)
+			n, err = a.write(ctx, l.q.update, string(e.Outcome), l.d.timeArg(at), e.InputSHA256, e.Line, e.Actor, ans.id, e.RunID)
 		case ans == nil || superseded:
-			n, err = l.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Done, e.Outcome, at)...)
+			n, err = a.write(ctx, l.q.insert, l.row(e, nextGeneration(ans), Done, e.Outcome, at)...)
 		default:
-			return l.errorf("done %s: %w: %s by run %s at %s", e.Key, ErrHeld, ans.State, ans.RunID, ans.At.Format(time.RFC3339))
+			return &ans.Entry, nil
 		}
 		if err != nil {
-			return l.errorf("done %s: %w", e.Key, err)
+			return nil, l.errorf("done %s: %w", e.Key, err)
 		}
 		if n == 1 {
-			return nil
+			return nil, nil
 		}
 		// Released or inserted by another run since we looked: look again.
 	}
-	return l.errorf("done %s: the entry kept changing (another run claims and releases it)", e.Key)
+	return nil, l.errorf("done %s: the entry kept changing (another run claims and releases it)", e.Key)
 }
 
 func (l *sqlLedger) Release(ctx context.Context, e Entry) error {
 	if err := checkEntry(e); err != nil {
 		return err
 	}
-	chain, err := l.chain(ctx, e.Key)
+	return l.release(ctx, l.pooled(), e)
+}
+
+func (l *sqlLedger) release(ctx context.Context, a access, e Entry) error {
+	chain, err := a.chain(ctx, e.Key)
 	if err != nil {
 		return l.errorf("release %s: %w", e.Key, err)
 	}
@@ -223,7 +256,7 @@ func (l *sqlLedger) Release(ctx context.Context, e Entry) error {
 	if ans == nil || ans.RunID != e.RunID || ans.State != Pending {
 		return nil
 	}
-	if _, err := l.write(ctx, l.q.release, ans.id, e.RunID); err != nil {
+	if _, err := a.write(ctx, l.q.release, ans.id, e.RunID); err != nil {
 		return l.errorf("release %s: %w", e.Key, err)
 	}
 	return nil
@@ -306,9 +339,40 @@ func (l *sqlLedger) write(ctx context.Context, query string, args ...any) (int64
 	return execCount(l.db.ExecContext(ctx, query, args...))
 }
 
+// store is what a write reads and changes: the pool, or one transaction.
+type store interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// access is how Claim, Done and Release read a user's entries and write.
+type access struct {
+	chain func(ctx context.Context, k Key) ([]stored, error)
+	write func(ctx context.Context, query string, args ...any) (int64, error)
+}
+
+// pooled reads through the pool and makes each write durable on its own
+// (on SQLite, through the group commit).
+func (l *sqlLedger) pooled() access {
+	return access{
+		chain: func(ctx context.Context, k Key) ([]stored, error) { return l.chain(ctx, l.db, k) },
+		write: l.write,
+	}
+}
+
+// within reads and writes in tx, so that each step sees the steps before it.
+func (l *sqlLedger) within(tx store) access {
+	return access{
+		chain: func(ctx context.Context, k Key) ([]stored, error) { return l.chain(ctx, tx, k) },
+		write: func(ctx context.Context, query string, args ...any) (int64, error) {
+			return execCount(tx.ExecContext(ctx, query, args...))
+		},
+	}
+}
+
 // chain is the entries for k's user on k's target, in insertion order.
-func (l *sqlLedger) chain(ctx context.Context, k Key) ([]stored, error) {
-	rows, err := l.db.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.User)
+func (l *sqlLedger) chain(ctx context.Context, s store, k Key) ([]stored, error) {
+	rows, err := s.QueryContext(ctx, l.q.chain, k.Target, k.userKey(), k.User)
 	if err != nil {
 		return nil, err
 	}
@@ -395,3 +459,88 @@ type scrubbed struct {
 
 func (s *scrubbed) Error() string { return s.msg }
 func (s *scrubbed) Unwrap() error { return s.err }
+
+// applyTries bounds the transactions Apply starts again after the store
+// aborted one for a conflict with another.
+const applyTries = 5
+
+func (l *sqlLedger) Apply(ctx context.Context, steps []Step) ([]*Entry, error) {
+	for _, s := range steps {
+		if err := checkStep(s); err != nil {
+			return nil, err
+		}
+	}
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	var answers []*Entry
+	var err, stepErr error
+	for range applyTries {
+		err = l.inTx(ctx, func(ctx context.Context, tx store) error {
+			if l.d.bulk {
+				answers, stepErr = l.bulkSteps(ctx, tx, steps)
+			} else {
+				answers, stepErr = l.steps(ctx, l.within(tx), steps)
+			}
+			return stepErr
+		})
+		if err == nil || l.d.conflict == nil || !l.d.conflict(err) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return answers, nil
+	case err == stepErr: // says already which step and where
+		return nil, err
+	}
+	return nil, l.errorf("write %d changes: %w", len(steps), err)
+}
+
+func checkStep(s Step) error {
+	switch s.Kind {
+	case StepClaim, StepRelease:
+		return checkEntry(s.Entry)
+	case StepDone:
+		return checkDone(s.Entry)
+	}
+	return fmt.Errorf("ledger: step %s: unknown kind %d", s.Entry.Key, s.Kind)
+}
+
+// steps makes each step through a, in order.
+func (l *sqlLedger) steps(ctx context.Context, a access, steps []Step) ([]*Entry, error) {
+	answers := make([]*Entry, len(steps))
+	for i, s := range steps {
+		var err error
+		switch s.Kind {
+		case StepClaim:
+			answers[i], err = l.claim(ctx, a, s.Entry)
+		case StepDone:
+			answers[i], err = l.done(ctx, a, s.Entry)
+		case StepRelease:
+			err = l.release(ctx, a, s.Entry)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return answers, nil
+}
+
+// inTx runs fn in one transaction and commits it. On SQLite the
+// transaction is the group commit's, shared with concurrent writes, which
+// a cancelled ctx must not roll back: fn gets one that is never cancelled.
+func (l *sqlLedger) inTx(ctx context.Context, fn func(ctx context.Context, tx store) error) error {
+	if l.group != nil {
+		return l.group.do(ctx, true, func(tx store) error { return fn(context.WithoutCancel(ctx), tx) })
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -50,6 +50,11 @@ func (r *runState) apply(ctx context.Context) error {
 	}
 	stopped, runErr := r.applyAll(ctx)
 	run.FinishedAt, run.Stopped = time.Now(), stopped != stopNone
+	// The ledger's records are written, and rows claimed ahead released,
+	// before the report: a failure is the ledger lost (exit 3, resumable).
+	if err := r.closeClaims(ctx); runErr == nil && err != nil {
+		runErr = &batch.GateError{Err: err}
+	}
 	if err := r.journal.Close(); runErr == nil {
 		runErr = err
 	}
@@ -161,7 +166,8 @@ func (r *runState) applyAll(ctx context.Context) (stopKind, error) {
 	}
 	defer done()
 	p.OpsOnly()
-	err = runner.Run(ctx, pending(p, want), sink)
+	src, watched := r.claimingAhead(pending(p, want), sink)
+	err = runner.Run(ctx, src, watched)
 	return stopped(), err
 }
 

@@ -39,6 +39,9 @@ type ledgerGate struct {
 	repeatable func(target string, a batch.Action) bool
 	// identities compare user cells per target (missing: byte for byte).
 	identities map[string]batch.Identity
+	// claims batches the writes of a run that sends (nil in a dry run):
+	// rows claimed ahead, records written many to a transaction.
+	claims *ledger.Batcher
 }
 
 var _ batch.Gate = (*ledgerGate)(nil)
@@ -60,9 +63,12 @@ func (g *ledgerGate) key(op batch.Op) ledger.Key {
 func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, error) {
 	var prev *ledger.Entry
 	var err error
-	if g.dryRun {
+	switch {
+	case g.dryRun:
 		prev, err = g.l.Lookup(ctx, g.key(op))
-	} else {
+	case g.claims != nil:
+		prev, err = g.claims.Claim(ctx, op.Index, g.entry(op))
+	default:
 		prev, err = g.l.Claim(ctx, g.entry(op))
 	}
 	if err != nil {
@@ -71,6 +77,16 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 	if prev == nil || prev.RunID == g.runID {
 		return nil, nil
 	}
+	res, err := g.held(op, prev)
+	if res != nil && g.claims != nil {
+		g.claims.Leave(op.Index) // ends unsent: nothing to record
+	}
+	return res, err
+}
+
+// held is the result of a row whose change another run holds: nil when
+// sending it again is harmless.
+func (g *ledgerGate) held(op batch.Op, prev *ledger.Entry) (*batch.Result, error) {
 	res := batch.Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}
 	at := prev.At.UTC().Format(time.RFC3339)
 	switch {
@@ -92,6 +108,9 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 // unknown (the claim stays, so no later run sends it blindly); a release
 // for everything that provably sent nothing.
 func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) error {
+	if g.claims != nil {
+		return g.settleLater(op, res)
+	}
 	e := g.entry(op)
 	switch res.Outcome {
 	case batch.Applied, batch.Already:
@@ -105,6 +124,70 @@ func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) 
 		return nil
 	}
 	return g.l.Release(ctx, e)
+}
+
+// settleLater is Settle through the batch of records: durable before the
+// run ends (closeClaims), a failure told by a later call.
+func (g *ledgerGate) settleLater(op batch.Op, res batch.Result) error {
+	e := g.entry(op)
+	switch res.Outcome {
+	case batch.Applied, batch.Already:
+		e.Outcome = res.Outcome
+		return g.claims.Done(op.Index, e)
+	case batch.Unknown:
+		g.claims.Leave(op.Index)
+		return nil
+	}
+	return g.claims.Release(op.Index, e)
+}
+
+// expecting tells the gate's claims of each row src yields, so that rows
+// are claimed ahead, before they are asked for; rows not due yet are only
+// counted, since they may never be.
+func (g *ledgerGate) expecting(src batch.Source) batch.Source {
+	return func() (batch.Op, error) {
+		op, err := src()
+		if err == nil && op.DuplicateOf == 0 {
+			due := op.EffectiveAt.IsZero() || !op.EffectiveAt.After(g.now())
+			g.claims.Expect(op.Index, g.entry(op), due)
+		}
+		return op, err
+	}
+}
+
+// leavingSink tells the gate's claims of every row that ended, so that a
+// row never asked for (not due, too late) stops counting and a claim made
+// ahead for it is released.
+type leavingSink struct {
+	batch.Sink
+	claims *ledger.Batcher
+}
+
+func (s leavingSink) Result(res batch.Result) error {
+	s.claims.Leave(res.Index)
+	return s.Sink.Result(res)
+}
+
+// claimingAhead wraps a sending run's source and sink so that the ledger
+// gate claims rows in batches (see ledger.Batcher); without a ledger, or
+// in a dry run, they are returned as they are.
+func (r *runState) claimingAhead(src batch.Source, sink batch.Sink) (batch.Source, batch.Sink) {
+	g, ok := r.gate.(*ledgerGate)
+	if !ok || g.claims == nil {
+		return src, sink
+	}
+	return g.expecting(src), leavingSink{Sink: sink, claims: g.claims}
+}
+
+// closeClaims writes the gate's records still waiting and releases the
+// rows claimed ahead and never sent. Its error is the ledger lost: the
+// run's entries stay pending for --resume.
+func (r *runState) closeClaims(ctx context.Context) error {
+	g, ok := r.gate.(*ledgerGate)
+	if !ok || g.claims == nil {
+		return nil
+	}
+	return g.claims.Close(context.WithoutCancel(ctx))
 }
 
 // recorded says, on resume, what became of the writes a dead process may

@@ -159,9 +159,18 @@ func (r *runState) openTargets(ctx context.Context, cfg *config.Config, client *
 	if err != nil {
 		return nil, err
 	}
-	r.gate = &ledgerGate{l: l, runID: r.plan.header.RunID, actor: r.out.actor, inputSHA: r.in.sha256, dryRun: r.dryRun,
+	g := &ledgerGate{l: l, runID: r.plan.header.RunID, actor: r.out.actor, inputSHA: r.in.sha256, dryRun: r.dryRun,
 		now: r.now, repeatable: repeatable(targets), identities: identities(r.infos)}
-	return func() { l.Close() }, nil
+	if !r.dryRun {
+		g.claims = ledger.NewBatcher(l, ledger.ClaimBatch, ledger.MaxClaimBatch, r.now)
+	}
+	r.gate = g
+	return func() {
+		if g.claims != nil {
+			g.claims.Close(context.Background())
+		}
+		l.Close()
+	}, nil
 }
 
 // discover asks each target the file has rows for whose adapter can tell,
