@@ -99,7 +99,7 @@ func (g *ledgerGate) held(op batch.Op, prev *ledger.Entry) (*batch.Result, error
 		return nil, nil // sending a state again is harmless
 	default:
 		res.Outcome, res.ErrorCode = batch.Unknown, "claimed"
-		res.Detail = fmt.Sprintf("run %s claimed this change at %s and may have sent it, but did not finish: check the user by hand; it is not sent again", prev.RunID, at)
+		res.Detail = fmt.Sprintf("run %s claimed this change at %s and may have sent it, but did not finish: --resume of that run settles it; else check the user by hand; it is not sent again", prev.RunID, at)
 	}
 	return &res, nil
 }
