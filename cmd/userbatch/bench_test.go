@@ -77,16 +77,41 @@ func BenchmarkScale(b *testing.B) {
 			benchPacing(b, &t, 400, 50*time.Millisecond, 4000)
 		}
 		if only == "" || only == "rate5000" {
-			benchDurableRate(b, &t, 3000, 15_000)
-			benchDurableRate(b, &t, 5000, 25_000)
+			eachBinary(&t, func() {
+				benchDurableRate(b, &t, 3000, 15_000, true)
+				benchDurableRate(b, &t, 5000, 25_000, true)
+				benchDurableRate(b, &t, 5000, 25_000, false)
+			})
 		}
 		if only == "" || only == "cpu" {
-			benchCPU(b, &t, 20_000, 8)
+			eachBinary(&t, func() { benchCPU(b, &t, 20_000, 8) })
 		}
 		if only == "cpu-inprocess" {
 			benchCPUInProcess(b, &t, 20_000, 8)
 		}
 		t.print(fmt.Sprintf("userbatch bench, %s, %d cores", time.Now().UTC().Format("2006-01-02"), runtimeCPUs()))
+	}
+}
+
+// eachBinary runs part once with the binary built for this test, or, when
+// UB_BENCH_BINS lists binaries (comma-separated: a build of main and one
+// of a branch, say), once with each in turn, so that a before and an after
+// meet the same load; each line's note then ends with the binary's name.
+func eachBinary(t *table, part func()) {
+	bins := os.Getenv("UB_BENCH_BINS")
+	if bins == "" {
+		part()
+		return
+	}
+	built := binPath
+	defer func() { binPath = built }()
+	for _, bin := range strings.Split(bins, ",") {
+		binPath = bin
+		from := len(t.rows)
+		part()
+		for _, r := range t.rows[from:] {
+			r[len(r)-1] += "; binary " + bin
+		}
 	}
 }
 
@@ -488,25 +513,31 @@ func runtimeCPUs() int { return runtime.NumCPU() }
 // journal on, a SQLite ledger, concurrency auto) at rate r against a fake
 // that answers in 20 ms, and reports the rate the vendor saw ÷ the rate
 // asked (issue 19, point 1), with the busiest one-second window, which must
-// stay within rate + burst.
-func benchDurableRate(b *testing.B, t *table, r float64, n int) {
+// stay within rate + burst. Without the ledger (withLedger false) it tells
+// the ledger's share.
+func benchDurableRate(b *testing.B, t *table, r float64, n int, withLedger bool) {
 	const latency = 20 * time.Millisecond
 	_, srv, st := benchFake(b, latency)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "targets.yaml")
-	yaml := benchConfig(srv.URL, r, 1, "auto") + "ledger: sqlite:" + filepath.Join(dir, "ledger.db") + "\n"
+	yaml, durable := benchConfig(srv.URL, r, 1, "auto"), "journal, no ledger"
+	if withLedger {
+		yaml, durable = yaml+"ledger: sqlite:"+filepath.Join(dir, "ledger.db")+"\n", "journal + sqlite ledger"
+	}
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "r")
-	benchBinary(b, "run", "-c", cfg, benchCSV(b, dir, n), "-o", out)
+	ps := benchBinary(b, "run", "-c", cfg, benchCSV(b, dir, n), "-o", out)
 	s := summaryOf(b, out)
 	achieved, worst := st.rate()
-	note := fmt.Sprintf("binary, journal + sqlite ledger, latency %v, concurrency auto; busiest 1s window: %d (limit %g + burst 1)", latency, worst, r)
+	cpu := ps.UserTime() + ps.SystemTime()
+	note := fmt.Sprintf("binary, %s, latency %v, concurrency auto; busiest 1s window: %d (limit %g + burst 1); %.0f µs CPU a row; load %s",
+		durable, latency, worst, r, float64(cpu.Microseconds())/float64(n), loadAvg())
 	if float64(worst) > r+1 {
 		note += " OVER THE RATE"
 	}
-	t.add(fmt.Sprintf("durable rate %g, latency %v", r, latency), strconv.Itoa(n), fmt.Sprintf("%.1f", achieved),
+	t.add(fmt.Sprintf("durable rate %g, latency %v, %s", r, latency, durable), strconv.Itoa(n), fmt.Sprintf("%.1f", achieved),
 		fmt.Sprintf("%g", r), fmt.Sprintf("%.3f", achieved/r), "", ms(s.Latency.P50), ms(s.Latency.P99), note)
 }
 
