@@ -607,8 +607,7 @@ func pipelineCPU(b *testing.B, n, conc int) time.Duration {
 	defer fake.stop(b)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "targets.yaml")
-	yaml := fmt.Sprintf("targets:\n  shop:\n    vendor: epixel\n    base_url: %s\n    apikey: %s\n    token: %s\n"+
-		"    rate: 1e9\n    burst: %d\n    concurrency: %d\n", fake.baseURL, fake.apikey, fake.token, conc, conc)
+	yaml := fake.config(conc)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -653,8 +652,7 @@ func benchCPUInProcess(b *testing.B, t *table, n, conc int) {
 	var ours []time.Duration
 	for range 3 {
 		fake := benchSandbox(b)
-		yaml := fmt.Sprintf("targets:\n  shop:\n    vendor: epixel\n    base_url: %s\n    apikey: %s\n    token: %s\n"+
-			"    rate: 1e9\n    burst: %d\n    concurrency: %d\n", fake.baseURL, fake.apikey, fake.token, conc, conc)
+		yaml := fake.config(conc)
 		before := selfCPU(b)
 		runInProcess(b, yaml, n)
 		ours = append(ours, selfCPU(b)-before)
@@ -708,6 +706,13 @@ func benchSandbox(b *testing.B) *sandboxFake {
 	}
 	go io.Copy(io.Discard, stdout)
 	return f
+}
+
+// config is a targets.yaml for the sandbox's epixel, unpaced, conc in
+// flight.
+func (f *sandboxFake) config(conc int) string {
+	return fmt.Sprintf("targets:\n  shop:\n    vendor: epixel\n    base_url: %s\n    apikey: %s\n    token: %s\n"+
+		"    rate: 1e9\n    burst: %d\n    concurrency: %d\n", f.baseURL, f.apikey, f.token, conc, conc)
 }
 
 func (f *sandboxFake) stop(b *testing.B) {
