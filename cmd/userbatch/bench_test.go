@@ -44,7 +44,8 @@ import (
 // UB_BENCH_ONLY=throughput|memory|parse|pacing|workers64|report|rate5000|cpu
 // runs one part (report-inprocess: the report part in this process, for
 // -cpuprofile; cpu-inprocess: the pipeline of the cpu part in this process,
-// for -cpuprofile, against a fake in another process).
+// for -cpuprofile, against a fake in another process). UB_BENCH_BINS lists
+// binaries that rate5000 and cpu run in turn (see eachBinary).
 func BenchmarkScale(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
