@@ -214,6 +214,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		if err := r.ready(waitCtx, w.t); err != nil {
 			return false, nil
 		}
+		readyAt := r.Clock.Now()
 		if stop := w.t.stopped(); stop != nil {
 			r.release(w.t)
 			if last != nil {
@@ -234,7 +235,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		if req.write {
 			w.res.Writes++
 		}
-		err := r.send(ctx, w, send)
+		err := r.send(ctx, w, readyAt, send)
 		w.t.count(err, w.op.Line, r.Log)
 		if err == nil {
 			return true, nil
@@ -280,8 +281,9 @@ func (r *run) release(t *Target) {
 	}
 }
 
-// send makes one request with the target's timeout.
-func (r *run) send(ctx context.Context, w *row, send func(context.Context) error) error {
+// send makes one request with the target's timeout. readyAt is when the
+// request's slot and token were taken.
+func (r *run) send(ctx context.Context, w *row, readyAt time.Time, send func(context.Context) error) error {
 	defer r.release(w.t)
 	ctx, cancel := context.WithTimeout(ctx, w.t.Timeout)
 	defer cancel()
@@ -290,9 +292,12 @@ func (r *run) send(ctx context.Context, w *row, send func(context.Context) error
 	// requests, never the rate limit's queue, a pause or a backoff.
 	start := r.Clock.Now()
 	err := send(ctx)
-	took := r.Clock.Now().Sub(start)
-	w.res.Duration += took
-	w.t.observe(took)
+	end := r.Clock.Now()
+	w.res.Duration += end.Sub(start)
+	// The auto cap sizes for how long a slot is held once its token is
+	// taken: the request and the intent's sync before it (README
+	// "targets.yaml"), or a sync slower than the vendor starves the rate.
+	w.t.observe(end.Sub(readyAt))
 	// Pause before this request's slots are released: a request waiting for
 	// them must find the pause in place.
 	var berr *Error

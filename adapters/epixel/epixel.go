@@ -40,12 +40,14 @@ type Config struct {
 // Client applies operations to one epixel target. It is safe for concurrent
 // use.
 type Client struct {
-	boundary string // multipart boundary, made once
-	base     string
-	apiKey   string
-	token    string
-	http     *http.Client
-	now      func() time.Time
+	form   form // multipart framing, made once
+	base   string
+	apiKey string
+	token  string
+	bearer string            // "Bearer " + token
+	urls   map[string]string // each endpoint's URL, made once (README "Performance")
+	http   *http.Client
+	now    func() time.Time
 }
 
 // New checks cfg and returns a Client. A missing or unusable setting is an
@@ -55,8 +57,21 @@ func New(cfg Config) (*Client, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, fmt.Errorf("epixel: %w", err)
 	}
-	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token,
-		http: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now), boundary: newBoundary()}, nil
+	return &Client{base: cfg.BaseURL, apiKey: cfg.APIKey, token: cfg.Token, bearer: "Bearer " + cfg.Token,
+		urls: endpointURLs(cfg.BaseURL), http: httpcall.NoRedirects(cfg.Client), now: httpcall.Clock(cfg.Now), form: newForm()}, nil
+}
+
+// endpointURLs joins base_url and each endpoint path once, rather than
+// parsing and printing a URL for every request. A path base_url cannot
+// take is left out: newRequest then reports it per row, as it was.
+func endpointURLs(base string) map[string]string {
+	urls := map[string]string{}
+	for _, p := range []string{pathBlock, pathUnblock, pathUpgrade, pathDowngrade} {
+		if u, err := httpcall.URL(base, p); err == nil {
+			urls[p] = u.String()
+		}
+	}
+	return urls
 }
 
 func checkConfig(cfg Config) error {
@@ -202,21 +217,22 @@ func invalidOp(msg string) *batch.Error {
 // newRequest builds one POST. Its errors quote neither the URL nor a value:
 // base_url may hold credentials.
 func (c *Client) newRequest(ctx context.Context, path string, fields []field) (*http.Request, error) {
-	u, err := httpcall.URL(c.base, path)
-	if err != nil {
+	u, ok := c.urls[path]
+	if !ok {
+		_, err := httpcall.URL(c.base, path)
 		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: err.Error()}
 	}
-	body, contentType, err := encodeMultipart(fields, c.boundary)
+	body, contentType, err := c.form.encode(fields)
 	if err != nil {
 		return nil, invalidOp("encoding the form: " + httpcall.SafeMessage(err.Error(), c.apiKey, c.token))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, &batch.Error{Kind: batch.Permanent, Code: httpcall.CodeRequest, Message: "building the request for base_url"}
 	}
-	req.Header.Set("apikey", c.apiKey)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
+	// The header's keys are written in canonical form and its values in
+	// one slice: Header.Set would canonicalize and allocate each.
+	v := []string{c.apiKey, c.bearer, contentType, "application/json"}
+	req.Header = http.Header{"Apikey": v[0:1:1], "Authorization": v[1:2:2], "Content-Type": v[2:3:3], "Accept": v[3:4:4]}
 	return req, nil
 }

@@ -50,8 +50,8 @@ func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) 
 	if err := checkRequest(req); err != nil {
 		return nil, nil, err
 	}
-	tr := &connTrace{std: stdTransport(client)}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), tr.hooks()))
+	tr := newConnTrace(stdTransport(client))
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &tr.trace))
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, transportError(req.Context(), err, tr.notSent())
@@ -73,13 +73,14 @@ func Do(client *http.Client, req *http.Request) (*http.Response, []byte, error) 
 type connTrace struct {
 	std        bool // the client's RoundTripper is an *http.Transport
 	asked, got atomic.Bool
+	trace      httptrace.ClientTrace // its hooks, in the same allocation
 }
 
-func (c *connTrace) hooks() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { c.asked.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { c.got.Store(true) },
-	}
+func newConnTrace(std bool) *connTrace {
+	c := &connTrace{std: std}
+	c.trace.GetConn = func(string) { c.asked.Store(true) }
+	c.trace.GotConn = func(httptrace.GotConnInfo) { c.got.Store(true) }
+	return c
 }
 
 // notSent is true when no connection was handed over. Another RoundTripper

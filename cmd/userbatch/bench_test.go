@@ -19,10 +19,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -39,8 +41,11 @@ import (
 //	go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x
 //
 // UB_BENCH_ROWS sets the large file's rows (default 1,000,000);
-// UB_BENCH_ONLY=throughput|memory|parse|pacing|workers64|report runs one
-// part (report-inprocess: the report part in this process, for -cpuprofile).
+// UB_BENCH_ONLY=throughput|memory|parse|pacing|workers64|report|rate5000|cpu
+// runs one part (report-inprocess: the report part in this process, for
+// -cpuprofile; cpu-inprocess: the pipeline of the cpu part in this process,
+// for -cpuprofile, against a fake in another process). UB_BENCH_BINS lists
+// binaries that rate5000 and cpu run in turn (see eachBinary).
 func BenchmarkScale(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("UB_BENCH_ROWS"); s != "" {
@@ -72,7 +77,42 @@ func BenchmarkScale(b *testing.B) {
 			benchPacing(b, &t, 400, 0, 4000)
 			benchPacing(b, &t, 400, 50*time.Millisecond, 4000)
 		}
+		if only == "" || only == "rate5000" {
+			eachBinary(&t, func() {
+				benchDurableRate(b, &t, 3000, 15_000, true)
+				benchDurableRate(b, &t, 5000, 25_000, true)
+				benchDurableRate(b, &t, 5000, 25_000, false)
+			})
+		}
+		if only == "" || only == "cpu" {
+			eachBinary(&t, func() { benchCPU(b, &t, 20_000, 8) })
+		}
+		if only == "cpu-inprocess" {
+			benchCPUInProcess(b, &t, 20_000, 8)
+		}
 		t.print(fmt.Sprintf("userbatch bench, %s, %d cores", time.Now().UTC().Format("2006-01-02"), runtimeCPUs()))
+	}
+}
+
+// eachBinary runs part once with the binary built for this test, or, when
+// UB_BENCH_BINS lists binaries (comma-separated: a build of main and one
+// of a branch, say), once with each in turn, so that a before and an after
+// meet the same load; each line's note then ends with the binary's name.
+func eachBinary(t *table, part func()) {
+	bins := os.Getenv("UB_BENCH_BINS")
+	if bins == "" {
+		part()
+		return
+	}
+	built := binPath
+	defer func() { binPath = built }()
+	for _, bin := range strings.Split(bins, ",") {
+		binPath = bin
+		from := len(t.rows)
+		part()
+		for _, r := range t.rows[from:] {
+			r[len(r)-1] += "; binary " + bin
+		}
 	}
 }
 
@@ -184,6 +224,11 @@ func vegetaOnce(b *testing.B, n, conc int) float64 {
 // blockTargeter makes vegeta block a new user with each request, as the
 // pipeline does, so that the fake does the same work for both.
 func blockTargeter(b *testing.B, url string) vegeta.Targeter {
+	return blockTargeterFor(b, url, "bench-key", "bench-token")
+}
+
+// blockTargeterFor is blockTargeter with the fake's credentials.
+func blockTargeterFor(b *testing.B, url, apikey, token string) vegeta.Targeter {
 	var mu sync.Mutex
 	n := 0
 	return func(t *vegeta.Target) error {
@@ -198,7 +243,7 @@ func blockTargeter(b *testing.B, url string) vegeta.Targeter {
 		}
 		w.Close()
 		t.Method, t.URL, t.Body = "POST", url, buf.Bytes()
-		t.Header = http.Header{"Apikey": {"bench-key"}, "Authorization": {"Bearer bench-token"}, "Content-Type": {w.FormDataContentType()}}
+		t.Header = http.Header{"Apikey": {apikey}, "Authorization": {"Bearer " + token}, "Content-Type": {w.FormDataContentType()}}
 		return nil
 	}
 }
@@ -251,10 +296,18 @@ func benchMemory(b *testing.B, t *table, rows int) {
 					mib(rss[1]), ms(s.Latency.P50), ms(s.Latency.P99), fmt.Sprintf("took %s", time.Since(start).Round(time.Second)))
 			}
 		}
+		note := "ratio = RSS(large)/RSS(100k)"
+		if rows >= 1_000_000 && rss[1] > memoryBudget {
+			note += fmt.Sprintf("; OVER the %s a million rows may take", mib(memoryBudget))
+		}
 		t.add("peak RSS: "+joinArgs(cmd), fmt.Sprintf("100000 / %d", rows), "", "", fmt.Sprintf("%.2f", float64(rss[1])/float64(rss[0])),
-			mib(rss[0])+" / "+mib(rss[1]), "", "", "ratio = RSS(large)/RSS(100k)")
+			mib(rss[0])+" / "+mib(rss[1]), "", "", note)
 	}
 }
+
+// memoryBudget is the peak RSS a run of a million rows may take, in KiB
+// (issue 19: memory stays flat).
+const memoryBudget = 64 * 1024
 
 func joinArgs(a []string) string {
 	s := ""
@@ -464,3 +517,210 @@ func (s *stamps) rate() (float64, int) {
 }
 
 func runtimeCPUs() int { return runtime.NumCPU() }
+
+// benchDurableRate runs n rows as an operator does (the built binary, the
+// journal on, a SQLite ledger, concurrency auto) at rate r against a fake
+// that answers in 20 ms, and reports the rate the vendor saw ÷ the rate
+// asked (issue 19, point 1), with the busiest one-second window, which must
+// stay within rate + burst. Without the ledger (withLedger false) it tells
+// the ledger's share.
+func benchDurableRate(b *testing.B, t *table, r float64, n int, withLedger bool) {
+	const latency = 20 * time.Millisecond
+	_, srv, st := benchFake(b, latency)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "targets.yaml")
+	yaml, durable := benchConfig(srv.URL, r, 1, "auto"), "journal, no ledger"
+	if withLedger {
+		yaml, durable = yaml+"ledger: sqlite:"+filepath.Join(dir, "ledger.db")+"\n", "journal + sqlite ledger"
+	}
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "r")
+	ps := benchBinary(b, "run", "-c", cfg, benchCSV(b, dir, n), "-o", out)
+	s := summaryOf(b, out)
+	achieved, worst := st.rate()
+	cpu := ps.UserTime() + ps.SystemTime()
+	note := fmt.Sprintf("binary, %s, latency %v, concurrency auto; busiest 1s window: %d (limit %g + burst 1); %.0f µs CPU a row; load %s",
+		durable, latency, worst, r, float64(cpu.Microseconds())/float64(n), loadAvg())
+	if float64(worst) > r+1 {
+		note += " OVER THE RATE"
+	}
+	t.add(fmt.Sprintf("durable rate %g, latency %v, %s", r, latency, durable), strconv.Itoa(n), fmt.Sprintf("%.1f", achieved),
+		fmt.Sprintf("%g", r), fmt.Sprintf("%.3f", achieved/r), "", ms(s.Latency.P50), ms(s.Latency.P99), note)
+}
+
+// benchBinary runs the built binary to its end and returns its state (CPU
+// time in it: the child's own rusage).
+func benchBinary(b *testing.B, args ...string) *os.ProcessState {
+	cmd := exec.Command(binPath, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%v: %v\n%s", args, err, out.String())
+	}
+	return cmd.ProcessState
+}
+
+// benchCPU compares the CPU time a row costs the pipeline with what a
+// request costs vegeta against the same fake endpoint (issue 19, point 2).
+// The fake is `userbatch sandbox`, in its own process, so neither side
+// counts it; the pipeline is the built binary (its CPU is its rusage as a
+// child), vegeta runs here (this process's rusage across the attack). Same
+// rows, same concurrency, no rate limit; three rounds, sides alternated.
+func benchCPU(b *testing.B, t *table, n, conc int) {
+	var ours, ref []time.Duration
+	for range 3 {
+		ours = append(ours, pipelineCPU(b, n, conc))
+		ref = append(ref, vegetaCPU(b, n, conc))
+	}
+	fixed := pipelineCPU(b, 10, conc)
+	ratios := make([]string, len(ours))
+	for i := range ours {
+		ratios[i] = fmt.Sprintf("%.2f", float64(ours[i])/float64(ref[i]))
+	}
+	per := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+	mo, mr := median(ours), median(ref)
+	t.add("CPU per row vs vegeta's per request", strconv.Itoa(n), "", "", fmt.Sprintf("%.2f", float64(mo)/float64(mr)), "", "", "",
+		fmt.Sprintf("µs CPU: pipeline %.1f / vegeta %.1f (medians of 3; ratios %s); concurrency %d, fake in another process; the binary's fixed cost (10 rows): %v; load %s",
+			per(mo, n), per(mr, n), strings.Join(ratios, ", "), conc, fixed.Round(time.Millisecond), loadAvg()))
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// loadAvg is the machine's 1-minute load average, for the notes.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(raw))[0]
+}
+
+// pipelineCPU runs n rows through the built binary against a fresh sandbox
+// and returns the binary's CPU time (user + system).
+func pipelineCPU(b *testing.B, n, conc int) time.Duration {
+	fake := benchSandbox(b)
+	defer fake.stop(b)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "targets.yaml")
+	yaml := fake.config(conc)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	st := benchBinary(b, "run", "-c", cfg, benchCSV(b, dir, n), "-o", filepath.Join(dir, "r"))
+	return st.UserTime() + st.SystemTime()
+}
+
+// vegetaCPU runs vegeta here, n requests at conc workers against a fresh
+// sandbox, and returns the CPU time this process spent meanwhile.
+func vegetaCPU(b *testing.B, n, conc int) time.Duration {
+	fake := benchSandbox(b)
+	defer fake.stop(b)
+	before := selfCPU(b)
+	atk := vegeta.NewAttacker(vegeta.Workers(uint64(conc)), vegeta.MaxWorkers(uint64(conc)), vegeta.Connections(conc))
+	sent := 0
+	tgt := blockTargeterFor(b, fake.baseURL+"/block/user/", fake.apikey, fake.token)
+	for res := range atk.Attack(tgt, vegeta.Rate{Freq: 0}, 0, "ref") {
+		if res.Code != http.StatusOK {
+			b.Fatalf("vegeta: HTTP %d %s", res.Code, res.Error)
+		}
+		if sent++; sent >= n {
+			atk.Stop()
+		}
+	}
+	return selfCPU(b) - before
+}
+
+// selfCPU is this process's CPU time so far (user + system).
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchCPUInProcess runs the cpu part's pipeline in this process, against
+// the sandbox in its own, so that -cpuprofile sees only the client:
+//
+//	UB_BENCH_ONLY=cpu-inprocess go test ./cmd/userbatch -run '^$' -bench Scale -benchtime 1x -cpuprofile cpu.out
+func benchCPUInProcess(b *testing.B, t *table, n, conc int) {
+	var ours []time.Duration
+	for range 3 {
+		fake := benchSandbox(b)
+		yaml := fake.config(conc)
+		before := selfCPU(b)
+		runInProcess(b, yaml, n)
+		ours = append(ours, selfCPU(b)-before)
+		fake.stop(b)
+	}
+	m := median(ours)
+	t.add("CPU per row, in process", strconv.Itoa(n), "", "", "", "", "", "",
+		fmt.Sprintf("µs CPU: %.1f (median of 3: %v); concurrency %d, fake in another process; load %s",
+			float64(m.Microseconds())/float64(n), ours, conc, loadAvg()))
+}
+
+// sandboxFake is `userbatch sandbox` running, and its epixel target.
+type sandboxFake struct {
+	cmd                    *exec.Cmd
+	baseURL, apikey, token string
+}
+
+// benchSandbox starts the built binary's sandbox on a free port and reads
+// the epixel target (shop) from the targets.yaml it prints.
+func benchSandbox(b *testing.B) *sandboxFake {
+	cmd := exec.Command(binPath, "sandbox", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	f := &sandboxFake{cmd: cmd}
+	sc := bufio.NewScanner(stdout)
+	inShop := false
+	for f.token == "" && sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "    ") {
+			inShop = line == "  shop:"
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		switch {
+		case inShop && k == "base_url":
+			f.baseURL = v
+		case inShop && k == "apikey":
+			f.apikey = v
+		case inShop && k == "token":
+			f.token = v
+		}
+	}
+	if f.token == "" || f.baseURL == "" {
+		f.stop(b)
+		b.Fatalf("sandbox printed no epixel target: %v", sc.Err())
+	}
+	go io.Copy(io.Discard, stdout)
+	return f
+}
+
+// config is a targets.yaml for the sandbox's epixel, unpaced, conc in
+// flight.
+func (f *sandboxFake) config(conc int) string {
+	return fmt.Sprintf("targets:\n  shop:\n    vendor: epixel\n    base_url: %s\n    apikey: %s\n    token: %s\n"+
+		"    rate: 1e9\n    burst: %d\n    concurrency: %d\n", f.baseURL, f.apikey, f.token, conc, conc)
+}
+
+func (f *sandboxFake) stop(b *testing.B) {
+	if err := f.cmd.Process.Signal(os.Interrupt); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.cmd.Wait(); err != nil {
+		b.Fatalf("sandbox: %v", err)
+	}
+}
