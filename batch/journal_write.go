@@ -25,7 +25,8 @@ type Journal struct {
 	lastSync time.Time
 	intents  map[int]bool
 	dirty    bool   // intents, or results of rows with one, await a sync
-	buf      []byte // reused for encoding records
+	buf      []byte    // reused for encoding records
+	base     time.Time // what results' finish times count from (timeBase)
 	err      error
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -55,7 +56,7 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Type, h.Version = "header", 1
+	h.Type, h.Version = "header", journalVersion
 	j := newJournal(f)
 	// Locked: the flush loop already runs, and a slow first sync would
 	// meet its tick.
@@ -150,6 +151,7 @@ func (j *Journal) StartedBy(at time.Time, actor string) error {
 	if err := j.writeLine(record{Type: "run", StartedAt: &at, Actor: actor}); err != nil {
 		return err
 	}
+	j.base = timeBase(at)
 	return j.syncLocked()
 }
 
@@ -168,7 +170,7 @@ func (j *Journal) Canary(rows []int) error {
 func (j *Journal) Intent(op Op, attempt int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.writeBytes(appendIntent(j.buf[:0], &op, attempt)); err != nil {
+	if err := j.writeBytes(appendIntent(j.buf[:0], op.Index, attempt)); err != nil {
 		return err
 	}
 	j.intents[op.Index] = true
@@ -191,7 +193,7 @@ func (j *Journal) Commit() error {
 func (j *Journal) Result(res Result) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.writeBytes(appendResult(j.buf[:0], &res)); err != nil {
+	if err := j.writeBytes(appendResult(j.buf[:0], &res, j.base)); err != nil {
 		return err
 	}
 	j.unsynced++

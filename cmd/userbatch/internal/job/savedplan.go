@@ -253,7 +253,7 @@ func loadRows(dir string, infos batch.Targets, po ParseOptions) (*rowPlan, error
 	defer idx.Close()
 	rows := &rowPlan{}
 	err = eachRow(filepath.Join(dir, PlanInput), infos, po, func(row batch.Row) error {
-		res, ok, err := idx.Lookup(row.Index)
+		res, ok, err := idx.Lookup(row.Op)
 		if ok {
 			rows.set(res)
 		}
