@@ -24,7 +24,7 @@ type Journal struct {
 	unsynced int
 	lastSync time.Time
 	intents  map[int]bool
-	dirty    bool   // intents, or results of rows with one, await a sync
+	dirty    bool      // intents, or results of rows with one, await a sync
 	buf      []byte    // reused for encoding records
 	base     time.Time // what results' finish times count from (timeBase)
 	err      error
