@@ -198,7 +198,10 @@ func (j *Journal) Intent(op Op, attempt int) error {
 // Records written while it syncs wait for the next Commit.
 func (j *Journal) Commit() error {
 	j.mu.Lock()
-	err := j.flushLocked() // a flush with dirty set moves committed on
+	err := j.err
+	if j.dirty {
+		err = j.flushLocked() // and committed moves on
+	}
 	need := j.synced < j.committed
 	j.mu.Unlock()
 	if err != nil || !need {
