@@ -287,64 +287,92 @@ func (r *run) finish(op Op, res *Result) {
 // sync, the writer's largest cost, never leaves it idle. A sink error
 // cancels the run.
 func (r *run) write(sink Sink, cancel context.CancelFunc) error {
-	c := startCommitter(sink)
-	defer c.stop()
-	var err error
-	var waiting, covered []chan error // intents to commit; in the running commit
-	recorded := false                 // since the running commit started
-	running := false
-	var batch []event
+	w := &writer{run: r, sink: sink, commits: startCommitter(sink)}
+	defer w.commits.stop()
 	events := r.events
-	for events != nil || running {
-		if !running && recorded && err == nil {
-			waiting, covered = covered[:0], waiting
-			c.start()
-			running, recorded = true, false
-		}
+	for events != nil || w.running {
+		w.startCommit()
 		select {
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			batch = r.take(append(batch[:0], ev))
-			for _, ev := range batch {
-				if err == nil {
-					err = r.record(sink, ev)
-					recorded = true
-				}
-				if ev.ack == nil {
-					continue
-				}
-				if err != nil {
-					ev.ack <- err
-					continue
-				}
-				waiting = append(waiting, ev.ack)
-			}
-		case cerr := <-c.done:
-			running = false
-			if err == nil {
-				err = cerr
-			}
-			for _, ack := range covered {
-				ack <- err // after the commit, or the error that prevents it
-			}
-			clear(covered)
-			covered = covered[:0]
+			w.batch = r.take(append(w.batch[:0], ev))
+			w.record()
+		case err := <-w.commits.done:
+			w.committed(err)
 		}
-		if err != nil {
+		if w.err != nil {
 			cancel() // and keep draining so workers never block
-			for _, ack := range waiting {
-				ack <- err
-			}
-			waiting = waiting[:0]
+			w.ackAll(&w.waiting)
 		}
 	}
-	if err == nil && recorded {
-		err = sink.Commit() // the last results of rows that had an intent
+	if w.err == nil && w.recorded {
+		w.err = sink.Commit() // the last results of rows that had an intent
 	}
-	return err
+	return w.err
+}
+
+// writer is the state of run.write.
+type writer struct {
+	*run
+	sink    Sink
+	commits *committer
+	err     error
+	batch   []event
+	// waiting holds the acks of intents recorded since the running commit
+	// started; covered, those it covers.
+	waiting, covered []chan error
+	recorded         bool // since the running commit started
+	running          bool
+}
+
+// startCommit starts a Commit of what was recorded, unless one runs.
+func (w *writer) startCommit() {
+	if w.running || !w.recorded || w.err != nil {
+		return
+	}
+	w.waiting, w.covered = w.covered[:0], w.waiting
+	w.commits.start()
+	w.running, w.recorded = true, false
+}
+
+// record passes the batch to the sink and keeps its intents' acks.
+func (w *writer) record() {
+	for _, ev := range w.batch {
+		if w.err == nil {
+			w.err = w.run.record(w.sink, ev)
+			w.recorded = true
+		}
+		if ev.ack == nil {
+			continue
+		}
+		if w.err != nil {
+			ev.ack <- w.err
+			continue
+		}
+		w.waiting = append(w.waiting, ev.ack)
+	}
+}
+
+// committed acknowledges the intents the commit that returned err covered.
+func (w *writer) committed(err error) {
+	w.running = false
+	if w.err == nil {
+		w.err = err
+	}
+	w.ackAll(&w.covered)
+}
+
+// ackAll sends each ack the writer's state: nil after a commit, or the
+// error that prevents it.
+func (w *writer) ackAll(acks *[]chan error) {
+	for _, ack := range *acks {
+		ack <- w.err
+	}
+	clear(*acks)
+	*acks = (*acks)[:0]
 }
 
 // committer runs a sink's Commit on a goroutine of its own, one at a time.
