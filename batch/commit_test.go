@@ -14,8 +14,9 @@ import (
 type heldSink struct {
 	memSink
 	tr        *trace
+	started   chan struct{} // closed when the first Commit starts
+	recording chan struct{} // closed at the first record after that
 	once      sync.Once
-	recording chan struct{} // closed at the first record after the first Commit started
 	mu        sync.Mutex
 	commits   int
 }
@@ -47,35 +48,34 @@ func (s *heldSink) Commit() error {
 	s.mu.Unlock()
 	s.tr.add("commit-start")
 	if n == 1 {
+		close(s.started)
 		<-s.recording
 	}
 	s.tr.add("commit-end")
 	return nil
 }
 
-// TestRunRecordsWhileACommitSyncs: the writer records intents while a
-// Commit runs (pipelined group commit), and still sends no write before a
-// Commit that started after its intent returned.
+// TestRunRecordsWhileACommitSyncs: the writer records while a Commit runs
+// (pipelined group commit), and still sends no write before a Commit that
+// started after its intent returned.
 func TestRunRecordsWhileACommitSyncs(t *testing.T) {
 	tr := &trace{}
-	m := &mockAdapter{Trace: tr}
-	r := newRunner(4, map[string]Adapter{"t": m})
-	// Every other row ends unsent (its plan found it in state): its
-	// result, recorded while the first Commit waits, opens that Commit.
-	r.Plan = func(i int) Plan {
-		if i%2 == 1 {
-			return Plan{Change: NoChange, State: "disabled"}
-		}
-		return Plan{Change: WouldChange, State: "enabled"}
+	sink := &heldSink{tr: tr, started: make(chan struct{}), recording: make(chan struct{})}
+	// Target r's rows are read once the first Commit started, found in
+	// state and end unsent: their results, recorded while that Commit
+	// waits, open it. Target w's rows are written.
+	inState := &readerAdapter{mockAdapter: &mockAdapter{}, ReadFunc: func(context.Context, Op, int) (State, error) {
+		<-sink.started
+		return State{InState: true, Current: "disabled"}, nil
+	}}
+	r := newRunner(2, map[string]Adapter{"w": &mockAdapter{Trace: tr}, "r": inState})
+	r.Plan = func(int) Plan { return Plan{Change: WouldChange, State: "enabled"} }
+	var ops []Op
+	for i := range 40 {
+		ops = append(ops, newOp(i, []string{"w", "r"}[i%2], fmt.Sprintf("u%d", i), Disable))
 	}
-	ops := make([]Op, 40)
-	for i := range ops {
-		ops[i] = newOp(i, "t", fmt.Sprintf("u%d", i), Disable)
-	}
-	sink := &heldSink{tr: tr, recording: make(chan struct{})}
 	done := runAsync(context.Background(), r, sliceSource(ops), sink)
-	// The first Commit returns only once something else was recorded:
-	// with a writer that waits for its syncs, the run would hang here.
+	// With a writer that waits for its syncs, the run would hang here.
 	if err := wait(t, done, "Run to return"); err != nil {
 		t.Fatal(err)
 	}
