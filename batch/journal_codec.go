@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// appendResult encodes a result record as json.Marshal would, by hand: it
-// runs once per row on the single writer, where reflection costs show.
-func appendResult(b []byte, r *Result) []byte {
+// appendResultV1 encodes a result record in the layout of journal version 1
+// (as json.Marshal would): journals written before version 2 hold it, and
+// the tests write it to check they still read.
+func appendResultV1(b []byte, r *Result) []byte {
 	b = appendHead(b, "result", r.Index, r.Line, r.Target, r.User, r.Action)
 	b = appendField(b, "outcome", string(r.Outcome))
 	b = appendField(b, "detail", r.Detail)
@@ -42,11 +43,10 @@ func appendHead(b []byte, typ string, index, line int, target, user string, acti
 	return appendField(b, "action", string(action))
 }
 
-// appendIntent encodes an intent record as json.Marshal encodes
-// record{Type: "intent", Result: ..., Attempt: attempt}, up to the escaping
-// of strings (appendField's), by hand: the writer encodes one before every
-// request.
-func appendIntent(b []byte, op *Op, attempt int) []byte {
+// appendIntentV1 encodes an intent record in the layout of journal version
+// 1, as json.Marshal encodes record{Type: "intent", Result: ..., Attempt:
+// attempt}, up to the escaping of strings (appendField's).
+func appendIntentV1(b []byte, op *Op, attempt int) []byte {
 	b = appendHead(b, "intent", op.Index, op.Line, op.Target, op.User, op.Action)
 	b = append(b, `,"outcome":"","attempts":0,"duration_ns":0,"finished_at":"0001-01-01T00:00:00Z"`...)
 	if attempt != 0 {
@@ -72,44 +72,93 @@ func appendField(b []byte, name, value string) []byte {
 	return append(b, '"')
 }
 
-// resultPrefix starts every result record appendResult writes.
+// resultPrefix starts every result record appendResultV1 writes.
 const resultPrefix = `{"type":"result",`
 
 // recordType returns a record's type. Result records, most of a journal,
-// are known by their prefix: every caller decodes them in full (see
-// decodeResult), which checks the rest of the line. Intent records are
-// checked here, in the layout appendIntent writes; any other record goes to
-// encoding/json.
+// are known by their prefix: every caller decodes them in full or checks
+// them (see resultRowIndex), which checks the rest of the line. Intent
+// records are checked here; any other record goes to encoding/json.
 func recordType(line []byte) (string, error) {
-	if hasPrefix(line, resultPrefix) {
+	if hasPrefix(line, compactResultPrefix) || hasPrefix(line, resultPrefix) {
 		return "result", nil
+	}
+	if _, ok := parseCompactIntent(line); ok {
+		return "intent", nil
 	}
 	if _, ok := parseIntent(line, false); ok {
 		return "intent", nil
 	}
-	var head struct {
-		Type string `json:"type"`
+	head, err := headOf(line)
+	return head.kind(), err
+}
+
+// head is the type of a record of either version.
+type head struct {
+	Type string `json:"type"` // version 1, and records that are not a row's
+	T    string `json:"t"`    // version 2
+}
+
+func headOf(line []byte) (head, error) {
+	var h head
+	err := json.Unmarshal(line, &h)
+	return h, err
+}
+
+func (h head) kind() string {
+	switch h.T {
+	case "r":
+		return "result"
+	case "i":
+		return "intent"
 	}
-	err := json.Unmarshal(line, &head)
-	return head.Type, err
+	return h.Type
+}
+
+// isCompact reports whether a row's record is in version 2's layout.
+func isCompact(line []byte) bool {
+	if hasPrefix(line, compactResultPrefix) || hasPrefix(line, compactIntentPrefix) {
+		return true
+	}
+	if hasPrefix(line, resultPrefix) || hasPrefix(line, intentPrefix) {
+		return false
+	}
+	h, _ := headOf(line)
+	return h.T != ""
 }
 
 func hasPrefix(b []byte, s string) bool { return len(b) >= len(s) && string(b[:len(s)]) == s }
 
-// decodeResult decodes a result record: by parseWith when it is in the
-// form appendResult writes, else by encoding/json.
-func decodeResult(line []byte) (Result, error) {
-	return decodeResultWith(line, nil)
-}
-
-// decodeResultWith is decodeResult making each common value once in seen.
-func decodeResultWith(line []byte, seen map[string]string) (Result, error) {
+// decodeResult decodes a result record of either version. A version 2
+// record holds neither the row's identity nor its finish time: finish
+// gives them.
+func decodeResult(line []byte, seen map[string]string) (compactResult, bool, error) {
+	if isCompact(line) {
+		cr, err := decodeCompactResult(line, seen)
+		return cr, true, err
+	}
 	if res, ok := parseWith(&cursor{b: line, ok: true, keep: true, seen: seen}); ok {
-		return res, nil
+		return compactResult{Result: res}, false, nil
 	}
 	var rec struct{ Result }
 	err := json.Unmarshal(line, &rec)
-	return rec.Result, err
+	return compactResult{Result: rec.Result}, false, err
+}
+
+// resultRowIndex is a result record's row index; the record is checked in
+// full, but no string made nor time read.
+func resultRowIndex(line []byte) (int, error) {
+	if isCompact(line) {
+		return compactIndex(line)
+	}
+	if i, ok := resultIndex(line); ok {
+		return i, nil
+	}
+	var rec struct {
+		Index int `json:"i"`
+	}
+	err := json.Unmarshal(line, &rec)
+	return rec.Index, err
 }
 
 // resultIndex is parseWith for the index: it checks the whole layout but
@@ -155,7 +204,7 @@ func parseWith(c *cursor) (res Result, ok bool) {
 	return res, c.ok && len(c.b) == 0
 }
 
-// intentPrefix starts every intent record appendIntent writes.
+// intentPrefix starts every intent record appendIntentV1 writes.
 const intentPrefix = `{"type":"intent",`
 
 // parseIntent decodes an intent record laid out exactly as appendIntent
@@ -240,17 +289,7 @@ func (c *cursor) common(name string) string {
 	if !c.ok || !c.keep {
 		return ""
 	}
-	if c.seen == nil {
-		return string(v)
-	}
-	if s, ok := c.seen[string(v)]; ok {
-		return s
-	}
-	s := string(v)
-	if len(c.seen) < maxCommon {
-		c.seen[s] = s
-	}
-	return s
+	return c.intern(v)
 }
 
 // maxCommon bounds the common values an OutcomeIndex keeps.

@@ -31,16 +31,16 @@ func decodeCases() []Result {
 	return append(cases, neg)
 }
 
-// TestDecodeResultMatchesJSON: whatever appendResult writes, decodeResult
-// reads as encoding/json does.
+// TestDecodeResultMatchesJSON: whatever appendResultV1 writes (a journal
+// of version 1), decodeResult reads as encoding/json does.
 func TestDecodeResultMatchesJSON(t *testing.T) {
 	for _, r := range decodeCases() {
-		line := appendResult(nil, &r)
+		line := appendResultV1(nil, &r)
 		var want struct{ Result }
 		if err := json.Unmarshal(line, &want); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		got, err := decodeResult(line)
+		got, err := decodeResultV1(line)
 		if err != nil {
 			t.Fatalf("decodeResult(%s): %v", line, err)
 		}
@@ -54,7 +54,7 @@ func TestDecodeResultMatchesJSON(t *testing.T) {
 // results counted their writes still resumes, its rows counted as reads.
 func TestParseResultReadsRecordsWithoutWrites(t *testing.T) {
 	r := decodeCases()[0]
-	line := strings.Replace(string(appendResult(nil, &r)), `,"writes":1`, "", 1)
+	line := strings.Replace(string(appendResultV1(nil, &r)), `,"writes":1`, "", 1)
 	got, ok := parseResult([]byte(line))
 	r.Writes = 0
 	if !ok || !reflect.DeepEqual(got, r) {
@@ -66,7 +66,7 @@ func TestParseResultReadsRecordsWithoutWrites(t *testing.T) {
 // that is not valid JSON, is left to encoding/json, which decides.
 func TestParseResultTakesOnlyItsOwnLayout(t *testing.T) {
 	r := decodeCases()[0]
-	line := string(appendResult(nil, &r))
+	line := string(appendResultV1(nil, &r))
 	for name, bad := range map[string]string{
 		"leading zero":   strings.Replace(line, `"i":7`, `"i":07`, 1),
 		"no digits":      strings.Replace(line, `"i":7`, `"i":-`, 1),
@@ -82,7 +82,7 @@ func TestParseResultTakesOnlyItsOwnLayout(t *testing.T) {
 		}
 		var want struct{ Result }
 		jerr := json.Unmarshal([]byte(bad), &want)
-		got, err := decodeResult([]byte(bad))
+		got, err := decodeResultV1([]byte(bad))
 		if (err == nil) != (jerr == nil) || err == nil && !reflect.DeepEqual(got, want.Result) {
 			t.Errorf("%s: decodeResult = %+v, %v; encoding/json: %+v, %v", name, got, err, want.Result, jerr)
 		}
@@ -127,16 +127,16 @@ func TestOutcomeIndexAcrossBlocks(t *testing.T) {
 	}
 	defer idx.Close()
 	for _, i := range append(order, 0, 2, 8191, 3*slotBlocks*8192+99) {
-		got, ok, err := idx.Lookup(i)
+		w, has := want[i]
+		got, ok, err := idx.Lookup(opOf(i, w))
 		if err != nil {
 			t.Fatalf("Lookup(%d): %v", i, err)
 		}
-		w, has := want[i]
 		if ok != has || has && !reflect.DeepEqual(got, w) {
 			t.Errorf("Lookup(%d) = %v, %+v; want %v, %+v", i, ok, got.Index, has, w.Index)
 		}
 	}
-	if _, _, err := idx.Lookup(-1); err == nil {
+	if _, _, err := idx.Lookup(Op{Index: -1}); err == nil {
 		t.Error("Lookup(-1): no error")
 	}
 }
@@ -177,7 +177,7 @@ func TestAppendIntentMatchesJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := appendIntent(nil, &op, attempt)
+			got := appendIntentV1(nil, &op, attempt)
 			if !(strings.ContainsAny(r.User, "<&>\u2028") || strings.ContainsRune(r.User, utf8.RuneError)) && string(got) != string(want)+"\n" {
 				t.Errorf("appendIntent = %s\nwant %s", got, want)
 			}
@@ -200,7 +200,7 @@ func TestAppendIntentMatchesJSON(t *testing.T) {
 // rest to encoding/json.
 func TestResultIndexMatchesJSON(t *testing.T) {
 	r := decodeCases()[0]
-	line := string(appendResult(nil, &r))
+	line := string(appendResultV1(nil, &r))
 	for _, l := range []string{line, strings.Replace(line, "2026-11-30T", "2026-13-30T", 1),
 		strings.Replace(line, `"i":7`, `"i":07`, 1), line[:len(line)-10]} {
 		var rec struct {
@@ -222,7 +222,7 @@ func TestParseIntentMatchesJSON(t *testing.T) {
 	for _, r := range decodeCases() {
 		op := Op{Index: r.Index, Line: r.Line, Target: r.Target, User: r.User, Action: r.Action}
 		for _, attempt := range []int{0, 2} {
-			line := appendIntent(nil, &op, attempt)
+			line := appendIntentV1(nil, &op, attempt)
 			var want struct{ Result }
 			if err := json.Unmarshal(line, &want); err != nil {
 				t.Fatal(err)
@@ -239,7 +239,7 @@ func TestParseIntentMatchesJSON(t *testing.T) {
 			}
 		}
 	}
-	line := string(appendIntent(nil, &Op{Index: 1, Line: 3, Target: "t", User: "u", Action: Enable}, 1))
+	line := string(appendIntentV1(nil, &Op{Index: 1, Line: 3, Target: "t", User: "u", Action: Enable}, 1))
 	for _, bad := range []string{line[:len(line)-5], strings.Replace(line, `"attempt":1`, `"attempt":x`, 1),
 		strings.Replace(line, `"attempts":0`, `"attempts":1`, 1)} {
 		if _, ok := parseIntent([]byte(bad), false); ok {

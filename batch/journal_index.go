@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"time"
 )
 
 // OutcomeIndex looks rows' results up in a journal by index without holding them
@@ -22,6 +24,22 @@ type OutcomeIndex struct {
 	win     []byte // the journal's bytes [start, start+len(win))
 	start   int64
 	seen    map[string]string // targets, actions, outcomes, details made once
+	bases   []runBase         // the run records, by offset
+}
+
+// runBase is where a run record is and the time base it sets (timeBase).
+type runBase struct {
+	off  int64
+	base time.Time
+}
+
+// baseAt is the time base of a record at off: the last run's before it.
+func (o *OutcomeIndex) baseAt(off int64) time.Time {
+	n := sort.Search(len(o.bases), func(k int) bool { return o.bases[k].off > off })
+	if n == 0 {
+		return time.Time{}
+	}
+	return o.bases[n-1].base
 }
 
 // OpenOutcomeIndex indexes the journal at path. Call Close to remove the index.
@@ -32,20 +50,25 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 	}
 	_ = os.Remove(idx.Name()) // unlinked: gone with the process, whatever happens
 	index := newSlots(idx)
+	var bases []runBase
 	err = scanJournal(path, func(typ string, line []byte, off int64) error {
+		if typ == "run" {
+			var rec record
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return err
+			}
+			if rec.StartedAt != nil {
+				bases = append(bases, runBase{off, timeBase(*rec.StartedAt)})
+			}
+		}
 		if typ != "result" {
 			return nil
 		}
-		if i, ok := resultIndex(line); ok {
-			return index.put(i, off)
-		}
-		var rec struct {
-			Index int `json:"i"`
-		}
-		if err := json.Unmarshal(line, &rec); err != nil {
+		i, err := resultRowIndex(line)
+		if err != nil {
 			return err
 		}
-		return index.put(rec.Index, off)
+		return index.put(i, off)
 	})
 	if err != nil {
 		idx.Close()
@@ -56,7 +79,7 @@ func OpenOutcomeIndex(path string) (*OutcomeIndex, error) {
 		idx.Close()
 		return nil, err
 	}
-	return &OutcomeIndex{journal: j, index: index, seen: map[string]string{}}, nil
+	return &OutcomeIndex{journal: j, index: index, seen: map[string]string{}, bases: bases}, nil
 }
 
 // slots is the index file, one 8-byte slot per row holding its record's
@@ -150,8 +173,10 @@ func getUint64(b []byte) uint64 {
 	return v
 }
 
-// Lookup returns row i's recorded result, if any.
-func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
+// Lookup returns the recorded result of op's row, if any. op is the row as
+// the input holds it: a version 2 record takes its identity from it.
+func (o *OutcomeIndex) Lookup(op Op) (Result, bool, error) {
+	i := op.Index
 	if i < 0 {
 		return Result{}, false, fmt.Errorf("looking up row %d: negative index", i)
 	}
@@ -159,15 +184,19 @@ func (o *OutcomeIndex) Lookup(i int) (Result, bool, error) {
 	if err != nil || v == 0 {
 		return Result{}, false, err
 	}
-	line, err := o.readLineAt(int64(v - 1))
+	off := int64(v - 1)
+	line, err := o.readLineAt(off)
 	if err != nil {
 		return Result{}, false, err
 	}
-	res, err := decodeResultWith(line, o.seen)
+	cr, compact, err := decodeResult(line, o.seen)
 	if err != nil {
 		return Result{}, false, err
 	}
-	return res, true, nil
+	if !compact {
+		return cr.Result, true, nil
+	}
+	return cr.finish(op, o.baseAt(off)), true, nil
 }
 
 // The journal window: records are read from it when it holds them, else it

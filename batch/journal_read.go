@@ -70,22 +70,18 @@ func ReadJournal(path string) (*JournalState, error) {
 				st.Canary = rec.Canary
 			}
 		case "intent":
-			res, ok := parseIntent(line, true)
-			if !ok {
-				var rec struct{ Result }
-				if err := json.Unmarshal(line, &rec); err != nil {
-					return err
-				}
-				res = rec.Result
-			}
-			st.InFlight[res.Index] = res
-		case "result":
-			res, err := decodeResult(line)
+			res, err := decodeIntent(line)
 			if err != nil {
 				return err
 			}
-			delete(st.InFlight, res.Index)
-			st.settle(res.Index)
+			st.InFlight[res.Index] = res
+		case "result":
+			i, err := resultRowIndex(line)
+			if err != nil {
+				return err
+			}
+			delete(st.InFlight, i)
+			st.settle(i)
 		}
 		return nil
 	})
@@ -95,7 +91,69 @@ func ReadJournal(path string) (*JournalState, error) {
 	if st.Header.Version == 0 {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoHeader)
 	}
+	if st.Header.Version > journalVersion {
+		return nil, fmt.Errorf("%s is a journal of version %d, written by a later userbatch than this one (which reads up to version %d): use that version", path, st.Header.Version, journalVersion)
+	}
 	return st, nil
+}
+
+// decodeIntent reads an intent of either version. A version 2 intent gives
+// the row's index alone (see FillInFlight).
+func decodeIntent(line []byte) (Result, error) {
+	if i, ok := parseCompactIntent(line); ok {
+		return Result{Index: i}, nil
+	}
+	if res, ok := parseIntent(line, true); ok {
+		return res, nil
+	}
+	if isCompact(line) {
+		var rec compactJSON
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return Result{}, err
+		}
+		if rec.I == nil {
+			return Result{}, errors.New("an intent record with no row index")
+		}
+		return Result{Index: *rec.I}, nil
+	}
+	var rec struct{ Result }
+	err := json.Unmarshal(line, &rec)
+	return rec.Result, err
+}
+
+// FillInFlight gives the rows in flight that the journal knows by index
+// alone (version 2) their line, target, user and action, read from the
+// input the journal was started with (its hash checked by --resume). An
+// intent for a row the input does not hold as a valid row is an error:
+// the journal is not this input's.
+func (s *JournalState) FillInFlight(next func() (Row, error)) error {
+	missing := 0
+	for _, res := range s.InFlight {
+		if res.Target == "" {
+			missing++
+		}
+	}
+	for missing > 0 {
+		row, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		res, ok := s.InFlight[row.Index]
+		if !ok || res.Target != "" || !row.Valid() {
+			continue
+		}
+		op := row.Op
+		res.Line, res.Target, res.User, res.Action = op.Line, op.Target, op.User, op.Action
+		s.InFlight[row.Index] = res
+		missing--
+	}
+	if missing > 0 {
+		return fmt.Errorf("the journal holds %d writes in flight for rows the input does not hold as valid rows: it is not this input's journal", missing)
+	}
+	return nil
 }
 
 // scanJournal calls fn for each complete record with its type and offset.

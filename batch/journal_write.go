@@ -16,19 +16,27 @@ import (
 // and an outcome after every row. Intents are made durable by Commit before
 // the write is sent (the pipeline commits many at once); outcomes of rows
 // with an intent are made durable by the next Commit, and the others are
-// synced in batches (every SyncEvery rows or SyncInterval).
+// synced in batches (every SyncEvery rows or SyncInterval). Its methods are
+// safe for concurrent use; the file's sync runs outside mu, so that records
+// go on being written while it runs (see Runner.Run's pipelined commits).
 type Journal struct {
+	syncMu   sync.Mutex // one fsync at a time
+	kick     chan struct{}
 	mu       sync.Mutex
 	f        *os.File
 	w        *bufio.Writer
 	unsynced int
 	lastSync time.Time
 	intents  map[int]bool
-	dirty    bool   // intents, or results of rows with one, await a sync
-	buf      []byte // reused for encoding records
-	err      error
-	stop     chan struct{}
-	stopped  chan struct{}
+	dirty    bool // intents, or results of rows with one, await a flush
+	// Flushes are numbered: synced is the last one a finished sync
+	// covers, committed the last that held what dirty marked.
+	flushed, synced, committed uint64
+	buf                        []byte    // reused for encoding records
+	base                       time.Time // what results' finish times count from (timeBase)
+	err                        error
+	stop                       chan struct{}
+	stopped                    chan struct{}
 }
 
 // Batching of outcome syncs; see BenchmarkJournal for what it saves.
@@ -55,7 +63,7 @@ func createJournal(path string, h JournalHeader, mode int) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Type, h.Version = "header", 1
+	h.Type, h.Version = "header", journalVersion
 	j := newJournal(f)
 	// Locked: the flush loop already runs, and a slow first sync would
 	// meet its tick.
@@ -113,14 +121,15 @@ func cutTornTail(path string) error {
 }
 
 func newJournal(f *os.File) *Journal {
-	j := &Journal{f: f, w: bufio.NewWriterSize(f, 64<<10), intents: map[int]bool{},
+	j := &Journal{f: f, w: bufio.NewWriterSize(f, 64<<10), intents: map[int]bool{}, kick: make(chan struct{}, 1),
 		lastSync: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go j.flushLoop()
 	return j
 }
 
-// flushLoop syncs outcomes that have waited SyncInterval, so a quiet run's
-// last rows are not left unsynced until Close.
+// flushLoop syncs the batches of outcomes Result flushed, and outcomes that
+// have waited SyncInterval, so a quiet run's last rows are not left
+// unsynced until Close. The writer never waits for these syncs.
 func (j *Journal) flushLoop() {
 	defer close(j.stopped)
 	t := time.NewTicker(SyncInterval)
@@ -129,12 +138,19 @@ func (j *Journal) flushLoop() {
 		select {
 		case <-j.stop:
 			return
+		case <-j.kick:
+			_ = j.fsync()
 		case <-t.C:
 			j.mu.Lock()
-			if j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval {
-				_ = j.syncLocked()
+			due := j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval
+			err := j.err
+			if due {
+				err = j.flushLocked()
 			}
 			j.mu.Unlock()
+			if due && err == nil {
+				_ = j.fsync()
+			}
 		}
 	}
 }
@@ -150,6 +166,7 @@ func (j *Journal) StartedBy(at time.Time, actor string) error {
 	if err := j.writeLine(record{Type: "run", StartedAt: &at, Actor: actor}); err != nil {
 		return err
 	}
+	j.base = timeBase(at)
 	return j.syncLocked()
 }
 
@@ -168,7 +185,7 @@ func (j *Journal) Canary(rows []int) error {
 func (j *Journal) Intent(op Op, attempt int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.writeBytes(appendIntent(j.buf[:0], &op, attempt)); err != nil {
+	if err := j.writeBytes(appendIntent(j.buf[:0], op.Index, attempt)); err != nil {
 		return err
 	}
 	j.intents[op.Index] = true
@@ -176,22 +193,28 @@ func (j *Journal) Intent(op Op, attempt int) error {
 	return nil
 }
 
-// Commit syncs the intents written since the last sync, and the results of
-// rows that had one. With nothing of the kind waiting it costs nothing.
+// Commit syncs the intents written before it was called, and the results
+// of rows that had one. With nothing of the kind waiting it costs nothing.
+// Records written while it syncs wait for the next Commit.
 func (j *Journal) Commit() error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if !j.dirty {
-		return j.err
+	err := j.err
+	if j.dirty {
+		err = j.flushLocked() // and committed moves on
 	}
-	return j.syncLocked()
+	need := j.synced < j.committed
+	j.mu.Unlock()
+	if err != nil || !need {
+		return err
+	}
+	return j.fsync()
 }
 
 // Result records a finished row.
 func (j *Journal) Result(res Result) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.writeBytes(appendResult(j.buf[:0], &res)); err != nil {
+	if err := j.writeBytes(appendResult(j.buf[:0], &res, j.base)); err != nil {
 		return err
 	}
 	j.unsynced++
@@ -201,7 +224,14 @@ func (j *Journal) Result(res Result) error {
 		return nil
 	}
 	if j.unsynced >= SyncEvery || time.Since(j.lastSync) >= SyncInterval {
-		return j.syncLocked()
+		// Written now, synced by flushLoop: the writer does not wait.
+		if err := j.flushLocked(); err != nil {
+			return err
+		}
+		select {
+		case j.kick <- struct{}{}:
+		default: // a sync is due already, and covers these
+		}
 	}
 	return nil
 }
@@ -225,20 +255,67 @@ func (j *Journal) writeBytes(b []byte) error {
 	return j.err
 }
 
+// syncLocked writes and syncs everything recorded, holding mu: for the
+// records that are rare (header, run, canary).
 func (j *Journal) syncLocked() error {
+	if err := j.flushLocked(); err != nil {
+		return err
+	}
+	// Not under syncMu, which fsync takes before mu: a sync that fsync
+	// runs meanwhile is harmless.
+	if err := j.failLocked(j.f.Sync(), "syncing"); err != nil {
+		return err
+	}
+	j.synced = j.flushed
+	return nil
+}
+
+// flushLocked hands the buffered records to the file; a sync after it
+// covers them.
+func (j *Journal) flushLocked() error {
 	if j.err != nil {
 		return j.err
 	}
-	if err := j.w.Flush(); err != nil {
-		j.err = fmt.Errorf("writing the journal: %w", err)
-		return j.err
+	if j.w.Buffered() == 0 && !j.dirty {
+		return nil
 	}
-	if err := j.f.Sync(); err != nil {
-		j.err = fmt.Errorf("syncing the journal: %w", err)
-		return j.err
+	if err := j.failLocked(j.w.Flush(), "writing"); err != nil {
+		return err
+	}
+	j.flushed++
+	if j.dirty {
+		j.committed = j.flushed
 	}
 	j.unsynced, j.lastSync, j.dirty = 0, time.Now(), false
 	return nil
+}
+
+// fsync syncs the file without holding mu, so that records go on being
+// written while it runs; it covers every flush made before it started.
+func (j *Journal) fsync() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	upTo, done := j.flushed, j.synced >= j.flushed
+	j.mu.Unlock()
+	var err error
+	if !done {
+		err = j.f.Sync()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err == nil && upTo > j.synced {
+		j.synced = upTo
+	}
+	return j.failLocked(err, "syncing")
+}
+
+// failLocked keeps the first error: after it the journal writes nothing.
+func (j *Journal) failLocked(err error, doing string) error {
+	if err != nil && j.err == nil {
+		j.err = fmt.Errorf("%s the journal: %w", doing, err)
+	}
+	return j.err
 }
 
 // Close syncs and closes the journal, returning the first error it met.

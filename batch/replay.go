@@ -9,7 +9,7 @@ import (
 type OutcomeSource func(Row) (Result, bool, error)
 
 // Of is the OutcomeIndex as OutcomeSource.
-func (o *OutcomeIndex) Of(row Row) (Result, bool, error) { return o.Lookup(row.Index) }
+func (o *OutcomeIndex) Of(row Row) (Result, bool, error) { return o.Lookup(row.Op) }
 
 // ReplayWith pairs every row of the input with its outcome, in input
 // order, and passes each to fn. Rows that fail validation are Invalid; rows

@@ -1,6 +1,9 @@
 package batch
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // MayResend reports whether a request for action a may be sent again after
 // it may have reached the vendor: an ambiguous answer, or a process that
@@ -30,6 +33,11 @@ type Resumed struct {
 func Resume(j *Journal, st *JournalState, targets map[string]*Target, known func(Result) (Result, bool)) (Resumed, error) {
 	if st == nil {
 		return Resumed{Skip: func(int) bool { return false }}, nil
+	}
+	for i, res := range st.InFlight {
+		if res.Target == "" { // a version 2 intent: FillInFlight reads its row
+			return Resumed{}, fmt.Errorf("resuming: the row of the write in flight at index %d was not read from the input", i)
+		}
 	}
 	byKnown, err := settleKnown(j, st, known)
 	if err != nil {

@@ -10,18 +10,23 @@ import (
 // again) ends unknown, and an idempotent one is sent again as interrupted.
 func TestResumeSettlesInFlight(t *testing.T) {
 	j, path := newTestJournal(t)
+	input := []Op{newOp(0, "us", "t0", Disable), newOp(1, "us", "t1", ToggleStatus), newOp(2, "us", "t2", Disable),
+		newOp(3, "us", "t3", ToggleStatus), newOp(4, "us", "t4", Disable)}
 	steps := []error{
 		j.Started(clockEpoch),
 		j.Result(journalResult(0, Applied)),
-		j.Intent(newOp(1, "us", "t1", ToggleStatus), 1),
-		j.Intent(newOp(2, "us", "t2", Disable), 1),
-		j.Intent(newOp(3, "us", "t3", ToggleStatus), 1),
+		j.Intent(input[1], 1),
+		j.Intent(input[2], 1),
+		j.Intent(input[3], 1),
 	}
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)
 	}
 	closeJournal(t, j)
 	st := mustRead(t, path)
+	if err := st.FillInFlight(inputOf(input...)); err != nil {
+		t.Fatal(err)
+	}
 	j, err := AppendJournal(path)
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +58,11 @@ func TestResumeSettlesInFlight(t *testing.T) {
 	}
 	defer idx.Close()
 	for i, want := range map[int]Outcome{1: Unknown, 3: Applied} {
-		if res, ok, err := idx.Lookup(i); err != nil || !ok || res.Outcome != want {
+		if res, ok, err := idx.Lookup(Op{Index: i}); err != nil || !ok || res.Outcome != want {
 			t.Errorf("journal row %d: %v %v %v, want %s", i, res.Outcome, ok, err, want)
 		}
 	}
-	if _, ok, _ := idx.Lookup(2); ok {
+	if _, ok, _ := idx.Lookup(Op{Index: 2}); ok {
 		t.Error("row 2 was settled: an idempotent write in flight must be sent again")
 	}
 }

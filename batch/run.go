@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
 
@@ -17,18 +16,20 @@ import (
 // Source yields the ops to run, in input order, and io.EOF after the last.
 type Source func() (Op, error)
 
-// Sink keeps the record of a run. Its methods are called one at a time, from
-// a single goroutine. An error from either ends the run: it means the record
-// of outcomes can no longer be kept.
+// Sink keeps the record of a run. Intent and Result are called one at a
+// time, from a single goroutine; Commit is called from another, one at a
+// time, and may run while Intent and Result are called. An error from any
+// ends the run: it means the record of outcomes can no longer be kept.
 type Sink interface {
 	// Intent records that a write is about to be sent. The request is sent
-	// only after the Commit that follows it returned nil: after a crash,
+	// only after a Commit called after Intent returned nil: after a crash,
 	// the intents without a result are the writes that may have arrived.
 	Intent(op Op, attempt int) error
 	// Result records a finished row.
 	Result(Result) error
-	// Commit makes the intents recorded so far durable (one sync for all
-	// of them: group commit), and the results of rows that had one.
+	// Commit makes durable every intent recorded before it was called (one
+	// sync for all of them: group commit), and the results of rows that
+	// had one. What is recorded while it runs waits for the next Commit.
 	Commit() error
 }
 
@@ -278,65 +279,127 @@ func (r *run) finish(op Op, res *Result) {
 }
 
 // write is the single writer: every intent and result goes through it, in
-// the order they happen. It takes every event that is ready at once and
-// commits them with one sync before acknowledging the intents among them
-// (group commit): a write waits for one sync, however many workers wait
-// with it. A sink error cancels the run.
+// the order they happen. Syncs are pipelined group commits: one Commit runs
+// at a time, on its own goroutine, while the writer goes on recording what
+// arrives; when it returns, the intents it covered are acknowledged and the
+// next Commit starts at once with everything recorded meanwhile. A write
+// waits for at most two syncs however many workers wait with it, and the
+// sync, the writer's largest cost, never leaves it idle. A sink error
+// cancels the run.
 func (r *run) write(sink Sink, cancel context.CancelFunc) error {
-	var err error
-	var acks []chan error
-	var batch []event
-	for ev := range r.events {
-		batch = r.gather(append(batch[:0], ev))
-		for _, ev := range batch {
-			if err == nil {
-				err = r.record(sink, ev)
+	w := &writer{run: r, sink: sink, commits: startCommitter(sink)}
+	defer w.commits.stop()
+	events := r.events
+	for events != nil || w.running {
+		w.startCommit()
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
 			}
-			if ev.ack != nil {
-				acks = append(acks, ev.ack)
-			}
+			w.batch = r.take(append(w.batch[:0], ev))
+			w.record()
+		case err := <-w.commits.done:
+			w.committed(err)
 		}
-		if err == nil {
-			err = sink.Commit()
-		}
-		for _, ack := range acks {
-			ack <- err // after the commit, or the error that prevents it
-		}
-		acks = acks[:0]
-		if err != nil {
+		if w.err != nil {
 			cancel() // and keep draining so workers never block
+			w.ackAll(&w.waiting)
 		}
 	}
-	return err
+	if w.err == nil && w.recorded {
+		w.err = sink.Commit() // the last results of rows that had an intent
+	}
+	return w.err
 }
 
-// gather appends the events that are ready now, up to a bound. When they
-// hold an intent it lets the other goroutines run, a few times while more
-// arrive, before the batch is synced: workers about to ask for an intent
-// then share its sync, and syncs, whose CPU cost is the writer's largest,
-// are fewer. A worker waits at most a few scheduler passes for this.
-func (r *run) gather(batch []event) []event {
-	batch = r.take(batch)
-	for range 3 {
-		if !hasIntent(batch) {
-			return batch
-		}
-		n := len(batch)
-		runtime.Gosched()
-		if batch = r.take(batch); len(batch) == n {
-			return batch
-		}
-	}
-	return batch
+// writer is the state of run.write.
+type writer struct {
+	*run
+	sink    Sink
+	commits *committer
+	err     error
+	batch   []event
+	// waiting holds the acks of intents recorded since the running commit
+	// started; covered, those it covers.
+	waiting, covered []chan error
+	recorded         bool // since the running commit started
+	running          bool
 }
 
-func hasIntent(batch []event) bool {
-	for _, ev := range batch {
-		if ev.intent != nil {
-			return true
-		}
+// startCommit starts a Commit of what was recorded, unless one runs.
+func (w *writer) startCommit() {
+	if w.running || !w.recorded || w.err != nil {
+		return
 	}
-	return false
+	w.waiting, w.covered = w.covered[:0], w.waiting
+	w.commits.start()
+	w.running, w.recorded = true, false
+}
+
+// record passes the batch to the sink and keeps its intents' acks.
+func (w *writer) record() {
+	for _, ev := range w.batch {
+		if w.err == nil {
+			w.err = w.run.record(w.sink, ev)
+			w.recorded = true
+		}
+		if ev.ack == nil {
+			continue
+		}
+		if w.err != nil {
+			ev.ack <- w.err
+			continue
+		}
+		w.waiting = append(w.waiting, ev.ack)
+	}
+}
+
+// committed acknowledges the intents the commit that returned err covered.
+func (w *writer) committed(err error) {
+	w.running = false
+	if w.err == nil {
+		w.err = err
+	}
+	w.ackAll(&w.covered)
+}
+
+// ackAll sends each ack the writer's state: nil after a commit, or the
+// error that prevents it.
+func (w *writer) ackAll(acks *[]chan error) {
+	for _, ack := range *acks {
+		ack <- w.err
+	}
+	clear(*acks)
+	*acks = (*acks)[:0]
+}
+
+// committer runs a sink's Commit on a goroutine of its own, one at a time.
+type committer struct {
+	sink  Sink
+	req   chan struct{}
+	done  chan error
+	ended chan struct{}
+}
+
+func startCommitter(sink Sink) *committer {
+	c := &committer{sink: sink, req: make(chan struct{}), done: make(chan error, 1), ended: make(chan struct{})}
+	go func() {
+		defer close(c.ended)
+		for range c.req {
+			c.done <- c.sink.Commit()
+		}
+	}()
+	return c
+}
+
+// start begins a Commit; its error arrives on done.
+func (c *committer) start() { c.req <- struct{}{} }
+
+func (c *committer) stop() {
+	close(c.req)
+	<-c.ended
 }
 
 // take appends the events that are ready now, up to a bound.

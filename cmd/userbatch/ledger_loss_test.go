@@ -236,7 +236,7 @@ func TestResumeSettledByLedger(t *testing.T) {
 	journal := filepath.Join(out, "journal.jsonl")
 	var kept []string
 	for _, line := range strings.SplitAfter(readFile(t, journal), "\n") {
-		if !strings.HasPrefix(line, `{"type":"result","i":0,`) {
+		if !strings.HasPrefix(line, `{"t":"r","i":0,`) {
 			kept = append(kept, line)
 		}
 	}

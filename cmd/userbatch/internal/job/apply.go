@@ -136,6 +136,9 @@ func (r *runState) applyAll(ctx context.Context) (stopKind, error) {
 	if err := r.journal.StartedBy(time.Now(), r.out.actor); err != nil {
 		return stopNone, err
 	}
+	if err := r.fillInFlight(); err != nil {
+		return stopNone, err
+	}
 	resumed, err := r.resume(ctx)
 	if err != nil {
 		return stopNone, err
@@ -169,6 +172,22 @@ func (r *runState) applyAll(ctx context.Context) (stopKind, error) {
 	src, watched := r.claimingAhead(pending(p, want), sink)
 	err = runner.Run(ctx, src, watched)
 	return stopped(), err
+}
+
+// fillInFlight reads from the input the rows of the writes in flight that
+// the journal knows by index alone (batch.JournalState.FillInFlight).
+func (r *runState) fillInFlight() error {
+	st := r.plan.state
+	if st == nil || len(st.InFlight) == 0 {
+		return nil
+	}
+	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.OpsOnly()
+	return st.FillInFlight(p.Next)
 }
 
 // pending yields the valid rows that want reports true for.

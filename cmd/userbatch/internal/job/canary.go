@@ -193,7 +193,7 @@ func earlierOutcome(op batch.Op, st *batch.JournalState, idx *batch.OutcomeIndex
 	if !st.Settled(op.Index) {
 		return c, nil
 	}
-	res, ok, err := idx.Lookup(op.Index)
+	res, ok, err := idx.Lookup(op)
 	c.res, c.settled, c.earlier = res, ok, ok
 	return c, err
 }

@@ -313,7 +313,7 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 		if _, ok := pending[row.Line]; !ok {
 			continue
 		}
-		res, _, err := idx.Lookup(row.Index) // no result: the zero outcome
+		res, _, err := idx.Lookup(row.Op) // no result: the zero outcome
 		if err != nil {
 			return err
 		}

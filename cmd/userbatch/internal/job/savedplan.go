@@ -264,7 +264,7 @@ func loadRows(in *input, dir string, infos batch.Targets, po ParseOptions) (*row
 	defer done()
 	p.OpsOnly()
 	err = p.Each(func(row batch.Row) error {
-		res, ok, err := idx.Lookup(row.Index)
+		res, ok, err := idx.Lookup(row.Op)
 		if ok {
 			rows.set(res)
 		}
