@@ -235,6 +235,7 @@ func (r *run) call(ctx, waitCtx context.Context, w *row, req request, send func(
 		if req.write {
 			w.res.Writes++
 		}
+		w.t.awaitWindow(ctx, r.Clock) // bounded by the window's second
 		err := r.send(ctx, w, readyAt, send)
 		w.t.count(err, w.op.Line, r.Log)
 		if err == nil {

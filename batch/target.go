@@ -246,16 +246,21 @@ func (t *Target) waitToken(ctx context.Context, clock Clock) error {
 		}
 		return errors.Join(context.Canceled, err)
 	}
+	return nil
+}
+
+// awaitWindow waits until the send window lets one more request go, and
+// records it. It is called right before the request goes, after the
+// intent's sync: a token taken earlier would let requests whose sync took
+// long bunch up at the vendor. It returns early only when ctx ends (the
+// request then fails at once).
+func (t *Target) awaitWindow(ctx context.Context, clock Clock) {
 	for t.window != nil {
 		d := t.window.reserve(clock.Now())
-		if d <= 0 {
-			return nil
-		}
-		if err := clock.Sleep(ctx, d); err != nil {
-			return err
+		if d <= 0 || clock.Sleep(ctx, d) != nil {
+			return
 		}
 	}
-	return nil
 }
 
 // windowSpan is the window sendWindow keeps: a second, and a little more to
