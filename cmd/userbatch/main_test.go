@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 
+	browser "github.com/userbatch/userbatch/internal/chromium"
 	"github.com/userbatch/userbatch/internal/skipped"
 	"github.com/userbatch/userbatch/reports"
 )
@@ -35,7 +36,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = path
-	os.Exit(skipped.Run(m))
+	code := skipped.Run(m)
+	browser.Close()
+	os.Exit(code)
 }
 
 // buildBinary builds userbatch into a directory that outlives the test
