@@ -4,9 +4,14 @@ import (
 	"os"
 	"testing"
 
+	browser "github.com/userbatch/userbatch/internal/chromium"
 	"github.com/userbatch/userbatch/internal/skipped"
 )
 
 // TestMain names the tests that did not run (no Chromium) in plain go test
-// output.
-func TestMain(m *testing.M) { os.Exit(skipped.Run(m)) }
+// output, and stops the Chromium the tests shared.
+func TestMain(m *testing.M) {
+	code := skipped.Run(m)
+	browser.Close()
+	os.Exit(code)
+}

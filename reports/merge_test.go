@@ -191,7 +191,7 @@ func TestMergedPageInChromium(t *testing.T) {
 	if _, err := Merge(out, writeShards(t, root, 2, defaultSpec)); err != nil {
 		t.Fatal(err)
 	}
-	dom := checkPageAgainstSummary(t, bin, out)
+	dom := checkPageAgainstSummary(t, bin, out, 800, 600, "")
 	if strings.Contains(dom, "<b>") || !strings.Contains(dom, "no answer in time &lt;b&gt;") {
 		t.Error("a vendor's message is not escaped in the merged page")
 	}

@@ -15,11 +15,8 @@ import (
 	browser "github.com/userbatch/userbatch/internal/chromium"
 )
 
-// chromium and runChromium are the shared headless Chromium's.
-var (
-	chromium    = browser.Find
-	runChromium = browser.Run
-)
+// chromium finds the headless Chromium the tests drive.
+var chromium = browser.Find
 
 // domText returns the text of the element with the given id in a dumped DOM.
 func domText(t *testing.T, dom, id string) string {
@@ -63,12 +60,12 @@ func outcomeCells(t *testing.T, html string) map[string]int {
 	return out
 }
 
-// checkPageAgainstSummary loads dir's report.html in Chromium and checks
-// that the numbers it shows are summary.json's. Extra flags (a screenshot)
-// ride on the same launch: one Chromium start per page.
-func checkPageAgainstSummary(t *testing.T, bin, dir string, flags ...string) string {
+// checkPageAgainstSummary loads dir's report.html in Chromium, in a
+// viewport width by height (a screenshot of it into png, when set), and
+// checks that the numbers it shows are summary.json's.
+func checkPageAgainstSummary(t *testing.T, bin, dir string, width, height int, png string) string {
 	t.Helper()
-	dom := string(runChromium(t, bin, filepath.Join(dir, HTMLFile), append([]string{"--dump-dom"}, flags...)...))
+	dom := browser.Page(t, bin, filepath.Join(dir, HTMLFile), width, height, png)
 	var s Summary
 	readJSON(t, filepath.Join(dir, SummaryFile), &s)
 	for id, want := range map[string]float64{
@@ -162,7 +159,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 	dir := t.TempDir()
 	writeSampleReport(t, dir)
 	png := filepath.Join(t.TempDir(), "report.png")
-	dom := checkPageAgainstSummary(t, bin, dir, "--screenshot="+png, "--window-size=1280,2000")
+	dom := checkPageAgainstSummary(t, bin, dir, 1280, 2000, png)
 
 	// The data's markup is text: no element came from it, no script ran.
 	lower := strings.ToLower(dom)

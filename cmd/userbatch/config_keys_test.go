@@ -423,23 +423,24 @@ func testKeyRate(t *testing.T) {
 }
 
 func testKeyBurst(t *testing.T) {
-	// At rate 1, 4 rows with burst 1 are a second apart (3s); with burst 4
-	// they go at once. The upper bound (2s) has a contrast of 3s to ~0.
-	rate1 := func(t *testing.T, burst string) func(cfg string) string {
+	// At rate 2, 4 rows with burst 1 are half a second apart (1.5s); with
+	// burst 4 they go at once. The upper bound (1s) has a contrast of 1.5s
+	// to ~0.
+	rate2 := func(t *testing.T, burst string) func(cfg string) string {
 		return func(cfg string) string {
-			return setKey(t, setKey(t, cfg, "shop", "rate", "1"), "shop", "burst", burst)
+			return setKey(t, setKey(t, cfg, "shop", "rate", "2"), "shop", "burst", burst)
 		}
 	}
 	t.Run("burst 1", func(t *testing.T) {
 		t.Parallel()
-		if d, _ := epixelPaced(t, 4, 0, rate1(t, "1")).span(); d < 2500*time.Millisecond {
-			t.Errorf("burst 1 at rate 1: 4 requests came within %v, want >= 2.5s", d)
+		if d, _ := epixelPaced(t, 4, 0, rate2(t, "1")).span(); d < 1250*time.Millisecond {
+			t.Errorf("burst 1 at rate 2: 4 requests came within %v, want >= 1.25s", d)
 		}
 	})
 	t.Run("burst 4", func(t *testing.T) {
 		t.Parallel()
-		if d, _ := epixelPaced(t, 4, 0, rate1(t, "4")).span(); d >= 2*time.Second {
-			t.Errorf("burst 4 at rate 1: 4 requests took %v, want them at once (< 2s)", d)
+		if d, _ := epixelPaced(t, 4, 0, rate2(t, "4")).span(); d >= time.Second {
+			t.Errorf("burst 4 at rate 2: 4 requests took %v, want them at once (< 1s)", d)
 		}
 	})
 }

@@ -20,7 +20,7 @@ var readingRows = regexp.MustCompile(`reading state (\d+)/(\d+) rows`)
 func TestTerminalConfirmShowsStateReading(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
-	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 10)) // 30 reads: 3 s
+	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 20)) // 30 reads: 1.5 s, ten of the bar's 150ms frames
 	in, users := e.kiiUsers(30, 0)
 	p := startPane(t, "", "run", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in)
 	seen := map[int]bool{}

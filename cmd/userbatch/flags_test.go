@@ -110,8 +110,8 @@ func TestFlagMaxAge(t *testing.T) {
 }
 
 // TestFlagShardFullRate: a shard takes rate/N of a target unless
-// --shard-full-rate. Shard 0 of 2 at rate 6 (burst 1) sends at 3/s; with
-// the flag at 6/s. Lower bounds only, plus the contrast between the two.
+// --shard-full-rate. Shard 0 of 2 at rate 12 (burst 1) sends at 6/s; with
+// the flag at 12/s. Lower bounds only, plus the contrast between the two.
 func TestFlagShardFullRate(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
@@ -126,7 +126,7 @@ func TestFlagShardFullRate(t *testing.T) {
 		}
 	}
 	in := e.write("ops.csv", opsCSV(rows...))
-	cfg := e.write("slow.yaml", strings.ReplaceAll(e.fakes.targetsYAML(e.srv.URL, 6), "burst: 4", "burst: 1"))
+	cfg := e.write("slow.yaml", strings.ReplaceAll(e.fakes.targetsYAML(e.srv.URL, 12), "burst: 4", "burst: 1"))
 	span := func(out string, extra ...string) time.Duration {
 		t.Helper()
 		st.mu.Lock()
@@ -142,10 +142,10 @@ func TestFlagShardFullRate(t *testing.T) {
 	}
 	shared := span("shared")
 	full := span("full", "--shard-full-rate")
-	// 10 requests at 3/s: 9 gaps of 333ms, 3s; at the full rate, 1.5s. The
-	// bound leaves room for a first request the loaded machine delayed.
-	if shared < 2200*time.Millisecond {
-		t.Errorf("shard 0/2 at rate 6 sent 10 requests in %v: faster than its share (3/s)", shared)
+	// 10 requests at 6/s: 9 gaps of 167ms, 1.5s; at the full rate, 0.75s.
+	// The bound leaves room for a first request the loaded machine delayed.
+	if shared < 1100*time.Millisecond {
+		t.Errorf("shard 0/2 at rate 12 sent 10 requests in %v: faster than its share (6/s)", shared)
 	}
 	if full >= shared {
 		t.Errorf("--shard-full-rate took %v, no faster than the shared rate's %v", full, shared)

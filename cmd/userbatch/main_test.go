@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,33 +16,62 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
+	browser "github.com/userbatch/userbatch/internal/chromium"
 	"github.com/userbatch/userbatch/internal/skipped"
 	"github.com/userbatch/userbatch/reports"
 )
 
-// binPath is the userbatch binary built once for the tests that drive it as
-// an operator would: a process, signals, SIGKILL.
+// binPath is the userbatch binary, built for the tests that drive it as an
+// operator would: a process, signals, SIGKILL.
 var binPath string
 
 func TestMain(m *testing.M) {
 	widenParallel()
-	dir, err := os.MkdirTemp("", "userbatch-bin-")
+	path, err := buildBinary()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "userbatch")
-	build := exec.Command("go", "build", "-o", binPath, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building userbatch:", err)
 		os.Exit(1)
 	}
+	binPath = path
 	code := skipped.Run(m)
-	os.RemoveAll(dir)
+	browser.Close()
 	os.Exit(code)
+}
+
+// buildBinary builds userbatch into a directory that outlives the test
+// run, one per checkout, so that go build, which leaves a binary alone when
+// its sources have not changed, links it only after a change: a link is
+// seconds of CPU on every run otherwise. A lock keeps two test runs of one
+// checkout from writing it at once.
+func buildBinary() (string, error) {
+	src, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(src))
+	dir := filepath.Join(cache, "userbatch-test", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "userbatch")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	return bin, build.Run()
 }
 
 // widenParallel lets more tests run at once than go test's default of

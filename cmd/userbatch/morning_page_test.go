@@ -95,8 +95,8 @@ func renderMorningPage(t *testing.T, bin, dir string) (string, morningSummary) {
 	t.Helper()
 	page := filepath.Join(dir, "report.html")
 	png := filepath.Join(t.TempDir(), "report.png")
-	// One Chromium start renders the DOM and takes the screenshot.
-	dom := string(browser.Run(t, bin, page, "--dump-dom", "--screenshot="+png, "--window-size=1280,1600"))
+	// The test process's one Chromium renders the DOM and takes the screenshot.
+	dom := browser.Page(t, bin, page, 1280, 1600, png)
 	if raw, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(raw, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("no screenshot of the page: %v", err)
 	}

@@ -137,14 +137,16 @@ func seamShardUsers(target string, n, per int) []string {
 
 // TestShardsShareTheRate: three shard processes of one file, started
 // together against a target of rate R, split R between them: a vendor
-// enforcing R (+ N of slack) in any second never has to answer 429.
+// enforcing R (+ N of slack) in any second never has to answer 429. Each
+// shard alone at R would send 3R a second; the run lasts two seconds, so
+// two full windows are judged.
 func TestShardsShareTheRate(t *testing.T) {
 	t.Parallel()
 	const (
-		rate     = 10
-		slack    = 3
+		rate     = 30
+		slack    = 9
 		shards   = 3
-		perShard = 18
+		perShard = 20
 	)
 	e := newE2E(t)
 	lim := &seamLimit{next: e.fakes.handler(), limit: rate + slack}

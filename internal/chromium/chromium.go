@@ -3,14 +3,9 @@
 package chromium
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/userbatch/userbatch/internal/skipped"
 )
@@ -37,37 +32,4 @@ func Find(t testing.TB) string {
 	}
 	skipped.Skip(t, msg)
 	return ""
-}
-
-// Run runs headless Chromium on the file at path with extra flags (such
-// as --dump-dom, or --screenshot=FILE) and returns its standard output. No
-// network, no profile of the user's.
-func Run(t testing.TB, bin, path string, flags ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir()}, flags...)
-	cmd := exec.CommandContext(ctx, bin, append(args, "file://"+abs)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chromium did not finish in time\n%s", tail(stderr.String()))
-		}
-		t.Fatalf("chromium: %v\n%s", err, tail(stderr.String()))
-	}
-	return stdout.Bytes()
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "..." + s[len(s)-4000:]
-	}
-	return s
 }
