@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/internal/memtmp"
 	"github.com/userbatch/userbatch/internal/skipped"
 )
 
@@ -32,7 +33,10 @@ func TestMain(m *testing.M) {
 	if dsn := os.Getenv(childDSN); dsn != "" {
 		os.Exit(runChild(dsn, os.Getenv(childRun), os.Getenv(childBatched)))
 	}
-	os.Exit(skipped.Run(m))
+	cleanup := memtmp.Use()
+	code := skipped.Run(m)
+	cleanup()
+	os.Exit(code)
 }
 
 // runChild claims processKeys keys in the ledger at dsn, one Claim each,

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	browser "github.com/userbatch/userbatch/internal/chromium"
+	"github.com/userbatch/userbatch/internal/memtmp"
 	"github.com/userbatch/userbatch/internal/skipped"
 	"github.com/userbatch/userbatch/reports"
 )
@@ -29,15 +30,18 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	cleanup := memtmp.Use()
 	widenParallel()
 	path, err := buildBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "building userbatch:", err)
+		cleanup()
 		os.Exit(1)
 	}
 	binPath = path
 	code := skipped.Run(m)
 	browser.Close()
+	cleanup()
 	os.Exit(code)
 }
 
