@@ -190,7 +190,10 @@ func (o *Options) rates() map[string]float64 {
 
 // includes reports whether op is this process's to run (its shard's).
 // Rows of one user by identity share a shard, however their cells spell it.
-func (o *Options) includes(op batch.Op) bool { return o.Shard.Includes(op.Target, op.Key().User) }
+func (o *Options) includes(op batch.Op) bool { return inShard(o.Shard, op) }
+
+// inShard says whether op is one of shard's rows.
+func inShard(shard batch.Shard, op batch.Op) bool { return shard.Includes(op.Target, op.Key().User) }
 
 // runRecord is what a run leaves behind for its observers.
 type runRecord struct {

@@ -68,7 +68,9 @@ func MakePlan(ctx context.Context, o Options) error {
 	}
 	defer lock.Unlock()
 	o.Parse.Repeats = done.repeats
-	if err := writePlanFiles(&o); err != nil {
+	pf := planFiles{dir: o.ReportDir, input: o.Input, open: o.open, targets: o.Config.Infos(), parse: o.Parse,
+		shard: o.Shard, now: o.Now()}
+	if err := pf.write(); err != nil {
 		return stoppedErr(fmt.Errorf("writing the plan: %v", err))
 	}
 	fmt.Fprintf(o.Stdout, "plan: %s (review %s, then: userbatch apply -c %s -o REPORT_DIR %s)\n"+
@@ -77,25 +79,36 @@ func MakePlan(ctx context.Context, o Options) error {
 	return nil
 }
 
-// writePlanFiles writes plan.csv and plan.json from the dry run's journal.
-func writePlanFiles(o *Options) error {
-	st, err := batch.ReadJournal(filepath.Join(o.ReportDir, batch.JournalName))
+// planFiles is what writing plan.csv and plan.json takes from the dry run
+// into dir.
+type planFiles struct {
+	dir, input string
+	open       opener
+	targets    batch.Targets
+	parse      ParseOptions // with the run's Repeats: the copy is the same bytes
+	shard      batch.Shard
+	now        time.Time
+}
+
+// write writes plan.csv and plan.json from the dry run's journal.
+func (pf planFiles) write() error {
+	st, err := batch.ReadJournal(filepath.Join(pf.dir, batch.JournalName))
 	if err != nil {
 		return err
 	}
-	idx, err := batch.OpenOutcomeIndex(filepath.Join(o.ReportDir, batch.JournalName))
+	idx, err := batch.OpenOutcomeIndex(filepath.Join(pf.dir, batch.JournalName))
 	if err != nil {
 		return err
 	}
 	defer idx.Close()
-	copyPath := filepath.Join(o.ReportDir, PlanInput)
-	if err := copyInput(o.open.or(), o.Input, o.ReportDir, st.Header.InputSHA256); err != nil {
+	copyPath := filepath.Join(pf.dir, PlanInput)
+	if err := copyInput(pf.open.or(), pf.input, pf.dir, st.Header.InputSHA256); err != nil {
 		return err
 	}
-	meta := PlanMeta{Input: absInput(o.Input), InputSHA256: st.Header.InputSHA256, ConfigSHA256: st.Header.ConfigSHA256,
-		Targets: st.Header.Targets, Shard: st.Header.Shard, CreatedAt: o.Now().UTC()}
+	meta := PlanMeta{Input: absInput(pf.input), InputSHA256: st.Header.InputSHA256, ConfigSHA256: st.Header.ConfigSHA256,
+		Targets: st.Header.Targets, Shard: st.Header.Shard, CreatedAt: pf.now.UTC()}
 	rows := &rowPlan{}
-	sum, err := writePlanCSV(o, copyPath, idx, rows)
+	sum, err := pf.writeCSV(copyPath, idx, rows)
 	if err != nil {
 		return err
 	}
@@ -108,7 +121,7 @@ func writePlanFiles(o *Options) error {
 	if err != nil {
 		return err
 	}
-	return reports.WriteFileAtomic(filepath.Join(o.ReportDir, PlanJSON), append(b, '\n'))
+	return reports.WriteFileAtomic(filepath.Join(pf.dir, PlanJSON), append(b, '\n'))
 }
 
 // sum is the plan's own SHA-256: of plan.csv (whose SHA-256 is csvSum)
@@ -125,16 +138,15 @@ func (m PlanMeta) sum(csvSum []byte) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writePlanCSV writes plan.csv (the input's columns and `change`) and
-// returns its SHA-256.
-func writePlanCSV(o *Options, copyPath string, idx *batch.OutcomeIndex, rows *rowPlan) ([]byte, error) {
-	// o.Parse holds the run's Repeats: the copy is the same bytes.
-	p, done, err := (&input{path: copyPath, open: o.open}).parser(o.Config.Infos(), o.Parse)
+// writeCSV writes plan.csv (the input's columns and `change`) and returns
+// its SHA-256.
+func (pf planFiles) writeCSV(copyPath string, idx *batch.OutcomeIndex, rows *rowPlan) ([]byte, error) {
+	p, done, err := (&input{path: copyPath, open: pf.open}).parser(pf.targets, pf.parse)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	tmp, err := reports.CreatePartial(o.ReportDir, PlanCSV)
+	tmp, err := reports.CreatePartial(pf.dir, PlanCSV)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +154,8 @@ func writePlanCSV(o *Options, copyPath string, idx *batch.OutcomeIndex, rows *ro
 	h := sha256.New()
 	w := csv.NewWriter(io.MultiWriter(tmp, h))
 	_ = w.Write(neutralized(append(append([]string{}, p.Header().Names...), "change")))
-	err = batch.ReplayWith(p, idx.Of, o.includes, "not planned", func(row batch.Row, res batch.Result) error {
+	includes := func(op batch.Op) bool { return inShard(pf.shard, op) }
+	err = batch.ReplayWith(p, idx.Of, includes, "not planned", func(row batch.Row, res batch.Result) error {
 		rows.set(res)
 		rec := append(padded(row.Record, len(p.Header().Names)), planWords[changeOf(res)])
 		return w.Write(neutralized(rec))
