@@ -111,7 +111,7 @@ func TestResumeJournalOfVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := map[string]*Target{"us": {Name: "us", Adapter: &mockAdapter{IdempotentFunc: toggleOnly}}}
-	got, err := Resume(j, st, targets, nil)
+	got, err := Resume(j, st, targets, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

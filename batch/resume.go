@@ -27,10 +27,10 @@ type Resumed struct {
 // write that known settles (the ledger recorded its outcome before the
 // process died) is journalled with known's result. Of the rest, one that
 // may not be sent again (MayResend) ends unknown, for check.csv; one that
-// may is sent again and marked interrupted. known may be nil; a nil st is a
-// first run, with nothing to settle. The results are committed before
-// Resume returns.
-func Resume(j *Journal, st *JournalState, targets map[string]*Target, known func(Result) (Result, bool)) (Resumed, error) {
+// may is sent again and marked interrupted, and the others finish at now.
+// known may be nil; a nil st is a first run, with nothing to settle. The
+// results are committed before Resume returns.
+func Resume(j *Journal, st *JournalState, targets map[string]*Target, known func(Result) (Result, bool), now time.Time) (Resumed, error) {
 	if st == nil {
 		return Resumed{Skip: func(int) bool { return false }}, nil
 	}
@@ -51,7 +51,7 @@ func Resume(j *Journal, st *JournalState, targets map[string]*Target, known func
 		}
 		res.Outcome, res.ErrorCode = Unknown, "interrupted"
 		res.Detail = "interrupted after the request may have been sent; check by hand"
-		res.FinishedAt = time.Now().UTC()
+		res.FinishedAt = now.UTC()
 		if err := j.Result(res); err != nil {
 			return Resumed{}, err
 		}

@@ -3,6 +3,7 @@ package batch
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestResumeSettlesInFlight: of the writes a dead process left in flight,
@@ -39,7 +40,7 @@ func TestResumeSettlesInFlight(t *testing.T) {
 		res.Outcome = Applied
 		return res, true
 	}
-	got, err := Resume(j, st, targets, known)
+	got, err := Resume(j, st, targets, known, time.Now())
 	if err != nil {
 		t.Fatalf("Resume: %v", err)
 	}
@@ -69,7 +70,7 @@ func TestResumeSettlesInFlight(t *testing.T) {
 
 // TestResumeFirstRun: no journal state, nothing to settle.
 func TestResumeFirstRun(t *testing.T) {
-	got, err := Resume(nil, nil, nil, nil)
+	got, err := Resume(nil, nil, nil, nil, time.Time{})
 	if err != nil || got.Skip(0) || len(got.Interrupted) != 0 {
 		t.Errorf("Resume(nil) = %+v, %v", got, err)
 	}

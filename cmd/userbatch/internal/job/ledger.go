@@ -260,7 +260,7 @@ func (g *ledgerGate) finishPending(ctx context.Context, pending map[int]ledger.E
 func (r *runState) resume(ctx context.Context) (batch.Resumed, error) {
 	g, ok := r.gate.(*ledgerGate)
 	if !ok || r.dryRun || r.plan.state == nil {
-		return batch.Resume(r.journal, r.plan.state, r.targets, nil)
+		return batch.Resume(r.journal, r.plan.state, r.targets, nil, r.now())
 	}
 	var known func(batch.Result) (batch.Result, bool)
 	if len(r.plan.state.InFlight) > 0 {
@@ -269,7 +269,7 @@ func (r *runState) resume(ctx context.Context) (batch.Resumed, error) {
 			return batch.Resumed{}, ledgerUnavailable(err)
 		}
 	}
-	resumed, err := batch.Resume(r.journal, r.plan.state, r.targets, known)
+	resumed, err := batch.Resume(r.journal, r.plan.state, r.targets, known, r.now())
 	if err != nil {
 		return resumed, err
 	}
