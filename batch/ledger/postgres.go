@@ -51,7 +51,7 @@ var postgresDialect = &dialect{
 	timeArg:       func(t time.Time) any { return t.UTC() },
 	dollar:        true,
 	conflict:      postgresConflict,
-	bulk:          true,
+	bulk:          postgresBulk,
 }
 
 // postgresConflict reports a deadlock or serialization failure: two runs'

@@ -28,9 +28,8 @@ type dialect struct {
 	// conflict reports whether err aborted a transaction only for a
 	// conflict with another (a deadlock), so that running it again may pass.
 	conflict func(err error) bool
-	// bulk: Apply reads and writes many steps per statement (bulk.go),
-	// where each statement is a round trip to a server.
-	bulk bool
+	// bulk: how Apply reads and writes many steps per statement (bulk.go).
+	bulk *bulkSQL
 }
 
 // sqlLedger is the Ledger over database/sql, shared by SQLite and PostgreSQL.
@@ -477,11 +476,7 @@ func (l *sqlLedger) Apply(ctx context.Context, steps []Step) ([]*Entry, error) {
 	var err, stepErr error
 	for range applyTries {
 		err = l.inTx(ctx, func(ctx context.Context, tx store) error {
-			if l.d.bulk {
-				answers, stepErr = l.bulkSteps(ctx, tx, steps)
-			} else {
-				answers, stepErr = l.steps(ctx, l.within(tx), steps)
-			}
+			answers, stepErr = l.bulkSteps(ctx, tx, steps)
 			return stepErr
 		})
 		if err == nil || l.d.conflict == nil || !l.d.conflict(err) {

@@ -44,6 +44,7 @@ var sqliteDialect = &dialect{
 	}, sqliteV2},
 	timeArg:     func(t time.Time) any { return t.UTC().Format(sqliteTime) },
 	groupCommit: true,
+	bulk:        sqliteBulk,
 }
 
 // sqliteV2 keeps each user's identity at the vendor (user_key), who ran
