@@ -48,16 +48,17 @@ var postgresBulk = &bulkSQL{
 }
 
 // sqliteBulk passes the rows as one JSON array of arrays (json_each), so
-// each statement has one text and one argument whatever its size.
+// each statement has one text and one argument whatever its size. The
+// update finds entries by id: "+l.run_id" keeps it off the run index.
 var sqliteBulk = &bulkSQL{
 	chains: "SELECT id, " + columns + " FROM " + table +
 		" WHERE (target, user_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) ORDER BY id",
 	insert: "INSERT INTO " + table + " (" + columns + ") SELECT " + jsonFields(strings.Split(columns, ", ")...) +
-		" FROM json_each(?) WHERE true ORDER BY key ON CONFLICT DO NOTHING RETURNING target, user_key",
+		" FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING target, user_key",
 	update: "UPDATE " + table + " AS l SET state = 'done', outcome = v.outcome, recorded_at = v.at, " +
 		"input_sha256 = v.sha, line = v.line, actor = v.actor " +
 		"FROM (SELECT " + jsonFields("entry", "run", "outcome", "at", "sha", "line", "actor") + " FROM json_each(?)) AS v " +
-		"WHERE l.id = v.entry AND l.run_id = v.run RETURNING id",
+		"WHERE l.id = v.entry AND +l.run_id = v.run RETURNING id",
 	args: jsonArray,
 }
 
@@ -208,7 +209,10 @@ func (l *sqlLedger) bulkChainsOf(ctx context.Context, tx store, steps []Step) (m
 	refs := make([][]any, 0, 2*len(steps))
 	for _, s := range steps {
 		k := s.Entry.Key
-		refs = append(refs, []any{k.Target, k.userKey()}, []any{k.Target, k.User})
+		refs = append(refs, []any{k.Target, k.userKey()})
+		if k.User != k.userKey() {
+			refs = append(refs, []any{k.Target, k.User})
+		}
 	}
 	rows, err := tx.QueryContext(ctx, l.d.bulk.chains, l.d.bulk.args(refs)...)
 	if err != nil {
