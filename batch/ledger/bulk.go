@@ -47,22 +47,24 @@ var postgresBulk = &bulkSQL{
 	args: columnArrays,
 }
 
-// sqliteBulk passes the rows as one JSON array of arrays (json_each), so
-// each statement has one text and one argument whatever its size. The
+// sqliteBulk passes the rows as one JSON array of arrays, so each statement
+// has one text and one argument whatever its size. jsonb_each, unlike
+// json_each, hands each row over parsed (JSONB), not as text that every
+// "->>" would parse again. The
 // update finds entries by id: "+l.run_id" keeps it off the run index.
 var sqliteBulk = &bulkSQL{
 	chains: "SELECT id, " + columns + " FROM " + table +
-		" WHERE (target, user_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) ORDER BY id",
+		" WHERE (target, user_key) IN (SELECT value ->> 0, value ->> 1 FROM jsonb_each(?)) ORDER BY id",
 	insert: "INSERT INTO " + table + " (" + columns + ") SELECT " + jsonFields(strings.Split(columns, ", ")...) +
-		" FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING target, user_key",
+		" FROM jsonb_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING target, user_key",
 	update: "UPDATE " + table + " AS l SET state = 'done', outcome = v.outcome, recorded_at = v.at, " +
 		"input_sha256 = v.sha, line = v.line, actor = v.actor " +
-		"FROM (SELECT " + jsonFields("entry", "run", "outcome", "at", "sha", "line", "actor") + " FROM json_each(?)) AS v " +
+		"FROM (SELECT " + jsonFields("entry", "run", "outcome", "at", "sha", "line", "actor") + " FROM jsonb_each(?)) AS v " +
 		"WHERE l.id = v.entry AND +l.run_id = v.run RETURNING id",
 	args: jsonArray,
 }
 
-// jsonFields selects json_each's value's elements, named names in order.
+// jsonFields selects jsonb_each's value's elements, named names in order.
 func jsonFields(names ...string) string {
 	fields := make([]string, len(names))
 	for i, name := range names {
