@@ -216,7 +216,7 @@ func (l *sqlLedger) bulkChainsOf(ctx context.Context, tx store, steps []Step) (m
 			refs = append(refs, []any{k.Target, k.User})
 		}
 	}
-	rows, err := tx.QueryContext(ctx, l.d.bulk.chains, l.d.bulk.args(refs)...)
+	rows, err := l.query(ctx, tx, l.d.bulk.chains, l.d.bulk.args(refs))
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (l *sqlLedger) bulkInsert(ctx context.Context, tx store, steps []Step, rows
 	for i, r := range rows {
 		values[i] = r.row
 	}
-	res, err := tx.QueryContext(ctx, l.d.bulk.insert, l.d.bulk.args(values)...)
+	res, err := l.query(ctx, tx, l.d.bulk.insert, l.d.bulk.args(values))
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (l *sqlLedger) bulkUpdate(ctx context.Context, tx store, updates []bulkDone
 	for i, u := range updates {
 		values[i] = []any{u.id, u.e.RunID, string(u.e.Outcome), l.d.timeArg(recordedAt(u.e.At)), u.e.InputSHA256, u.e.Line, u.e.Actor}
 	}
-	res, err := tx.QueryContext(ctx, l.d.bulk.update, l.d.bulk.args(values)...)
+	res, err := l.query(ctx, tx, l.d.bulk.update, l.d.bulk.args(values))
 	if err != nil {
 		return nil, err
 	}

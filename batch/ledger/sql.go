@@ -42,6 +42,9 @@ type sqlLedger struct {
 	secret string
 	group  *groupCommit // nil unless dialect.groupCommit
 	q      queries
+	// prepared holds the bulk statements, prepared once: on SQLite,
+	// preparing one costs about as much as running it over a small chunk.
+	prepared map[string]*sql.Stmt
 }
 
 var _ Ledger = (*sqlLedger)(nil)
@@ -88,12 +91,29 @@ func rebind(query string) string {
 	return b.String()
 }
 
-func newSQLLedger(db *sql.DB, d *dialect, where, secret string) *sqlLedger {
-	l := &sqlLedger{db: db, d: d, where: where, secret: secret, q: newQueries(d)}
+// newSQLLedger makes the ledger over db, migrated already; on error it closes db.
+func newSQLLedger(ctx context.Context, db *sql.DB, d *dialect, where, secret string) (*sqlLedger, error) {
+	l := &sqlLedger{db: db, d: d, where: where, secret: secret, q: newQueries(d), prepared: map[string]*sql.Stmt{}}
+	for _, query := range []string{d.bulk.chains, d.bulk.insert, d.bulk.update} {
+		stmt, err := db.PrepareContext(ctx, query)
+		if err != nil {
+			db.Close()
+			return nil, l.errorf("prepare: %w", err)
+		}
+		l.prepared[query] = stmt
+	}
 	if d.groupCommit {
 		l.group = newGroupCommit(db)
 	}
-	return l
+	return l, nil
+}
+
+// query runs one of the prepared statements in tx.
+func (l *sqlLedger) query(ctx context.Context, tx store, query string, args []any) (*sql.Rows, error) {
+	if t, ok := tx.(*sql.Tx); ok {
+		return t.StmtContext(ctx, l.prepared[query]).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
 }
 
 // claimTries bounds the loops that meet an entry inserted or deleted
@@ -326,6 +346,9 @@ func ceilMicro(t time.Time) time.Time {
 func (l *sqlLedger) Close() error {
 	if l.group != nil {
 		l.group.close()
+	}
+	for _, stmt := range l.prepared {
+		stmt.Close()
 	}
 	return l.db.Close()
 }

@@ -111,7 +111,11 @@ func openSQLite(ctx context.Context, path string) (Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", where, err)
 	}
-	return newSQLLedger(db, sqliteDialect, where, ""), nil
+	l, err := newSQLLedger(ctx, db, sqliteDialect, where, "")
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // createPrivate makes path's directory (0700) and the file itself (0600)
