@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Apply reads the chains of all its users in one statement and writes its
@@ -27,9 +28,12 @@ const bulkChunk = 512
 //     inserted rows' target and user_key;
 //   - update: (id, run_id, outcome, recorded_at, input_sha256, line, actor),
 //     marking each entry of run_id done, returning the updated ids.
+//
+// Steps whose text carries reports false for (nil: all) take the per-step path.
 type bulkSQL struct {
 	chains, insert, update string
 	args                   func(rows [][]any) []any
+	carries                func(e Entry) bool
 }
 
 // postgresBulk passes each column as an array (unnest).
@@ -61,7 +65,8 @@ var sqliteBulk = &bulkSQL{
 		"input_sha256 = v.sha, line = v.line, actor = v.actor " +
 		"FROM (SELECT " + jsonFields("entry", "run", "outcome", "at", "sha", "line", "actor") + " FROM jsonb_each(?)) AS v " +
 		"WHERE l.id = v.entry AND +l.run_id = v.run RETURNING id",
-	args: jsonArray,
+	args:    jsonArray,
+	carries: jsonCarries,
 }
 
 // jsonFields selects jsonb_each's value's elements, named names in order.
@@ -80,6 +85,17 @@ func jsonArray(rows [][]any) []any {
 		panic(err)
 	}
 	return []any{string(b)}
+}
+
+// jsonCarries reports whether JSON carries e's text unchanged: encoding/json
+// replaces bytes that are not UTF-8, which SQLite stores as given.
+func jsonCarries(e Entry) bool {
+	for _, s := range []string{e.Target, e.User, e.UserKey, string(e.Action), e.Role, e.RunID, e.Actor, e.InputSHA256} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // columnArrays is rows as one typed array per column.
@@ -162,6 +178,10 @@ func (l *sqlLedger) bulkChunk(ctx context.Context, tx store, steps []Step, answe
 	var updates []bulkDone
 	var single []int // steps the per-step path makes
 	for i, s := range steps {
+		if l.d.bulk.carries != nil && !l.d.bulk.carries(s.Entry) {
+			single = append(single, i)
+			continue
+		}
 		k := s.Entry.Key
 		chain := chains[userRef{k.Target, k.userKey()}]
 		if k.User != k.userKey() {
