@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -144,4 +145,46 @@ func testConcurrentApplyOverlapping(t *testing.T, fresh freshStore) {
 	close(start)
 	wg.Wait()
 	checkWinners(t, instances[0], wins) // the batches cover every key
+}
+
+// Apply stores text as the per-step methods do, whatever it holds: quotes,
+// backslashes, brackets and non-ASCII letters pass through the bulk
+// statements' arguments unchanged, and later steps and look-ups find them.
+func testApplyKeepsText(t *testing.T, fresh freshStore) {
+	applyKeepsText(t, mustOpen(t, fresh(t)), `o"brien\]},[{`, "zoë 日本", `role "a\b"`)
+}
+
+func applyKeepsText(t *testing.T, l Ledger, users ...string) {
+	t.Helper()
+	var steps []Step
+	for _, u := range users {
+		e := entry(u, batch.Disable, "run-a")
+		e.Role, e.Actor = u, u
+		steps = append(steps, Step{Kind: StepClaim, Entry: e})
+	}
+	mustApply(t, l, steps...)
+	for i := range steps {
+		steps[i].Kind, steps[i].Entry.Outcome = StepDone, batch.Applied
+	}
+	if answers := mustApply(t, l, steps...); slices.ContainsFunc(answers, func(e *Entry) bool { return e != nil }) {
+		t.Fatalf("done of the run's own claims: answers %v, want none held by another", answers)
+	}
+	var stored []string
+	for _, e := range history(t, l, Filter{}) {
+		stored = append(stored, e.User)
+	}
+	if slices.Sort(stored); !slices.Equal(stored, slices.Sorted(slices.Values(users))) {
+		t.Errorf("History holds users %q, want %q, each once", stored, users)
+	}
+	for _, s := range steps {
+		got, err := l.Lookup(context.Background(), s.Entry.Key)
+		if err != nil || got == nil || got.User != s.Entry.User || got.Role != s.Entry.Role || got.Actor != s.Entry.Actor || got.State != Done {
+			t.Errorf("Lookup(%q) = %+v, %v; want the done entry with the text as given", s.Entry.User, got, err)
+		}
+		again := s.Entry
+		again.RunID = "run-b"
+		if answers := mustApply(t, l, Step{Kind: StepClaim, Entry: again}); answers[0] == nil || answers[0].RunID != "run-a" {
+			t.Errorf("claim of %q by another run: answer %+v, want run-a's entry", s.Entry.User, answers[0])
+		}
+	}
 }

@@ -43,6 +43,7 @@ func runConformance(t *testing.T, fresh freshStore) {
 		{"ConcurrentClaimsAfterSupersede", testConcurrentClaimsAfterSupersede},
 		{"ApplyAnswersEachStep", testApplyAnswersEachStep},
 		{"ApplySeesEarlierSteps", testApplySeesEarlierSteps},
+		{"ApplyKeepsText", testApplyKeepsText},
 		{"ApplyRejectsIncompleteSteps", testApplyRejectsIncompleteSteps},
 		{"ConcurrentApplyOverlapping", testConcurrentApplyOverlapping},
 		{"BatcherClaimsAheadInOneWrite", testBatcherClaimsAheadInOneWrite},

@@ -51,7 +51,7 @@ var postgresDialect = &dialect{
 	timeArg:       func(t time.Time) any { return t.UTC() },
 	dollar:        true,
 	conflict:      postgresConflict,
-	bulk:          true,
+	bulk:          postgresBulk,
 }
 
 // postgresConflict reports a deadlock or serialization failure: two runs'
@@ -92,7 +92,11 @@ func openPostgres(ctx context.Context, dsn string) (Ledger, error) {
 		db.Close()
 		return nil, scrub(fmt.Errorf("ledger %s: %w", where, err), secret)
 	}
-	return newSQLLedger(db, postgresDialect, where, secret), nil
+	l, err := newSQLLedger(ctx, db, postgresDialect, where, secret)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // urlPassword is the password in a URL DSN, if one can be found.

@@ -44,6 +44,7 @@ var sqliteDialect = &dialect{
 	}, sqliteV2},
 	timeArg:     func(t time.Time) any { return t.UTC().Format(sqliteTime) },
 	groupCommit: true,
+	bulk:        sqliteBulk,
 }
 
 // sqliteV2 keeps each user's identity at the vendor (user_key), who ran
@@ -110,7 +111,11 @@ func openSQLite(ctx context.Context, path string) (Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", where, err)
 	}
-	return newSQLLedger(db, sqliteDialect, where, ""), nil
+	l, err := newSQLLedger(ctx, db, sqliteDialect, where, "")
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // createPrivate makes path's directory (0700) and the file itself (0600)

@@ -80,3 +80,9 @@ func TestSQLiteOddPath(t *testing.T) {
 		t.Fatalf("the ledger is not at the path given: %v", err)
 	}
 }
+
+// SQLite keeps text that is not UTF-8, or holds a NUL, as given; Apply
+// must too, though JSON (the bulk statements' argument) cannot carry it.
+func TestSQLiteApplyKeepsBytes(t *testing.T) {
+	applyKeepsText(t, mustOpen(t, sqliteStore(t)), "caf\xe9", "a\x00b", "ok")
+}
