@@ -91,7 +91,7 @@ func parseOps(t *testing.T, csv string, repeats bool) []Row {
 	open := func() (*Parser, error) { return NewParser(strings.NewReader(csv), targets) }
 	var opts ParseOptions
 	if repeats {
-		r, err := FindRepeats(open)
+		r, err := FindRepeats(open, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,17 +43,12 @@ type repeatGroup struct {
 // FindRepeats reads the file through parsers open returns: once to find
 // the groups that may hold more than one row, by a 40-bit fingerprint of
 // their hash, and, only when there are such groups, once more to learn
-// their rows. The parsers must read the same file, with no Repeats.
-func FindRepeats(open func() (*Parser, error)) (*Repeats, error) {
-	return FindRepeatsSeeing(open, nil)
-}
-
-// FindRepeatsSeeing is FindRepeats, and also passes every row of its first
-// pass, valid or not, in order, to seen (nil: none); the rows have no
-// Record. When the Repeats it returns are None, those rows are exactly what
-// a parser given them would return: a caller that only needs the rows'
-// ops and problems has read the file once.
-func FindRepeatsSeeing(open func() (*Parser, error), seen func(Row)) (*Repeats, error) {
+// their rows. The parsers must read the same file, with no Repeats. It also
+// passes every row of its first pass, valid or not, in order, to seen (nil:
+// none); the rows have no Record. When the Repeats it returns are None,
+// those rows are exactly what a parser given them would return: a caller
+// that only needs the rows' ops and problems has read the file once.
+func FindRepeats(open func() (*Parser, error), seen func(Row)) (*Repeats, error) {
 	r := &Repeats{seed: maphash.MakeSeed()}
 	groups, err := r.sharedPrints(open, seen)
 	if err != nil || len(groups) == 0 {

@@ -463,7 +463,7 @@ func readBare(path string) error {
 // readValidated is validate's own loop.
 func readValidated(path string) error {
 	targets := batch.Targets{"shop": {Vendor: "epixel", Actions: []batch.Action{batch.Disable}}}
-	v, err := job.Validate(path, targets, job.ParseOptions{}, io.Discard, 1)
+	v, err := job.ValidateFile(path, nil, targets, job.ParseOptions{}, io.Discard)
 	if err == nil && v.Invalid > 0 {
 		err = fmt.Errorf("%d invalid rows", v.Invalid)
 	}

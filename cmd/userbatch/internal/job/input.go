@@ -32,11 +32,9 @@ func (o opener) or() opener {
 	return o
 }
 
-// openInput hashes the file at path, or spools stdin ("-") to a private
-// temporary file so it can be read again.
-func openInput(path string, stdin io.Reader) (*input, error) { return openInputWith(path, stdin, nil) }
-
-// openInputWith is openInput reading through open (nil: os.Open).
+// openInputWith hashes the file at path, or spools stdin ("-") to a private
+// temporary file so it can be read again; it reads through open (nil:
+// os.Open).
 func openInputWith(path string, stdin io.Reader, open opener) (*input, error) {
 	open = open.or()
 	if path == "-" {
@@ -101,7 +99,7 @@ func (in *input) parser(infos batch.Targets, po ParseOptions) (*batch.Parser, fu
 }
 
 // findRepeats finds the duplicate and conflicting rows of the input,
-// passing seen every row of the first pass (see batch.FindRepeatsSeeing).
+// passing seen every row of the first pass (see batch.FindRepeats).
 func (in *input) findRepeats(infos batch.Targets, po ParseOptions, seen func(batch.Row)) (*batch.Repeats, error) {
 	var closers []func()
 	defer func() {
@@ -110,7 +108,7 @@ func (in *input) findRepeats(infos batch.Targets, po ParseOptions, seen func(bat
 		}
 	}()
 	po.Repeats = nil
-	return batch.FindRepeatsSeeing(func() (*batch.Parser, error) {
+	return batch.FindRepeats(func() (*batch.Parser, error) {
 		p, done, err := in.plain(infos, po)
 		if err == nil {
 			closers = append(closers, done)
@@ -152,12 +150,6 @@ type Validation struct {
 	Duplicates int
 	// Targets counts the valid rows by target.
 	Targets map[string]int
-}
-
-// Validate reads the whole file, printing the first max problems to w
-// (max 0: all of them, and every duplicate row).
-func Validate(path string, infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
-	return (&input{path: path}).validate(infos, po, w, max)
 }
 
 func (in *input) validate(infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
@@ -298,7 +290,7 @@ func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOpt
 	return in.validate(infos, po, w, 0)
 }
 
-// readable says, as openInput would, why the file at path cannot be read.
+// readable says, as openInputWith would, why the file at path cannot be read.
 func readable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {

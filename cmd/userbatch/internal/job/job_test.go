@@ -66,7 +66,7 @@ func (f *fixture) options(out string) Options {
 // left it: a header, a start, and records.
 func (f *fixture) journal(out string, records ...string) {
 	f.t.Helper()
-	in, err := openInput(f.input, nil)
+	in, err := openInputWith(f.input, nil, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
