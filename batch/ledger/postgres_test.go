@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/userbatch/userbatch/internal/pgserver"
 	"github.com/userbatch/userbatch/internal/skipped"
 )
 
@@ -24,6 +25,7 @@ func postgresStore(t testing.TB) string {
 	if dsn == "" {
 		postgresMissing(t, postgresEnv+" is not set")
 	}
+	pgserver.Share(t)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		postgresMissing(t, "PostgreSQL DSN in "+postgresEnv+" unusable: "+err.Error())

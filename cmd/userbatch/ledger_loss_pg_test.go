@@ -15,6 +15,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/userbatch/userbatch/internal/pgserver"
 )
 
 // postgresSchemaDSN is postgresDSN with a schema of the test's own as its
@@ -79,8 +80,11 @@ func pgCluster(t *testing.T) (stop, start func() error) {
 // the server is back, --resume finishes each with nothing sent twice.
 //
 // Not parallel: it stops the machine's PostgreSQL server, which the other
-// PostgreSQL tests of this package use.
+// PostgreSQL tests use, of this package and of others (pgserver.Own).
 func TestLedgerLostMidRunPostgres(t *testing.T) {
+	if os.Getenv("USERBATCH_TEST_POSTGRES") != "" {
+		pgserver.Own(t) // other packages' PostgreSQL tests wait
+	}
 	dsn := postgresSchemaDSN(t)
 	stop, start := pgCluster(t)
 	f := newLossFixture(t, 80)

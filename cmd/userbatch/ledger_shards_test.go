@@ -12,6 +12,7 @@ import (
 
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
+	"github.com/userbatch/userbatch/internal/pgserver"
 	"github.com/userbatch/userbatch/internal/skipped"
 )
 
@@ -26,6 +27,7 @@ func postgresDSN(t *testing.T) string {
 		}
 		skipped.Skip(t, "USERBATCH_TEST_POSTGRES is not set: the PostgreSQL ledger test was NOT run (run scripts/ci-services.sh)")
 	}
+	pgserver.Share(t)
 	return dsn
 }
 
