@@ -22,6 +22,7 @@ import (
 	browser "github.com/userbatch/userbatch/internal/chromium"
 	"github.com/userbatch/userbatch/internal/memtmp"
 	"github.com/userbatch/userbatch/internal/skipped"
+	"github.com/userbatch/userbatch/internal/testcache"
 	"github.com/userbatch/userbatch/reports"
 )
 
@@ -55,23 +56,16 @@ func buildBinary() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
 	sum := sha256.Sum256([]byte(src))
-	dir := filepath.Join(cache, "userbatch-test", hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := testcache.Dir(hex.EncodeToString(sum[:8]))
+	if err != nil {
 		return "", err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := testcache.Lock(filepath.Join(dir, "lock"), syscall.LOCK_EX)
 	if err != nil {
 		return "", err
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", err
-	}
 	bin := filepath.Join(dir, "userbatch")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr

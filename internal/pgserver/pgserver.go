@@ -5,11 +5,12 @@
 package pgserver
 
 import (
-	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/userbatch/userbatch/internal/testcache"
 )
 
 var (
@@ -46,24 +47,14 @@ func Own(t testing.TB) {
 }
 
 // hold takes the lock file in the mode given and gives it back when t ends.
-// The file lives in the user's cache directory, which every test process
-// sees the same, whatever its temporary directory.
 func hold(t testing.TB, how int) {
 	t.Helper()
-	dir, err := os.UserCacheDir()
+	dir, err := testcache.Dir()
 	if err != nil {
 		t.Fatalf("locking the PostgreSQL test server: %v", err)
 	}
-	dir = filepath.Join(dir, "userbatch-test")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatalf("locking the PostgreSQL test server: %v", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "postgres.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := testcache.Lock(filepath.Join(dir, "postgres.lock"), how)
 	if err != nil {
-		t.Fatalf("locking the PostgreSQL test server: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
 		t.Fatalf("locking the PostgreSQL test server: %v", err)
 	}
 	t.Cleanup(func() { f.Close() }) // closing the file gives the lock back
