@@ -103,3 +103,29 @@ func TestActorIsRecorded(t *testing.T) {
 		t.Errorf("--actor with an escape: exit %d\n%s", res.code, res.stderr)
 	}
 }
+
+// TestHistoryUserThroughASpec: a target described by a spec compares users
+// the way its spec's identity says, in history as in a run: Kii's spec folds
+// case and strips LOGIN_NAME:.
+func TestHistoryUserThroughASpec(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t)
+	cfg := readFile(t, f.cfg)
+	spec := strings.Replace(cfg, "  apps:\n    vendor: kii\n", "  apps:\n    vendor: http\n    spec: builtin:kii\n", 1)
+	if spec == cfg {
+		t.Fatalf("the fixture's config has no kii target apps:\n%s", cfg)
+	}
+	f.cfg = f.write("spec.yaml", spec)
+	f.fakes.kii.AddUser("LOGIN_NAME:Leo", kiitest.User{})
+	if row, _ := f.run("LOGIN_NAME:Leo,disable"); row["outcome"] != "applied" {
+		t.Fatalf("the run through the spec: %v", row)
+	}
+	for _, who := range []string{"leo", "LOGIN_NAME:LEO"} {
+		if got := f.historyJSON("--user", who); len(got) != 1 || got[0]["user"] != "LOGIN_NAME:Leo" {
+			t.Errorf("history --user %s: %v, want LOGIN_NAME:Leo's entry", who, got)
+		}
+	}
+	if got := f.historyJSON("--user", "le"); len(got) != 0 {
+		t.Errorf("history --user le: %v, want nothing (ids are compared whole)", got)
+	}
+}

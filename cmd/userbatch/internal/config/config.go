@@ -270,9 +270,10 @@ func LoadLedger(path string) (string, error) {
 	return "", nil
 }
 
-// LoadIdentities reads only each target's `vendor:` in the config at path
-// and returns how each target's vendor compares user cells (targets whose
-// vendor declares none, or is unknown, are left out: byte for byte). Like
+// LoadIdentities reads only each target's `vendor:` (and an http target's
+// `spec:`) in the config at path and returns how each target's vendor
+// compares user cells (targets whose vendor declares none, or is unknown,
+// are left out: byte for byte). Like
 // LoadLedger it needs no vendor's credentials.
 func LoadIdentities(path string) (map[string]batch.Identity, error) {
 	data, err := readCapped(path)
@@ -282,6 +283,7 @@ func LoadIdentities(path string) (map[string]batch.Identity, error) {
 	var doc struct {
 		Targets map[string]struct {
 			Vendor string `yaml:"vendor"`
+			Spec   string `yaml:"spec"`
 		} `yaml:"targets"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -291,9 +293,34 @@ func LoadIdentities(path string) (map[string]batch.Identity, error) {
 	for name, t := range doc.Targets {
 		if v, ok := adapters.Lookup(t.Vendor); ok && v.Identity != nil {
 			ids[name] = v.Identity
+		} else if id, ok := specIdentity(t.Vendor, t.Spec, filepath.Dir(path)); ok {
+			ids[name] = id
 		}
 	}
 	return ids, nil
+}
+
+// specPath is where a target's spec: ref points: a builtin, or a path
+// relative to the config's folder dir ("" for none).
+func specPath(ref, dir string) string {
+	if !strings.HasPrefix(ref, declarative.BuiltinPrefix) && !filepath.IsAbs(ref) && dir != "" {
+		return filepath.Join(dir, ref)
+	}
+	return ref
+}
+
+// specIdentity is the identity an http target's spec declares. A spec named
+// through ${VAR}, or one that does not open, gives none: its users are
+// compared by their text, and the run itself reports the spec's problem.
+func specIdentity(vendor, ref, dir string) (batch.Identity, bool) {
+	if vendor != adapters.HTTP || ref == "" || strings.Contains(ref, "$") {
+		return nil, false
+	}
+	spec, err := declarative.Open(specPath(ref, dir))
+	if err != nil {
+		return nil, false
+	}
+	return spec.Identity(), true
 }
 
 // findAlias returns the first alias node: an alias expands to its anchor
@@ -403,9 +430,7 @@ func (t *Target) loadSpec(vendor adapters.Vendor, n *yaml.Node, dir string, look
 	if ref == "" {
 		return vendor, fmt.Errorf("line %d: target %s: vendor http needs spec: the path of the vendor's spec (relative to this file), or builtin:NAME", n.Line, t.Name)
 	}
-	if !strings.HasPrefix(ref, declarative.BuiltinPrefix) && !filepath.IsAbs(ref) && dir != "" {
-		ref = filepath.Join(dir, ref)
-	}
+	ref = specPath(ref, dir)
 	spec, err := declarative.Open(ref)
 	if err != nil {
 		return vendor, fmt.Errorf("line %d: target %s: spec: %w", line, t.Name, err)
