@@ -203,14 +203,8 @@ func (a *Adapter) bodyIs(an *answer, want string) bool {
 }
 
 // page reports whether the answer is a web page, which no vendor's API
-// answers: labelled HTML, or a body that starts with '<'.
-func page(an *answer) bool {
-	if mediaIs(an.contentType, "text/html") || mediaIs(an.contentType, "application/xhtml+xml") {
-		return true
-	}
-	b := bytes.TrimSpace(an.body)
-	return len(b) > 0 && b[0] == '<'
-}
+// answers (httpcall.PageOf: labelled HTML, or a body that starts with '<').
+func page(an *answer) bool { return httpcall.PageOf(an.contentType, an.body) }
 
 // envelope reports whether the body is the vendor's own: a JSON object,
 // and, when the spec's envelope lists pointers or media types, one of the

@@ -303,7 +303,12 @@ func JSONMedia(contentType string) bool {
 // Page reports whether an answer is a web page (HTML), which none of the
 // vendors' APIs answers: a proxy's, a login portal's or another server's.
 func Page(resp *http.Response, body []byte) bool {
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return PageOf(resp.Header.Get("Content-Type"), body)
+}
+
+// PageOf is Page for an answer's Content-Type and body.
+func PageOf(contentType string, body []byte) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
 	if mt == "text/html" || mt == "application/xhtml+xml" {
 		return true
 	}
