@@ -34,14 +34,25 @@ func (p *page) addCheck(line int, target, user, reason string) {
 	}
 }
 
+// HeldDetail is the detail of a row of a run a guard held: why, and what
+// the plan said of this row. heldReason reads it back for the morning page.
+func HeldDetail(reason, row string) string {
+	return heldPrefix + reason + heldSent + " (this row: " + row + ")"
+}
+
+const (
+	heldPrefix = "held: "
+	heldSent   = "; nothing was sent"
+)
+
 // heldReason reads why a held run was held from a row's detail
-// ("held: REASON; nothing was sent ..."), "" for another row.
+// (HeldDetail), "" for another row.
 func heldReason(outcome batch.Outcome, detail string) string {
-	rest, ok := strings.CutPrefix(detail, "held: ")
+	rest, ok := strings.CutPrefix(detail, heldPrefix)
 	if outcome != batch.Skipped || !ok {
 		return ""
 	}
-	reason, _, _ := strings.Cut(rest, "; nothing was sent")
+	reason, _, _ := strings.Cut(rest, heldSent)
 	return truncate(reason, maxMessageLen)
 }
 

@@ -249,7 +249,7 @@ func heldOutcomes(p *rowPlan, reason string) func(batch.Row) (batch.Result, bool
 			res.Outcome, res.Detail = batch.Skipped, fmt.Sprintf("duplicate of line %d", row.Op.DuplicateOf)
 		default:
 			res.Outcome = batch.Skipped
-			res.Detail = fmt.Sprintf("held: %s; nothing was sent (this row: %s)", reason, planWords[c])
+			res.Detail = reports.HeldDetail(reason, planWords[c])
 		}
 		return res, true
 	}
