@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -221,14 +222,18 @@ func newChart(bs []bucket) chart {
 // writeHTML renders the page. Everything that came from the input or a
 // vendor goes through html/template's contextual escaping.
 func (p *page) writeHTML(w io.Writer, s *Summary) error {
-	return pageTemplate.Execute(w, p.view(s))
+	return pageTemplate().Execute(w, p.view(s))
 }
 
-var pageTemplate = template.Must(template.New(HTMLFile).Funcs(template.FuncMap{
-	"num":  func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) },
-	"px":   func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
-	"time": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-}).Parse(pageHTML))
+// pageTemplate is parsed on first use, not at start: the parse is about a
+// millisecond, which every start of the binary paid, page or not.
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New(HTMLFile).Funcs(template.FuncMap{
+		"num":  func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) },
+		"px":   func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+		"time": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	}).Parse(pageHTML))
+})
 
 const pageHTML = `<!DOCTYPE html>
 <html lang="en">

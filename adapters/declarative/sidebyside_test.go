@@ -206,6 +206,7 @@ func play(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool, read bool
 func TestSideBySide(t *testing.T) {
 	for _, v := range vendors {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel() // each play has its own fake; most of the time is the timeouts' waiting
 			compared, differ := 0, 0
 			for _, op := range v.ops {
 				for _, sc := range scenarios(v) {

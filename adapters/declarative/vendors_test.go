@@ -3,6 +3,7 @@ package declarative_test
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/userbatch/userbatch/adapters/adaptertest"
@@ -65,10 +66,22 @@ func mustGo[T batch.Adapter](t testing.TB, a T, err error) batch.Adapter {
 	return a
 }
 
+// parsed holds each shipped spec parsed once: a Spec is read-only once
+// parsed, and the side-by-side tests build thousands of adapters, whose cost
+// was mostly parsing the same YAML again.
+var parsed sync.Map // name → func() (*declarative.Spec, error)
+
+func openSpec(name string) (*declarative.Spec, error) {
+	open, _ := parsed.LoadOrStore(name, sync.OnceValues(func() (*declarative.Spec, error) {
+		return declarative.Open(declarative.BuiltinPrefix + name)
+	}))
+	return open.(func() (*declarative.Spec, error))()
+}
+
 // newSpec builds the spec adapter for a shipped spec.
 func newSpec(t testing.TB, name, base string, client *http.Client, config map[string]string) batch.Adapter {
 	t.Helper()
-	spec, err := declarative.Open(declarative.BuiltinPrefix + name)
+	spec, err := openSpec(name)
 	if err != nil {
 		t.Fatalf("spec %s: %v", name, err)
 	}
