@@ -99,7 +99,7 @@ func methodFor(verb string) (method string, ok bool) {
 // prefix with http.StripPrefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.CountRequest()
-	id, verb, ok := route(r.URL.EscapedPath())
+	id, verb, ok := Route(r.URL.EscapedPath())
 	if !ok {
 		answer(w, http.StatusNotFound, bodyNoRoute)
 		return
@@ -144,9 +144,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// route splits /api/v1/business/user/{userId}/{verb}. It splits the escaped
+// Route splits /api/v1/business/user/{userId}/{verb}. It splits the escaped
 // path, then unescapes the user segment, so an escaped '/' stays in the id.
-func route(escaped string) (id, verb string, ok bool) {
+// ServeHTTP routes with it; it is exported for the fake's tests, which
+// cover escaped paths no client can send.
+func Route(escaped string) (id, verb string, ok bool) {
 	seg := strings.Split(escaped, "/")
 	if len(seg) != 7 || seg[0] != "" || seg[1] != "api" || seg[2] != "v1" || seg[3] != "business" || seg[4] != "user" {
 		return "", "", false

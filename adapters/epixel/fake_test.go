@@ -1,4 +1,4 @@
-package epixeltest_test
+package epixel_test
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ func serve(t *testing.T, opts epixeltest.Options) (*epixeltest.Server, client) {
 	return fake, client{t: t, base: srv.URL}
 }
 
-func newFake(t *testing.T) (*epixeltest.Server, client) {
+func startFake(t *testing.T) (*epixeltest.Server, client) {
 	return serve(t, epixeltest.Options{APIKey: key, Token: tok})
 }
 
@@ -100,16 +100,12 @@ func want(t *testing.T, got answer, status int, body string) {
 	}
 }
 
-func detail(status int, msg string) string {
-	return fmt.Sprintf(`{"status_code":%d,"errors":{"detail":%q},"data":{}}`, status, msg)
-}
-
 func fieldErr(field, msg string) string {
 	return fmt.Sprintf(`{"status_code":400,"errors":{%q:[%q]},"data":{}}`, field, msg)
 }
 
 func TestCredentials(t *testing.T) {
-	fake, c := newFake(t)
+	fake, c := startFake(t)
 	fake.AddUser("u1", epixeltest.User{})
 	for _, h := range []map[string]string{
 		{},
@@ -132,7 +128,7 @@ func TestCredentials(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	fake, c := newFake(t)
+	fake, c := startFake(t)
 	fake.AddUser("u1", epixeltest.User{})
 	want(t, c.post("/block/user", "unique_id", "u1"), 404, detail(404, "Not found."))
 	want(t, c.post("/user/get/roles/", "unique_id", "u1"), 404, detail(404, "Not found."))
@@ -148,7 +144,7 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestURLEncoded(t *testing.T) {
-	fake, c := newFake(t)
+	fake, c := startFake(t)
 	fake.AddUser("u 1", epixeltest.User{Role: epixeltest.Customer})
 	form := url.Values{"unique_id": {"u 1"}, "upgrade_to": {"Preferred Customer"}, "api_place_genealogy": {"True"}}
 	got := c.do(http.MethodPost, "/upgrade/user-role/", strings.NewReader(form.Encode()),
@@ -160,7 +156,7 @@ func TestURLEncoded(t *testing.T) {
 }
 
 func TestValidation(t *testing.T) {
-	fake, c := newFake(t)
+	fake, c := startFake(t)
 	fake.AddUser("u1", epixeltest.User{})
 	long := strings.Repeat("é", 256)
 	for _, tc := range []struct {
@@ -226,7 +222,7 @@ func TestTransitions(t *testing.T) {
 		{epixeltest.User{Role: pc}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer", "api_block_user", "True"}, 403, detail(403, "User already have a preferred customer role."), epixeltest.User{Role: pc}},
 		{epixeltest.User{Role: c}, "/downgrade/user-role/", []string{"downgrade_to", "Preferred Customer"}, 403, detail(403, "User already have a downgraded role."), epixeltest.User{Role: c}},
 	} {
-		fake, cl := newFake(t)
+		fake, cl := startFake(t)
 		fake.AddUser("u1", tc.before)
 		got := cl.post(tc.path, append([]string{"unique_id", "u1"}, tc.fields...)...)
 		name := fmt.Sprintf("%+v %s %q", tc.before, tc.path, tc.fields)
@@ -262,7 +258,7 @@ func TestAutoCreate(t *testing.T) {
 }
 
 func TestFaultsSeeTheUserFromTheBody(t *testing.T) {
-	fake, c := newFake(t)
+	fake, c := startFake(t)
 	fake.AddUser("u1", epixeltest.User{})
 	fake.AddUser("u2", epixeltest.User{})
 	fake.Faults.Add(fakehttp.Rule{User: "u2", Fault: fakehttp.Fault{Status: 429, RetryAfter: "5"}})

@@ -1,4 +1,4 @@
-package clearsquaretest
+package clearsquare_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 )
 
 const (
@@ -20,7 +22,7 @@ type answer struct {
 	body        map[string]string
 }
 
-func call(t *testing.T, fake *Server, method, auth, contentType, body string) answer {
+func call(t *testing.T, fake *clearsquaretest.Server, method, auth, contentType, body string) answer {
 	t.Helper()
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -48,8 +50,8 @@ func call(t *testing.T, fake *Server, method, auth, contentType, body string) an
 }
 
 func TestToggle(t *testing.T) {
-	s := New(Options{Token: token})
-	s.AddUser("u1", User{Active: true})
+	s := clearsquaretest.New(clearsquaretest.Options{Token: token})
+	s.AddUser("u1", clearsquaretest.User{Active: true})
 	for i, want := range []bool{false, true} {
 		a := call(t, s, http.MethodPost, "Bearer "+token, "application/json", `{"id":"u1","token":"`+token+`"}`)
 		if a.status != 200 || a.contentType != "application/json" ||
@@ -83,8 +85,8 @@ func TestRejections(t *testing.T) {
 		{"GET", http.MethodGet, "Bearer " + token, "", "", 405, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New(Options{Token: token})
-			s.AddUser("u1", User{Active: true})
+			s := clearsquaretest.New(clearsquaretest.Options{Token: token})
+			s.AddUser("u1", clearsquaretest.User{Active: true})
 			a := call(t, s, tc.method, tc.auth, tc.contentType, tc.body)
 			if a.status != tc.status || a.body["status"] != "error" || a.body["message"] == "" {
 				t.Errorf("answer %+v, want %d with an error envelope", a, tc.status)
@@ -100,7 +102,7 @@ func TestRejections(t *testing.T) {
 }
 
 func TestAutoCreate(t *testing.T) {
-	s := New(Options{Token: token, AutoCreate: true})
+	s := clearsquaretest.New(clearsquaretest.Options{Token: token, AutoCreate: true})
 	a := call(t, s, http.MethodPost, "Bearer "+token, "application/json", `{"id":"new","token":"`+token+`"}`)
 	if a.status != 200 {
 		t.Fatalf("answer %+v", a)
@@ -113,7 +115,7 @@ func TestAutoCreate(t *testing.T) {
 // BenchmarkToggle measures the handler alone, in parallel: load benchmarks
 // drive the fake at about 20k requests a second.
 func BenchmarkToggle(b *testing.B) {
-	s := New(Options{Token: token, AutoCreate: true})
+	s := clearsquaretest.New(clearsquaretest.Options{Token: token, AutoCreate: true})
 	body := `{"id":"u1","token":"` + token + `"}`
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -1,4 +1,4 @@
-package msgkarttest
+package msgkart_test
 
 import (
 	"io"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/userbatch/userbatch/adapters/msgkart/msgkarttest"
 )
 
 const (
@@ -21,9 +23,9 @@ type reply struct {
 	body        string
 }
 
-func start(t *testing.T, opts Options) (*Server, string) {
+func start(t *testing.T, opts msgkarttest.Options) (*msgkarttest.Server, string) {
 	t.Helper()
-	fake := New(opts)
+	fake := msgkarttest.New(opts)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	return fake, srv.URL
@@ -61,12 +63,12 @@ func check(t *testing.T, got reply, status int, body string) {
 }
 
 func TestEnableDisable(t *testing.T) {
-	fake, base := start(t, Options{APIKey: key, Email: email})
-	fake.AddUser("u1", User{Status: StatusBusy})
+	fake, base := start(t, msgkarttest.Options{APIKey: key, Email: email})
+	fake.AddUser("u1", msgkarttest.User{Status: msgkarttest.StatusBusy})
 	path := base + "/api/v1/business/user/u1/"
 
 	check(t, send(t, "POST", path+"enable"+creds), 200, `{"message":"User enabled successfully"}`)
-	if u, _ := fake.User("u1"); u.Status != StatusBusy {
+	if u, _ := fake.User("u1"); u.Status != msgkarttest.StatusBusy {
 		t.Errorf("enable changed Busy to %q", u.Status)
 	}
 	for range 2 {
@@ -84,8 +86,8 @@ func TestEnableDisable(t *testing.T) {
 }
 
 func TestRejections(t *testing.T) {
-	fake, base := start(t, Options{APIKey: key, Email: email})
-	fake.AddUser("u1", User{})
+	fake, base := start(t, msgkarttest.Options{APIKey: key, Email: email})
+	fake.AddUser("u1", msgkarttest.User{})
 	path := base + "/api/v1/business/user/u1/disable"
 	for _, tc := range []struct {
 		name, method, url string
@@ -113,7 +115,7 @@ func TestRejections(t *testing.T) {
 			check(t, send(t, tc.method, tc.url), tc.status, tc.body)
 		})
 	}
-	if u, _ := fake.User("u1"); u.Status != StatusAvailable || fake.Writes("u1") != 0 {
+	if u, _ := fake.User("u1"); u.Status != msgkarttest.StatusAvailable || fake.Writes("u1") != 0 {
 		t.Errorf("a rejected request changed u1: %+v, %d writes", u, fake.Writes("u1"))
 	}
 	if n := fake.Requests(); n != 15 {
@@ -134,15 +136,15 @@ func TestRoute(t *testing.T) {
 		{"api/v1/business/user/u1/disable", "", "", false},
 		{"/api/v2/business/user/u1/disable", "", "", false},
 	} {
-		id, verb, ok := route(tc.path)
+		id, verb, ok := msgkarttest.Route(tc.path)
 		if id != tc.id || verb != tc.verb || ok != tc.ok {
-			t.Errorf("route(%q) = %q, %q, %v; want %q, %q, %v", tc.path, id, verb, ok, tc.id, tc.verb, tc.ok)
+			t.Errorf("Route(%q) = %q, %q, %v; want %q, %q, %v", tc.path, id, verb, ok, tc.id, tc.verb, tc.ok)
 		}
 	}
 }
 
 func TestMethodNotAllowedSaysAllow(t *testing.T) {
-	_, base := start(t, Options{APIKey: key, Email: email})
+	_, base := start(t, msgkarttest.Options{APIKey: key, Email: email})
 	resp, err := http.Get(base + "/api/v1/business/user/u1/disable" + creds)
 	if err != nil {
 		t.Fatal(err)
@@ -154,23 +156,23 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 }
 
 func TestEscapedSlashStaysInUser(t *testing.T) {
-	fake, base := start(t, Options{APIKey: key, Email: email})
-	fake.AddUser("a/b c", User{})
-	fake.AddUser("a", User{})
+	fake, base := start(t, msgkarttest.Options{APIKey: key, Email: email})
+	fake.AddUser("a/b c", msgkarttest.User{})
+	fake.AddUser("a", msgkarttest.User{})
 	check(t, send(t, "POST", base+"/api/v1/business/user/a%2Fb%20c/disable"+creds), 200, `{"message":"User disabled successfully"}`)
-	if u, _ := fake.User("a/b c"); u.Status != StatusDisabled {
+	if u, _ := fake.User("a/b c"); u.Status != msgkarttest.StatusDisabled {
 		t.Errorf(`"a/b c" is %q, want Disabled`, u.Status)
 	}
-	if u, _ := fake.User("a"); u.Status != StatusAvailable {
+	if u, _ := fake.User("a"); u.Status != msgkarttest.StatusAvailable {
 		t.Errorf(`"a" changed to %q`, u.Status)
 	}
 }
 
 func TestAutoCreate(t *testing.T) {
-	fake, base := start(t, Options{APIKey: key, Email: email, AutoCreate: true})
+	fake, base := start(t, msgkarttest.Options{APIKey: key, Email: email, AutoCreate: true})
 	check(t, send(t, "GET", base+"/api/v1/business/user/new1/status"+creds), 200, `{"userStatus":"Available"}`)
 	check(t, send(t, "POST", base+"/api/v1/business/user/new2/disable"+creds), 200, `{"message":"User disabled successfully"}`)
-	if u, ok := fake.User("new2"); !ok || u.Status != StatusDisabled || fake.Writes("new2") != 1 {
+	if u, ok := fake.User("new2"); !ok || u.Status != msgkarttest.StatusDisabled || fake.Writes("new2") != 1 {
 		t.Errorf("new2: %+v %v, %d writes", u, ok, fake.Writes("new2"))
 	}
 	// Bad credentials still create nobody.
@@ -181,9 +183,9 @@ func TestAutoCreate(t *testing.T) {
 }
 
 func TestAddUserDefaultsToAvailable(t *testing.T) {
-	fake := New(Options{})
-	fake.AddUser("u1", User{})
-	if u, ok := fake.User("u1"); !ok || u.Status != StatusAvailable {
+	fake := msgkarttest.New(msgkarttest.Options{})
+	fake.AddUser("u1", msgkarttest.User{})
+	if u, ok := fake.User("u1"); !ok || u.Status != msgkarttest.StatusAvailable {
 		t.Errorf("User = %+v, %v", u, ok)
 	}
 	if _, ok := fake.User("u2"); ok {
@@ -192,8 +194,8 @@ func TestAddUserDefaultsToAvailable(t *testing.T) {
 }
 
 func TestConcurrentWrites(t *testing.T) {
-	fake, base := start(t, Options{APIKey: key, Email: email})
-	fake.AddUser("u1", User{})
+	fake, base := start(t, msgkarttest.Options{APIKey: key, Email: email})
+	fake.AddUser("u1", msgkarttest.User{})
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
@@ -215,7 +217,7 @@ func TestConcurrentWrites(t *testing.T) {
 }
 
 func BenchmarkServeHTTP(b *testing.B) {
-	fake := New(Options{APIKey: key, Email: email, AutoCreate: true})
+	fake := msgkarttest.New(msgkarttest.Options{APIKey: key, Email: email, AutoCreate: true})
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {

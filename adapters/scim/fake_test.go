@@ -1,4 +1,4 @@
-package scimtest
+package scim_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/userbatch/userbatch/adapters/scim/scimtest"
 )
 
 const token = "fake-token-91ab"
@@ -47,10 +49,10 @@ func call(t *testing.T, srv *httptest.Server, method, path, body string, header 
 	return resp.StatusCode, resp.Header, doc
 }
 
-func start(t *testing.T, opts Options) (*Server, *httptest.Server) {
+func start(t *testing.T, opts scimtest.Options) (*scimtest.Server, *httptest.Server) {
 	t.Helper()
 	opts.Token = token
-	fake := New(opts)
+	fake := scimtest.New(opts)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	return fake, srv
@@ -64,7 +66,7 @@ func wantError(t *testing.T, status int, doc map[string]any, wantStatus int, sci
 		t.Fatalf("status %d, want %d (%v)", status, wantStatus, doc)
 	}
 	schemas, _ := doc["schemas"].([]any)
-	if len(schemas) != 1 || schemas[0] != schemaError || doc["status"] != strconv.Itoa(wantStatus) {
+	if len(schemas) != 1 || schemas[0] != "urn:ietf:params:scim:api:messages:2.0:Error" || doc["status"] != strconv.Itoa(wantStatus) {
 		t.Errorf("error body %v: want the Error schema and status %q", doc, strconv.Itoa(wantStatus))
 	}
 	if got, _ := doc["scimType"].(string); got != scimType {
@@ -75,8 +77,8 @@ func wantError(t *testing.T, status int, doc map[string]any, wantStatus int, sci
 const patchInactive = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`
 
 func TestAuth(t *testing.T) {
-	fake, srv := start(t, Options{})
-	fake.AddUser(User{ID: "u1", UserName: "alice", Active: true})
+	fake, srv := start(t, scimtest.Options{})
+	fake.AddUser(scimtest.User{ID: "u1", UserName: "alice", Active: true})
 	for _, auth := range []string{"", "Bearer wrong", "Basic " + token, token} {
 		status, h, doc := call(t, srv, http.MethodPatch, "/Users/u1", patchInactive, map[string]string{"Authorization": auth})
 		wantError(t, status, doc, http.StatusUnauthorized, "")
@@ -90,7 +92,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestServiceProviderConfig(t *testing.T) {
-	_, srv := start(t, Options{NoETag: true, MaxResults: 7})
+	_, srv := start(t, scimtest.Options{NoETag: true, MaxResults: 7})
 	status, _, doc := call(t, srv, http.MethodGet, "/ServiceProviderConfig", "", nil)
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
@@ -103,10 +105,10 @@ func TestServiceProviderConfig(t *testing.T) {
 }
 
 func TestGetUser(t *testing.T) {
-	fake, srv := start(t, Options{})
-	fake.AddUser(User{ID: "a/b c", UserName: "alice", Active: true, Attributes: map[string]any{"displayName": "Alice"}})
+	fake, srv := start(t, scimtest.Options{})
+	fake.AddUser(scimtest.User{ID: "a/b c", UserName: "alice", Active: true, Attributes: map[string]any{"displayName": "Alice"}})
 	status, h, doc := call(t, srv, http.MethodGet, "/Users/"+url.PathEscape("a/b c"), "", nil)
-	if status != http.StatusOK || h.Get("Content-Type") != mediaSCIM {
+	if status != http.StatusOK || h.Get("Content-Type") != "application/scim+json" {
 		t.Fatalf("status %d, %s", status, h.Get("Content-Type"))
 	}
 	meta := doc["meta"].(map[string]any)
@@ -119,10 +121,10 @@ func TestGetUser(t *testing.T) {
 }
 
 func TestFilter(t *testing.T) {
-	fake, srv := start(t, Options{})
-	fake.AddUser(User{ID: "u1", UserName: `o"brien\x`, Active: true})
-	fake.AddUser(User{ID: "u2", UserName: "bob", Active: true})
-	fake.AddUser(User{ID: "u3", UserName: "BOB", Active: true})
+	fake, srv := start(t, scimtest.Options{})
+	fake.AddUser(scimtest.User{ID: "u1", UserName: `o"brien\x`, Active: true})
+	fake.AddUser(scimtest.User{ID: "u2", UserName: "bob", Active: true})
+	fake.AddUser(scimtest.User{ID: "u3", UserName: "BOB", Active: true})
 	query := func(filter string) (int, map[string]any) {
 		status, _, doc := call(t, srv, http.MethodGet, "/Users?filter="+url.QueryEscape(filter), "", nil)
 		return status, doc
@@ -150,14 +152,14 @@ func TestFilter(t *testing.T) {
 		t.Errorf("paging: %d %v", status, doc)
 	}
 
-	_, srv2 := start(t, Options{NoFilter: true})
+	_, srv2 := start(t, scimtest.Options{NoFilter: true})
 	status, _, doc = call(t, srv2, http.MethodGet, "/Users?filter="+url.QueryEscape(`userName eq "bob"`), "", nil)
 	wantError(t, status, doc, http.StatusBadRequest, "invalidFilter")
 }
 
 func TestPatch(t *testing.T) {
-	fake, srv := start(t, Options{})
-	fake.AddUser(User{ID: "u1", UserName: "alice", Active: true})
+	fake, srv := start(t, scimtest.Options{})
+	fake.AddUser(scimtest.User{ID: "u1", UserName: "alice", Active: true})
 	status, h, doc := call(t, srv, http.MethodPatch, "/Users/u1", patchInactive, map[string]string{"If-Match": `W/"1"`})
 	if status != http.StatusOK || doc["active"] != false || h.Get("ETag") != `W/"2"` {
 		t.Fatalf("PATCH: %d %v ETag %q", status, doc, h.Get("ETag"))
@@ -194,14 +196,14 @@ func TestPatch(t *testing.T) {
 		t.Errorf("%d writes, want 3: refused requests are not writes", fake.Writes("u1"))
 	}
 
-	_, srv2 := start(t, Options{NoPatch: true})
+	_, srv2 := start(t, scimtest.Options{NoPatch: true})
 	status, _, doc = call(t, srv2, http.MethodPatch, "/Users/u1", patchInactive, nil)
 	wantError(t, status, doc, http.StatusNotImplemented, "")
 }
 
 func TestPut(t *testing.T) {
-	fake, srv := start(t, Options{})
-	fake.AddUser(User{ID: "u1", UserName: "alice", Active: true, Attributes: map[string]any{"displayName": "Alice", "title": "CEO"}})
+	fake, srv := start(t, scimtest.Options{})
+	fake.AddUser(scimtest.User{ID: "u1", UserName: "alice", Active: true, Attributes: map[string]any{"displayName": "Alice", "title": "CEO"}})
 	body := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"other","userName":"alice2","active":false,"displayName":"Alice B","meta":{"version":"W/\"9\""}}`
 	status, _, doc := call(t, srv, http.MethodPut, "/Users/u1", body, map[string]string{"If-Match": `W/"1"`})
 	if status != http.StatusOK || doc["id"] != "u1" {
@@ -218,9 +220,9 @@ func TestPut(t *testing.T) {
 }
 
 func TestHideInactive(t *testing.T) {
-	fake, srv := start(t, Options{HideInactive: true})
-	fake.AddUser(User{ID: "on", UserName: "on", Active: true})
-	fake.AddUser(User{ID: "off", UserName: "off", Active: false})
+	fake, srv := start(t, scimtest.Options{HideInactive: true})
+	fake.AddUser(scimtest.User{ID: "on", UserName: "on", Active: true})
+	fake.AddUser(scimtest.User{ID: "off", UserName: "off", Active: false})
 	status, _, doc := call(t, srv, http.MethodGet, "/Users", "", nil)
 	if status != http.StatusOK || doc["totalResults"] != float64(1) {
 		t.Errorf("list: %d %v; want only the active user", status, doc)
@@ -237,12 +239,12 @@ func TestHideInactive(t *testing.T) {
 }
 
 func TestChangeAndAutoCreate(t *testing.T) {
-	fake, srv := start(t, Options{AutoCreate: true})
+	fake, srv := start(t, scimtest.Options{AutoCreate: true})
 	status, _, doc := call(t, srv, http.MethodGet, "/Users/new-1", "", nil)
 	if status != http.StatusOK || doc["active"] != true {
 		t.Fatalf("auto-created: %d %v", status, doc)
 	}
-	if !fake.Change("new-1", func(u *User) { u.Active = false }) || fake.Version("new-1") != `W/"2"` || fake.Writes("new-1") != 0 {
+	if !fake.Change("new-1", func(u *scimtest.User) { u.Active = false }) || fake.Version("new-1") != `W/"2"` || fake.Writes("new-1") != 0 {
 		t.Errorf("Change: version %s, %d writes", fake.Version("new-1"), fake.Writes("new-1"))
 	}
 }

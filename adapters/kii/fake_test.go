@@ -1,4 +1,4 @@
-package kiitest
+package kii_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/userbatch/userbatch/adapters/kii/kiitest"
 )
 
 const (
@@ -22,7 +24,7 @@ type answer struct {
 }
 
 // call sends one raw request to a fresh server of fake and decodes the answer.
-func call(t *testing.T, fake *Server, method, path, auth, contentType, body string) answer {
+func call(t *testing.T, fake *kiitest.Server, method, path, auth, contentType, body string) answer {
 	t.Helper()
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -51,23 +53,23 @@ func call(t *testing.T, fake *Server, method, path, auth, contentType, body stri
 	return a
 }
 
-func newServer(opts Options) *Server {
+func newServer(opts kiitest.Options) *kiitest.Server {
 	if opts.AppID == "" {
 		opts.AppID = app
 	}
 	if opts.Token == "" {
 		opts.Token = token
 	}
-	s := New(opts)
-	s.AddUser("LOGIN_NAME:alice", User{})
-	s.AddUser("a/b", User{Disabled: true})
+	s := kiitest.New(opts)
+	s.AddUser("LOGIN_NAME:alice", kiitest.User{})
+	s.AddUser("a/b", kiitest.User{Disabled: true})
 	return s
 }
 
 const alice = "/api/apps/" + app + "/users/LOGIN_NAME:alice/status"
 
 func TestPutAndGet(t *testing.T) {
-	s := newServer(Options{})
+	s := newServer(kiitest.Options{})
 	a := call(t, s, http.MethodPut, alice, "Bearer "+token, media, `{"disabled":true}`)
 	if a.status != http.StatusNoContent || a.body != nil {
 		t.Fatalf("PUT: %+v, want 204 with no body", a)
@@ -85,7 +87,7 @@ func TestPutAndGet(t *testing.T) {
 }
 
 func TestEscapedSlashStaysInSegment(t *testing.T) {
-	s := newServer(Options{})
+	s := newServer(kiitest.Options{})
 	a := call(t, s, http.MethodGet, "/api/apps/"+app+"/users/a%2Fb/status", "Bearer "+token, "", "")
 	if a.status != http.StatusOK || a.body["disabled"] != true {
 		t.Errorf("GET a%%2Fb: %+v, want user a/b (disabled)", a)
@@ -119,7 +121,7 @@ func TestRejections(t *testing.T) {
 		{name: "path", method: http.MethodGet, path: "/api/apps/" + app + "/users/LOGIN_NAME:alice", auth: "Bearer " + token, status: 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(Options{})
+			s := newServer(kiitest.Options{})
 			a := call(t, s, tc.method, tc.path, tc.auth, tc.contentType, tc.body)
 			if a.status != tc.status {
 				t.Errorf("status %d, want %d (%v)", a.status, tc.status, a.body)
@@ -146,7 +148,7 @@ func TestRejections(t *testing.T) {
 }
 
 func TestAutoCreate(t *testing.T) {
-	s := newServer(Options{AutoCreate: true})
+	s := newServer(kiitest.Options{AutoCreate: true})
 	const path = "/api/apps/" + app + "/users/PHONE:%2B819012345678/status"
 	if a := call(t, s, http.MethodGet, path, "Bearer "+token, "", ""); a.status != 200 || a.body["disabled"] != false {
 		t.Errorf("GET on a new user: %+v, want enabled", a)
@@ -162,7 +164,7 @@ func TestAutoCreate(t *testing.T) {
 // BenchmarkPut measures the handler alone, in parallel: load benchmarks
 // drive the fake at about 20k requests a second.
 func BenchmarkPut(b *testing.B) {
-	s := New(Options{AppID: app, Token: token, AutoCreate: true})
+	s := kiitest.New(kiitest.Options{AppID: app, Token: token, AutoCreate: true})
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req := httptest.NewRequest(http.MethodPut, alice, strings.NewReader(`{"disabled":true}`))
