@@ -12,10 +12,12 @@ import (
 )
 
 // A browser is one headless Chromium that renders every page a test
-// process asks for, driven by chromedp: starting Chromium is seconds of
-// CPU, a page a fraction of one.
+// process asks for, one at a time in one tab, driven by chromedp: starting
+// Chromium is seconds of CPU, and so is each new tab (its own renderer
+// process); a page in a tab already open is a tenth of one.
 type browser struct {
-	ctx   context.Context // the browser's; a page is a tab of it
+	mu    sync.Mutex      // one page at a time in the one tab
+	ctx   context.Context // the browser's first tab
 	close func()
 }
 
@@ -37,9 +39,13 @@ func Page(t testing.TB, bin, path string, width, height int, png string) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab, cancel := chromedp.NewContext(sharedBrowser(bin).ctx)
-	defer cancel()
-	tab, stop := context.WithTimeout(tab, pageTimeout)
+	b, err := sharedBrowser(bin)
+	if err != nil {
+		t.Fatalf("chromium: starting %s: %v", bin, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tab, stop := context.WithTimeout(b.ctx, pageTimeout)
 	defer stop()
 	err = chromedp.Do(tab, chromedp.EmulateViewport(int64(width), int64(height)),
 		chromedp.Navigate("file://"+abs)) // returns once the page has loaded
@@ -74,9 +80,10 @@ func Close() {
 	}
 }
 
-// sharedBrowser returns the process's browser; Chromium itself starts with
-// the first page.
-func sharedBrowser(bin string) *browser {
+// sharedBrowser returns the process's browser, starting Chromium on first
+// use. It is started under a context no page cancels: chromedp closes the
+// browser with the context of its first Run.
+func sharedBrowser(bin string) (*browser, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if shared == nil {
@@ -84,7 +91,12 @@ func sharedBrowser(bin string) *browser {
 			chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-quic", true))
 		alloc, stopAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, stopBrowser := chromedp.NewContext(alloc)
+		if err := chromedp.Do(ctx); err != nil {
+			stopBrowser()
+			stopAlloc()
+			return nil, err
+		}
 		shared = &browser{ctx: ctx, close: func() { stopBrowser(); stopAlloc() }}
 	}
-	return shared
+	return shared, nil
 }
