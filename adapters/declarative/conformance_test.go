@@ -12,8 +12,10 @@ import (
 // passes, on each shipped spec as the http vendor, against the same fake
 // and with the same hostile ops as its Go adapter.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	for _, v := range vendors {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel() // each vendor's suite has fakes of its own
 			adaptertest.Run(t, adaptertest.Fixture{
 				Vendor: "http",
 				New:    v.hostile,

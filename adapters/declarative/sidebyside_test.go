@@ -204,6 +204,7 @@ func play(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool, read bool
 // user's state at the fake after; the writes the fake processed. Readers
 // compare the read the same way.
 func TestSideBySide(t *testing.T) {
+	t.Parallel()
 	for _, v := range vendors {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel() // each play has its own fake; most of the time is the timeouts' waiting
