@@ -23,6 +23,7 @@ const adaptertestPath = "github.com/userbatch/userbatch/adapters/adaptertest"
 // tests, with a Fixture that names it. The tests are type-checked, so a
 // comment, a string or a helper nothing calls does not count.
 func TestEveryVendorRunsTheSuite(t *testing.T) {
+	t.Parallel()
 	pkgOf := map[string]string{} // vendor name → its adapter's package
 	spec, err := declarative.Open("builtin:kii")
 	if err != nil {

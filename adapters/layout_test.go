@@ -1,8 +1,10 @@
 package adapters_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/scanner"
 	"go/token"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/userbatch/userbatch/adapters"
@@ -32,23 +35,36 @@ type listed struct {
 	Deps       []string
 }
 
-func goList(t *testing.T, args ...string) []listed {
-	t.Helper()
-	out, err := exec.Command("go", append([]string{"list", "-json"}, args...)...).Output()
+// coreList is `go list -json` of corePackages, run once for the tests
+// that read it: each go list is a few tenths of a second of CPU.
+var coreList = sync.OnceValues(func() ([]listed, error) {
+	out, err := exec.Command("go", append([]string{"list", "-json"}, corePackages...)...).Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		return nil, fmt.Errorf("go list: %w", err)
 	}
 	var pkgs []listed
-	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p listed
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
-			return pkgs
+			return pkgs, nil
 		} else if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		pkgs = append(pkgs, p)
 	}
+})
+
+func listCore(t *testing.T) []listed {
+	t.Helper()
+	pkgs, err := coreList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 3 {
+		t.Fatalf("go list found %d core packages", len(pkgs))
+	}
+	return pkgs
 }
 
 // vendorPackage reports whether path is a vendor's folder (or below it).
@@ -71,18 +87,17 @@ func vendorNames() []string {
 // package; batch and reports depend on no adapters package at all (the
 // arrows run cmd → adapters → batch; README "Layout").
 func TestCoreImportsNoVendor(t *testing.T) {
-	pkgs := goList(t, append([]string{"-deps=false"}, corePackages...)...)
-	if len(pkgs) < 3 {
-		t.Fatalf("go list found %d core packages", len(pkgs))
-	}
-	for _, p := range pkgs {
+	t.Parallel()
+	for _, p := range listCore(t) {
 		for _, imp := range p.Imports {
 			if vendorPackage(imp) {
 				t.Errorf("%s imports %s, a vendor's package", p.ImportPath, imp)
 			}
 		}
-	}
-	for _, p := range goList(t, "github.com/userbatch/userbatch/batch/...", "github.com/userbatch/userbatch/reports/...") {
+		if !strings.HasPrefix(p.ImportPath, "github.com/userbatch/userbatch/batch") &&
+			!strings.HasPrefix(p.ImportPath, "github.com/userbatch/userbatch/reports") {
+			continue
+		}
 		for _, dep := range p.Deps {
 			if strings.HasPrefix(dep, "github.com/userbatch/userbatch/adapters") {
 				t.Errorf("%s depends on %s", p.ImportPath, dep)
@@ -95,9 +110,10 @@ func TestCoreImportsNoVendor(t *testing.T) {
 // non-test sources names a registered vendor (a comment may, where it
 // cites README).
 func TestCoreNamesNoVendor(t *testing.T) {
+	t.Parallel()
 	names := vendorNames()
 	files := 0
-	for _, p := range goList(t, corePackages...) {
+	for _, p := range listCore(t) {
 		for _, f := range p.GoFiles {
 			files++
 			path := filepath.Join(p.Dir, f)

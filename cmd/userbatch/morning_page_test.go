@@ -40,6 +40,7 @@ var (
 func TestMorningPageInChromium(t *testing.T) {
 	t.Parallel()
 	bin := browser.Find(t)
+	browser.Warm(bin)
 	t.Run("every outcome", func(t *testing.T) {
 		t.Parallel()
 		e := newE2E(t)

@@ -2,6 +2,7 @@ package chromium
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,7 @@ type browser struct {
 var (
 	sharedMu sync.Mutex
 	shared   *browser
+	closed   bool // after Close, nothing starts a browser again
 )
 
 // pageTimeout bounds one page's render on a loaded machine.
@@ -69,11 +71,20 @@ func Page(t testing.TB, bin, path string, width, height int, png string) string 
 	return dom
 }
 
+// Warm starts the shared Chromium in the background, so that a test whose
+// pages come later (its subtests queue behind the package's other tests)
+// does not wait the seconds Chromium takes to start. A failure to start is
+// Page's to report.
+func Warm(bin string) {
+	go func() { _, _ = sharedBrowser(bin) }()
+}
+
 // Close stops the shared Chromium, if one was started; TestMain calls it
 // after the tests.
 func Close() {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
+	closed = true
 	if shared != nil {
 		shared.close()
 		shared = nil
@@ -86,6 +97,9 @@ func Close() {
 func sharedBrowser(bin string) (*browser, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
+	if closed {
+		return nil, errors.New("the tests' Chromium is closed")
+	}
 	if shared == nil {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-quic", true))
