@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/userbatch/userbatch/batch"
+	browser "github.com/userbatch/userbatch/internal/chromium"
 )
 
 // mergeInput is one file's rows and what became of each: every outcome, an
@@ -184,8 +185,9 @@ func TestMergeEqualsOneRun(t *testing.T) {
 }
 
 func TestMergedPageInChromium(t *testing.T) {
-	t.Parallel()
 	bin := chromium(t)
+	browser.Warm(bin)
+	t.Parallel()
 	root := t.TempDir()
 	out := filepath.Join(root, "merged")
 	if _, err := Merge(out, writeShards(t, root, 2, defaultSpec)); err != nil {

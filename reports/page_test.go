@@ -154,8 +154,9 @@ func writeSampleReport(t *testing.T, dir string) {
 }
 
 func TestReportHTMLInChromium(t *testing.T) {
-	t.Parallel()
 	bin := chromium(t)
+	browser.Warm(bin) // before t.Parallel: Chromium starts while the serial tests run
+	t.Parallel()
 	dir := t.TempDir()
 	writeSampleReport(t, dir)
 	png := filepath.Join(t.TempDir(), "report.png")

@@ -38,9 +38,9 @@ var (
 // a fix; every check.csv row), and draws a bar per target whose segments
 // are summary.json's by_target counts. A screenshot is taken of each.
 func TestMorningPageInChromium(t *testing.T) {
-	t.Parallel()
 	bin := browser.Find(t)
-	browser.Warm(bin)
+	browser.Warm(bin) // before t.Parallel: Chromium starts while the serial tests run
+	t.Parallel()
 	t.Run("every outcome", func(t *testing.T) {
 		t.Parallel()
 		e := newE2E(t)

@@ -71,10 +71,10 @@ func Page(t testing.TB, bin, path string, width, height int, png string) string 
 	return dom
 }
 
-// Warm starts the shared Chromium in the background, so that a test whose
-// pages come later (its subtests queue behind the package's other tests)
-// does not wait the seconds Chromium takes to start. A failure to start is
-// Page's to report.
+// Warm starts the shared Chromium in the background. A test calls it
+// before t.Parallel, so that Chromium's seconds of starting overlap the
+// package's serial tests instead of delaying the pages at the end of the
+// run. A failure to start is Page's to report.
 func Warm(bin string) {
 	go func() { _, _ = sharedBrowser(bin) }()
 }
