@@ -5,6 +5,7 @@ package adaptertest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,6 +82,35 @@ func Serve(t testing.TB, h http.Handler) string {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL + prefix
+}
+
+// Raw sends one request, as a client with no adapter would, to a fresh
+// loopback server of h and returns the answer's status, Content-Type and
+// body: the fakes' own tests use it for requests no adapter sends.
+func Raw(t testing.TB, h http.Handler, method, path, auth, contentType, body string) (status int, ctype string, raw []byte) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), raw
 }
 
 // Run runs the whole suite for one vendor: the adapter against its fake

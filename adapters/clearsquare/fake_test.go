@@ -2,12 +2,12 @@ package clearsquare_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/userbatch/userbatch/adapters/adaptertest"
 	"github.com/userbatch/userbatch/adapters/clearsquare/clearsquaretest"
 )
 
@@ -24,27 +24,10 @@ type answer struct {
 
 func call(t *testing.T, fake *clearsquaretest.Server, method, auth, contentType, body string) answer {
 	t.Helper()
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	req, err := http.NewRequest(method, srv.URL+endpoint, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+	status, ctype, raw := adaptertest.Raw(t, fake, method, endpoint, auth, contentType, body)
+	a := answer{status: status, contentType: ctype}
 	if err := json.Unmarshal(raw, &a.body); err != nil {
-		t.Fatalf("answer %d %q is not the vendor's JSON envelope: %v", resp.StatusCode, raw, err)
+		t.Fatalf("answer %d %q is not the vendor's JSON envelope: %v", status, raw, err)
 	}
 	return a
 }

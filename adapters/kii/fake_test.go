@@ -2,12 +2,12 @@ package kii_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/userbatch/userbatch/adapters/adaptertest"
 	"github.com/userbatch/userbatch/adapters/kii/kiitest"
 )
 
@@ -26,28 +26,11 @@ type answer struct {
 // call sends one raw request to a fresh server of fake and decodes the answer.
 func call(t *testing.T, fake *kiitest.Server, method, path, auth, contentType, body string) answer {
 	t.Helper()
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+	status, ctype, raw := adaptertest.Raw(t, fake, method, path, auth, contentType, body)
+	a := answer{status: status, contentType: ctype}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a.body); err != nil {
-			t.Fatalf("answer %d %q is not a JSON object: %v", resp.StatusCode, raw, err)
+			t.Fatalf("answer %d %q is not a JSON object: %v", status, raw, err)
 		}
 	}
 	return a
