@@ -185,7 +185,7 @@ func TestMergeEqualsOneRun(t *testing.T) {
 }
 
 func TestMergedPageInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := browser.Find(t)
 	browser.Warm(bin)
 	t.Parallel()
 	root := t.TempDir()

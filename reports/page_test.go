@@ -15,9 +15,6 @@ import (
 	browser "github.com/userbatch/userbatch/internal/chromium"
 )
 
-// chromium finds the headless Chromium the tests drive.
-var chromium = browser.Find
-
 // domText returns the text of the element with the given id in a dumped DOM.
 func domText(t *testing.T, dom, id string) string {
 	t.Helper()
@@ -154,7 +151,7 @@ func writeSampleReport(t *testing.T, dir string) {
 }
 
 func TestReportHTMLInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := browser.Find(t)
 	browser.Warm(bin) // before t.Parallel: Chromium starts while the serial tests run
 	t.Parallel()
 	dir := t.TempDir()

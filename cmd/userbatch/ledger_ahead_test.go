@@ -19,8 +19,8 @@ import (
 )
 
 // aheadFixture is a run of epixel disables at one worker with a SQLite
-// ledger, whose heldth write the fake applies and then holds the answer
-// of until the test lets it go.
+// ledger; the fake applies its write number held, then holds the answer
+// until the test lets it go.
 type aheadFixture struct {
 	*e2e
 	n        int
