@@ -13,7 +13,7 @@ import (
 // Batcher claims a run's changes ahead, many in one transaction, and
 // records how they ended many at a time, so that one commit (one fsync)
 // serves many rows even where one worker sends them one after another
-// (README "Scheduling and the ledger").
+// (README "Scheduling").
 //
 // The run tells it of each row queued for sending (Expect), asks for a
 // row's claim just before its first request (Claim), and tells it how the
