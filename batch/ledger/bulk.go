@@ -215,12 +215,11 @@ func (l *sqlLedger) bulkChunk(ctx context.Context, tx store, steps []Step, answe
 	}
 	single = append(single, missed...)
 	slices.Sort(single)
+	within := l.within(tx)
 	for _, i := range single {
-		one, err := l.steps(ctx, l.within(tx), steps[i:i+1])
-		if err != nil {
+		if answers[i], err = l.step(ctx, within, steps[i]); err != nil {
 			return err
 		}
-		answers[i] = one[0]
 	}
 	return nil
 }

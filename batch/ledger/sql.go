@@ -525,24 +525,17 @@ func checkStep(s Step) error {
 	return fmt.Errorf("ledger: step %s: unknown kind %d", s.Entry.Key, s.Kind)
 }
 
-// steps makes each step through a, in order.
-func (l *sqlLedger) steps(ctx context.Context, a access, steps []Step) ([]*Entry, error) {
-	answers := make([]*Entry, len(steps))
-	for i, s := range steps {
-		var err error
-		switch s.Kind {
-		case StepClaim:
-			answers[i], err = l.claim(ctx, a, s.Entry)
-		case StepDone:
-			answers[i], err = l.done(ctx, a, s.Entry)
-		case StepRelease:
-			err = l.release(ctx, a, s.Entry)
-		}
-		if err != nil {
-			return nil, err
-		}
+// step makes s through a and returns its answer.
+func (l *sqlLedger) step(ctx context.Context, a access, s Step) (*Entry, error) {
+	switch s.Kind {
+	case StepClaim:
+		return l.claim(ctx, a, s.Entry)
+	case StepDone:
+		return l.done(ctx, a, s.Entry)
+	case StepRelease:
+		return nil, l.release(ctx, a, s.Entry)
 	}
-	return answers, nil
+	return nil, nil
 }
 
 // inTx runs fn in one transaction and commits it. On SQLite the
