@@ -13,7 +13,7 @@ import (
 // Batcher claims a run's changes ahead, many in one transaction, and
 // records how they ended many at a time, so that one commit (one fsync)
 // serves many rows even where one worker sends them one after another
-// (README "Scheduling and the ledger").
+// (README "Scheduling").
 //
 // The run tells it of each row queued for sending (Expect), asks for a
 // row's claim just before its first request (Claim), and tells it how the
@@ -98,6 +98,10 @@ type aheadRow struct {
 	err   error
 	left  bool // the row ended while its claim was under way
 }
+
+// tookKey reports whether the row's claim, answered, took its key: it
+// is the run's to release if the row is never sent.
+func (r *aheadRow) tookKey() bool { return r.err == nil && r.prev == nil }
 
 // NewBatcher returns a Batcher over l that claims size rows ahead in one
 // transaction, up to maxSize as the run outpaces the store; now stamps the
@@ -304,7 +308,7 @@ func (b *Batcher) Leave(id int) {
 // leaveClaimed ends a row claimed ahead and never asked for: the claim is
 // released if it took the key.
 func (b *Batcher) leaveClaimed(r *aheadRow) {
-	if r.err == nil && r.prev == nil && b.err == nil {
+	if r.tookKey() && b.err == nil {
 		b.records = append(b.records, Step{Kind: StepRelease, Entry: r.e})
 		b.wake()
 	}
@@ -417,7 +421,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 	err := b.err
 	steps := b.takeRecords()
 	for _, id := range slices.Sorted(maps.Keys(b.rows)) {
-		if r := b.rows[id]; r.state == claimed && r.err == nil && r.prev == nil {
+		if r := b.rows[id]; r.state == claimed && r.tookKey() {
 			steps = append(steps, Step{Kind: StepRelease, Entry: r.e})
 		}
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -131,7 +132,7 @@ func asInt64(v any) int64 {
 
 // bulkSteps is steps in chunks whose steps touch distinct
 // users: within a chunk no step's answer depends on another's write.
-func (l *sqlLedger) bulkSteps(ctx context.Context, tx store, steps []Step) ([]*Entry, error) {
+func (l *sqlLedger) bulkSteps(ctx context.Context, tx *sql.Tx, steps []Step) ([]*Entry, error) {
 	answers := make([]*Entry, len(steps))
 	for start := 0; start < len(steps); {
 		end := chunkEnd(steps, start)
@@ -169,7 +170,7 @@ type bulkDone struct {
 	e    Entry
 }
 
-func (l *sqlLedger) bulkChunk(ctx context.Context, tx store, steps []Step, answers []*Entry) error {
+func (l *sqlLedger) bulkChunk(ctx context.Context, tx *sql.Tx, steps []Step, answers []*Entry) error {
 	chains, err := l.bulkChainsOf(ctx, tx, steps)
 	if err != nil {
 		return err
@@ -215,19 +216,18 @@ func (l *sqlLedger) bulkChunk(ctx context.Context, tx store, steps []Step, answe
 	}
 	single = append(single, missed...)
 	slices.Sort(single)
+	within := l.within(tx)
 	for _, i := range single {
-		one, err := l.steps(ctx, l.within(tx), steps[i:i+1])
-		if err != nil {
+		if answers[i], err = l.step(ctx, within, steps[i]); err != nil {
 			return err
 		}
-		answers[i] = one[0]
 	}
 	return nil
 }
 
 // bulkChainsOf reads the entries of every user steps name, by (target,
 // user_key), in insertion order.
-func (l *sqlLedger) bulkChainsOf(ctx context.Context, tx store, steps []Step) (map[userRef][]stored, error) {
+func (l *sqlLedger) bulkChainsOf(ctx context.Context, tx *sql.Tx, steps []Step) (map[userRef][]stored, error) {
 	refs := make([][]any, 0, 2*len(steps))
 	for _, s := range steps {
 		k := s.Entry.Key
@@ -265,7 +265,7 @@ func mergeChains(a, b []stored) []stored {
 
 // bulkInsert inserts rows in one statement and returns the steps whose row
 // met one inserted by another run since the chains were read.
-func (l *sqlLedger) bulkInsert(ctx context.Context, tx store, steps []Step, rows []bulkRow) ([]int, error) {
+func (l *sqlLedger) bulkInsert(ctx context.Context, tx *sql.Tx, steps []Step, rows []bulkRow) ([]int, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -300,7 +300,7 @@ func (l *sqlLedger) bulkInsert(ctx context.Context, tx store, steps []Step, rows
 
 // bulkUpdate marks done, in one statement, entries of the steps' runs and
 // returns the steps whose entry was gone (released since it was read).
-func (l *sqlLedger) bulkUpdate(ctx context.Context, tx store, updates []bulkDone) ([]int, error) {
+func (l *sqlLedger) bulkUpdate(ctx context.Context, tx *sql.Tx, updates []bulkDone) ([]int, error) {
 	if len(updates) == 0 {
 		return nil, nil
 	}

@@ -25,22 +25,20 @@ type writeReq struct {
 	query string
 	args  []any
 	n     int64 // rows changed
-	// run, when set, writes instead of query: to the group's transaction,
-	// or to the pool when it is alone and not atomic.
-	run func(s store) error
-	// atomic: run's statements share one transaction even alone.
-	atomic bool
-	err    error
-	ready  chan struct{}
+	// run, when set, writes instead of query, in a transaction even when
+	// it is alone, so that its statements commit together.
+	run   func(tx *sql.Tx) error
+	err   error
+	ready chan struct{}
 }
 
-// exec runs r's write in s.
-func (r *writeReq) exec(s store) error {
+// exec runs r's write in tx.
+func (r *writeReq) exec(tx *sql.Tx) error {
 	if r.run != nil {
-		return r.run(s)
+		return r.run(tx)
 	}
 	var err error
-	r.n, err = execCount(s.ExecContext(context.Background(), r.query, r.args...))
+	r.n, err = execCount(tx.Exec(r.query, r.args...))
 	return err
 }
 
@@ -64,11 +62,10 @@ func (g *groupCommit) write(ctx context.Context, query string, args ...any) (int
 	return r.n, err
 }
 
-// do runs fn among the group's writes and returns once they are durable;
-// atomic keeps fn's statements in one transaction even when it runs alone.
+// do runs fn in the group's transaction and returns once it is durable.
 // fn's error fails the whole group: nothing of it is committed.
-func (g *groupCommit) do(ctx context.Context, atomic bool, fn func(s store) error) error {
-	return g.send(&writeReq{ctx: ctx, run: fn, atomic: atomic, ready: make(chan struct{})})
+func (g *groupCommit) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return g.send(&writeReq{ctx: ctx, run: fn, ready: make(chan struct{})})
 }
 
 func (g *groupCommit) send(r *writeReq) error {
@@ -110,10 +107,10 @@ func (g *groupCommit) loop() {
 }
 
 func (g *groupCommit) commit(group []*writeReq) {
-	if len(group) == 1 && !group[0].atomic {
+	if len(group) == 1 && group[0].run == nil {
 		r := group[0]
 		if r.err = r.ctx.Err(); r.err == nil {
-			r.err = r.exec(g.db)
+			r.n, r.err = execCount(g.db.ExecContext(context.Background(), r.query, r.args...))
 		}
 		return
 	}

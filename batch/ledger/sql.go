@@ -109,11 +109,8 @@ func newSQLLedger(ctx context.Context, db *sql.DB, d *dialect, where, secret str
 }
 
 // query runs one of the prepared statements in tx.
-func (l *sqlLedger) query(ctx context.Context, tx store, query string, args []any) (*sql.Rows, error) {
-	if t, ok := tx.(*sql.Tx); ok {
-		return t.StmtContext(ctx, l.prepared[query]).QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, query, args...)
+func (l *sqlLedger) query(ctx context.Context, tx *sql.Tx, query string, args []any) (*sql.Rows, error) {
+	return tx.StmtContext(ctx, l.prepared[query]).QueryContext(ctx, args...)
 }
 
 // claimTries bounds the loops that meet an entry inserted or deleted
@@ -498,7 +495,7 @@ func (l *sqlLedger) Apply(ctx context.Context, steps []Step) ([]*Entry, error) {
 	var answers []*Entry
 	var err, stepErr error
 	for range applyTries {
-		err = l.inTx(ctx, func(ctx context.Context, tx store) error {
+		err = l.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			answers, stepErr = l.bulkSteps(ctx, tx, steps)
 			return stepErr
 		})
@@ -525,32 +522,25 @@ func checkStep(s Step) error {
 	return fmt.Errorf("ledger: step %s: unknown kind %d", s.Entry.Key, s.Kind)
 }
 
-// steps makes each step through a, in order.
-func (l *sqlLedger) steps(ctx context.Context, a access, steps []Step) ([]*Entry, error) {
-	answers := make([]*Entry, len(steps))
-	for i, s := range steps {
-		var err error
-		switch s.Kind {
-		case StepClaim:
-			answers[i], err = l.claim(ctx, a, s.Entry)
-		case StepDone:
-			answers[i], err = l.done(ctx, a, s.Entry)
-		case StepRelease:
-			err = l.release(ctx, a, s.Entry)
-		}
-		if err != nil {
-			return nil, err
-		}
+// step makes s through a and returns its answer.
+func (l *sqlLedger) step(ctx context.Context, a access, s Step) (*Entry, error) {
+	switch s.Kind {
+	case StepClaim:
+		return l.claim(ctx, a, s.Entry)
+	case StepDone:
+		return l.done(ctx, a, s.Entry)
+	case StepRelease:
+		return nil, l.release(ctx, a, s.Entry)
 	}
-	return answers, nil
+	return nil, nil
 }
 
 // inTx runs fn in one transaction and commits it. On SQLite the
 // transaction is the group commit's, shared with concurrent writes, which
 // a cancelled ctx must not roll back: fn gets one that is never cancelled.
-func (l *sqlLedger) inTx(ctx context.Context, fn func(ctx context.Context, tx store) error) error {
+func (l *sqlLedger) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if l.group != nil {
-		return l.group.do(ctx, true, func(tx store) error { return fn(context.WithoutCancel(ctx), tx) })
+		return l.group.do(ctx, func(tx *sql.Tx) error { return fn(context.WithoutCancel(ctx), tx) })
 	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
