@@ -76,8 +76,8 @@ func TestCompactRecordsRefuseOtherLayouts(t *testing.T) {
 	if cr, _, err := decodeResult([]byte(moved), nil); err != nil || cr.Index != 7 || cr.Outcome != Applied {
 		t.Errorf("decodeResult(%s) = %+v, %v", moved, cr, err)
 	}
-	if i, err := parseCompactIntent([]byte(`{"t":"i","i":12,"a":3}` + "\n")); !err || i != 12 {
-		t.Errorf("parseCompactIntent = %d, %v", i, err)
+	if i, ok := parseCompactIntent([]byte(`{"t":"i","i":12,"a":3}` + "\n")); !ok || i != 12 {
+		t.Errorf("parseCompactIntent = %d, %v", i, ok)
 	}
 }
 
