@@ -17,8 +17,9 @@ import (
 type Source func() (Op, error)
 
 // Sink keeps the record of a run. Intent and Result are called one at a
-// time, from a single goroutine; Commit is called from another, one at a
-// time, and may run while Intent and Result are called. An error from any
+// time, from a single goroutine; Commit is called one at a time, mostly
+// from other goroutines, and may run while Intent and Result are called
+// (the last Commit, after both, is the writer's own). An error from any
 // ends the run: it means the record of outcomes can no longer be kept.
 type Sink interface {
 	// Intent records that a write is about to be sent. The request is sent
