@@ -147,18 +147,15 @@ func parseWith(c *cursor) (res Result, ok bool) {
 		c.lit(`,"writes":`)
 		res.Writes = int(c.int())
 	}
-	c.lit("}")
-	if len(c.b) == 1 && c.b[0] == '\n' {
-		c.b = c.b[1:]
-	}
-	return res, c.ok && len(c.b) == 0
+	c.end()
+	return res, c.ok
 }
 
 // intentPrefix starts every intent record appendIntentV1 writes.
 const intentPrefix = `{"type":"intent",`
 
-// parseIntent decodes an intent record laid out exactly as appendIntent
-// writes it, with no escapes in its strings; ok is false for anything else.
+// parseIntent decodes an intent record laid out exactly as version 1 wrote
+// it (appendIntentV1), with no escapes in its strings; ok is false for anything else.
 // Without keep it only checks the layout (the record is then valid JSON).
 func parseIntent(line []byte, keep bool) (res Result, ok bool) {
 	c := cursor{b: line, ok: true, keep: keep}
@@ -174,14 +171,11 @@ func parseIntent(line []byte, keep bool) (res Result, ok bool) {
 		c.lit(`,"attempt":`)
 		c.int()
 	}
-	c.lit("}")
-	if len(c.b) == 1 && c.b[0] == '\n' {
-		c.b = c.b[1:]
-	}
-	return res, c.ok && len(c.b) == 0
+	c.end()
+	return res, c.ok
 }
 
-// cursor reads the fixed layout of a result record; ok turns false at the
+// cursor reads a journal record's fixed layout; ok turns false at the
 // first thing out of place, and stays false. Without keep it checks strings
 // but makes none.
 type cursor struct {
@@ -189,6 +183,17 @@ type cursor struct {
 	ok   bool
 	keep bool
 	seen map[string]string // common values made already (nil: none kept)
+}
+
+// end reads the record's closing brace and newline.
+func (c *cursor) end() {
+	c.lit("}")
+	if len(c.b) == 1 && c.b[0] == '\n' {
+		c.b = c.b[1:]
+	}
+	if len(c.b) != 0 {
+		c.ok = false
+	}
 }
 
 func (c *cursor) lit(s string) {

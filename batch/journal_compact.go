@@ -315,14 +315,3 @@ func (c *cursor) intern(v []byte) string {
 	}
 	return s
 }
-
-// end reads the record's closing brace and newline.
-func (c *cursor) end() {
-	c.lit("}")
-	if len(c.b) == 1 && c.b[0] == '\n' {
-		c.b = c.b[1:]
-	}
-	if len(c.b) != 0 {
-		c.ok = false
-	}
-}

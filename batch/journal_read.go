@@ -52,7 +52,13 @@ func ReadJournal(path string) (*JournalState, error) {
 	err := scanJournal(path, func(typ string, line []byte, _ int64) error {
 		switch typ {
 		case "header":
-			return json.Unmarshal(line, &st.Header)
+			if err := json.Unmarshal(line, &st.Header); err != nil {
+				return err
+			}
+			if st.Header.Version > journalVersion {
+				// Refused before its records, which this version may not read.
+				return fmt.Errorf("a journal of version %d, written by a later userbatch than this one (which reads up to version %d): use that version", st.Header.Version, journalVersion)
+			}
 		case "run":
 			st.Runs++
 			if st.Runs == 1 {
@@ -90,9 +96,6 @@ func ReadJournal(path string) (*JournalState, error) {
 	}
 	if st.Header.Version == 0 {
 		return nil, fmt.Errorf("%s: %w", path, ErrNoHeader)
-	}
-	if st.Header.Version > journalVersion {
-		return nil, fmt.Errorf("%s is a journal of version %d, written by a later userbatch than this one (which reads up to version %d): use that version", path, st.Header.Version, journalVersion)
 	}
 	return st, nil
 }

@@ -142,13 +142,9 @@ func (j *Journal) flushLoop() {
 			_ = j.fsync()
 		case <-t.C:
 			j.mu.Lock()
-			due := j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval
-			err := j.err
-			if due {
-				err = j.flushLocked()
-			}
+			due := j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval && j.flushLocked() == nil
 			j.mu.Unlock()
-			if due && err == nil {
+			if due {
 				_ = j.fsync()
 			}
 		}
@@ -248,11 +244,9 @@ func (j *Journal) writeBytes(b []byte) error {
 	if j.err != nil {
 		return j.err
 	}
-	if _, err := j.w.Write(b); err != nil {
-		j.err = fmt.Errorf("writing the journal: %w", err)
-	}
+	_, err := j.w.Write(b)
 	j.buf = b
-	return j.err
+	return j.failLocked(err, "writing")
 }
 
 // syncLocked writes and syncs everything recorded, holding mu: for the

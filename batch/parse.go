@@ -58,8 +58,8 @@ func (ts Targets) names() []string {
 }
 
 // fields are the cells of one record that validation reads. Vendor
-// columns go into numbered slots (Parser.slots says which column fills
-// each), so that a row costs no map and no allocation of its own.
+// columns go into numbered slots (columnIndex.slots says which column
+// fills each), so that a row costs no map and no allocation of its own.
 type fields struct {
 	Target, User, Action, Role, EffectiveAt string
 	slots                                   [maxVendorColumns]string
@@ -67,9 +67,6 @@ type fields struct {
 
 // maxVendorColumns is how many vendor columns one input may carry.
 const maxVendorColumns = 8
-
-// slot returns vendor slot i's cell.
-func (f *fields) slot(i int) string { return f.slots[i] }
 
 // noColumn marks a core column the header does not have.
 const noColumn = -1
@@ -625,7 +622,7 @@ func joinActions(as []Action) string {
 // vendor's: without one, a role action needs only a role.
 func (v *validator) options(op *Op, f *fields, vendor []Column, info *TargetInfo) {
 	for s, c := range vendor {
-		if val := v.readCell(c, cell(f.slot(s))); val != "" {
+		if val := v.readCell(c, cell(f.slots[s])); val != "" {
 			op.Cells = append(op.Cells, Cell{c.Name, val})
 		}
 	}

@@ -17,8 +17,9 @@ import (
 type Source func() (Op, error)
 
 // Sink keeps the record of a run. Intent and Result are called one at a
-// time, from a single goroutine; Commit is called from another, one at a
-// time, and may run while Intent and Result are called. An error from any
+// time, from a single goroutine; Commit is called one at a time, mostly
+// from other goroutines, and may run while Intent and Result are called
+// (the last Commit, after both, is the writer's own). An error from any
 // ends the run: it means the record of outcomes can no longer be kept.
 type Sink interface {
 	// Intent records that a write is about to be sent. The request is sent
@@ -287,8 +288,7 @@ func (r *run) finish(op Op, res *Result) {
 // sync, the writer's largest cost, never leaves it idle. A sink error
 // cancels the run.
 func (r *run) write(sink Sink, cancel context.CancelFunc) error {
-	w := &writer{run: r, sink: sink, commits: startCommitter(sink)}
-	defer w.commits.stop()
+	w := &writer{run: r, sink: sink, done: make(chan error, 1)}
 	events := r.events
 	for events != nil || w.running {
 		w.startCommit()
@@ -300,7 +300,7 @@ func (r *run) write(sink Sink, cancel context.CancelFunc) error {
 			}
 			w.batch = r.take(append(w.batch[:0], ev))
 			w.record()
-		case err := <-w.commits.done:
+		case err := <-w.done:
 			w.committed(err)
 		}
 		if w.err != nil {
@@ -317,10 +317,10 @@ func (r *run) write(sink Sink, cancel context.CancelFunc) error {
 // writer is the state of run.write.
 type writer struct {
 	*run
-	sink    Sink
-	commits *committer
-	err     error
-	batch   []event
+	sink  Sink
+	done  chan error // the running Commit's answer
+	err   error
+	batch []event
 	// waiting holds the acks of intents recorded since the running commit
 	// started; covered, those it covers.
 	waiting, covered []chan error
@@ -334,7 +334,7 @@ func (w *writer) startCommit() {
 		return
 	}
 	w.waiting, w.covered = w.covered[:0], w.waiting
-	w.commits.start()
+	go func() { w.done <- w.sink.Commit() }()
 	w.running, w.recorded = true, false
 }
 
@@ -373,33 +373,6 @@ func (w *writer) ackAll(acks *[]chan error) {
 	}
 	clear(*acks)
 	*acks = (*acks)[:0]
-}
-
-// committer runs a sink's Commit on a goroutine of its own, one at a time.
-type committer struct {
-	sink  Sink
-	req   chan struct{}
-	done  chan error
-	ended chan struct{}
-}
-
-func startCommitter(sink Sink) *committer {
-	c := &committer{sink: sink, req: make(chan struct{}), done: make(chan error, 1), ended: make(chan struct{})}
-	go func() {
-		defer close(c.ended)
-		for range c.req {
-			c.done <- c.sink.Commit()
-		}
-	}()
-	return c
-}
-
-// start begins a Commit; its error arrives on done.
-func (c *committer) start() { c.req <- struct{}{} }
-
-func (c *committer) stop() {
-	close(c.req)
-	<-c.ended
 }
 
 // take appends the events that are ready now, up to a bound.

@@ -1,8 +1,6 @@
 package batch
 
-import (
-	"io"
-)
+import "io"
 
 // Shorthands only the tests use.
 
