@@ -78,15 +78,10 @@ func spool(r io.Reader) (*input, error) {
 // bare effective_at dates.
 type ParseOptions = batch.ParseOptions
 
-// openParser opens the input at path for one more pass; done closes it.
-// Without po.Repeats it finds them first (one or two more passes): a row's
+// parser opens the input for one more pass; done closes it. Without
+// po.Repeats it finds them first (one or two more passes): a row's
 // duplicates and conflicts are found over the whole file, whatever shard
 // reads it.
-func openParser(path string, infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
-	return (&input{path: path}).parser(infos, po)
-}
-
-// parser is openParser through in.open.
 func (in *input) parser(infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
 	if po.Repeats == nil {
 		r, err := in.findRepeats(infos, po, nil)

@@ -295,7 +295,7 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 		return err
 	}
 	defer idx.Close()
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		return err
 	}
