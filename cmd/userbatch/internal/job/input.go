@@ -147,19 +147,16 @@ type Validation struct {
 	Targets map[string]int
 }
 
-func (in *input) validate(infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
-	t, _, err := in.tally(infos, po, newRowTally(max, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(row batch.Row) {
-		if max <= 0 {
-			fmt.Fprintf(w, "line %d: duplicate of line %d: it ends skipped, never sent\n", row.Line, row.Op.DuplicateOf)
-		}
+// validate reads the whole input, printing every problem and every
+// duplicate row to w.
+func (in *input) validate(infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {
+	t, _, err := in.tally(infos, po, newRowTally(0, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(row batch.Row) {
+		fmt.Fprintf(w, "line %d: duplicate of line %d: it ends skipped, never sent\n", row.Line, row.Op.DuplicateOf)
 	}))
-	if err == nil {
-		t.more(func(more int) { fmt.Fprintf(w, moreProblems, more) })
-	}
 	return t.Validation, err
 }
 
-// rowTally reads every row of the input into t and returns the Repeats the
+// tally reads every row of the input into t and returns the Repeats the
 // rows were marked with. Without po.Repeats it finds them, and when no rows
 // meet and t held every problem to show, the rows of that pass are final:
 // the file is read once (README "Performance").
@@ -269,8 +266,9 @@ const maxShown = 20
 // moreProblems says how many problems were not shown.
 const moreProblems = "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n"
 
-// ValidateFile opens path ("-": stdin) and validates it; see Validate. A
-// file is read as it is: only stdin is saved first, to be read again.
+// ValidateFile opens path ("-": stdin) and validates it, listing every
+// problem and duplicate to w. A file is read as it is: only stdin is saved
+// first, to be read again.
 func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {
 	in := &input{path: path}
 	if path == "-" {
@@ -282,7 +280,7 @@ func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOpt
 	} else if err := readable(path); err != nil {
 		return Validation{}, err
 	}
-	return in.validate(infos, po, w, 0)
+	return in.validate(infos, po, w)
 }
 
 // readable says, as openInputWith would, why the file at path cannot be read.
