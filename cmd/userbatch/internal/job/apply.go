@@ -181,7 +181,7 @@ func (r *runState) fillInFlight() error {
 	if st == nil || len(st.InFlight) == 0 {
 		return nil
 	}
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		return err
 	}

@@ -78,15 +78,10 @@ func spool(r io.Reader) (*input, error) {
 // bare effective_at dates.
 type ParseOptions = batch.ParseOptions
 
-// openParser opens the input at path for one more pass; done closes it.
-// Without po.Repeats it finds them first (one or two more passes): a row's
+// parser opens the input for one more pass; done closes it. Without
+// po.Repeats it finds them first (one or two more passes): a row's
 // duplicates and conflicts are found over the whole file, whatever shard
 // reads it.
-func openParser(path string, infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
-	return (&input{path: path}).parser(infos, po)
-}
-
-// parser is openParser through in.open.
 func (in *input) parser(infos batch.Targets, po ParseOptions) (*batch.Parser, func(), error) {
 	if po.Repeats == nil {
 		r, err := in.findRepeats(infos, po, nil)
@@ -152,19 +147,16 @@ type Validation struct {
 	Targets map[string]int
 }
 
-func (in *input) validate(infos batch.Targets, po ParseOptions, w io.Writer, max int) (Validation, error) {
-	t, _, err := in.tally(infos, po, newRowTally(max, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(row batch.Row) {
-		if max <= 0 {
-			fmt.Fprintf(w, "line %d: duplicate of line %d: it ends skipped, never sent\n", row.Line, row.Op.DuplicateOf)
-		}
+// validate reads the whole input, printing every problem and every
+// duplicate row to w.
+func (in *input) validate(infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {
+	t, _, err := in.tally(infos, po, newRowTally(0, func(p batch.Problem) { fmt.Fprintln(w, p.String()) }, func(row batch.Row) {
+		fmt.Fprintf(w, "line %d: duplicate of line %d: it ends skipped, never sent\n", row.Line, row.Op.DuplicateOf)
 	}))
-	if err == nil {
-		t.more(func(more int) { fmt.Fprintf(w, moreProblems, more) })
-	}
 	return t.Validation, err
 }
 
-// rowTally reads every row of the input into t and returns the Repeats the
+// tally reads every row of the input into t and returns the Repeats the
 // rows were marked with. Without po.Repeats it finds them, and when no rows
 // meet and t held every problem to show, the rows of that pass are final:
 // the file is read once (README "Performance").
@@ -274,8 +266,9 @@ const maxShown = 20
 // moreProblems says how many problems were not shown.
 const moreProblems = "... and %d more problems (every one is in report.csv; `userbatch validate` lists them all)\n"
 
-// ValidateFile opens path ("-": stdin) and validates it; see Validate. A
-// file is read as it is: only stdin is saved first, to be read again.
+// ValidateFile opens path ("-": stdin) and validates it, listing every
+// problem and duplicate to w. A file is read as it is: only stdin is saved
+// first, to be read again.
 func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOptions, w io.Writer) (Validation, error) {
 	in := &input{path: path}
 	if path == "-" {
@@ -287,7 +280,7 @@ func ValidateFile(path string, stdin io.Reader, infos batch.Targets, po ParseOpt
 	} else if err := readable(path); err != nil {
 		return Validation{}, err
 	}
-	return in.validate(infos, po, w, 0)
+	return in.validate(infos, po, w)
 }
 
 // readable says, as openInputWith would, why the file at path cannot be read.

@@ -39,8 +39,9 @@ type ledgerGate struct {
 	repeatable func(target string, a batch.Action) bool
 	// identities compare user cells per target (missing: byte for byte).
 	identities map[string]batch.Identity
-	// claims batches the writes of a run that sends (nil in a dry run):
-	// rows claimed ahead, records written many to a transaction.
+	// claims batches the writes of a run that sends (nil in a dry run,
+	// which writes nothing): rows claimed ahead, records written many to a
+	// transaction.
 	claims *ledger.Batcher
 }
 
@@ -63,13 +64,10 @@ func (g *ledgerGate) key(op batch.Op) ledger.Key {
 func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, error) {
 	var prev *ledger.Entry
 	var err error
-	switch {
-	case g.dryRun:
+	if g.dryRun {
 		prev, err = g.l.Lookup(ctx, g.key(op))
-	case g.claims != nil:
+	} else {
 		prev, err = g.claims.Claim(ctx, op.Index, g.entry(op))
-	default:
-		prev, err = g.l.Claim(ctx, g.entry(op))
 	}
 	if err != nil {
 		return nil, err
@@ -78,7 +76,7 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 		return nil, nil
 	}
 	res, err := g.held(op, prev)
-	if res != nil && g.claims != nil {
+	if res != nil && !g.dryRun {
 		g.claims.Leave(op.Index) // ends unsent: nothing to record
 	}
 	return res, err
@@ -104,31 +102,12 @@ func (g *ledgerGate) held(op batch.Op, prev *ledger.Entry) (*batch.Result, error
 	return &res, nil
 }
 
-// Settle records the row's end: done for applied and already; nothing for
-// unknown (the claim stays, so no later run sends it blindly); a release
-// for everything that provably sent nothing.
-func (g *ledgerGate) Settle(ctx context.Context, op batch.Op, res batch.Result) error {
-	if g.claims != nil {
-		return g.settleLater(op, res)
-	}
-	e := g.entry(op)
-	switch res.Outcome {
-	case batch.Applied, batch.Already:
-		e.Outcome = res.Outcome
-		err := g.l.Done(ctx, e)
-		if errors.Is(err, ledger.ErrHeld) {
-			return nil // another run holds it: its record stands
-		}
-		return err
-	case batch.Unknown:
-		return nil
-	}
-	return g.l.Release(ctx, e)
-}
-
-// settleLater is Settle through the batch of records: durable before the
-// run ends (closeClaims), a failure told by a later call.
-func (g *ledgerGate) settleLater(op batch.Op, res batch.Result) error {
+// Settle records the row's end through the batch of records (durable
+// before the run ends, closeClaims; a failure told by a later call): done
+// for applied and already; nothing for unknown (the claim stays, so no
+// later run sends it blindly); a release for everything that provably sent
+// nothing. Only a run that sends settles rows: a dry run's never are.
+func (g *ledgerGate) Settle(_ context.Context, op batch.Op, res batch.Result) error {
 	e := g.entry(op)
 	switch res.Outcome {
 	case batch.Applied, batch.Already:
@@ -295,7 +274,7 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 		return err
 	}
 	defer idx.Close()
-	p, done, err := openParser(r.in.path, r.infos, r.parse)
+	p, done, err := r.in.parser(r.infos, r.parse)
 	if err != nil {
 		return err
 	}

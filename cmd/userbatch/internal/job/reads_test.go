@@ -173,7 +173,7 @@ func TestValidateReadsOnce(t *testing.T) {
 	}
 	c := &readCounter{}
 	var w strings.Builder
-	v, err := (&input{path: f.input, open: c.open}).validate(f.cfg.Infos(), ParseOptions{}, &w, 0)
+	v, err := (&input{path: f.input, open: c.open}).validate(f.cfg.Infos(), ParseOptions{}, &w)
 	if err != nil {
 		t.Fatal(err)
 	}
