@@ -442,3 +442,36 @@ func TestIdentityOneUserInOrder(t *testing.T) {
 		t.Errorf("the shards hold %d users, want 24", len(shardOf))
 	}
 }
+
+// TestIdentityProtectedThroughASpec: a target described by a spec matches
+// its protected patterns the way its spec's identity says, as the Go
+// adapter does: Kii's spec folds case and strips LOGIN_NAME:, so "boss" is
+// the protected LOGIN_NAME:boss, and no write for them reaches the vendor.
+func TestIdentityProtectedThroughASpec(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	for _, u := range []string{"LOGIN_NAME:Boss", "LOGIN_NAME:alice"} {
+		e.fakes.kii.AddUser(u, kiitest.User{})
+	}
+	cfg := e.fakes.targetsYAML(e.srv.URL, 1000)
+	spec := strings.Replace(cfg, "  apps:\n    vendor: kii\n", "  apps:\n    vendor: http\n    spec: builtin:kii\n", 1)
+	if spec == cfg {
+		t.Fatalf("the config has no kii target apps:\n%s", cfg)
+	}
+	cfgPath := e.write("spec.yaml", seamWithProtected(spec, "apps", `    protected: ["LOGIN_NAME:boss"]`+"\n"))
+	in := e.write("ops.csv", "target,user,action\napps,boss,disable\napps,LOGIN_NAME:alice,disable\n")
+	out := filepath.Join(e.dir, "run")
+	if res := e.run("run", "-c", cfgPath, "-o", out, in); res.code != exitIncomplete {
+		t.Fatalf("run: exit %d, want 1 (protected rows are skipped)\n%s", res.code, res.stderr)
+	}
+	rows := identityRows(t, filepath.Join(out, "report.csv"))
+	if r := rows["2"]; r["outcome"] != "skipped" || r["detail"] != `protected: matches "LOGIN_NAME:boss"` {
+		t.Errorf("line 2 (boss): %q %q, want skipped as protected", r["outcome"], r["detail"])
+	}
+	if r := rows["3"]; r["outcome"] != "applied" {
+		t.Errorf("line 3 (alice): %q %q, want applied", r["outcome"], r["detail"])
+	}
+	if n := e.fakes.kii.Writes("LOGIN_NAME:Boss"); n != 0 {
+		t.Errorf("%d writes reached the protected user", n)
+	}
+}

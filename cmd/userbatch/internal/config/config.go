@@ -692,16 +692,20 @@ func (t *Target) Runtime(client *http.Client, share float64) (*batch.Target, err
 		Concurrency:     t.Concurrency.Max,
 		AutoConcurrency: t.Concurrency.Auto,
 		Timeout:         t.Timeout,
-		Protected:       batch.NewProtected(t.Protected, identityOf(t.Vendor)),
+		Protected:       batch.NewProtected(t.Protected, t.identity()),
 		MaxWait:         t.MaxWait,
 		MaxChanges:      t.MaxChanges,
 	}, nil
 }
 
-// identityOf is how vendor compares user cells: protected patterns and the
-// input's rows are matched by it.
-func identityOf(vendor string) batch.Identity {
-	if v, ok := adapters.Lookup(vendor); ok && v.Identity != nil {
+// identity is how the target's vendor compares user cells: an http
+// target's spec says, another vendor's registry entry. Protected patterns
+// and the input's rows are matched by it.
+func (t *Target) identity() batch.Identity {
+	if t.Spec != nil {
+		return t.Spec.Identity()
+	}
+	if v, ok := adapters.Lookup(t.Vendor); ok && v.Identity != nil {
 		return v.Identity
 	}
 	return batch.ExactIdentity{}

@@ -81,7 +81,7 @@ func (t *Target) check() error {
 	case t.MaxChanges < 0:
 		return fmt.Errorf("line %d: max_changes must be 0 (no limit) or more", t.at("max_changes"))
 	}
-	id := identityOf(t.Vendor)
+	id := t.identity()
 	for _, p := range t.Protected {
 		// Patterns match without the vendor's id-form prefix: LOGIN_NAME:*
 		// is a lone * too.
