@@ -18,7 +18,7 @@ var ErrNoHeader = errors.New("the journal has no header record (the run died bef
 type JournalState struct {
 	Header JournalHeader
 	// settled marks the rows with a recorded outcome, by index.
-	settled []uint64
+	settled RowSet
 	// InFlight holds the intents with no outcome after them: requests that
 	// may have been sent when the run died.
 	InFlight map[int]Result
@@ -32,18 +32,7 @@ type JournalState struct {
 }
 
 // Settled reports whether row i has an outcome in the journal.
-func (s *JournalState) Settled(i int) bool {
-	w := i / 64
-	return w < len(s.settled) && s.settled[w]&(1<<(uint(i)%64)) != 0
-}
-
-func (s *JournalState) settle(i int) {
-	w := i / 64
-	if w >= len(s.settled) {
-		s.settled = append(s.settled, make([]uint64, w-len(s.settled)+1)...)
-	}
-	s.settled[w] |= 1 << (uint(i) % 64)
-}
+func (s *JournalState) Settled(i int) bool { return s.settled.Has(i) }
 
 // ReadJournal reads the journal at path. Memory is one bit per row plus the
 // rows in flight. A torn last line (the process died mid-write) is ignored.
@@ -87,7 +76,7 @@ func ReadJournal(path string) (*JournalState, error) {
 				return err
 			}
 			delete(st.InFlight, i)
-			st.settle(i)
+			st.settled.Put(i, true)
 		}
 		return nil
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -75,39 +74,13 @@ func (r *runState) apply(ctx context.Context) error {
 // process settled, from what validate found: the file is not read again.
 func (r *runState) scope(skip func(int) bool) rowScope {
 	var s rowScope
-	r.inScope.each(func(i int) {
+	r.inScope.Each(func(i int) {
 		s.total++
 		if skip(i) {
 			s.settled++
 		}
 	})
 	return s
-}
-
-// rowSet is a set of row indexes, a bit a row: 125 KB for a million.
-type rowSet struct{ words []uint64 }
-
-// put adds row i to the set, or removes it.
-func (s *rowSet) put(i int, in bool) {
-	w := i / 64
-	for len(s.words) <= w {
-		s.words = append(s.words, 0)
-	}
-	if in {
-		s.words[w] |= 1 << (i % 64)
-	} else {
-		s.words[w] &^= 1 << (i % 64)
-	}
-}
-
-// each calls fn for every row in the set, in order.
-func (s *rowSet) each(fn func(int)) {
-	for w, word := range s.words {
-		for word != 0 {
-			fn(w*64 + bits.TrailingZeros64(word))
-			word &= word - 1
-		}
-	}
 }
 
 // untilSignal is ctx, cancelled by a signal; stop ends the watch and says

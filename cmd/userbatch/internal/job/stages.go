@@ -45,7 +45,7 @@ type runState struct {
 	// saved is the plan of userbatch apply, when it applies one.
 	saved *rowPlan
 	// inScope are the valid rows this process runs (validate finds them).
-	inScope rowSet
+	inScope batch.RowSet
 	// rows is the plan the run follows, when it has one (guards, apply).
 	rows *rowPlan
 	// canaryFailed says why the canary stopped the run.
@@ -124,8 +124,8 @@ func lockDir(dir string, log zerolog.Logger) (*Lock, error) {
 func (r *runState) validate() (Validation, error) {
 	var shown []batch.Problem
 	t := newRowTally(maxShown, func(p batch.Problem) { shown = append(shown, p) }, nil)
-	r.inScope = rowSet{}
-	t.each = func(row batch.Row) { r.inScope.put(row.Index, row.Valid() && r.includes(row.Op)) }
+	r.inScope = batch.RowSet{}
+	t.each = func(row batch.Row) { r.inScope.Put(row.Index, row.Valid() && r.includes(row.Op)) }
 	t, repeats, err := r.in.tally(r.infos, r.parse, t)
 	if err != nil {
 		return t.Validation, badInputErr(err)
