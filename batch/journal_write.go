@@ -20,15 +20,15 @@ import (
 // safe for concurrent use; the file's sync runs outside mu, so that records
 // go on being written while it runs (see Runner.Run's pipelined commits).
 type Journal struct {
-	syncMu   sync.Mutex // one fsync at a time
-	kick     chan struct{}
-	mu       sync.Mutex
-	f        *os.File
-	w        *bufio.Writer
-	unsynced int
-	lastSync time.Time
-	intents  map[int]bool
-	dirty    bool // intents, or results of rows with one, await a flush
+	syncMu    sync.Mutex // one fsync at a time
+	kick      chan struct{}
+	mu        sync.Mutex
+	f         *os.File
+	w         *bufio.Writer
+	unsynced  int
+	lastFlush time.Time // when unsynced records were last handed to the file; a sync follows each flush
+	intents   map[int]bool
+	dirty     bool // intents, or results of rows with one, await a flush
 	// Flushes are numbered: synced is the last one a finished sync
 	// covers, committed the last that held what dirty marked.
 	flushed, synced, committed uint64
@@ -122,7 +122,7 @@ func cutTornTail(path string) error {
 
 func newJournal(f *os.File) *Journal {
 	j := &Journal{f: f, w: bufio.NewWriterSize(f, 64<<10), intents: map[int]bool{}, kick: make(chan struct{}, 1),
-		lastSync: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
+		lastFlush: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go j.flushLoop()
 	return j
 }
@@ -142,7 +142,7 @@ func (j *Journal) flushLoop() {
 			_ = j.fsync()
 		case <-t.C:
 			j.mu.Lock()
-			due := j.unsynced > 0 && time.Since(j.lastSync) >= SyncInterval && j.flushLocked() == nil
+			due := j.unsynced > 0 && time.Since(j.lastFlush) >= SyncInterval && j.flushLocked() == nil
 			j.mu.Unlock()
 			if due {
 				_ = j.fsync()
@@ -219,7 +219,7 @@ func (j *Journal) Result(res Result) error {
 		j.dirty = true
 		return nil
 	}
-	if j.unsynced >= SyncEvery || time.Since(j.lastSync) >= SyncInterval {
+	if j.unsynced >= SyncEvery || time.Since(j.lastFlush) >= SyncInterval {
 		// Written now, synced by flushLoop: the writer does not wait.
 		if err := j.flushLocked(); err != nil {
 			return err
@@ -280,7 +280,7 @@ func (j *Journal) flushLocked() error {
 	if j.dirty {
 		j.committed = j.flushed
 	}
-	j.unsynced, j.lastSync, j.dirty = 0, time.Now(), false
+	j.unsynced, j.lastFlush, j.dirty = 0, time.Now(), false
 	return nil
 }
 
