@@ -26,7 +26,7 @@ type Journal struct {
 	f         *os.File
 	w         *bufio.Writer
 	unsynced  int
-	lastFlush time.Time // when unsynced records were last handed to the file; a sync follows each flush
+	lastFlush time.Time // when records were last flushed to the file
 	intents   map[int]bool
 	dirty     bool // intents, or results of rows with one, await a flush
 	// Flushes are numbered: synced is the last one a finished sync
