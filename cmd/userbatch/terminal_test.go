@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -8,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +21,16 @@ import (
 // The operator's terminal, for real: the binary runs in a tmux pane 200
 // columns by 50 rows, and the tests read the screen as a person sees it.
 
-// termPane is the binary running in a tmux session of a tmux server of its own.
+// termPane is the binary running in a tmux session of a tmux server of its
+// own, and a control-mode client of that server (tmux -C) that the test
+// sends its commands to: a tmux process for each read of the screen was
+// most of these tests' CPU.
 type termPane struct {
 	t    *testing.T
 	sock string
+	mu   sync.Mutex // one command at a time on the control client
+	in   io.Writer
+	out  *bufio.Reader
 }
 
 // needTmux skips the test where tmux is missing, loudly; in CI it fails.
@@ -53,22 +62,78 @@ func startPane(t *testing.T, shellTail string, args ...string) *termPane {
 	// The shell outlives a Ctrl-C (the binary gets it, and the default).
 	line := "trap : INT; " + strings.Join(words, " ") + " " + shellTail + `; echo "[exit $?]"; read _`
 	t.Cleanup(func() {
-		_ = exec.Command("tmux", "-S", p.sock, "kill-server").Run()
+		_ = p.tmuxCmd("kill-server").Run()
 		os.RemoveAll(dir)
 	})
-	p.tmux("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "ub", "sh", "-c", line)
+	if out, err := p.tmuxCmd("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "ub", "sh", "-c", line).CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	p.attach()
 	return p
 }
 
-func (p *termPane) tmux(args ...string) string {
-	p.t.Helper()
+func (p *termPane) tmuxCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...)
 	cmd.Env = append(os.Environ(), "TMUX=") // a test run inside tmux still gets a server of its own
-	out, err := cmd.CombinedOutput()
+	return cmd
+}
+
+// attach starts the control client: it neither sizes the window nor
+// copies the pane's output to the test, which reads the screen instead.
+func (p *termPane) attach() {
+	p.t.Helper()
+	ctl := p.tmuxCmd("-C", "attach-session", "-t", "ub", "-f", "no-output,ignore-size")
+	in, err := ctl.StdinPipe()
 	if err != nil {
-		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+		p.t.Fatal(err)
 	}
-	return string(out)
+	out, err := ctl.StdoutPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := ctl.Start(); err != nil {
+		p.t.Fatalf("tmux -C: %v", err)
+	}
+	p.t.Cleanup(func() { in.Close(); _ = ctl.Wait() }) // after kill-server, which ends it
+	p.in, p.out = in, bufio.NewReader(out)
+}
+
+// tmux runs a tmux command on the control client and returns its output.
+// The client wraps the output of each command it was sent in %begin and
+// %end (or %error) lines whose last field is 1; the rest of what it prints
+// is notifications and the attach's own reply.
+func (p *termPane) tmux(args ...string) string {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	words := make([]string, len(args))
+	for i, a := range args {
+		words[i] = shellQuote(a) // tmux's command syntax quotes as sh does
+	}
+	if _, err := io.WriteString(p.in, strings.Join(words, " ")+"\n"); err != nil {
+		p.t.Fatalf("tmux %s: %v", strings.Join(args, " "), err)
+	}
+	var body []string
+	inReply := false
+	for {
+		line, err := p.out.ReadString('\n')
+		if err != nil {
+			p.t.Fatalf("tmux %s: the control client ended: %v", strings.Join(args, " "), err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		guard := strings.Fields(line)
+		ours := len(guard) == 4 && guard[3] == "1"
+		switch {
+		case !inReply:
+			inReply = ours && guard[0] == "%begin"
+		case ours && guard[0] == "%end":
+			return strings.Join(body, "\n") + "\n"
+		case ours && guard[0] == "%error":
+			p.t.Fatalf("tmux %s: %s", strings.Join(args, " "), strings.Join(body, "\n"))
+		default:
+			body = append(body, line)
+		}
+	}
 }
 
 // screen is the pane as a person sees it, with its scrollback.
@@ -76,9 +141,9 @@ func (p *termPane) screen() string {
 	return p.tmux("capture-pane", "-p", "-J", "-t", "ub", "-S", "-3000")
 }
 
-// waitScreen reads the screen until ok accepts it, for at most 20 seconds.
-// Every read is a tmux process: ten a second is fast enough to see each of
-// the bar's frames (150ms apart) without the reads taking the CPU.
+// waitScreen reads the screen until ok accepts it, for at most 20 seconds,
+// ten times a second: fast enough to see each of the bar's frames (150ms
+// apart).
 func (p *termPane) waitScreen(what string, ok func(string) bool) string {
 	p.t.Helper()
 	tick := time.NewTicker(100 * time.Millisecond)
