@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 	"io"
 	"math"
 	"mime/multipart"
@@ -28,6 +26,9 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 
 	"github.com/rs/zerolog"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
