@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need beyond Go: PostgreSQL (the ledger's
 # conformance suite), Chromium's headless shell (report.html rendered
-# headless: the browser's engine, at a third of its CPU), tmux (the
+# headless: the browser's engine, on less than half its CPU), tmux (the
 # live display and the confirmation, in a real terminal) and podman (the
 # container image, built and checked by scripts/image.sh), from Debian's
 # packages. Prints the variables the tests read; .ci/run evals them.

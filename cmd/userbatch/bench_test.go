@@ -27,14 +27,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
-	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
-
 	"github.com/rs/zerolog"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/userbatch/userbatch/adapters/epixel/epixeltest"
 	"github.com/userbatch/userbatch/batch"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/config"
+	"github.com/userbatch/userbatch/cmd/userbatch/internal/job"
 )
 
 // BenchmarkScale measures what issue 4 asks of the tool and prints a table:

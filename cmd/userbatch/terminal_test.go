@@ -94,7 +94,7 @@ func (p *termPane) attach() {
 	if err := ctl.Start(); err != nil {
 		p.t.Fatalf("tmux -C: %v", err)
 	}
-	p.t.Cleanup(func() { in.Close(); _ = ctl.Wait() }) // after kill-server, which ends it
+	p.t.Cleanup(func() { in.Close(); _ = ctl.Wait() }) // the client detaches at the end of its input
 	p.in, p.out = in, bufio.NewReader(out)
 }
 
