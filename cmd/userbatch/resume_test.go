@@ -27,7 +27,8 @@ func TestKillAndResume(t *testing.T) {
 	e.fakes.epixel = epixeltest.New(epixeltest.Options{APIKey: c.epixelKey, Token: c.epixelToken, AutoCreate: true})
 	e.fakes.clearsquare = clearsquaretest.New(clearsquaretest.Options{Token: c.clearsquareToken, AutoCreate: true})
 	e.fakes.kii = kiitest.New(kiitest.Options{AppID: fakeKiiApp, Token: c.kiiToken, AutoCreate: true})
-	for _, in := range []*fakehttp.Injector{&e.fakes.epixel.Faults, &e.fakes.clearsquare.Faults, &e.fakes.kii.Faults} {
+	faults := []*fakehttp.Injector{&e.fakes.epixel.Faults, &e.fakes.clearsquare.Faults, &e.fakes.kii.Faults}
+	for _, in := range faults {
 		in.SetLatency(10 * time.Millisecond)
 	}
 	e.serve(e.fakes.handler())
@@ -65,6 +66,9 @@ func TestKillAndResume(t *testing.T) {
 		t.Fatalf("only %d runs were killed mid-way; the run is too short for this test", kills)
 	}
 	e.serve(e.fakes.handler())
+	for _, f := range faults {
+		f.SetLatency(0) // the kills are over: the rest of the run need not crawl
+	}
 	p := e.start("run", "-c", e.cfg, "-o", out, in, "--resume")
 	if code := p.wait(); code != exitOK && code != exitIncomplete {
 		t.Fatalf("final resume: exit %d\n%s", code, p.stderr.String())
