@@ -105,7 +105,7 @@ func mustAbs(t *testing.T, dir string) string {
 func suiteRuns(t *testing.T, overlay map[string][]byte, paths ...string) map[string][]string {
 	t.Helper()
 	cfg := &packages.Config{
-		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo,
+		Mode:      packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo,
 		Tests:     true,
 		Overlay:   overlay,
 		ParseFile: parseForSuite,
