@@ -109,9 +109,21 @@ func TestActorIsRecorded(t *testing.T) {
 // case and strips LOGIN_NAME:.
 func TestHistoryUserThroughASpec(t *testing.T) {
 	t.Parallel()
+	for name, ref := range map[string]string{"named": "builtin:kii", "through a variable": "${APPS_SPEC}"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			historyThroughSpec(t, ref)
+		})
+	}
+}
+
+// historyThroughSpec runs a kii user through the target apps as vendor
+// http with spec ref, then asks history for it spelled other ways.
+func historyThroughSpec(t *testing.T, ref string) {
 	f := newLedgerFixture(t)
+	f.env = append(f.env, "APPS_SPEC=builtin:kii")
 	cfg := readFile(t, f.cfg)
-	spec := strings.Replace(cfg, "  apps:\n    vendor: kii\n", "  apps:\n    vendor: http\n    spec: builtin:kii\n", 1)
+	spec := strings.Replace(cfg, "  apps:\n    vendor: kii\n", "  apps:\n    vendor: http\n    spec: "+ref+"\n", 1)
 	if spec == cfg {
 		t.Fatalf("the fixture's config has no kii target apps:\n%s", cfg)
 	}

@@ -309,11 +309,16 @@ func specPath(ref, dir string) string {
 	return ref
 }
 
-// specIdentity is the identity an http target's spec declares. A spec named
-// through ${VAR}, or one that does not open, gives none: its users are
-// compared by their text, and the run itself reports the spec's problem.
+// specIdentity is the identity an http target's spec declares; a spec
+// named through ${VAR} or ${file:} is found as the run finds it. One that
+// cannot be found or opened gives none: its users are compared by their
+// text, and the run itself reports the spec's problem.
 func specIdentity(vendor, ref, dir string) (batch.Identity, bool) {
-	if vendor != adapters.HTTP || ref == "" || strings.Contains(ref, "$") {
+	if vendor != adapters.HTTP || ref == "" {
+		return nil, false
+	}
+	ref, err := expand(ref, os.LookupEnv)
+	if err != nil || ref == "" {
 		return nil, false
 	}
 	spec, err := declarative.Open(specPath(ref, dir))
