@@ -14,8 +14,8 @@ import (
 
 // A browser is one headless Chromium that renders every page a test
 // process asks for, one at a time in one tab, driven by chromedp: starting
-// Chromium is seconds of CPU, and so is each new tab (its own renderer
-// process); a page in a tab already open is a tenth of one.
+// it is most of its CPU, and a page in the tab already open is a tenth of
+// that.
 type browser struct {
 	mu    sync.Mutex      // one page at a time in the one tab
 	ctx   context.Context // the browser's first tab
