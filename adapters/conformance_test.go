@@ -2,18 +2,16 @@ package adapters
 
 import (
 	"go/ast"
-	"go/constant"
 	"go/parser"
 	"go/token"
-	"go/types"
 	"maps"
+	pathpkg "path"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
-
-	"golang.org/x/tools/go/packages"
 
 	"github.com/userbatch/userbatch/adapters/declarative"
 )
@@ -22,8 +20,8 @@ const adaptertestPath = "github.com/userbatch/userbatch/adapters/adaptertest"
 
 // TestEveryVendorRunsTheSuite is rclone's test_all: every vendor in the
 // registry runs adaptertest.Run, from a Test function of its own package's
-// tests, with a Fixture that names it. The tests are type-checked, so a
-// comment, a string or a helper nothing calls does not count.
+// tests, with a Fixture that names it. The tests are read as Go syntax, so
+// a comment, a string or a helper nothing calls does not count.
 func TestEveryVendorRunsTheSuite(t *testing.T) {
 	t.Parallel()
 	pkgOf := map[string]string{} // vendor name → its adapter's package
@@ -98,128 +96,150 @@ func mustAbs(t *testing.T, dir string) string {
 	return abs
 }
 
-// suiteRuns type-checks the tests of the packages at paths (with overlay's
-// files laid over the disk's) and returns, per package path, the vendors
-// named by the adaptertest.Fixture literals of its tests, for the packages
+// suiteRuns reads the tests of the packages at paths (with overlay's files
+// added to their folders) and returns, per package path, the vendors named
+// by the adaptertest.Fixture literals of its tests, for the packages
 // (internal or external tests) where a Test function calls adaptertest.Run.
+// It reads syntax, resolving names through each file's own imports:
+// type-checking the same tests proved no more and took 3 s of CPU.
 func suiteRuns(t *testing.T, overlay map[string][]byte, paths ...string) map[string][]string {
 	t.Helper()
-	cfg := &packages.Config{
-		Mode:      packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo,
-		Tests:     true,
-		Overlay:   overlay,
-		ParseFile: parseForSuite,
-	}
-	pkgs, err := packages.Load(cfg, paths...)
-	if err != nil {
-		t.Fatalf("loading %v: %v", paths, err)
-	}
+	self := pkgPath(Vendor{})
 	runs := map[string][]string{}
-	for _, p := range pkgs {
-		for _, e := range p.Errors {
-			t.Fatalf("%s: %v", p.ID, e)
+	for _, path := range paths {
+		rel, ok := strings.CutPrefix(path, self+"/")
+		if !ok {
+			t.Fatalf("%s is not under %s: a vendor's package lives in adapters/ (README \"Layout\")", path, self)
 		}
-		if !callsRunInTest(p) {
-			continue
-		}
-		base := strings.TrimSuffix(p.PkgPath, "_test")
-		for _, name := range fixtureVendors(p) {
-			if !slices.Contains(runs[base], name) {
-				runs[base] = append(runs[base], name)
+		for _, files := range testFiles(t, mustAbs(t, filepath.FromSlash(rel)), overlay) {
+			if !slices.ContainsFunc(files, callsRunInTest) {
+				continue
+			}
+			for _, f := range files {
+				for _, name := range fixtureVendors(f) {
+					if !slices.Contains(runs[path], name) {
+						runs[path] = append(runs[path], name)
+					}
+				}
 			}
 		}
 	}
 	return runs
 }
 
-// parseForSuite parses as go/packages does, less the ast.Object
-// resolution go/types does not use: a third of the test's CPU.
-func parseForSuite(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
-	return parser.ParseFile(fset, filename, src, parser.AllErrors|parser.ParseComments|parser.SkipObjectResolution)
+// testFiles parses dir's _test.go files and overlay's files in dir, and
+// groups them by package: the internal tests, and the external (_test).
+func testFiles(t *testing.T, dir string, overlay map[string][]byte) map[string][]*ast.File {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPkg := map[string][]*ast.File{}
+	fset := token.NewFileSet()
+	add := func(name string, src any) {
+		f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byPkg[f.Name.Name] = append(byPkg[f.Name.Name], f)
+	}
+	for _, name := range names {
+		add(name, nil)
+	}
+	for name, src := range overlay {
+		if filepath.Dir(name) == dir {
+			add(name, src)
+		}
+	}
+	return byPkg
 }
 
-// callsRunInTest reports whether a Test function of p's test files calls
-// adaptertest.Run, directly or in a function literal (a subtest).
-func callsRunInTest(p *packages.Package) bool {
-	found := false
-	for _, f := range p.Syntax {
-		if !strings.HasSuffix(p.Fset.Position(f.Pos()).Filename, "_test.go") {
+// imported is the name file f gives the package at path ("" when f does
+// not import it).
+func imported(f *ast.File, path string) string {
+	for _, imp := range f.Imports {
+		if p, err := strconv.Unquote(imp.Path.Value); err != nil || p != path {
 			continue
 		}
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok || !isTestFunc(p.TypesInfo, fd) {
-				continue
-			}
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				if call, ok := n.(*ast.CallExpr); ok && isSuiteRun(p.TypesInfo, call) {
-					found = true
-				}
-				return !found
-			})
+		if imp.Name != nil {
+			return imp.Name.Name
 		}
+		return pathpkg.Base(path)
+	}
+	return ""
+}
+
+// isSelector reports whether e is pkg.name.
+func isSelector(e ast.Expr, pkg, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || pkg == "" || sel.Sel.Name != name {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	return ok && x.Name == pkg
+}
+
+// callsRunInTest reports whether a Test function of f calls
+// adaptertest.Run, directly or in a function literal (a subtest).
+func callsRunInTest(f *ast.File) bool {
+	suite, testing := imported(f, adaptertestPath), imported(f, "testing")
+	found := false
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || !isTestFunc(fd, testing) {
+			continue
+		}
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok && isSelector(call.Fun, suite, "Run") {
+				found = true
+			}
+			return !found
+		})
 	}
 	return found
 }
 
 // isTestFunc: func TestXxx(t *testing.T), which go test runs.
-func isTestFunc(info *types.Info, fd *ast.FuncDecl) bool {
+func isTestFunc(fd *ast.FuncDecl, testing string) bool {
 	if fd.Recv != nil || fd.Body == nil || !strings.HasPrefix(fd.Name.Name, "Test") {
 		return false
 	}
 	params := fd.Type.Params.List
-	return len(params) == 1 && len(params[0].Names) <= 1 && info.TypeOf(params[0].Type).String() == "*testing.T"
-}
-
-func isSuiteRun(info *types.Info, call *ast.CallExpr) bool {
-	var id *ast.Ident
-	switch fun := call.Fun.(type) {
-	case *ast.Ident:
-		id = fun
-	case *ast.SelectorExpr:
-		id = fun.Sel
-	default:
+	if len(params) != 1 || len(params[0].Names) > 1 {
 		return false
 	}
-	fn, ok := info.Uses[id].(*types.Func)
-	return ok && fn.Pkg() != nil && fn.Pkg().Path() == adaptertestPath && fn.Name() == "Run"
+	star, ok := params[0].Type.(*ast.StarExpr)
+	return ok && isSelector(star.X, testing, "T")
 }
 
-// fixtureVendors lists the constant Vendor fields of p's adaptertest.Fixture
-// literals.
-func fixtureVendors(p *packages.Package) []string {
+// fixtureVendors lists the Vendor fields, written as strings, of f's
+// adaptertest.Fixture literals.
+func fixtureVendors(f *ast.File) []string {
+	suite := imported(f, adaptertestPath)
 	var names []string
-	for _, f := range p.Syntax {
-		ast.Inspect(f, func(n ast.Node) bool {
-			lit, ok := n.(*ast.CompositeLit)
-			if !ok || !isFixture(p.TypesInfo.TypeOf(lit)) {
-				return true
-			}
-			for _, el := range lit.Elts {
-				kv, ok := el.(*ast.KeyValueExpr)
-				if !ok {
-					continue
-				}
-				if key, ok := kv.Key.(*ast.Ident); !ok || key.Name != "Vendor" {
-					continue
-				}
-				if v := p.TypesInfo.Types[kv.Value].Value; v != nil && v.Kind() == constant.String {
-					names = append(names, constant.StringVal(v))
-				}
-			}
+	ast.Inspect(f, func(n ast.Node) bool {
+		lit, ok := n.(*ast.CompositeLit)
+		if !ok || !isSelector(lit.Type, suite, "Fixture") {
 			return true
-		})
-	}
+		}
+		for _, el := range lit.Elts {
+			kv, ok := el.(*ast.KeyValueExpr)
+			if !ok {
+				continue
+			}
+			if key, ok := kv.Key.(*ast.Ident); !ok || key.Name != "Vendor" {
+				continue
+			}
+			if v, ok := kv.Value.(*ast.BasicLit); ok && v.Kind == token.STRING {
+				if name, err := strconv.Unquote(v.Value); err == nil {
+					names = append(names, name)
+				}
+			}
+		}
+		return true
+	})
 	return names
-}
-
-func isFixture(t types.Type) bool {
-	named, ok := t.(*types.Named)
-	if !ok {
-		return false
-	}
-	obj := named.Obj()
-	return obj.Pkg() != nil && obj.Pkg().Path() == adaptertestPath && obj.Name() == "Fixture"
 }
 
 // pkgPath is the package that defines a's type.
