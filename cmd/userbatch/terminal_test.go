@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -187,24 +188,26 @@ func (p *termPane) typeLine(text string) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// TestTerminalProgressBar: a 1,000-row run on a terminal shows the bar
+// TestTerminalProgressBar: a 300-row run on a terminal shows the bar
 // moving, a target paused by the vendor with its countdown, and ends with
-// the last frame and the summary table under it.
+// the last frame and the summary table under it. At 400 rows a second and
+// a 2 s pause the run lasts near 3 s, many of the bar's refreshes.
 func TestTerminalProgressBar(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
-	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 800))
-	in, users := e.kiiUsers(1000, 0)
-	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[300], Method: http.MethodGet, Times: 1,
+	e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 400))
+	const rows = 300
+	in, users := e.kiiUsers(rows, 0)
+	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[100], Method: http.MethodGet, Times: 1,
 		Fault: fakehttp.Fault{Status: http.StatusTooManyRequests, RetryAfter: "2"}})
-	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[450], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+	e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[150], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
 	out := filepath.Join(e.dir, "out")
 	p := startPane(t, "", "run", "--yes", "-c", e.cfg, "-o", out, in)
 
 	// One loop watches for both: the pause lasts 2s, whenever it comes.
 	seen, paused := map[int]bool{}, false
-	p.waitScreen("the bar at two row counts below 1000, and apps paused with its countdown", func(s string) bool {
-		if n := lastBarRows(s, 1000); n > 0 && n < 1000 {
+	p.waitScreen("the bar at two row counts below the total, and apps paused with its countdown", func(s string) bool {
+		if n := lastBarRows(s, rows); n > 0 && n < rows {
 			seen[n] = true
 		}
 		paused = paused || regexp.MustCompile(`apps PAUSED by the vendor, resumes in [12]s`).MatchString(s)
@@ -214,18 +217,18 @@ func TestTerminalProgressBar(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, want 0; screen:\n%s", code, s)
 	}
-	last := strings.LastIndex(s, "1000/1000 rows")
-	table := regexp.MustCompile(`(?m)^total +1000$`).FindStringIndex(s)
+	last := strings.LastIndex(s, fmt.Sprintf("%d/%d rows", rows, rows))
+	table := regexp.MustCompile(fmt.Sprintf(`(?m)^total +%d$`, rows)).FindStringIndex(s)
 	if last < 0 || table == nil || table[0] < last {
-		t.Fatalf("the run should end with the bar at 1000/1000 and the summary table under it; screen:\n%s", s)
+		t.Fatalf("the run should end with the bar at %d/%d and the summary table under it; screen:\n%s", rows, rows, s)
 	}
-	for _, want := range []string{"100%", "done in", "applied 1000"} {
+	for _, want := range []string{"100%", "done in", fmt.Sprintf("applied %d", rows)} {
 		if !strings.Contains(s[last:table[0]], want) {
 			t.Errorf("the last frame lacks %q:\n%s", want, s[last:table[0]])
 		}
 	}
-	if n := e.kiiWrites(users); n != 1000 {
-		t.Errorf("%d writes reached kii, want 1000", n)
+	if n := e.kiiWrites(users); n != rows {
+		t.Errorf("%d writes reached kii, want %d", n, rows)
 	}
 }
 
