@@ -244,11 +244,11 @@ func TestTerminalPipedNoBar(t *testing.T) {
 		t.Run("log-format="+format, func(t *testing.T) {
 			t.Parallel()
 			e := newE2E(t)
-			// 500 rows at 2000 requests/s: half a second, several of the
+			// 200 rows at 800 requests/s: half a second, several of the
 			// bar's refreshes, so a bar that wrongly drew would show.
-			e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 2000))
-			in, users := e.kiiUsers(500, 0)
-			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[300], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
+			e.cfg = e.write("slow.yaml", e.fakes.targetsYAML(e.srv.URL, 800))
+			in, users := e.kiiUsers(200, 0)
+			e.fakes.kii.Faults.Add(fakehttp.Rule{User: users[120], Times: 1, Fault: fakehttp.Fault{Status: http.StatusServiceUnavailable}})
 			log := filepath.Join(e.dir, "stderr.log")
 			args := []string{"run", "--yes", "-c", e.cfg, "-o", filepath.Join(e.dir, "out"), in}
 			if format != "" {
