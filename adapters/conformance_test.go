@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"maps"
@@ -127,8 +128,9 @@ func suiteRuns(t *testing.T, overlay map[string][]byte, paths ...string) map[str
 	return runs
 }
 
-// testFiles parses dir's _test.go files and overlay's files in dir, and
-// groups them by package: the internal tests, and the external (_test).
+// testFiles parses dir's _test.go files that this build includes, and
+// overlay's files in dir, and groups them by package: the internal tests,
+// and the external (_test).
 func testFiles(t *testing.T, dir string, overlay map[string][]byte) map[string][]*ast.File {
 	t.Helper()
 	names, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
@@ -145,6 +147,13 @@ func testFiles(t *testing.T, dir string, overlay map[string][]byte) map[string][
 		byPkg[f.Name.Name] = append(byPkg[f.Name.Name], f)
 	}
 	for _, name := range names {
+		// As go test does: a file its build constraints leave out does not count.
+		if ok, err := build.Default.MatchFile(dir, filepath.Base(name)); err != nil || !ok {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		add(name, nil)
 	}
 	for name, src := range overlay {
