@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,10 +144,31 @@ func describeRead(st batch.State, err error) string {
 	return fmt.Sprintf("read: in_state=%t status=%d current=%s", st.InState, st.HTTPStatus, st.Current)
 }
 
+// stage is one loopback server whose handler each play replaces with its
+// own fresh fake: a vendor's plays run one after another. A server a play,
+// each open until the vendor's last play, took three quarters of the
+// test's CPU (1.8 s against 0.4 s).
+type stage struct {
+	h    atomic.Pointer[http.Handler]
+	base string
+}
+
+func newStage(t *testing.T) *stage {
+	s := &stage{}
+	s.base = adaptertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }))
+	return s
+}
+
+// serve makes h the fake the stage answers with and returns its base URL.
+func (s *stage) serve(h http.Handler) string {
+	s.h.Store(&h)
+	return s.base
+}
+
 // play runs one scenario for op on a fresh fake with the adapter mk makes.
-func play(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool, read bool) outcome {
+func play(t *testing.T, st *stage, v vendor, sc scenario, op batch.Op, spec bool, read bool) outcome {
 	w := v.newWorld()
-	base := adaptertest.Serve(t, w.h)
+	base := st.serve(w.h)
 	key, token := goodKey, goodToken
 	if sc.bad {
 		key, token = badKey, badToken
@@ -209,14 +231,15 @@ func TestSideBySide(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel() // each play has its own fake; most of the time is the timeouts' waiting
 			compared, differ := 0, 0
+			st := newStage(t)
 			for _, op := range v.ops {
 				for _, sc := range scenarios(v) {
 					if (sc.timeout || sc.closed) && op.Action != v.ops[0].Action {
 						continue // one timeout per vendor keeps the test short
 					}
 					for _, read := range []bool{false, true} {
-						want := play(t, v, sc, op, false, read)
-						got := play(t, v, sc, op, true, read)
+						want := play(t, st, v, sc, op, false, read)
+						got := play(t, st, v, sc, op, true, read)
 						compared++
 						if got != want {
 							differ++
@@ -234,6 +257,7 @@ func TestSideBySide(t *testing.T) {
 // TestSideBySideMessages: where the Go adapter quotes the vendor's own
 // words, the spec quotes them too.
 func TestSideBySideMessages(t *testing.T) {
+	st := newStage(t)
 	for _, v := range vendors {
 		for _, f := range answers {
 			if f.Body == "" || f.Reset || f.DropAfter {
@@ -242,8 +266,8 @@ func TestSideBySideMessages(t *testing.T) {
 			f := f
 			sc := scenario{fault: &f}
 			op := v.ops[0]
-			goMsg := message(play2(t, v, sc, op, false))
-			specMsg := message(play2(t, v, sc, op, true))
+			goMsg := message(play2(t, st, v, sc, op, false))
+			specMsg := message(play2(t, st, v, sc, op, true))
 			for _, words := range []string{"Invalid token or user ID", "User not found", "Token is expired.", "teapot", "Access denied"} {
 				if strings.Contains(goMsg, words) != strings.Contains(specMsg, words) {
 					t.Errorf("%s %d %q: Go says %q, spec says %q", v.name, f.Status, f.Body, goMsg, specMsg)
@@ -253,9 +277,9 @@ func TestSideBySideMessages(t *testing.T) {
 	}
 }
 
-func play2(t *testing.T, v vendor, sc scenario, op batch.Op, spec bool) error {
+func play2(t *testing.T, st *stage, v vendor, sc scenario, op batch.Op, spec bool) error {
 	w := v.newWorld()
-	base := adaptertest.Serve(t, w.h)
+	base := st.serve(w.h)
 	mk := v.goAdapter
 	if spec {
 		mk = v.specAdapter
