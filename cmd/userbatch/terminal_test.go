@@ -190,8 +190,9 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // TestTerminalProgressBar: a 300-row run on a terminal shows the bar
 // moving, a target paused by the vendor with its countdown, and ends with
-// the last frame and the summary table under it. At 400 rows a second and
-// a 2 s pause the run lasts near 3 s, many of the bar's refreshes.
+// the last frame and the summary table under it. At 400 requests a second
+// (a read and a write a row) and a 2 s pause the run lasts 3.5 s, many of
+// the bar's refreshes.
 func TestTerminalProgressBar(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
