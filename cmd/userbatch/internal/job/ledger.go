@@ -34,7 +34,6 @@ type ledgerGate struct {
 	runID      string
 	actor      string
 	inputSHA   string
-	dryRun     bool
 	now        func() time.Time
 	repeatable func(target string, a batch.Action) bool
 	// identities compare user cells per target (missing: byte for byte).
@@ -44,6 +43,9 @@ type ledgerGate struct {
 	// transaction.
 	claims *ledger.Batcher
 }
+
+// dry says the gate serves a dry run: it reads the ledger and writes nothing.
+func (g *ledgerGate) dry() bool { return g.claims == nil }
 
 var _ batch.Gate = (*ledgerGate)(nil)
 
@@ -64,7 +66,7 @@ func (g *ledgerGate) key(op batch.Op) ledger.Key {
 func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, error) {
 	var prev *ledger.Entry
 	var err error
-	if g.dryRun {
+	if g.dry() {
 		prev, err = g.l.Lookup(ctx, g.key(op))
 	} else {
 		prev, err = g.claims.Claim(ctx, op.Index, g.entry(op))
@@ -76,7 +78,7 @@ func (g *ledgerGate) Admit(ctx context.Context, op batch.Op) (*batch.Result, err
 		return nil, nil
 	}
 	res, err := g.held(op, prev)
-	if res != nil && !g.dryRun {
+	if res != nil && !g.dry() {
 		g.claims.Leave(op.Index) // ends unsent: nothing to record
 	}
 	return res, err
@@ -88,7 +90,7 @@ func (g *ledgerGate) held(op batch.Op, prev *ledger.Entry) (*batch.Result, error
 	res := batch.Result{Index: op.Index, Line: op.Line, Target: op.Target, User: op.User, Action: op.Action}
 	at := prev.At.UTC().Format(time.RFC3339)
 	switch {
-	case prev.State == ledger.Done && g.dryRun:
+	case prev.State == ledger.Done && g.dry():
 		res.Outcome, res.Detail = batch.Planned, batch.NoChange
 		res.Message = fmt.Sprintf("decided by the ledger: done by run %s at %s", prev.RunID, at)
 	case prev.State == ledger.Done:

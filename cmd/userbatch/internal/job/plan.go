@@ -193,7 +193,7 @@ func (r *runState) planPass(ctx context.Context) (*rowPlan, error) {
 	var gate batch.Gate
 	if g, ok := r.gate.(*ledgerGate); ok {
 		dry := *g
-		dry.dryRun, dry.claims = true, nil
+		dry.claims = nil // a dry run's gate
 		gate = &dry
 	}
 	runner := &batch.Runner{Targets: r.targets, DryRun: true, Workers: r.workers, Log: r.log, Clock: r.clock,

@@ -159,7 +159,7 @@ func (r *runState) openTargets(ctx context.Context, cfg *config.Config, client *
 	if err != nil {
 		return nil, err
 	}
-	g := &ledgerGate{l: l, runID: r.plan.header.RunID, actor: r.out.actor, inputSHA: r.in.sha256, dryRun: r.dryRun,
+	g := &ledgerGate{l: l, runID: r.plan.header.RunID, actor: r.out.actor, inputSHA: r.in.sha256,
 		now: r.now, repeatable: repeatable(targets), identities: identities(r.infos)}
 	if !r.dryRun {
 		g.claims = ledger.NewBatcher(l, ledger.ClaimBatch, ledger.MaxClaimBatch, r.now)
