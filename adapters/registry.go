@@ -155,7 +155,7 @@ func parseFlag(v string) (bool, error) {
 }
 
 // Columns are every vendor's own input columns, each name once: a file
-// reads the same whatever vendors its config names (README "Input CSV").
+// reads the same whatever vendors its config names (README "The operations CSV").
 func Columns() []batch.Column {
 	var out []batch.Column
 	for _, v := range Vendors {

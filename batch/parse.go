@@ -164,7 +164,7 @@ type ParseOptions struct {
 	Repeats *Repeats
 	// Columns are the vendor columns to read besides the targets' own:
 	// every registered vendor's, so that a file reads the same whatever
-	// the config (README "Input CSV").
+	// the config (README "The operations CSV").
 	Columns []Column
 }
 
@@ -487,7 +487,7 @@ func isFieldCount(err error) bool {
 func (p *Parser) readError(err error) (Row, error) {
 	if errors.Is(err, io.EOF) {
 		// A header and no data rows is a valid file of 0 rows: a night
-		// with no leavers (README, "Input CSV").
+		// with no leavers (README "The operations CSV").
 		return Row{}, io.EOF
 	}
 	var perr *csv.ParseError

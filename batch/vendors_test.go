@@ -1,6 +1,6 @@
 package batch
 
-// The columns of the vendors these tests name (README "Input CSV").
+// The columns of the vendors these tests name (README "The operations CSV").
 const (
 	ColPlaceGenealogy = "place_genealogy"
 	ColBlockUser      = "block_user"

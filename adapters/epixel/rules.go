@@ -15,7 +15,7 @@ const (
 	RoleCustomer          = "Customer"
 )
 
-// Epixel's own input columns (README "Input CSV").
+// Epixel's own input columns (README "The operations CSV").
 const (
 	// ColPlaceGenealogy is api_place_genealogy on an upgrade to Preferred Customer.
 	ColPlaceGenealogy = "place_genealogy"

@@ -7,7 +7,7 @@ import (
 )
 
 // ColEmail is the caller's email for a row, over the target's email
-// setting (README "Input CSV").
+// setting (README "The operations CSV").
 const ColEmail = "email"
 
 // Rules are what userbatch knows of Msgkart's rows without credentials:

@@ -26,9 +26,9 @@ func newRunID(now time.Time) string {
 // ledgerGate admits a row only when no run has done its change already: the
 // ledger's Claim, before the row's first request. A row a run finished is
 // already, unless a later change of the same user superseded it (README
-// "Scheduling and the ledger"); one another run claimed and may have sent is
-// sent again only when repeating it is harmless, and otherwise ends unknown,
-// for a person.
+// "Scheduling"); one another run claimed and may have sent is sent again
+// only when repeating it is harmless, and otherwise ends unknown, for a
+// person.
 type ledgerGate struct {
 	l          ledger.Ledger
 	runID      string
@@ -306,7 +306,7 @@ func (r *runState) finishPending(ctx context.Context, g *ledgerGate) error {
 // ledgerLost ends a run whose ledger could not be reached or written: the
 // rows in flight finished and were journalled; the rows not started end
 // skipped with the reason, the report is written, and the run exits 3
-// (README "Scheduling and the ledger").
+// (README "Scheduling").
 func (r *runState) ledgerLost(run reports.Run, err *batch.GateError) error {
 	r.log.Error().Err(err.Err).Msg("ledger unavailable: no further change is claimed or sent")
 	run.Stopped = true
