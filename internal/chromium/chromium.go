@@ -13,8 +13,8 @@ import (
 // Find returns the headless Chromium to drive: $USERBATCH_TEST_CHROMIUM
 // (set by .ci/run), else one on the PATH, Chromium's headless shell first:
 // it renders with the same engine as the browser, starts on less than half
-// its CPU and idles on a twentieth (README, first section). Without one the test fails
-// on CI (CI=true) and is skipped, by name, elsewhere.
+// its CPU and idles on a twentieth (README, first section). Without one
+// the test fails on CI (CI=true) and is skipped, by name, elsewhere.
 func Find(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("USERBATCH_TEST_CHROMIUM"); bin != "" {
